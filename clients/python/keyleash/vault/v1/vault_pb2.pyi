@@ -1,0 +1,384 @@
+import datetime
+
+from google.protobuf import duration_pb2 as _duration_pb2
+from google.protobuf import field_mask_pb2 as _field_mask_pb2
+from google.protobuf import timestamp_pb2 as _timestamp_pb2
+from keyleash.type.v1 import money_pb2 as _money_pb2
+from google.protobuf.internal import containers as _containers
+from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
+from google.protobuf import descriptor as _descriptor
+from google.protobuf import message as _message
+from collections.abc import Iterable as _Iterable, Mapping as _Mapping
+from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
+
+DESCRIPTOR: _descriptor.FileDescriptor
+
+class Decision(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    DECISION_UNSPECIFIED: _ClassVar[Decision]
+    DECISION_ALLOW: _ClassVar[Decision]
+    DECISION_DENY: _ClassVar[Decision]
+
+class DenyReason(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    DENY_REASON_UNSPECIFIED: _ClassVar[DenyReason]
+    DENY_REASON_KEY_UNKNOWN: _ClassVar[DenyReason]
+    DENY_REASON_KEY_REVOKED: _ClassVar[DenyReason]
+    DENY_REASON_KEY_FROZEN: _ClassVar[DenyReason]
+    DENY_REASON_KEY_EXPIRED: _ClassVar[DenyReason]
+    DENY_REASON_SCOPE_DENIED: _ClassVar[DenyReason]
+    DENY_REASON_ENDPOINT_DENIED: _ClassVar[DenyReason]
+    DENY_REASON_VENDOR_DENIED: _ClassVar[DenyReason]
+    DENY_REASON_CONSTRAINT_DENIED: _ClassVar[DenyReason]
+    DENY_REASON_RATE_LIMITED: _ClassVar[DenyReason]
+    DENY_REASON_SPEND_CAP_EXCEEDED: _ClassVar[DenyReason]
+    DENY_REASON_RUN_CAP_EXCEEDED: _ClassVar[DenyReason]
+    DENY_REASON_PER_CALL_CAP_EXCEEDED: _ClassVar[DenyReason]
+    DENY_REASON_CALLS_EXHAUSTED: _ClassVar[DenyReason]
+    DENY_REASON_TENANT_THROTTLED: _ClassVar[DenyReason]
+
+class ErrorReason(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    ERROR_REASON_UNSPECIFIED: _ClassVar[ErrorReason]
+    ERROR_REASON_INVALID_ARGUMENT: _ClassVar[ErrorReason]
+    ERROR_REASON_UNAUTHENTICATED: _ClassVar[ErrorReason]
+    ERROR_REASON_PERMISSION_DENIED: _ClassVar[ErrorReason]
+    ERROR_REASON_EXCEEDS_PARENT: _ClassVar[ErrorReason]
+    ERROR_REASON_KEY_NOT_FOUND: _ClassVar[ErrorReason]
+    ERROR_REASON_KEY_STATE: _ClassVar[ErrorReason]
+    ERROR_REASON_DEPTH_EXCEEDED: _ClassVar[ErrorReason]
+    ERROR_REASON_REQUEST_ID_REUSED: _ClassVar[ErrorReason]
+    ERROR_REASON_STORE_UNAVAILABLE: _ClassVar[ErrorReason]
+    ERROR_REASON_TOO_MANY_ATTEMPTS: _ClassVar[ErrorReason]
+    ERROR_REASON_NOT_IMPLEMENTED: _ClassVar[ErrorReason]
+DECISION_UNSPECIFIED: Decision
+DECISION_ALLOW: Decision
+DECISION_DENY: Decision
+DENY_REASON_UNSPECIFIED: DenyReason
+DENY_REASON_KEY_UNKNOWN: DenyReason
+DENY_REASON_KEY_REVOKED: DenyReason
+DENY_REASON_KEY_FROZEN: DenyReason
+DENY_REASON_KEY_EXPIRED: DenyReason
+DENY_REASON_SCOPE_DENIED: DenyReason
+DENY_REASON_ENDPOINT_DENIED: DenyReason
+DENY_REASON_VENDOR_DENIED: DenyReason
+DENY_REASON_CONSTRAINT_DENIED: DenyReason
+DENY_REASON_RATE_LIMITED: DenyReason
+DENY_REASON_SPEND_CAP_EXCEEDED: DenyReason
+DENY_REASON_RUN_CAP_EXCEEDED: DenyReason
+DENY_REASON_PER_CALL_CAP_EXCEEDED: DenyReason
+DENY_REASON_CALLS_EXHAUSTED: DenyReason
+DENY_REASON_TENANT_THROTTLED: DenyReason
+ERROR_REASON_UNSPECIFIED: ErrorReason
+ERROR_REASON_INVALID_ARGUMENT: ErrorReason
+ERROR_REASON_UNAUTHENTICATED: ErrorReason
+ERROR_REASON_PERMISSION_DENIED: ErrorReason
+ERROR_REASON_EXCEEDS_PARENT: ErrorReason
+ERROR_REASON_KEY_NOT_FOUND: ErrorReason
+ERROR_REASON_KEY_STATE: ErrorReason
+ERROR_REASON_DEPTH_EXCEEDED: ErrorReason
+ERROR_REASON_REQUEST_ID_REUSED: ErrorReason
+ERROR_REASON_STORE_UNAVAILABLE: ErrorReason
+ERROR_REASON_TOO_MANY_ATTEMPTS: ErrorReason
+ERROR_REASON_NOT_IMPLEMENTED: ErrorReason
+
+class Key(_message.Message):
+    __slots__ = ("name", "key_id", "tenant_id", "parent_key_id", "agent_id", "label", "scopes", "policy", "state", "create_time", "expire_time", "revoke_time", "revoke_reason", "metadata", "depth")
+    class State(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+        __slots__ = ()
+        STATE_UNSPECIFIED: _ClassVar[Key.State]
+        STATE_ACTIVE: _ClassVar[Key.State]
+        STATE_FROZEN: _ClassVar[Key.State]
+        STATE_REVOKED: _ClassVar[Key.State]
+        STATE_EXPIRED: _ClassVar[Key.State]
+    STATE_UNSPECIFIED: Key.State
+    STATE_ACTIVE: Key.State
+    STATE_FROZEN: Key.State
+    STATE_REVOKED: Key.State
+    STATE_EXPIRED: Key.State
+    class MetadataEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    KEY_ID_FIELD_NUMBER: _ClassVar[int]
+    TENANT_ID_FIELD_NUMBER: _ClassVar[int]
+    PARENT_KEY_ID_FIELD_NUMBER: _ClassVar[int]
+    AGENT_ID_FIELD_NUMBER: _ClassVar[int]
+    LABEL_FIELD_NUMBER: _ClassVar[int]
+    SCOPES_FIELD_NUMBER: _ClassVar[int]
+    POLICY_FIELD_NUMBER: _ClassVar[int]
+    STATE_FIELD_NUMBER: _ClassVar[int]
+    CREATE_TIME_FIELD_NUMBER: _ClassVar[int]
+    EXPIRE_TIME_FIELD_NUMBER: _ClassVar[int]
+    REVOKE_TIME_FIELD_NUMBER: _ClassVar[int]
+    REVOKE_REASON_FIELD_NUMBER: _ClassVar[int]
+    METADATA_FIELD_NUMBER: _ClassVar[int]
+    DEPTH_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    key_id: str
+    tenant_id: str
+    parent_key_id: str
+    agent_id: str
+    label: str
+    scopes: _containers.RepeatedScalarFieldContainer[str]
+    policy: Policy
+    state: Key.State
+    create_time: _timestamp_pb2.Timestamp
+    expire_time: _timestamp_pb2.Timestamp
+    revoke_time: _timestamp_pb2.Timestamp
+    revoke_reason: str
+    metadata: _containers.ScalarMap[str, str]
+    depth: int
+    def __init__(self, name: _Optional[str] = ..., key_id: _Optional[str] = ..., tenant_id: _Optional[str] = ..., parent_key_id: _Optional[str] = ..., agent_id: _Optional[str] = ..., label: _Optional[str] = ..., scopes: _Optional[_Iterable[str]] = ..., policy: _Optional[_Union[Policy, _Mapping]] = ..., state: _Optional[_Union[Key.State, str]] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., expire_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., revoke_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., revoke_reason: _Optional[str] = ..., metadata: _Optional[_Mapping[str, str]] = ..., depth: _Optional[int] = ...) -> None: ...
+
+class Policy(_message.Message):
+    __slots__ = ("rate_limits", "spend_caps", "max_cost_per_call", "run_spend_cap", "allowed_endpoints", "allowed_vendors", "constraints", "max_calls")
+    RATE_LIMITS_FIELD_NUMBER: _ClassVar[int]
+    SPEND_CAPS_FIELD_NUMBER: _ClassVar[int]
+    MAX_COST_PER_CALL_FIELD_NUMBER: _ClassVar[int]
+    RUN_SPEND_CAP_FIELD_NUMBER: _ClassVar[int]
+    ALLOWED_ENDPOINTS_FIELD_NUMBER: _ClassVar[int]
+    ALLOWED_VENDORS_FIELD_NUMBER: _ClassVar[int]
+    CONSTRAINTS_FIELD_NUMBER: _ClassVar[int]
+    MAX_CALLS_FIELD_NUMBER: _ClassVar[int]
+    rate_limits: _containers.RepeatedCompositeFieldContainer[RateLimit]
+    spend_caps: _containers.RepeatedCompositeFieldContainer[SpendCap]
+    max_cost_per_call: _money_pb2.Money
+    run_spend_cap: _money_pb2.Money
+    allowed_endpoints: _containers.RepeatedScalarFieldContainer[str]
+    allowed_vendors: _containers.RepeatedScalarFieldContainer[str]
+    constraints: _containers.RepeatedCompositeFieldContainer[AttributeConstraint]
+    max_calls: int
+    def __init__(self, rate_limits: _Optional[_Iterable[_Union[RateLimit, _Mapping]]] = ..., spend_caps: _Optional[_Iterable[_Union[SpendCap, _Mapping]]] = ..., max_cost_per_call: _Optional[_Union[_money_pb2.Money, _Mapping]] = ..., run_spend_cap: _Optional[_Union[_money_pb2.Money, _Mapping]] = ..., allowed_endpoints: _Optional[_Iterable[str]] = ..., allowed_vendors: _Optional[_Iterable[str]] = ..., constraints: _Optional[_Iterable[_Union[AttributeConstraint, _Mapping]]] = ..., max_calls: _Optional[int] = ...) -> None: ...
+
+class RateLimit(_message.Message):
+    __slots__ = ("limit", "window")
+    LIMIT_FIELD_NUMBER: _ClassVar[int]
+    WINDOW_FIELD_NUMBER: _ClassVar[int]
+    limit: int
+    window: _duration_pb2.Duration
+    def __init__(self, limit: _Optional[int] = ..., window: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ...) -> None: ...
+
+class SpendCap(_message.Message):
+    __slots__ = ("limit", "window")
+    class Window(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+        __slots__ = ()
+        WINDOW_UNSPECIFIED: _ClassVar[SpendCap.Window]
+        WINDOW_ROLLING_24H: _ClassVar[SpendCap.Window]
+        WINDOW_CALENDAR_DAY: _ClassVar[SpendCap.Window]
+        WINDOW_CALENDAR_MONTH: _ClassVar[SpendCap.Window]
+        WINDOW_LIFETIME: _ClassVar[SpendCap.Window]
+    WINDOW_UNSPECIFIED: SpendCap.Window
+    WINDOW_ROLLING_24H: SpendCap.Window
+    WINDOW_CALENDAR_DAY: SpendCap.Window
+    WINDOW_CALENDAR_MONTH: SpendCap.Window
+    WINDOW_LIFETIME: SpendCap.Window
+    LIMIT_FIELD_NUMBER: _ClassVar[int]
+    WINDOW_FIELD_NUMBER: _ClassVar[int]
+    limit: _money_pb2.Money
+    window: SpendCap.Window
+    def __init__(self, limit: _Optional[_Union[_money_pb2.Money, _Mapping]] = ..., window: _Optional[_Union[SpendCap.Window, str]] = ...) -> None: ...
+
+class AttributeConstraint(_message.Message):
+    __slots__ = ("attribute", "allowed_values")
+    ATTRIBUTE_FIELD_NUMBER: _ClassVar[int]
+    ALLOWED_VALUES_FIELD_NUMBER: _ClassVar[int]
+    attribute: str
+    allowed_values: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, attribute: _Optional[str] = ..., allowed_values: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class MintKeyRequest(_message.Message):
+    __slots__ = ("tenant_id", "agent_id", "label", "scopes", "policy", "ttl", "metadata", "request_id")
+    class MetadataEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
+    TENANT_ID_FIELD_NUMBER: _ClassVar[int]
+    AGENT_ID_FIELD_NUMBER: _ClassVar[int]
+    LABEL_FIELD_NUMBER: _ClassVar[int]
+    SCOPES_FIELD_NUMBER: _ClassVar[int]
+    POLICY_FIELD_NUMBER: _ClassVar[int]
+    TTL_FIELD_NUMBER: _ClassVar[int]
+    METADATA_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    tenant_id: str
+    agent_id: str
+    label: str
+    scopes: _containers.RepeatedScalarFieldContainer[str]
+    policy: Policy
+    ttl: _duration_pb2.Duration
+    metadata: _containers.ScalarMap[str, str]
+    request_id: str
+    def __init__(self, tenant_id: _Optional[str] = ..., agent_id: _Optional[str] = ..., label: _Optional[str] = ..., scopes: _Optional[_Iterable[str]] = ..., policy: _Optional[_Union[Policy, _Mapping]] = ..., ttl: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., metadata: _Optional[_Mapping[str, str]] = ..., request_id: _Optional[str] = ...) -> None: ...
+
+class MintKeyResponse(_message.Message):
+    __slots__ = ("key", "secret")
+    KEY_FIELD_NUMBER: _ClassVar[int]
+    SECRET_FIELD_NUMBER: _ClassVar[int]
+    key: Key
+    secret: str
+    def __init__(self, key: _Optional[_Union[Key, _Mapping]] = ..., secret: _Optional[str] = ...) -> None: ...
+
+class AuthorizeRequest(_message.Message):
+    __slots__ = ("key", "scope", "vendor", "method", "path", "estimated_cost", "agent_run_id", "attributes", "request_id")
+    class AttributesEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
+    KEY_FIELD_NUMBER: _ClassVar[int]
+    SCOPE_FIELD_NUMBER: _ClassVar[int]
+    VENDOR_FIELD_NUMBER: _ClassVar[int]
+    METHOD_FIELD_NUMBER: _ClassVar[int]
+    PATH_FIELD_NUMBER: _ClassVar[int]
+    ESTIMATED_COST_FIELD_NUMBER: _ClassVar[int]
+    AGENT_RUN_ID_FIELD_NUMBER: _ClassVar[int]
+    ATTRIBUTES_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    key: str
+    scope: str
+    vendor: str
+    method: str
+    path: str
+    estimated_cost: _money_pb2.Money
+    agent_run_id: str
+    attributes: _containers.ScalarMap[str, str]
+    request_id: str
+    def __init__(self, key: _Optional[str] = ..., scope: _Optional[str] = ..., vendor: _Optional[str] = ..., method: _Optional[str] = ..., path: _Optional[str] = ..., estimated_cost: _Optional[_Union[_money_pb2.Money, _Mapping]] = ..., agent_run_id: _Optional[str] = ..., attributes: _Optional[_Mapping[str, str]] = ..., request_id: _Optional[str] = ...) -> None: ...
+
+class AuthorizeResponse(_message.Message):
+    __slots__ = ("decision", "reason", "message", "key_id", "tenant_id", "reservation_id", "quotas", "retry_after", "decision_id")
+    DECISION_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    KEY_ID_FIELD_NUMBER: _ClassVar[int]
+    TENANT_ID_FIELD_NUMBER: _ClassVar[int]
+    RESERVATION_ID_FIELD_NUMBER: _ClassVar[int]
+    QUOTAS_FIELD_NUMBER: _ClassVar[int]
+    RETRY_AFTER_FIELD_NUMBER: _ClassVar[int]
+    DECISION_ID_FIELD_NUMBER: _ClassVar[int]
+    decision: Decision
+    reason: DenyReason
+    message: str
+    key_id: str
+    tenant_id: str
+    reservation_id: str
+    quotas: _containers.RepeatedCompositeFieldContainer[QuotaStatus]
+    retry_after: _duration_pb2.Duration
+    decision_id: str
+    def __init__(self, decision: _Optional[_Union[Decision, str]] = ..., reason: _Optional[_Union[DenyReason, str]] = ..., message: _Optional[str] = ..., key_id: _Optional[str] = ..., tenant_id: _Optional[str] = ..., reservation_id: _Optional[str] = ..., quotas: _Optional[_Iterable[_Union[QuotaStatus, _Mapping]]] = ..., retry_after: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., decision_id: _Optional[str] = ...) -> None: ...
+
+class QuotaStatus(_message.Message):
+    __slots__ = ("subject", "quota", "unit", "limit", "used", "remaining", "reset_time")
+    SUBJECT_FIELD_NUMBER: _ClassVar[int]
+    QUOTA_FIELD_NUMBER: _ClassVar[int]
+    UNIT_FIELD_NUMBER: _ClassVar[int]
+    LIMIT_FIELD_NUMBER: _ClassVar[int]
+    USED_FIELD_NUMBER: _ClassVar[int]
+    REMAINING_FIELD_NUMBER: _ClassVar[int]
+    RESET_TIME_FIELD_NUMBER: _ClassVar[int]
+    subject: str
+    quota: str
+    unit: str
+    limit: int
+    used: int
+    remaining: int
+    reset_time: _timestamp_pb2.Timestamp
+    def __init__(self, subject: _Optional[str] = ..., quota: _Optional[str] = ..., unit: _Optional[str] = ..., limit: _Optional[int] = ..., used: _Optional[int] = ..., remaining: _Optional[int] = ..., reset_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class ValidateKeyRequest(_message.Message):
+    __slots__ = ("key",)
+    KEY_FIELD_NUMBER: _ClassVar[int]
+    key: str
+    def __init__(self, key: _Optional[str] = ...) -> None: ...
+
+class ValidateKeyResponse(_message.Message):
+    __slots__ = ("valid", "reason", "key")
+    VALID_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    KEY_FIELD_NUMBER: _ClassVar[int]
+    valid: bool
+    reason: DenyReason
+    key: Key
+    def __init__(self, valid: _Optional[bool] = ..., reason: _Optional[_Union[DenyReason, str]] = ..., key: _Optional[_Union[Key, _Mapping]] = ...) -> None: ...
+
+class RevokeKeyRequest(_message.Message):
+    __slots__ = ("name", "reason")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    reason: str
+    def __init__(self, name: _Optional[str] = ..., reason: _Optional[str] = ...) -> None: ...
+
+class RevokeKeyResponse(_message.Message):
+    __slots__ = ("key", "revoked_descendants")
+    KEY_FIELD_NUMBER: _ClassVar[int]
+    REVOKED_DESCENDANTS_FIELD_NUMBER: _ClassVar[int]
+    key: Key
+    revoked_descendants: int
+    def __init__(self, key: _Optional[_Union[Key, _Mapping]] = ..., revoked_descendants: _Optional[int] = ...) -> None: ...
+
+class FreezeKeyRequest(_message.Message):
+    __slots__ = ("name", "reason")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    reason: str
+    def __init__(self, name: _Optional[str] = ..., reason: _Optional[str] = ...) -> None: ...
+
+class UnfreezeKeyRequest(_message.Message):
+    __slots__ = ("name",)
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    def __init__(self, name: _Optional[str] = ...) -> None: ...
+
+class UpdateKeyPolicyRequest(_message.Message):
+    __slots__ = ("name", "policy", "update_mask", "reason")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    POLICY_FIELD_NUMBER: _ClassVar[int]
+    UPDATE_MASK_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    policy: Policy
+    update_mask: _field_mask_pb2.FieldMask
+    reason: str
+    def __init__(self, name: _Optional[str] = ..., policy: _Optional[_Union[Policy, _Mapping]] = ..., update_mask: _Optional[_Union[_field_mask_pb2.FieldMask, _Mapping]] = ..., reason: _Optional[str] = ...) -> None: ...
+
+class GetKeyRequest(_message.Message):
+    __slots__ = ("name",)
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    def __init__(self, name: _Optional[str] = ...) -> None: ...
+
+class ListKeysRequest(_message.Message):
+    __slots__ = ("tenant_id", "parent_key_id", "label_prefix", "state", "page_size", "page_token")
+    TENANT_ID_FIELD_NUMBER: _ClassVar[int]
+    PARENT_KEY_ID_FIELD_NUMBER: _ClassVar[int]
+    LABEL_PREFIX_FIELD_NUMBER: _ClassVar[int]
+    STATE_FIELD_NUMBER: _ClassVar[int]
+    PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    tenant_id: str
+    parent_key_id: str
+    label_prefix: str
+    state: Key.State
+    page_size: int
+    page_token: str
+    def __init__(self, tenant_id: _Optional[str] = ..., parent_key_id: _Optional[str] = ..., label_prefix: _Optional[str] = ..., state: _Optional[_Union[Key.State, str]] = ..., page_size: _Optional[int] = ..., page_token: _Optional[str] = ...) -> None: ...
+
+class ListKeysResponse(_message.Message):
+    __slots__ = ("keys", "next_page_token")
+    KEYS_FIELD_NUMBER: _ClassVar[int]
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    keys: _containers.RepeatedCompositeFieldContainer[Key]
+    next_page_token: str
+    def __init__(self, keys: _Optional[_Iterable[_Union[Key, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...

@@ -1,0 +1,1 @@
+"""Keyleash core: shared services code for the vault and metering gRPC services."""

@@ -1,0 +1,187 @@
+"""What both gRPC servers share: the error-mapping interceptor, health, reflection, shutdown."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from typing import Any
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_health.v1._async import HealthServicer as AsyncHealthServicer
+from grpc_reflection.v1alpha import reflection
+
+from keyleash_core.errors import KeyleashError, Unimplemented, internal_status, to_rpc_status
+
+log = logging.getLogger("keyleash.server")
+
+Behavior = Callable[..., Any]
+
+
+class ErrorMappingInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
+    """Turns KeyleashError into a rich status and anything else into a bare INTERNAL.
+
+    One place for it, so servicers stay thin and no traceback ever reaches a caller.
+    """
+
+    def __init__(self, domain: str) -> None:
+        self._domain = domain
+
+    async def intercept_service(
+        self,
+        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
+        handler_call_details: grpc.HandlerCallDetails,
+    ) -> grpc.RpcMethodHandler:
+        handler = await continuation(handler_call_details)
+        if handler is None:
+            return None
+        method = handler_call_details.method
+        if handler.unary_unary:
+            return grpc.unary_unary_rpc_method_handler(
+                self._wrap_unary(handler.unary_unary, method),
+                request_deserializer=handler.request_deserializer,
+                response_serializer=handler.response_serializer,
+            )
+        if handler.stream_unary:
+            return grpc.stream_unary_rpc_method_handler(
+                self._wrap_unary(handler.stream_unary, method),
+                request_deserializer=handler.request_deserializer,
+                response_serializer=handler.response_serializer,
+            )
+        if handler.unary_stream:
+            return grpc.unary_stream_rpc_method_handler(
+                self._wrap_stream(handler.unary_stream, method),
+                request_deserializer=handler.request_deserializer,
+                response_serializer=handler.response_serializer,
+            )
+        return grpc.stream_stream_rpc_method_handler(
+            self._wrap_stream(handler.stream_stream, method),
+            request_deserializer=handler.request_deserializer,
+            response_serializer=handler.response_serializer,
+        )
+
+    def _wrap_unary(self, behavior: Behavior, method: str) -> Behavior:
+        async def wrapped(request: Any, context: grpc.aio.ServicerContext) -> Any:
+            try:
+                return await behavior(request, context)
+            except Exception as error:
+                await self._abort(error, context, method)
+
+        return wrapped
+
+    def _wrap_stream(self, behavior: Behavior, method: str) -> Behavior:
+        async def wrapped(request: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
+            try:
+                async for response in behavior(request, context):
+                    yield response
+            except Exception as error:
+                await self._abort(error, context, method)
+
+        return wrapped
+
+    async def _abort(
+        self, error: Exception, context: grpc.aio.ServicerContext, method: str
+    ) -> None:
+        if isinstance(error, grpc.aio.AbortError):
+            raise error
+        if isinstance(error, NotImplementedError):
+            # The generated base servicer's answer for an RPC that is not written yet.
+            error = Unimplemented(f"{method.rsplit('/', 1)[-1]} is not implemented yet")
+        if isinstance(error, KeyleashError):
+            status = to_rpc_status(error, self._domain)
+            code = grpc.StatusCode[error.status]
+        else:
+            log.exception("unhandled error in %s", method)
+            status = internal_status(self._domain)
+            code = grpc.StatusCode.INTERNAL
+        await context.abort(
+            code,
+            status.message,
+            trailing_metadata=(("grpc-status-details-bin", status.SerializeToString()),),
+        )
+
+
+async def add_health_and_reflection(
+    server: grpc.aio.Server, service_names: Iterable[str]
+) -> AsyncHealthServicer:
+    """Registers grpc.health.v1 (all SERVING) and v1alpha reflection (grpcurl list/describe)."""
+    health_servicer = AsyncHealthServicer()
+    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+    names = list(service_names)
+    for name in [*names, ""]:
+        await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
+    reflection.enable_server_reflection(
+        [*names, health.SERVICE_NAME, reflection.SERVICE_NAME], server
+    )
+    return health_servicer
+
+
+async def serve_until_signalled(
+    server: grpc.aio.Server,
+    on_stop: Callable[[], Awaitable[None]],
+    health_servicer: AsyncHealthServicer | None = None,
+    grace_seconds: float = 10.0,
+) -> None:
+    """Runs until SIGTERM/SIGINT, then drains: in-flight RPCs get `grace_seconds` to finish."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+    log.info("shutting down: draining in-flight RPCs")
+    if health_servicer is not None:
+        await health_servicer.enter_graceful_shutdown()
+    await server.stop(grace_seconds)
+    await on_stop()
+
+
+class BuiltServer:
+    """A started gRPC server, the port it bound, and how to release what it holds."""
+
+    def __init__(
+        self,
+        server: grpc.aio.Server,
+        port: int,
+        health_servicer: AsyncHealthServicer,
+        on_close: Callable[[], Awaitable[None]],
+    ) -> None:
+        self.server = server
+        self.port = port
+        self.health = health_servicer
+        self._on_close = on_close
+
+    async def stop(self, grace_seconds: float = 5.0) -> None:
+        """Stops accepting calls, lets in-flight ones finish, then closes the stores."""
+        await self.health.enter_graceful_shutdown()
+        await self.server.stop(grace_seconds)
+        await self._on_close()
+
+    async def serve_until_signalled(self, grace_seconds: float = 10.0) -> None:
+        await serve_until_signalled(self.server, self._on_close, self.health, grace_seconds)
+
+
+async def start_grpc_server(
+    address: str,
+    register: Callable[[grpc.aio.Server], Iterable[str]],
+    *,
+    domain: str,
+    interceptors: Iterable[grpc.aio.ServerInterceptor] = (),
+    on_close: Callable[[], Awaitable[None]],
+) -> BuiltServer:
+    """Builds and starts a grpc.aio server: interceptors, servicers, health, reflection."""
+    server = grpc.aio.server(
+        interceptors=[*interceptors, ErrorMappingInterceptor(domain)],
+        options=[
+            ("grpc.so_reuseport", 0),
+            ("grpc.max_receive_message_length", 4 * 1024 * 1024),
+        ],
+    )
+    service_names = list(register(server))
+    health_servicer = await add_health_and_reflection(server, service_names)
+    port = server.add_insecure_port(address)
+    if port == 0:
+        raise OSError(f"cannot listen on {address}")
+    await server.start()
+    return BuiltServer(server, port, health_servicer, on_close)

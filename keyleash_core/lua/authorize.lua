@@ -1,0 +1,173 @@
+-- One atomic Authorize decision: check everything, and on ALLOW consume everything.
+-- A denied call consumes nothing. Every key named here carries the tenant's hash tag.
+--
+-- KEYS[1]            tenant hash (throttle flag; "loaded" once rebuilt from Postgres)
+-- KEYS[2]            memo of this request_id's first decision
+-- KEYS[3]            reservation hash for the hold placed on ALLOW
+-- KEYS[4 .. 3+n]     key hashes of the chain ("loaded" once rebuilt from Postgres), the calling key first, then its ancestors
+-- KEYS[4+n .. 3+2n]  rate sorted sets of the same chain
+-- KEYS[4+2n ..]      spend counters, as indexed by plan.spends[i].k
+-- ARGV[1]            now, ms since the epoch (the caller's clock, so tests can inject it)
+-- ARGV[2]            the plan (JSON), built by vault_service.domain.decision
+--
+-- Returns JSON: {r = "A" | "D" | "M" (missing, reload chain[i]) | "S" (stale policy), ...}.
+-- Numbers leave as strings: Lua numbers are doubles and cjson prints 14 digits.
+
+local now = tonumber(ARGV[1])
+local plan = cjson.decode(ARGV[2])
+local n = #plan.chain
+
+local function n2s(x) return string.format('%d', x) end
+
+if plan.memo == 1 then
+  local first = redis.call('GET', KEYS[2])
+  if first then return first end
+end
+
+local function finish(result)
+  local encoded = cjson.encode(result)
+  if plan.memo == 1 then
+    redis.call('SET', KEYS[2], encoded, 'PX', plan.memo_ttl)
+  end
+  return encoded
+end
+
+local function quota(subject, name, unit, limit, used, reset)
+  local remaining = limit - used
+  if remaining < 0 then remaining = 0 end
+  return {subject, name, unit, n2s(limit), n2s(used), n2s(remaining), n2s(reset)}
+end
+
+local function deny(reason, quotas, retry_ms)
+  return finish({r = 'D', reason = reason, quotas = quotas or {}, retry_ms = n2s(retry_ms or 0),
+                 did = plan.did})
+end
+
+-- Tenant throttle. A tenant hash without "loaded" was lost (flush): rebuild before deciding.
+local tenant = redis.call('HMGET', KEYS[1], 'loaded', 'throttled_until', 'threshold', 'spent',
+                          'currency')
+if not tenant[1] then return cjson.encode({r = 'M', idx = '0'}) end
+local throttled_until = tonumber(tenant[2] or '0')
+if throttled_until > now then
+  return deny('TENANT_THROTTLED',
+              {quota(plan.tenant_subject, 'tenant/daily', tenant[5] or '',
+                     tonumber(tenant[3] or '0'), tonumber(tenant[4] or '0'), throttled_until)},
+              throttled_until - now)
+end
+
+-- State of the key and every ancestor: revoked beats frozen beats expired.
+local frozen, expired = false, false
+for i = 1, n do
+  local fields = redis.call('HMGET', KEYS[3 + i], 'state', 'expire_ms', 'policy_version', 'loaded')
+  if not fields[4] then return cjson.encode({r = 'M', idx = n2s(i)}) end
+  if tonumber(fields[3]) ~= plan.chain[i].pv then return cjson.encode({r = 'S', idx = n2s(i)}) end
+  if fields[1] == 'revoked' then return deny('KEY_REVOKED') end
+  if fields[1] == 'frozen' then frozen = true end
+  if tonumber(fields[2]) <= now then expired = true end
+end
+if frozen then return deny('KEY_FROZEN') end
+if expired then return deny('KEY_EXPIRED') end
+
+-- Exact sliding windows: admitted iff fewer than `limit` calls were admitted in (now-window, now].
+local rate_quotas = {}
+for i = 1, n do
+  local link = plan.chain[i]
+  if #link.rates > 0 then
+    local zset = KEYS[3 + n + i]
+    redis.call('ZREMRANGEBYSCORE', zset, '-inf', '(' .. n2s(now - link.max_window))
+    for _, rate in ipairs(link.rates) do
+      local limit, window = rate[1], rate[2]
+      local since = '(' .. n2s(now - window)
+      local count = redis.call('ZCOUNT', zset, since, '+inf')
+      if count >= limit then
+        local oldest = redis.call('ZRANGEBYSCORE', zset, since, '+inf', 'WITHSCORES',
+                                  'LIMIT', count - limit, 1)
+        local frees_at = tonumber(oldest[2]) + window
+        return deny('RATE_LIMITED', {quota(link.name, rate[3], 'requests', limit, count, frees_at)},
+                    frees_at - now)
+      end
+      rate_quotas[#rate_quotas + 1] = quota(link.name, rate[3], 'requests', limit, count + 1,
+                                            now + window)
+    end
+  end
+  if link.calls > 0 then
+    local made = tonumber(redis.call('HGET', KEYS[3 + i], 'calls') or '0')
+    if made >= link.calls then
+      return deny('CALLS_EXHAUSTED', {quota(link.name, 'calls', 'requests', link.calls, made, 0)})
+    end
+  end
+end
+
+-- Spend: the used amount (settled spend plus open holds) plus this call's hold must fit.
+local function rolling_used(hash, index, first_bucket)
+  local old = redis.call('ZRANGEBYSCORE', index, '-inf', '(' .. n2s(first_bucket))
+  if #old > 0 then
+    local values = redis.call('HMGET', hash, unpack(old))
+    local dropped = 0
+    for _, v in ipairs(values) do if v then dropped = dropped + tonumber(v) end end
+    redis.call('HDEL', hash, unpack(old))
+    redis.call('ZREMRANGEBYSCORE', index, '-inf', '(' .. n2s(first_bucket))
+    if dropped ~= 0 then redis.call('HINCRBY', hash, 'total', n2s(-dropped)) end
+  end
+  return tonumber(redis.call('HGET', hash, 'total') or '0')
+end
+
+local spend_quotas, holds = {}, {}
+for i, s in ipairs(plan.spends) do
+  local used
+  if s.kind == 'rolling' then
+    used = rolling_used(KEYS[s.k[1]], KEYS[s.k[2]], s.fb)
+  else
+    used = tonumber(redis.call('GET', KEYS[s.k[1]]) or '0')
+  end
+  local hold = 0
+  if s.cur == plan.cur then hold = plan.cost end
+  if used + hold > s.lim or (hold == 0 and used >= s.lim) then
+    local reason = 'SPEND_CAP_EXCEEDED'
+    if s.run == 1 then reason = 'RUN_CAP_EXCEEDED' end
+    local retry = 0
+    if s.reset > 0 then retry = s.reset - now end
+    return deny(reason, {quota(s.subj, s.q, s.cur, s.lim, used, s.reset)}, retry)
+  end
+  spend_quotas[#spend_quotas + 1] = quota(s.subj, s.q, s.cur, s.lim, used + hold, s.reset)
+  holds[i] = hold
+end
+
+-- ALLOW: consume the rate slots and calls, place the hold.
+for i = 1, n do
+  local link = plan.chain[i]
+  if #link.rates > 0 then
+    redis.call('ZADD', KEYS[3 + n + i], now, plan.did)
+    redis.call('PEXPIRE', KEYS[3 + n + i], link.max_window)
+  end
+  if link.calls > 0 then redis.call('HINCRBY', KEYS[3 + i], 'calls', 1) end
+end
+local targets = {}
+for i, s in ipairs(plan.spends) do
+  local hold = holds[i]
+  if hold > 0 then
+    if s.kind == 'rolling' then
+      redis.call('HINCRBY', KEYS[s.k[1]], n2s(s.b), n2s(hold))
+      redis.call('HINCRBY', KEYS[s.k[1]], 'total', n2s(hold))
+      redis.call('ZADD', KEYS[s.k[2]], s.b, n2s(s.b))
+      redis.call('PEXPIRE', KEYS[s.k[1]], s.ttl)
+      redis.call('PEXPIRE', KEYS[s.k[2]], s.ttl)
+      targets[#targets + 1] = {'rolling', KEYS[s.k[1]], KEYS[s.k[2]], n2s(s.b)}
+    else
+      redis.call('INCRBY', KEYS[s.k[1]], n2s(hold))
+      if s.ttl > 0 then redis.call('PEXPIRE', KEYS[s.k[1]], s.ttl) end
+      targets[#targets + 1] = {'counter', KEYS[s.k[1]]}
+    end
+  end
+end
+local reservation_id = ''
+if plan.cost > 0 then
+  reservation_id = plan.res_id
+  redis.call('HSET', KEYS[3], 'held', n2s(plan.cost), 'currency', plan.cur,
+             'key_id', plan.key_id, 'targets', cjson.encode(targets), 'settled', '0')
+  redis.call('PEXPIRE', KEYS[3], plan.res_ttl)
+end
+local quotas = {}
+for _, q in ipairs(rate_quotas) do quotas[#quotas + 1] = q end
+for _, q in ipairs(spend_quotas) do quotas[#quotas + 1] = q end
+return finish({r = 'A', did = plan.did, res_id = reservation_id, quotas = quotas})

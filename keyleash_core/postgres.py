@@ -1,0 +1,123 @@
+"""Postgres access both services share: the asyncpg pool and the versioned schema migrations."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from importlib import resources
+from typing import Any, TypeVar
+
+import asyncpg
+
+from keyleash_core.errors import DeadlineExceeded, StoreUnavailable
+
+log = logging.getLogger("keyleash.postgres")
+
+# Any two replicas starting at once serialize their migrations on this advisory lock.
+MIGRATION_LOCK_ID = 0x6B65796C65617368  # "keyleash"
+_MIGRATION_NAME = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
+
+T = TypeVar("T")
+
+# The driver's ways of saying "the server is not there": all become StoreUnavailable.
+CONNECTION_ERRORS: tuple[type[BaseException], ...] = (
+    OSError,
+    asyncpg.exceptions.ConnectionDoesNotExistError,
+    asyncpg.exceptions.InterfaceError,
+    asyncpg.exceptions.CannotConnectNowError,
+    asyncpg.exceptions.ConnectionFailureError,
+    asyncpg.exceptions.AdminShutdownError,
+    asyncpg.exceptions.CrashShutdownError,
+    asyncpg.exceptions.TooManyConnectionsError,
+)
+
+
+async def create_pool(
+    url: str, *, timeout_seconds: float, min_size: int = 2, max_size: int = 20
+) -> asyncpg.Pool:
+    """A pool that answers within `timeout_seconds` or raises StoreUnavailable naming the URL var."""
+    try:
+        pool = await asyncio.wait_for(
+            asyncpg.create_pool(
+                url,
+                min_size=min_size,
+                max_size=max_size,
+                timeout=timeout_seconds,
+                command_timeout=max(timeout_seconds * 5, 10.0),
+            ),
+            timeout=timeout_seconds * 3,
+        )
+    except (TimeoutError, *CONNECTION_ERRORS, asyncpg.PostgresError) as error:
+        raise StoreUnavailable("postgres", f"{type(error).__name__}: {error}") from None
+    assert pool is not None
+    return pool
+
+
+async def run_db(operation: Callable[[], Awaitable[T]]) -> T:
+    """Runs one database operation, turning driver failures into the errors callers can act on."""
+    try:
+        return await operation()
+    except (asyncpg.exceptions.QueryCanceledError, TimeoutError) as error:
+        raise DeadlineExceeded(f"postgres did not answer in time: {error}") from None
+    except CONNECTION_ERRORS as error:
+        raise StoreUnavailable("postgres", f"{type(error).__name__}: {error}") from None
+
+
+@asynccontextmanager
+async def transaction(pool: asyncpg.Pool) -> AsyncIterator[Any]:
+    """`async with transaction(pool) as con:` with driver failures mapped as in run_db."""
+    try:
+        async with pool.acquire() as con, con.transaction():
+            yield con
+    except (asyncpg.exceptions.QueryCanceledError, TimeoutError) as error:
+        raise DeadlineExceeded(f"postgres did not answer in time: {error}") from None
+    except CONNECTION_ERRORS as error:
+        raise StoreUnavailable("postgres", f"{type(error).__name__}: {error}") from None
+
+
+def migration_files() -> list[tuple[int, str, str]]:
+    """(version, name, sql) for every migrations/NNNN_name.sql, in version order."""
+    found = []
+    for entry in resources.files("keyleash_core.migrations").iterdir():
+        match = _MIGRATION_NAME.match(entry.name)
+        if match:
+            found.append((int(match.group(1)), entry.name, entry.read_text(encoding="utf-8")))
+    return sorted(found)
+
+
+async def apply_migrations(pool: asyncpg.Pool) -> list[str]:
+    """Applies every migration not yet applied, each in its own transaction; returns their names.
+
+    Idempotent, and safe when several replicas start at once (session advisory lock).
+    """
+    applied_now: list[str] = []
+    async with pool.acquire() as con:
+        await con.execute("SELECT pg_advisory_lock($1)", MIGRATION_LOCK_ID)
+        try:
+            await con.execute(
+                "CREATE TABLE IF NOT EXISTS schema_migrations ("
+                " version integer PRIMARY KEY, name text NOT NULL,"
+                " applied_at timestamptz NOT NULL DEFAULT now())"
+            )
+            done = {
+                row["version"] for row in await con.fetch("SELECT version FROM schema_migrations")
+            }
+            for version, name, sql in migration_files():
+                if version in done:
+                    continue
+                async with con.transaction():
+                    await con.execute(sql)
+                    await con.execute(
+                        "INSERT INTO schema_migrations (version, name) VALUES ($1, $2)",
+                        version,
+                        name,
+                    )
+                log.info("applied migration %s", name)
+                applied_now.append(name)
+            await con.execute("SELECT keyleash_ensure_partitions(now(), 3)")
+        finally:
+            await con.execute("SELECT pg_advisory_unlock($1)", MIGRATION_LOCK_ID)
+    return applied_now

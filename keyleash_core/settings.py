@@ -1,0 +1,84 @@
+"""Reading KEYLEASH_* settings. Only the settings modules call these; nothing else reads os.environ."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+
+class SettingsError(Exception):
+    """A setting is missing or malformed; the message names the variable."""
+
+
+_SHA256_HEX = re.compile(r"^[0-9a-f]{64}$")
+
+
+def env_str(env: Mapping[str, str], name: str, default: str = "") -> str:
+    return env.get(name, default).strip()
+
+
+def env_int(env: Mapping[str, str], name: str, default: int) -> int:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        return int(raw)
+    except ValueError:
+        raise SettingsError(f"{name} must be an integer, got {raw!r}") from None
+
+
+def env_float(env: Mapping[str, str], name: str, default: float) -> float:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        return float(raw)
+    except ValueError:
+        raise SettingsError(f"{name} must be a number, got {raw!r}") from None
+
+
+def env_sha256_list(env: Mapping[str, str], name: str) -> frozenset[str]:
+    raw = env.get(name, "").strip()
+    hashes = frozenset(part.strip().lower() for part in raw.split(",") if part.strip())
+    for digest in hashes:
+        if not _SHA256_HEX.match(digest):
+            raise SettingsError(f"{name} must be comma-separated hex SHA-256 digests")
+    return hashes
+
+
+@dataclass(frozen=True)
+class StoreSettings:
+    """Settings both services share: the stores, credentials and the secret-hashing pepper."""
+
+    redis_url: str
+    database_url: str
+    admin_token_hashes: frozenset[str]
+    service_token_hashes: frozenset[str]
+    key_pepper: bytes
+    store_timeout_seconds: float
+    metrics_port: int
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> StoreSettings:
+        redis_url = env_str(env, "KEYLEASH_REDIS_URL")
+        database_url = env_str(env, "KEYLEASH_DATABASE_URL")
+        if not redis_url.startswith(("redis://", "rediss://", "unix://")):
+            raise SettingsError("KEYLEASH_REDIS_URL must be set to a redis:// URL")
+        if not database_url.startswith(("postgresql://", "postgres://")):
+            raise SettingsError("KEYLEASH_DATABASE_URL must be set to a postgresql:// URL")
+        pepper = env_str(env, "KEYLEASH_KEY_PEPPER")
+        if len(pepper) < 16:
+            raise SettingsError(
+                "KEYLEASH_KEY_PEPPER must be set to a secret of at least 16 characters "
+                "(keys are stored as HMAC-SHA-256 under it)"
+            )
+        return cls(
+            redis_url=redis_url,
+            database_url=database_url,
+            admin_token_hashes=env_sha256_list(env, "KEYLEASH_ADMIN_TOKEN_SHA256"),
+            service_token_hashes=env_sha256_list(env, "KEYLEASH_SERVICE_TOKEN_SHA256"),
+            key_pepper=pepper.encode(),
+            store_timeout_seconds=env_float(env, "KEYLEASH_STORE_TIMEOUT_SECONDS", 2.0),
+            metrics_port=env_int(env, "KEYLEASH_METRICS_PORT", 0),
+        )

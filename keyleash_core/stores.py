@@ -1,0 +1,60 @@
+"""Connecting to both stores at start-up: fail fast, with a message naming the variable."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import asyncpg
+import redis.asyncio as aioredis
+
+from keyleash_core.errors import StoreUnavailable
+from keyleash_core.postgres import apply_migrations, create_pool
+from keyleash_core.redis_store import Scripts, create_redis, ping
+from keyleash_core.settings import StoreSettings
+
+
+class StartupError(Exception):
+    """Start-up cannot go on; the message is one line that names the variable to fix."""
+
+
+@dataclass
+class Stores:
+    """The store clients a service process holds for its lifetime."""
+
+    redis: aioredis.Redis
+    scripts: Scripts
+    pool: asyncpg.Pool
+
+    async def aclose(self) -> None:
+        await self.pool.close()
+        await self.redis.aclose()
+
+
+async def connect_stores(settings: StoreSettings, *, pool_size: int = 20) -> Stores:
+    """Connects to Redis and Postgres and applies migrations, or raises StartupError."""
+    client = create_redis(settings.redis_url, timeout_seconds=settings.store_timeout_seconds)
+    try:
+        await ping(client)
+    except StoreUnavailable as error:
+        await client.aclose()
+        raise StartupError(
+            f"cannot reach Redis at KEYLEASH_REDIS_URL ({error.metadata.get('detail', '')})"
+        ) from None
+    try:
+        pool = await create_pool(
+            settings.database_url,
+            timeout_seconds=settings.store_timeout_seconds,
+            max_size=pool_size,
+        )
+    except StoreUnavailable as error:
+        await client.aclose()
+        raise StartupError(
+            f"cannot reach Postgres at KEYLEASH_DATABASE_URL ({error.metadata.get('detail', '')})"
+        ) from None
+    try:
+        await apply_migrations(pool)
+    except Exception:
+        await pool.close()
+        await client.aclose()
+        raise
+    return Stores(redis=client, scripts=Scripts(client), pool=pool)

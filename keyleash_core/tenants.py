@@ -1,0 +1,49 @@
+"""A tenant's budget state in Redis (the throttle flag Authorize honours), rebuilt from Postgres
+whenever Redis has lost it. Shared by both services."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import asyncpg
+
+from keyleash_core import keyspace
+from keyleash_core.postgres import run_db
+from keyleash_core.redis_store import Scripts
+from keyleash_core.windows import day_period
+
+TENANT_STATE_SQL = """
+SELECT t.daily_threshold_micros, t.daily_threshold_currency, t.throttle_lifted_at,
+       COALESCE((SELECT d.amount_micros FROM daily_spend d
+                 WHERE d.tenant_id = t.tenant_id AND d.day = $2
+                   AND d.currency_code = t.daily_threshold_currency), 0) AS spent
+FROM tenants t WHERE t.tenant_id = $1
+"""
+
+
+def throttled_until_ms(threshold: int, spent: int, lifted_at_ms: int, now_ms: int) -> int:
+    """End of today's UTC day when the threshold is crossed and not lifted today, else 0."""
+    _day, start, end = day_period(now_ms)
+    if threshold <= 0 or spent < threshold or lifted_at_ms >= start:
+        return 0
+    return end
+
+
+async def load_tenant(pool: asyncpg.Pool, scripts: Scripts, tenant_id: str, now_ms: int) -> None:
+    """Rebuilds the tenant hash from Postgres (threshold, today's spend, throttle)."""
+    day_id, start, _end = day_period(now_ms)
+    day = datetime.fromtimestamp(start / 1000, tz=UTC).date()
+    row = await run_db(lambda: pool.fetchrow(TENANT_STATE_SQL, tenant_id, day))
+    threshold, currency, spent, lifted_ms = 0, "", 0, 0
+    if row is not None and row["daily_threshold_micros"] is not None:
+        threshold = int(row["daily_threshold_micros"])
+        currency = row["daily_threshold_currency"] or ""
+        spent = int(row["spent"])
+        if row["throttle_lifted_at"] is not None:
+            lifted_ms = int(row["throttle_lifted_at"].timestamp() * 1000)
+    until = throttled_until_ms(threshold, spent, lifted_ms, now_ms)
+    await scripts.run(
+        "load_tenant",
+        [keyspace.tenant(tenant_id)],
+        [str(threshold), currency, str(spent), day_id, str(until)],
+    )

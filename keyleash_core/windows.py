@@ -1,0 +1,138 @@
+"""Spend windows: which Redis counters a call is checked against and held in. Pure: the caller
+passes the time. Shared by Authorize (check and hold) and Charge (settle or add)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from keyleash_core import keyspace
+from keyleash_core.keyrecord import KeyRecord
+from keyleash_core.policy import SpendWindow
+
+BUCKET_MS = 60_000
+ROLLING_24H_MS = 24 * 3600 * 1000
+RUN_TTL_MS = 35 * 24 * 3600 * 1000
+LIFETIME_TTL_MS = 0  # no expiry
+
+
+@dataclass(frozen=True)
+class SpendCheck:
+    """One spend quota touched by a call.
+
+    kind "rolling": keys = (bucket hash, bucket index); the window is the minute buckets from
+    `first_bucket` on, so up to one minute of older spend still counts (errs on the safe side).
+    kind "counter": keys = (counter,), one calendar period, the lifetime, or a run.
+    """
+
+    kind: str
+    keys: tuple[str, ...]
+    limit_micros: int
+    currency: str
+    subject: str
+    quota: str
+    is_run: bool
+    reset_ms: int
+    ttl_ms: int
+    bucket: int = 0
+    first_bucket: int = 0
+
+
+def _utc(now_ms: int) -> datetime:
+    return datetime.fromtimestamp(now_ms / 1000, tz=UTC)
+
+
+def _ms(moment: datetime) -> int:
+    return int(moment.timestamp() * 1000)
+
+
+def day_period(now_ms: int) -> tuple[str, int, int]:
+    """("d20261128", start, end) of the UTC day holding now_ms."""
+    start = _utc(now_ms).replace(hour=0, minute=0, second=0, microsecond=0)
+    return start.strftime("d%Y%m%d"), _ms(start), _ms(start + timedelta(days=1))
+
+
+def month_period(now_ms: int) -> tuple[str, int, int]:
+    """("m202611", start, end) of the UTC month holding now_ms."""
+    start = _utc(now_ms).replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+    following = (start + timedelta(days=32)).replace(day=1)
+    return start.strftime("m%Y%m"), _ms(start), _ms(following)
+
+
+def window_start_ms(window: SpendWindow, now_ms: int) -> int:
+    """Where a window begins, for rebuilding it from billing events (0 = since ever)."""
+    if window is SpendWindow.ROLLING_24H:
+        return (now_ms - ROLLING_24H_MS) // BUCKET_MS * BUCKET_MS
+    if window is SpendWindow.CALENDAR_DAY:
+        return day_period(now_ms)[1]
+    if window is SpendWindow.CALENDAR_MONTH:
+        return month_period(now_ms)[1]
+    return 0
+
+
+def cap_check(record: KeyRecord, cap_index: int, now_ms: int) -> SpendCheck:
+    cap = record.policy.spend_caps[cap_index]
+    tenant, key_id, currency = record.tenant_id, record.key_id, cap.limit.currency
+    common = {
+        "limit_micros": cap.limit.micros,
+        "currency": currency,
+        "subject": record.name,
+        "quota": cap.quota_name,
+        "is_run": False,
+    }
+    if cap.window is SpendWindow.ROLLING_24H:
+        bucket = now_ms // BUCKET_MS
+        first = (now_ms - ROLLING_24H_MS) // BUCKET_MS
+        return SpendCheck(
+            kind="rolling",
+            keys=keyspace.rolling_spend(tenant, key_id, currency),
+            reset_ms=(first + 1) * BUCKET_MS + ROLLING_24H_MS,
+            ttl_ms=ROLLING_24H_MS + 2 * BUCKET_MS,
+            bucket=bucket,
+            first_bucket=first,
+            **common,  # type: ignore[arg-type]
+        )
+    if cap.window is SpendWindow.LIFETIME:
+        period, reset, ttl = "life", 0, LIFETIME_TTL_MS
+    else:
+        period, _start, end = (
+            day_period(now_ms) if cap.window is SpendWindow.CALENDAR_DAY else month_period(now_ms)
+        )
+        # Kept a day past the period so a late settle of a hold still finds its counter.
+        reset, ttl = end, end - now_ms + 24 * 3600 * 1000
+    return SpendCheck(
+        kind="counter",
+        keys=(keyspace.period_spend(tenant, key_id, currency, period),),
+        reset_ms=reset,
+        ttl_ms=ttl,
+        **common,  # type: ignore[arg-type]
+    )
+
+
+def run_check(record: KeyRecord, agent_run_id: str) -> SpendCheck | None:
+    cap = record.policy.run_spend_cap
+    if cap is None:
+        return None
+    return SpendCheck(
+        kind="counter",
+        keys=(keyspace.run_spend(record.tenant_id, record.key_id, cap.currency, agent_run_id),),
+        limit_micros=cap.micros,
+        currency=cap.currency,
+        subject=record.name,
+        quota="run",
+        is_run=True,
+        reset_ms=0,
+        ttl_ms=RUN_TTL_MS,
+    )
+
+
+def spend_checks(chain: Sequence[KeyRecord], agent_run_id: str, now_ms: int) -> list[SpendCheck]:
+    """Every spend quota of the key and its ancestors (roll-up), in chain order."""
+    checks: list[SpendCheck] = []
+    for record in chain:
+        checks.extend(cap_check(record, i, now_ms) for i in range(len(record.policy.spend_caps)))
+        run = run_check(record, agent_run_id)
+        if run is not None:
+            checks.append(run)
+    return checks

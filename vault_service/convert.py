@@ -1,0 +1,225 @@
+"""Proto <-> domain for the vault, with the request validation that names the bad field."""
+
+from __future__ import annotations
+
+from google.protobuf import duration_pb2, timestamp_pb2
+from keyleash.type.v1 import money_pb2
+from keyleash.vault.v1 import vault_pb2
+
+from keyleash_core.errors import InvalidArgument
+from keyleash_core.keyrecord import KeyRecord, KeyState
+from keyleash_core.money import MAX_ABS_MICROS, Money, is_currency_code
+from keyleash_core.policy import AttributeConstraint, Policy, RateLimit, SpendCap, SpendWindow
+from vault_service.authority import Decision
+from vault_service.domain.checks import CallRequest
+
+MAX_TEXT = 1024
+MAX_LIST = 100
+MIN_WINDOW_MS = 1000
+MAX_WINDOW_MS = 31 * 24 * 3600 * 1000
+
+_WINDOWS = {
+    vault_pb2.SpendCap.WINDOW_ROLLING_24H: SpendWindow.ROLLING_24H,
+    vault_pb2.SpendCap.WINDOW_CALENDAR_DAY: SpendWindow.CALENDAR_DAY,
+    vault_pb2.SpendCap.WINDOW_CALENDAR_MONTH: SpendWindow.CALENDAR_MONTH,
+    vault_pb2.SpendCap.WINDOW_LIFETIME: SpendWindow.LIFETIME,
+}
+_WINDOWS_BACK = {v: k for k, v in _WINDOWS.items()}
+_STATES = {
+    KeyState.ACTIVE: vault_pb2.Key.STATE_ACTIVE,
+    KeyState.FROZEN: vault_pb2.Key.STATE_FROZEN,
+    KeyState.REVOKED: vault_pb2.Key.STATE_REVOKED,
+}
+STATE_FILTERS = {
+    vault_pb2.Key.STATE_UNSPECIFIED: "",
+    vault_pb2.Key.STATE_ACTIVE: "active",
+    vault_pb2.Key.STATE_FROZEN: "frozen",
+    vault_pb2.Key.STATE_REVOKED: "revoked",
+}
+
+
+def text(value: str, path: str, *, required: bool = False, limit: int = MAX_TEXT) -> str:
+    if required and not value:
+        raise InvalidArgument(path, "required")
+    if len(value) > limit:
+        raise InvalidArgument(path, f"at most {limit} characters")
+    if "\x00" in value:
+        raise InvalidArgument(path, "must not contain NUL characters")
+    return value
+
+
+def strings(
+    values: list[str] | tuple[str, ...], path: str, *, limit: int = MAX_LIST
+) -> tuple[str, ...]:
+    if len(values) > limit:
+        raise InvalidArgument(path, f"at most {limit} entries")
+    return tuple(text(v, f"{path}[{i}]", required=True, limit=256) for i, v in enumerate(values))
+
+
+def money(value: money_pb2.Money, path: str, *, allow_negative: bool = False) -> Money:
+    if not is_currency_code(value.currency_code):
+        raise InvalidArgument(f"{path}.currency_code", "an ISO-4217 code such as USD")
+    if abs(value.micros) > MAX_ABS_MICROS:
+        raise InvalidArgument(f"{path}.micros", f"at most {MAX_ABS_MICROS} in absolute value")
+    if value.micros < 0 and not allow_negative:
+        raise InvalidArgument(f"{path}.micros", "must not be negative")
+    return Money(value.currency_code, value.micros)
+
+
+def duration_ms(value: duration_pb2.Duration, path: str) -> int:
+    if value.seconds < 0 or value.nanos < 0 or value.nanos >= 1_000_000_000:
+        raise InvalidArgument(path, "must be a positive duration")
+    if value.seconds > 10 * 366 * 24 * 3600:
+        raise InvalidArgument(path, "at most ten years")
+    return value.seconds * 1000 + value.nanos // 1_000_000
+
+
+def policy_from_proto(p: vault_pb2.Policy, path: str = "policy") -> Policy:
+    rates = []
+    if len(p.rate_limits) > 8:
+        raise InvalidArgument(f"{path}.rate_limits", "at most 8")
+    for i, r in enumerate(p.rate_limits):
+        where = f"{path}.rate_limits[{i}]"
+        if not 1 <= r.limit <= 1_000_000_000:
+            raise InvalidArgument(f"{where}.limit", "between 1 and 1e9")
+        window = duration_ms(r.window, f"{where}.window")
+        if not MIN_WINDOW_MS <= window <= MAX_WINDOW_MS:
+            raise InvalidArgument(f"{where}.window", "between 1 second and 31 days")
+        rates.append(RateLimit(r.limit, window))
+    caps = []
+    if len(p.spend_caps) > 8:
+        raise InvalidArgument(f"{path}.spend_caps", "at most 8")
+    for i, c in enumerate(p.spend_caps):
+        where = f"{path}.spend_caps[{i}]"
+        if c.window not in _WINDOWS:
+            raise InvalidArgument(f"{where}.window", "one of the WINDOW_* values")
+        caps.append(SpendCap(money(c.limit, f"{where}.limit"), _WINDOWS[c.window]))
+    constraints = []
+    for i, c in enumerate(p.constraints):
+        where = f"{path}.constraints[{i}]"
+        constraints.append(
+            AttributeConstraint(
+                text(c.attribute, f"{where}.attribute", required=True, limit=128),
+                strings(list(c.allowed_values), f"{where}.allowed_values", limit=1000),
+            )
+        )
+    for i, endpoint in enumerate(p.allowed_endpoints):
+        method, _, route = endpoint.partition(" ")
+        if not method or not route.startswith("/"):
+            raise InvalidArgument(f"{path}.allowed_endpoints[{i}]", 'like "POST /v1/charges"')
+    if p.max_calls < 0:
+        raise InvalidArgument(f"{path}.max_calls", "must not be negative")
+    return Policy(
+        rate_limits=tuple(rates),
+        spend_caps=tuple(caps),
+        max_cost_per_call=(
+            money(p.max_cost_per_call, f"{path}.max_cost_per_call")
+            if p.HasField("max_cost_per_call")
+            else None
+        ),
+        run_spend_cap=(
+            money(p.run_spend_cap, f"{path}.run_spend_cap") if p.HasField("run_spend_cap") else None
+        ),
+        allowed_endpoints=strings(list(p.allowed_endpoints), f"{path}.allowed_endpoints"),
+        allowed_vendors=strings(list(p.allowed_vendors), f"{path}.allowed_vendors"),
+        constraints=tuple(constraints),
+        max_calls=p.max_calls,
+    )
+
+
+def _money_proto(value: Money) -> money_pb2.Money:
+    return money_pb2.Money(currency_code=value.currency, micros=value.micros)
+
+
+def policy_to_proto(policy: Policy) -> vault_pb2.Policy:
+    out = vault_pb2.Policy(
+        allowed_endpoints=policy.allowed_endpoints,
+        allowed_vendors=policy.allowed_vendors,
+        max_calls=policy.max_calls,
+    )
+    for r in policy.rate_limits:
+        window = duration_pb2.Duration()
+        window.FromMilliseconds(r.window_ms)
+        out.rate_limits.add(limit=r.limit, window=window)
+    for c in policy.spend_caps:
+        out.spend_caps.add(limit=_money_proto(c.limit), window=_WINDOWS_BACK[c.window])
+    for a in policy.constraints:
+        out.constraints.add(attribute=a.attribute, allowed_values=a.allowed_values)
+    if policy.max_cost_per_call is not None:
+        out.max_cost_per_call.CopyFrom(_money_proto(policy.max_cost_per_call))
+    if policy.run_spend_cap is not None:
+        out.run_spend_cap.CopyFrom(_money_proto(policy.run_spend_cap))
+    return out
+
+
+def timestamp(ms: int) -> timestamp_pb2.Timestamp:
+    ts = timestamp_pb2.Timestamp()
+    ts.FromMilliseconds(ms)
+    return ts
+
+
+def key_to_proto(record: KeyRecord, now_ms: int) -> vault_pb2.Key:
+    state = _STATES[record.state]
+    if record.state is KeyState.ACTIVE and record.expire_time_ms <= now_ms:
+        state = vault_pb2.Key.STATE_EXPIRED
+    key = vault_pb2.Key(
+        name=record.name,
+        key_id=record.key_id,
+        tenant_id=record.tenant_id,
+        parent_key_id=record.parent_key_id,
+        agent_id=record.agent_id,
+        label=record.label,
+        scopes=record.scopes,
+        policy=policy_to_proto(record.policy),
+        state=state,
+        create_time=timestamp(record.create_time_ms),
+        expire_time=timestamp(record.expire_time_ms),
+        revoke_reason=record.revoke_reason,
+        metadata=record.metadata,
+        depth=record.depth,
+    )
+    if record.revoke_time_ms:
+        key.revoke_time.CopyFrom(timestamp(record.revoke_time_ms))
+    return key
+
+
+def call_from_proto(r: vault_pb2.AuthorizeRequest) -> CallRequest:
+    if len(r.attributes) > MAX_LIST:
+        raise InvalidArgument("attributes", f"at most {MAX_LIST} entries")
+    return CallRequest(
+        scope=text(r.scope, "scope", required=True, limit=256),
+        vendor=text(r.vendor, "vendor", limit=256),
+        method=text(r.method, "method", limit=16),
+        path=text(r.path, "path", limit=2048),
+        estimated_cost=money(r.estimated_cost, "estimated_cost")
+        if r.HasField("estimated_cost")
+        else None,
+        agent_run_id=text(r.agent_run_id, "agent_run_id", limit=256),
+        attributes={
+            text(k, "attributes", limit=128): text(v, f"attributes[{k}]")
+            for k, v in r.attributes.items()
+        },
+        request_id=text(r.request_id, "request_id", limit=256),
+    )
+
+
+def decision_to_proto(d: Decision) -> vault_pb2.AuthorizeResponse:
+    out = vault_pb2.AuthorizeResponse(
+        decision=vault_pb2.DECISION_ALLOW if d.allowed else vault_pb2.DECISION_DENY,
+        reason=vault_pb2.DenyReason.Value("DENY_REASON_" + d.reason) if d.reason else 0,
+        message=d.message,
+        key_id=d.key_id,
+        tenant_id=d.tenant_id,
+        reservation_id=d.reservation_id,
+        decision_id=d.decision_id,
+    )
+    for q in d.quotas:
+        status = out.quotas.add(
+            subject=q.subject, quota=q.quota, unit=q.unit, limit=q.limit, used=q.used,
+            remaining=q.remaining,
+        )  # fmt: skip
+        if q.reset_ms:
+            status.reset_time.CopyFrom(timestamp(q.reset_ms))
+    if d.retry_after_ms > 0:
+        out.retry_after.FromMilliseconds(d.retry_after_ms)
+    return out

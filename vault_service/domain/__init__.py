@@ -1,0 +1,1 @@
+"""Vault domain logic: key format, policy checks, decision plans. Pure; the clock is injected."""

@@ -1,0 +1,104 @@
+"""The pure part of a decision: scope, endpoint, vendor, attributes, per-call cost, currency.
+
+Run over the cached policy of the key and its ancestors before the one Redis script.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from keyleash_core.keyrecord import KeyRecord
+from keyleash_core.money import Money
+
+
+@dataclass(frozen=True)
+class CallRequest:
+    """What an agent is about to do, as Authorize describes it."""
+
+    scope: str
+    vendor: str
+    method: str
+    path: str
+    estimated_cost: Money | None
+    agent_run_id: str
+    attributes: Mapping[str, str]
+    request_id: str
+
+
+@dataclass(frozen=True)
+class PureDenial:
+    reason: str  # a DenyReason name without its prefix, e.g. "SCOPE_DENIED"
+    message: str
+    subject: str
+
+
+def endpoint_matches(pattern: str, method: str, path: str) -> bool:
+    """ "POST /v1/charges" or "GET /v1/customers/*": method exact (or "*"), "*" one path segment."""
+    pattern_method, _, pattern_path = pattern.partition(" ")
+    if pattern_method != "*" and pattern_method.upper() != method.upper():
+        return False
+    wanted = pattern_path.strip("/").split("/")
+    actual = path.split("?", 1)[0].strip("/").split("/")
+    if len(wanted) != len(actual):
+        return False
+    return all((w == "*" and a != "") or w == a for w, a in zip(wanted, actual, strict=True))
+
+
+def check_call(chain: Sequence[KeyRecord], call: CallRequest) -> PureDenial | None:
+    """The first policy of the chain (key first, then ancestors) that forbids the call, if any."""
+    for record in chain:
+        denial = _check_one(record, call)
+        if denial is not None:
+            return denial
+    return None
+
+
+def _check_one(record: KeyRecord, call: CallRequest) -> PureDenial | None:
+    policy, name = record.policy, record.name
+    if call.scope not in record.scopes:
+        return PureDenial("SCOPE_DENIED", f"scope {call.scope!r} is not granted to {name}", name)
+    if policy.allowed_endpoints and not any(
+        endpoint_matches(p, call.method, call.path) for p in policy.allowed_endpoints
+    ):
+        return PureDenial(
+            "ENDPOINT_DENIED",
+            f"{call.method} {call.path} is not an allowed endpoint of {name}",
+            name,
+        )
+    if policy.allowed_vendors and call.vendor not in policy.allowed_vendors:
+        return PureDenial(
+            "VENDOR_DENIED", f"vendor {call.vendor!r} is not allowed for {name}", name
+        )
+    for constraint in policy.constraints:
+        value = call.attributes.get(constraint.attribute)
+        if value not in constraint.allowed_values:
+            return PureDenial(
+                "CONSTRAINT_DENIED",
+                f"attribute {constraint.attribute}={value!r} is not allowed for {name}",
+                name,
+            )
+    cost = call.estimated_cost
+    cap = policy.max_cost_per_call
+    if cap is not None and cost is not None and cost.micros > 0:
+        if cost.currency != cap.currency or cost.micros > cap.micros:
+            return PureDenial(
+                "PER_CALL_CAP_EXCEEDED", f"estimated {cost} exceeds {cap} per call for {name}", name
+            )
+    if cost is not None and cost.micros > 0:
+        for spend_cap in policy.spend_caps:
+            if spend_cap.limit.currency != cost.currency:
+                return PureDenial(
+                    "SPEND_CAP_EXCEEDED",
+                    f"estimated cost in {cost.currency} but {name} caps spend in "
+                    f"{spend_cap.limit.currency}",
+                    name,
+                )
+        run_cap = policy.run_spend_cap
+        if run_cap is not None and run_cap.currency != cost.currency:
+            return PureDenial(
+                "RUN_CAP_EXCEEDED",
+                f"estimated cost in {cost.currency} but {name} caps runs in {run_cap.currency}",
+                name,
+            )
+    return None

@@ -1,0 +1,136 @@
+"""The atomic part of a decision: the plan handed to authorize.lua, and reading its answer.
+
+Python decides *what* to check (the chain's rate limits, call counts and spend windows, by the
+cached policies); the script checks and consumes it atomically. The script refuses a plan built
+from an outdated policy (policy_version), so a cache can never loosen a limit.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from keyleash_core import keyspace
+from keyleash_core.keyrecord import KeyRecord
+from keyleash_core.windows import spend_checks
+from vault_service.domain.checks import CallRequest
+
+MEMO_TTL_MS = 24 * 3600 * 1000
+# A hold outlives every window it can count in; an unsettled one simply expires with them.
+RESERVATION_TTL_MS = 33 * 24 * 3600 * 1000
+
+
+@dataclass(frozen=True)
+class ScriptCall:
+    keys: list[str]
+    args: list[str]
+
+
+@dataclass(frozen=True)
+class Quota:
+    subject: str
+    quota: str
+    unit: str
+    limit: int
+    used: int
+    remaining: int
+    reset_ms: int
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What the script answered. kind: "allow", "deny", "missing" or "stale"."""
+
+    kind: str
+    reason: str = ""
+    decision_id: str = ""
+    reservation_id: str = ""
+    quotas: list[Quota] = field(default_factory=list)
+    retry_after_ms: int = 0
+    chain_index: int = -1  # for missing/stale: 0 = the tenant, i = chain[i-1]
+
+
+def build_plan(
+    chain: Sequence[KeyRecord],
+    call: CallRequest,
+    *,
+    now_ms: int,
+    decision_id: str,
+    reservation_id: str,
+) -> ScriptCall:
+    """The KEYS and ARGV of authorize.lua for `call` by chain[0] (its ancestors follow)."""
+    me = chain[0]
+    tenant_id = me.tenant_id
+    keys = [
+        keyspace.tenant(tenant_id),
+        keyspace.authorize_memo(tenant_id, me.key_id, call.request_id or "-"),
+        keyspace.reservation(tenant_id, reservation_id),
+        *(keyspace.key(tenant_id, r.key_id) for r in chain),
+        *(keyspace.rate(tenant_id, r.key_id) for r in chain),
+    ]
+    links = [
+        {
+            "pv": r.policy_version,
+            "name": r.name,
+            "rates": [[x.limit, x.window_ms, x.quota_name] for x in r.policy.rate_limits],
+            "max_window": max((x.window_ms for x in r.policy.rate_limits), default=0),
+            "calls": r.policy.max_calls,
+        }
+        for r in chain
+    ]
+    spends = []
+    for check in spend_checks(chain, call.agent_run_id, now_ms):
+        indexes = []
+        for name in check.keys:
+            keys.append(name)
+            indexes.append(len(keys))  # Lua's KEYS are 1-based
+        spends.append(
+            {
+                "kind": check.kind,
+                "k": indexes,
+                "lim": check.limit_micros,
+                "cur": check.currency,
+                "subj": check.subject,
+                "q": check.quota,
+                "run": 1 if check.is_run else 0,
+                "reset": check.reset_ms,
+                "ttl": check.ttl_ms,
+                "b": check.bucket,
+                "fb": check.first_bucket,
+            }
+        )
+    cost = call.estimated_cost
+    plan = {
+        "did": decision_id,
+        "memo": 1 if call.request_id else 0,
+        "memo_ttl": MEMO_TTL_MS,
+        "res_id": reservation_id,
+        "res_ttl": RESERVATION_TTL_MS,
+        "cost": cost.micros if cost is not None and cost.micros > 0 else 0,
+        "cur": cost.currency if cost is not None else "",
+        "key_id": me.key_id,
+        "tenant_subject": f"tenants/{tenant_id}",
+        "chain": links,
+        "spends": spends,
+    }
+    return ScriptCall(keys=keys, args=[str(now_ms), json.dumps(plan, separators=(",", ":"))])
+
+
+def parse_outcome(raw: bytes | str) -> Outcome:
+    data = json.loads(raw)
+    kind = {"A": "allow", "D": "deny", "M": "missing", "S": "stale"}[data["r"]]
+    if kind in ("missing", "stale"):
+        return Outcome(kind=kind, chain_index=int(data["idx"]))
+    quotas = data.get("quotas") or []
+    return Outcome(
+        kind=kind,
+        reason=data.get("reason", ""),
+        decision_id=data.get("did", ""),
+        reservation_id=data.get("res_id", ""),
+        quotas=[
+            Quota(q[0], q[1], q[2], int(q[3]), int(q[4]), int(q[5]), int(q[6]))
+            for q in (quotas if isinstance(quotas, list) else [])
+        ],
+        retry_after_ms=int(data.get("retry_ms", "0")),
+    )

@@ -1,0 +1,214 @@
+"""VaultService over gRPC: translates proto <-> domain, nothing else."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+import grpc
+from google.protobuf import field_mask_pb2
+from keyleash.vault.v1 import vault_pb2, vault_pb2_grpc
+
+from keyleash_core.auth import ADMIN, KEY, SERVICE, Credential, classify
+from keyleash_core.errors import InvalidArgument, PermissionDenied
+from keyleash_core.settings import StoreSettings
+from vault_service import convert
+from vault_service.authority import VaultAuthority, request_digest
+from vault_service.key_admin import KeyAdmin, ListFilter, MintSpec
+
+Context = grpc.aio.ServicerContext
+# AuthorizeStream pipelines up to this many decisions into one Redis round trip.
+STREAM_WINDOW = 64
+
+
+class VaultServicer(vault_pb2_grpc.VaultServiceServicer):  # type: ignore[misc]
+    """Thin adapter from the generated service to the vault's use cases."""
+
+    def __init__(self, authority: VaultAuthority, admin: KeyAdmin, settings: StoreSettings) -> None:
+        self._vault = authority
+        self._admin = admin
+        self._settings = settings
+
+    def _credential(self, context: Context) -> Credential:
+        return classify(
+            context.invocation_metadata(),
+            self._settings.admin_token_hashes,
+            self._settings.service_token_hashes,
+        )
+
+    async def MintKey(
+        self, request: vault_pb2.MintKeyRequest, context: Context
+    ) -> vault_pb2.MintKeyResponse:
+        credential = self._credential(context)
+        ttl = convert.duration_ms(request.ttl, "ttl") if request.HasField("ttl") else 0
+        if request.HasField("ttl") and ttl < 1000:
+            raise InvalidArgument("ttl", "at least one second")
+        if len(request.metadata) > 64:
+            raise InvalidArgument("metadata", "at most 64 entries")
+        spec = MintSpec(
+            tenant_id=convert.text(request.tenant_id, "tenant_id", limit=128),
+            agent_id=convert.text(request.agent_id, "agent_id", required=True, limit=256),
+            label=convert.text(request.label, "label", limit=120),
+            scopes=convert.strings(list(request.scopes), "scopes"),
+            policy=convert.policy_from_proto(request.policy),
+            ttl_ms=ttl,
+            metadata={
+                convert.text(k, "metadata", limit=128): convert.text(v, f"metadata[{k}]")
+                for k, v in request.metadata.items()
+            },
+            request_id=convert.text(request.request_id, "request_id", limit=256),
+            digest=request_digest(request.SerializeToString(deterministic=True)),
+        )
+        if spec.tenant_id and "/" in spec.tenant_id:
+            raise InvalidArgument("tenant_id", "must not contain '/'")
+        record, secret = await self._admin.mint(credential, spec)
+        return vault_pb2.MintKeyResponse(
+            key=convert.key_to_proto(record, self._vault.clock.now_ms()), secret=secret
+        )
+
+    def _authorize_secret(self, request: vault_pb2.AuthorizeRequest, credential: Credential) -> str:
+        if credential.kind in (ADMIN, SERVICE):
+            return request.key
+        if credential.kind == KEY and request.key in ("", credential.token):
+            return credential.token
+        raise PermissionDenied("a key holder may authorize only calls made with its own key")
+
+    async def Authorize(
+        self, request: vault_pb2.AuthorizeRequest, context: Context
+    ) -> vault_pb2.AuthorizeResponse:
+        secret = self._authorize_secret(request, self._credential(context))
+        decision = await self._vault.authorize(secret, convert.call_from_proto(request))
+        return convert.decision_to_proto(decision)
+
+    async def AuthorizeStream(
+        self, request_iterator: AsyncIterator[vault_pb2.AuthorizeRequest], context: Context
+    ) -> AsyncIterator[vault_pb2.AuthorizeResponse]:
+        credential = self._credential(context)
+        inbox: asyncio.Queue[vault_pb2.AuthorizeRequest | None] = asyncio.Queue(4 * STREAM_WINDOW)
+
+        async def read() -> None:
+            async for request in request_iterator:
+                await inbox.put(request)
+            await inbox.put(None)
+
+        reader = asyncio.ensure_future(read())
+        try:
+            done = False
+            while not done:
+                # Whatever has arrived goes to Redis as one pipeline; answers keep request order.
+                batch = [await inbox.get()]
+                while not inbox.empty() and len(batch) < STREAM_WINDOW:
+                    batch.append(inbox.get_nowait())
+                if batch[-1] is None:
+                    done = True
+                requests = [r for r in batch if r is not None]
+                items = [
+                    (self._authorize_secret(r, credential), convert.call_from_proto(r))
+                    for r in requests
+                ]
+                for decision in await self._vault.authorize_batch(items):
+                    yield convert.decision_to_proto(decision)
+            await reader
+        finally:
+            reader.cancel()
+
+    async def ValidateKey(
+        self, request: vault_pb2.ValidateKeyRequest, context: Context
+    ) -> vault_pb2.ValidateKeyResponse:
+        self._credential(context)
+        result = await self._vault.validate(convert.text(request.key, "key", required=True))
+        response = vault_pb2.ValidateKeyResponse(
+            valid=result.valid,
+            reason=vault_pb2.DenyReason.Value("DENY_REASON_" + result.reason)
+            if result.reason
+            else 0,
+        )
+        if result.record is not None:
+            response.key.CopyFrom(convert.key_to_proto(result.record, self._vault.clock.now_ms()))
+        return response
+
+    async def RevokeKey(
+        self, request: vault_pb2.RevokeKeyRequest, context: Context
+    ) -> vault_pb2.RevokeKeyResponse:
+        credential = self._credential(context)
+        name = convert.text(request.name, "name", required=True)
+        record, descendants = await self._vault.revoke(
+            credential, name, convert.text(request.reason, "reason")
+        )
+        return vault_pb2.RevokeKeyResponse(
+            key=convert.key_to_proto(record, self._vault.clock.now_ms()),
+            revoked_descendants=descendants,
+        )
+
+    async def FreezeKey(
+        self, request: vault_pb2.FreezeKeyRequest, context: Context
+    ) -> vault_pb2.Key:
+        record = await self._vault.set_frozen(
+            self._credential(context),
+            convert.text(request.name, "name", required=True),
+            True,
+            convert.text(request.reason, "reason"),
+        )
+        return convert.key_to_proto(record, self._vault.clock.now_ms())
+
+    async def UnfreezeKey(
+        self, request: vault_pb2.UnfreezeKeyRequest, context: Context
+    ) -> vault_pb2.Key:
+        record = await self._vault.set_frozen(
+            self._credential(context), convert.text(request.name, "name", required=True), False, ""
+        )
+        return convert.key_to_proto(record, self._vault.clock.now_ms())
+
+    async def UpdateKeyPolicy(
+        self, request: vault_pb2.UpdateKeyPolicyRequest, context: Context
+    ) -> vault_pb2.Key:
+        credential = self._credential(context)
+        name = convert.text(request.name, "name", required=True)
+        current = await self._admin.get(credential, name)
+        merged = request.policy
+        if request.update_mask.paths:
+            mask = field_mask_pb2.FieldMask(
+                paths=[p.removeprefix("policy.") for p in request.update_mask.paths]
+            )
+            if not mask.IsValidForDescriptor(vault_pb2.Policy.DESCRIPTOR):
+                raise InvalidArgument("update_mask", "names a field that Policy does not have")
+            merged = convert.policy_to_proto(current.policy)
+            mask.MergeMessage(
+                request.policy, merged, replace_message_field=True, replace_repeated_field=True
+            )
+        record = await self._admin.update_policy(
+            credential,
+            name,
+            convert.policy_from_proto(merged),
+            convert.text(request.reason, "reason"),
+        )
+        return convert.key_to_proto(record, self._vault.clock.now_ms())
+
+    async def GetKey(self, request: vault_pb2.GetKeyRequest, context: Context) -> vault_pb2.Key:
+        record = await self._admin.get(
+            self._credential(context), convert.text(request.name, "name", required=True)
+        )
+        return convert.key_to_proto(record, self._vault.clock.now_ms())
+
+    async def ListKeys(
+        self, request: vault_pb2.ListKeysRequest, context: Context
+    ) -> vault_pb2.ListKeysResponse:
+        if not 0 <= request.page_size <= 1000:
+            raise InvalidArgument("page_size", "between 0 and 1000")
+        if request.state not in convert.STATE_FILTERS:
+            raise InvalidArgument("state", "STATE_ACTIVE, STATE_FROZEN, STATE_REVOKED or unset")
+        records, token = await self._admin.list(
+            self._credential(context),
+            ListFilter(
+                tenant_id=convert.text(request.tenant_id, "tenant_id", limit=128),
+                parent_key_id=convert.text(request.parent_key_id, "parent_key_id", limit=128),
+                label_prefix=convert.text(request.label_prefix, "label_prefix", limit=120),
+                state=convert.STATE_FILTERS[request.state],
+                page_size=request.page_size,
+                page_token=convert.text(request.page_token, "page_token", limit=512),
+            ),
+        )
+        now = self._vault.clock.now_ms()
+        return vault_pb2.ListKeysResponse(
+            keys=[convert.key_to_proto(r, now) for r in records], next_page_token=token
+        )

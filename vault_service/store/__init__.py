@@ -1,0 +1,1 @@
+"""Vault store adapters: the Postgres key registry and the Redis hot state."""

@@ -1,0 +1,103 @@
+"""Redis side of the vault: the secret index, cached key records, the decision script."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import Any
+
+import redis.asyncio as aioredis
+
+from keyleash_core import keyspace
+from keyleash_core.keyrecord import KeyRecord, KeyState
+from keyleash_core.redis_store import Scripts, run_redis
+from vault_service.domain.decision import ScriptCall
+
+
+class HotKeys:
+    """Reads and writes of the vault's Redis state; every failure becomes StoreUnavailable."""
+
+    def __init__(self, client: aioredis.Redis, scripts: Scripts) -> None:
+        self._redis = client
+        self._scripts = scripts
+
+    async def resolve(self, secret_hash_hex: str) -> tuple[str, str] | None:
+        """(tenant_id, key_id) for a secret hash, if Redis knows it."""
+        raw = await run_redis(lambda: self._redis.get(keyspace.secret_index(secret_hash_hex)))
+        if raw is None:
+            return None
+        tenant_id, _, key_id = raw.decode().partition("/")
+        return tenant_id, key_id
+
+    async def index_secret(self, secret_hash_hex: str, tenant_id: str, key_id: str) -> None:
+        name = keyspace.secret_index(secret_hash_hex)
+        await run_redis(lambda: self._redis.set(name, f"{tenant_id}/{key_id}"))
+
+    async def records(self, tenant_id: str, key_ids: Sequence[str]) -> list[KeyRecord | None]:
+        """The cached records of `key_ids` (None where not loaded), in one round trip."""
+
+        async def fetch() -> list[Any]:
+            async with self._redis.pipeline(transaction=False) as pipe:
+                for key_id in key_ids:
+                    pipe.hmget(keyspace.key(tenant_id, key_id), "record", "loaded")
+                return list(await pipe.execute())
+
+        rows = await run_redis(fetch)
+        return [
+            KeyRecord.from_json(record) if record is not None and loaded is not None else None
+            for record, loaded in rows
+        ]
+
+    async def load(
+        self, record: KeyRecord, counters: list[dict[str, Any]], keys: list[str], calls: int
+    ) -> None:
+        """Loads a key rebuilt from Postgres (no-op when already loaded)."""
+        fields = {
+            "state": record.state.value,
+            "expire_ms": str(record.expire_time_ms),
+            "policy_version": str(record.policy_version),
+            "record": record.to_json(),
+        }
+        payload = json.dumps({"fields": fields, "calls": calls, "counters": counters})
+        await self._scripts.run(
+            "load_key", [keyspace.key(record.tenant_id, record.key_id), *keys], [payload]
+        )
+
+    async def set_state(self, records: Sequence[KeyRecord], state: KeyState) -> None:
+        """Writes the new state (and record) of each key, loaded or not, in one round trip.
+
+        Written even when the key is not loaded: a concurrent load from an older Postgres
+        snapshot then keeps this newer state (load_key.lua uses HSETNX).
+        """
+
+        async def write() -> None:
+            async with self._redis.pipeline(transaction=False) as pipe:
+                for record in records:
+                    pipe.hset(
+                        keyspace.key(record.tenant_id, record.key_id),
+                        mapping={"state": state.value, "record": record.to_json()},
+                    )
+                await pipe.execute()
+
+        await run_redis(write)
+
+    async def set_policy(self, record: KeyRecord) -> None:
+        name = keyspace.key(record.tenant_id, record.key_id)
+        mapping = {"policy_version": str(record.policy_version), "record": record.to_json()}
+        await run_redis(lambda: self._redis.hset(name, mapping=mapping))
+
+    async def authorize(self, call: ScriptCall) -> bytes:
+        result: bytes = await self._scripts.run("authorize", call.keys, list(call.args))
+        return result
+
+    async def authorize_many(self, calls: Sequence[ScriptCall]) -> list[bytes]:
+        """Many decisions in one pipelined round trip (AuthorizeStream); each stays atomic."""
+        script = self._scripts["authorize"]
+
+        async def run() -> list[bytes]:
+            async with self._redis.pipeline(transaction=False) as pipe:
+                for call in calls:
+                    await script(keys=call.keys, args=list(call.args), client=pipe)
+                return list(await pipe.execute())
+
+        return await run_redis(run)

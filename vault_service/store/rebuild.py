@@ -1,0 +1,102 @@
+"""Rebuilding a key's Redis counters from the billing events (Postgres is the source of truth).
+
+Used whenever Redis does not have a key loaded (first use, FLUSHALL, restart): a flush must
+never reset a cap. Holds that were open when Redis lost them are gone; the charges that settle
+them are still recorded in full.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import asyncpg
+
+from keyleash_core import keyspace
+from keyleash_core.keyrecord import KeyRecord
+from keyleash_core.postgres import run_db
+from keyleash_core.windows import BUCKET_MS, RUN_TTL_MS, cap_check, window_start_ms
+
+_SUM_SINCE = """SELECT COALESCE(SUM(amount_micros), 0) FROM billing_events
+    WHERE key_path @> ARRAY[$1]::text[] AND currency_code = $2 AND occur_time >= $3"""
+_BUCKETS_SINCE = """SELECT (EXTRACT(EPOCH FROM occur_time) * 1000)::bigint / $4 AS bucket,
+    SUM(amount_micros) AS micros FROM billing_events
+    WHERE key_path @> ARRAY[$1]::text[] AND currency_code = $2 AND occur_time >= $3
+    GROUP BY 1"""
+_RUNS_SINCE = """SELECT agent_run_id, SUM(amount_micros) AS micros FROM billing_events
+    WHERE key_path @> ARRAY[$1]::text[] AND currency_code = $2 AND occur_time >= $3
+    GROUP BY agent_run_id"""
+_CALLS = """SELECT COUNT(*) FROM billing_events
+    WHERE key_path @> ARRAY[$1]::text[] AND kind <> 'refund'"""
+
+
+def _ts(ms: int) -> datetime:
+    return datetime.fromtimestamp(ms / 1000, tz=UTC)
+
+
+async def rebuild_counters(
+    pool: asyncpg.Pool, record: KeyRecord, now_ms: int
+) -> tuple[list[dict[str, Any]], list[str], int]:
+    """(counters, their Redis keys, lifetime calls) for load_key.lua, from billing_events.
+
+    Calls are rebuilt as the number of billing events of the subtree: a lower bound of the
+    calls made, since an allowed call that was never charged leaves no event.
+    """
+    counters: list[dict[str, Any]] = []
+    keys: list[str] = []
+
+    def add_keys(names: tuple[str, ...]) -> list[int]:
+        indexes = []
+        for name in names:
+            keys.append(name)
+            indexes.append(len(keys) + 1)  # KEYS[1] is the key hash itself
+        return indexes
+
+    async with pool.acquire() as con:
+        for index, cap in enumerate(record.policy.spend_caps):
+            check = cap_check(record, index, now_ms)
+            since = _ts(window_start_ms(cap.window, now_ms))
+            args = (record.key_id, check.currency, since)
+            if check.kind == "rolling":
+                rows = await run_db(lambda a=args: con.fetch(_BUCKETS_SINCE, *a, BUCKET_MS))  # type: ignore[misc]
+                buckets = [[str(r["bucket"]), str(int(r["micros"]))] for r in rows]
+                counters.append(
+                    {
+                        "kind": "rolling",
+                        "k": add_keys(check.keys),
+                        "buckets": buckets,
+                        "ttl": check.ttl_ms,
+                    }
+                )
+            else:
+                total = await run_db(lambda a=args: con.fetchval(_SUM_SINCE, *a))  # type: ignore[misc]
+                counters.append(
+                    {
+                        "kind": "counter",
+                        "k": add_keys(check.keys),
+                        "value": str(int(total)),
+                        "ttl": check.ttl_ms,
+                    }
+                )
+        run_cap = record.policy.run_spend_cap
+        if run_cap is not None:
+            since = _ts(now_ms - RUN_TTL_MS)
+            rows = await run_db(
+                lambda: con.fetch(_RUNS_SINCE, record.key_id, run_cap.currency, since)
+            )
+            for row in rows:
+                name = keyspace.run_spend(
+                    record.tenant_id, record.key_id, run_cap.currency, row["agent_run_id"]
+                )
+                counters.append(
+                    {
+                        "kind": "counter",
+                        "k": add_keys((name,)),
+                        "value": str(int(row["micros"])),
+                        "ttl": RUN_TTL_MS,
+                    }
+                )
+        calls = 0
+        if record.policy.max_calls:
+            calls = int(await run_db(lambda: con.fetchval(_CALLS, record.key_id)))
+    return counters, keys, calls
