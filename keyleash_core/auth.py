@@ -1,5 +1,8 @@
-"""Credentials: `authorization: Bearer <token>` metadata. Admin and service tokens are configured
-as SHA-256 hashes and compared in constant time; key secrets ("vk_...") are resolved by the vault."""
+"""Credentials: `authorization: Bearer <token>` metadata.
+
+Admin and service tokens are configured as SHA-256 hashes and compared in constant time; key
+secrets ("vk_...") are resolved by the vault.
+"""
 
 from __future__ import annotations
 

@@ -38,7 +38,7 @@ CONNECTION_ERRORS: tuple[type[BaseException], ...] = (
 async def create_pool(
     url: str, *, timeout_seconds: float, min_size: int = 2, max_size: int = 20
 ) -> asyncpg.Pool:
-    """A pool that answers within `timeout_seconds` or raises StoreUnavailable naming the URL var."""
+    """A pool that answers within `timeout_seconds`, or StoreUnavailable."""
     try:
         pool = await asyncio.wait_for(
             asyncpg.create_pool(

@@ -1,4 +1,5 @@
-"""Reading KEYLEASH_* settings. Only the settings modules call these; nothing else reads os.environ."""
+"""Reading KEYLEASH_* settings: only the settings modules call these; nothing else reads the
+environment."""
 
 from __future__ import annotations
 

@@ -95,12 +95,12 @@ def policy_from_proto(p: vault_pb2.Policy, path: str = "policy") -> Policy:
             raise InvalidArgument(f"{where}.window", "one of the WINDOW_* values")
         caps.append(SpendCap(money(c.limit, f"{where}.limit"), _WINDOWS[c.window]))
     constraints = []
-    for i, c in enumerate(p.constraints):
+    for i, constraint in enumerate(p.constraints):
         where = f"{path}.constraints[{i}]"
         constraints.append(
             AttributeConstraint(
-                text(c.attribute, f"{where}.attribute", required=True, limit=128),
-                strings(list(c.allowed_values), f"{where}.allowed_values", limit=1000),
+                text(constraint.attribute, f"{where}.attribute", required=True, limit=128),
+                strings(list(constraint.allowed_values), f"{where}.allowed_values", limit=1000),
             )
         )
     for i, endpoint in enumerate(p.allowed_endpoints):
@@ -206,7 +206,7 @@ def call_from_proto(r: vault_pb2.AuthorizeRequest) -> CallRequest:
 def decision_to_proto(d: Decision) -> vault_pb2.AuthorizeResponse:
     out = vault_pb2.AuthorizeResponse(
         decision=vault_pb2.DECISION_ALLOW if d.allowed else vault_pb2.DECISION_DENY,
-        reason=vault_pb2.DenyReason.Value("DENY_REASON_" + d.reason) if d.reason else 0,
+        reason=deny_reason(d.reason),
         message=d.message,
         key_id=d.key_id,
         tenant_id=d.tenant_id,
@@ -223,3 +223,10 @@ def decision_to_proto(d: Decision) -> vault_pb2.AuthorizeResponse:
     if d.retry_after_ms > 0:
         out.retry_after.FromMilliseconds(d.retry_after_ms)
     return out
+
+
+def deny_reason(name: str) -> vault_pb2.DenyReason:
+    """The DenyReason for a reason name without its prefix ("" means unspecified)."""
+    if not name:
+        return vault_pb2.DENY_REASON_UNSPECIFIED
+    return vault_pb2.DenyReason.Value("DENY_REASON_" + name)  # type: ignore[return-value]

@@ -43,7 +43,7 @@ async def create_server(
     servicer = VaultServicer(authority, admin, settings.stores)
 
     def register(server: grpc.aio.Server) -> Iterable[str]:
-        vault_pb2_grpc.add_VaultServiceServicer_to_server(servicer, server)
+        vault_pb2_grpc.add_VaultServiceServicer_to_server(servicer, server)  # type: ignore[no-untyped-call]
         return [SERVICE_NAME]
 
     try:

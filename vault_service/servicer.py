@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from typing import Any, TypeAlias
 
-import grpc
 from google.protobuf import field_mask_pb2
 from keyleash.vault.v1 import vault_pb2, vault_pb2_grpc
 
@@ -16,12 +16,13 @@ from vault_service import convert
 from vault_service.authority import VaultAuthority, request_digest
 from vault_service.key_admin import KeyAdmin, ListFilter, MintSpec
 
-Context = grpc.aio.ServicerContext
+# grpc ships no type information; the context is grpc.aio.ServicerContext.
+Context: TypeAlias = Any
 # AuthorizeStream pipelines up to this many decisions into one Redis round trip.
 STREAM_WINDOW = 64
 
 
-class VaultServicer(vault_pb2_grpc.VaultServiceServicer):  # type: ignore[misc]
+class VaultServicer(vault_pb2_grpc.VaultServiceServicer):
     """Thin adapter from the generated service to the vault's use cases."""
 
     def __init__(self, authority: VaultAuthority, admin: KeyAdmin, settings: StoreSettings) -> None:
@@ -119,9 +120,7 @@ class VaultServicer(vault_pb2_grpc.VaultServiceServicer):  # type: ignore[misc]
         result = await self._vault.validate(convert.text(request.key, "key", required=True))
         response = vault_pb2.ValidateKeyResponse(
             valid=result.valid,
-            reason=vault_pb2.DenyReason.Value("DENY_REASON_" + result.reason)
-            if result.reason
-            else 0,
+            reason=convert.deny_reason(result.reason),
         )
         if result.record is not None:
             response.key.CopyFrom(convert.key_to_proto(result.record, self._vault.clock.now_ms()))
@@ -170,7 +169,7 @@ class VaultServicer(vault_pb2_grpc.VaultServiceServicer):  # type: ignore[misc]
             mask = field_mask_pb2.FieldMask(
                 paths=[p.removeprefix("policy.") for p in request.update_mask.paths]
             )
-            if not mask.IsValidForDescriptor(vault_pb2.Policy.DESCRIPTOR):
+            if not mask.IsValidForDescriptor(vault_pb2.Policy.DESCRIPTOR):  # type: ignore[arg-type]
                 raise InvalidArgument("update_mask", "names a field that Policy does not have")
             merged = convert.policy_to_proto(current.policy)
             mask.MergeMessage(

@@ -19,11 +19,6 @@ local n = #plan.chain
 
 local function n2s(x) return string.format('%d', x) end
 
-if plan.memo == 1 then
-  local first = redis.call('GET', KEYS[2])
-  if first then return first end
-end
-
 local function finish(result)
   local encoded = cjson.encode(result)
   if plan.memo == 1 then
@@ -67,6 +62,13 @@ for i = 1, n do
 end
 if frozen then return deny('KEY_FROZEN') end
 if expired then return deny('KEY_EXPIRED') end
+
+-- A retried request_id gets its first decision, consuming nothing again. Checked after the
+-- state, so a replay is never allowed once the key (or an ancestor) is blocked.
+if plan.memo == 1 then
+  local first = redis.call('GET', KEYS[2])
+  if first then return first end
+end
 
 -- Exact sliding windows: admitted iff fewer than `limit` calls were admitted in (now-window, now].
 local rate_quotas = {}

@@ -8,8 +8,8 @@ from typing import Any
 import grpc
 import pytest
 from google.rpc import error_details_pb2, status_pb2
-
 from keyleash.vault.v1 import vault_pb2
+
 from tests.integration.vault_helpers import admin_token, authorize, bearer, cap, mint, per, usd
 
 ALLOW, DENY = vault_pb2.DECISION_ALLOW, vault_pb2.DECISION_DENY
@@ -44,7 +44,9 @@ async def test_malformed_secret_is_unknown_without_lookup(vault: Any, tenant: st
     assert reply.decision == DENY and reply.reason == vault_pb2.DENY_REASON_KEY_UNKNOWN
 
 
-async def test_exactly_100_of_1000_concurrent_calls_on_a_100_per_minute_key(vault: Any, tenant: str) -> None:
+async def test_exactly_100_of_1000_concurrent_calls_on_a_100_per_minute_key(
+    vault: Any, tenant: str
+) -> None:
     minted = await mint(vault, admin_token(), tenant, rate_limits=[per(100, 60)])
     replies = await asyncio.gather(*(authorize(vault, minted.secret) for _ in range(1000)))
     allowed = [r for r in replies if r.decision == ALLOW]
@@ -52,7 +54,12 @@ async def test_exactly_100_of_1000_concurrent_calls_on_a_100_per_minute_key(vaul
     assert len(allowed) == 100
     assert {r.reason for r in denied} == {vault_pb2.DENY_REASON_RATE_LIMITED}
     limiting = denied[0].quotas[0]
-    assert (limiting.quota, limiting.limit, limiting.used, limiting.remaining) == ("rate/60s", 100, 100, 0)
+    assert (limiting.quota, limiting.limit, limiting.used, limiting.remaining) == (
+        "rate/60s",
+        100,
+        100,
+        0,
+    )
     assert 0 < denied[0].retry_after.ToMilliseconds() <= 60_000
 
 
@@ -100,7 +107,9 @@ async def test_retried_request_id_is_decided_once(vault: Any, tenant: str) -> No
          vault_pb2.DENY_REASON_RUN_CAP_EXCEEDED),
     ],
 )  # fmt: skip
-async def test_policy_denials(vault: Any, tenant: str, policy: dict[str, Any], call: dict[str, Any], reason: int) -> None:
+async def test_policy_denials(
+    vault: Any, tenant: str, policy: dict[str, Any], call: dict[str, Any], reason: int
+) -> None:
     minted = await mint(vault, admin_token(), tenant, **policy)
     call = dict(call)
     twice = call.pop("twice", False)
@@ -130,12 +139,19 @@ async def test_child_beyond_parent_is_refused(vault: Any, tenant: str) -> None:
             await mint(vault, parent.secret, **kwargs)
         assert caught.value.code() == grpc.StatusCode.PERMISSION_DENIED
         info = error_info(caught.value)
-        assert (info.domain, info.reason, info.metadata["field"]) == ("vault.keyleash", "EXCEEDS_PARENT", field)
+        assert (info.domain, info.reason, info.metadata["field"]) == (
+            "vault.keyleash",
+            "EXCEEDS_PARENT",
+            field,
+        )
     request = vault_pb2.MintKeyRequest(agent_id="a", scopes=["api.call"])
     request.ttl.FromSeconds(400 * 24 * 3600)
     with pytest.raises(grpc.aio.AioRpcError) as caught:
         await vault.MintKey(request, metadata=bearer(parent.secret))
-    assert caught.value.code() in (grpc.StatusCode.PERMISSION_DENIED, grpc.StatusCode.INVALID_ARGUMENT)
+    assert caught.value.code() in (
+        grpc.StatusCode.PERMISSION_DENIED,
+        grpc.StatusCode.INVALID_ARGUMENT,
+    )
 
 
 async def test_revoke_cascades_and_no_allow_after_it_returns(vault: Any, tenant: str) -> None:
@@ -158,7 +174,8 @@ async def test_revoke_cascades_and_no_allow_after_it_returns(vault: Any, tenant:
     workers = [asyncio.ensure_future(hammer()) for _ in range(8)]
     await asyncio.sleep(0.05)
     reply = await vault.RevokeKey(
-        vault_pb2.RevokeKeyRequest(name=parent.key.name, reason="runaway"), metadata=bearer(admin_token())
+        vault_pb2.RevokeKeyRequest(name=parent.key.name, reason="runaway"),
+        metadata=bearer(admin_token()),
     )
     revoked_at.append(loop.time())
     await asyncio.gather(*workers)
@@ -166,18 +183,27 @@ async def test_revoke_cascades_and_no_allow_after_it_returns(vault: Any, tenant:
     assert reply.revoked_descendants == 2 and reply.key.state == vault_pb2.Key.STATE_REVOKED
     after = await authorize(vault, grandchild.secret)
     assert after.reason == vault_pb2.DENY_REASON_KEY_REVOKED
-    got = await vault.GetKey(vault_pb2.GetKeyRequest(name=grandchild.key.name), metadata=bearer(admin_token()))
+    got = await vault.GetKey(
+        vault_pb2.GetKeyRequest(name=grandchild.key.name), metadata=bearer(admin_token())
+    )
     assert got.state == vault_pb2.Key.STATE_REVOKED and got.revoke_reason == "runaway"
 
 
 async def test_freeze_blocks_subtree_until_unfreeze(vault: Any, tenant: str) -> None:
     parent = await mint(vault, admin_token(), tenant)
     child = await mint(vault, parent.secret)
-    await vault.FreezeKey(vault_pb2.FreezeKeyRequest(name=parent.key.name, reason="look"), metadata=bearer(admin_token()))
+    await vault.FreezeKey(
+        vault_pb2.FreezeKeyRequest(name=parent.key.name, reason="look"),
+        metadata=bearer(admin_token()),
+    )
     assert (await authorize(vault, child.secret)).reason == vault_pb2.DENY_REASON_KEY_FROZEN
-    validation = await vault.ValidateKey(vault_pb2.ValidateKeyRequest(key=child.secret), metadata=bearer(child.secret))
+    validation = await vault.ValidateKey(
+        vault_pb2.ValidateKeyRequest(key=child.secret), metadata=bearer(child.secret)
+    )
     assert not validation.valid and validation.reason == vault_pb2.DENY_REASON_KEY_FROZEN
-    await vault.UnfreezeKey(vault_pb2.UnfreezeKeyRequest(name=parent.key.name), metadata=bearer(admin_token()))
+    await vault.UnfreezeKey(
+        vault_pb2.UnfreezeKeyRequest(name=parent.key.name), metadata=bearer(admin_token())
+    )
     assert (await authorize(vault, child.secret)).decision == ALLOW
 
 
@@ -186,11 +212,15 @@ async def test_child_cannot_manage_parent_or_sibling(vault: Any, tenant: str) ->
     first, second = await mint(vault, parent.secret), await mint(vault, parent.secret)
     for target in (parent.key.name, second.key.name):
         with pytest.raises(grpc.aio.AioRpcError) as caught:
-            await vault.FreezeKey(vault_pb2.FreezeKeyRequest(name=target), metadata=bearer(first.secret))
+            await vault.FreezeKey(
+                vault_pb2.FreezeKeyRequest(name=target), metadata=bearer(first.secret)
+            )
         assert caught.value.code() == grpc.StatusCode.PERMISSION_DENIED
     other_tenant = await mint(vault, admin_token(), tenant + "-other")
     with pytest.raises(grpc.aio.AioRpcError) as caught:
-        await vault.GetKey(vault_pb2.GetKeyRequest(name=other_tenant.key.name), metadata=bearer(first.secret))
+        await vault.GetKey(
+            vault_pb2.GetKeyRequest(name=other_tenant.key.name), metadata=bearer(first.secret)
+        )
     assert caught.value.code() == grpc.StatusCode.PERMISSION_DENIED
 
 
@@ -215,7 +245,9 @@ async def test_update_policy_takes_effect_and_is_bounded_by_parent(vault: Any, t
 
 
 async def test_mint_is_idempotent_by_request_id(vault: Any, tenant: str) -> None:
-    request = vault_pb2.MintKeyRequest(tenant_id=tenant, agent_id="a", scopes=["x"], request_id="mint-1")
+    request = vault_pb2.MintKeyRequest(
+        tenant_id=tenant, agent_id="a", scopes=["x"], request_id="mint-1"
+    )
     first = await vault.MintKey(request, metadata=bearer(admin_token()))
     again = await vault.MintKey(request, metadata=bearer(admin_token()))
     assert (first.key.key_id, first.secret) == (again.key.key_id, again.secret)
@@ -231,12 +263,16 @@ async def test_credentials_are_required(vault: Any, tenant: str) -> None:
     assert caught.value.code() == grpc.StatusCode.UNAUTHENTICATED
     assert error_info(caught.value).domain == "vault.keyleash"
     with pytest.raises(grpc.aio.AioRpcError) as caught:
-        await vault.MintKey(vault_pb2.MintKeyRequest(tenant_id=tenant, agent_id="a"), metadata=bearer("nope"))
+        await vault.MintKey(
+            vault_pb2.MintKeyRequest(tenant_id=tenant, agent_id="a"), metadata=bearer("nope")
+        )
     assert caught.value.code() == grpc.StatusCode.UNAUTHENTICATED
 
 
 async def test_bad_input_names_the_field(vault: Any, tenant: str) -> None:
-    request = vault_pb2.MintKeyRequest(tenant_id=tenant, agent_id="a", policy=vault_pb2.Policy(spend_caps=[cap("1.00")]))
+    request = vault_pb2.MintKeyRequest(
+        tenant_id=tenant, agent_id="a", policy=vault_pb2.Policy(spend_caps=[cap("1.00")])
+    )
     request.policy.spend_caps[0].limit.currency_code = "usd"
     with pytest.raises(grpc.aio.AioRpcError) as caught:
         await vault.MintKey(request, metadata=bearer(admin_token()))
@@ -259,14 +295,72 @@ async def test_list_keys_paginates_within_subtree(vault: Any, tenant: str) -> No
         if not token:
             break
     assert len(seen) == 6 and len(set(seen)) == 6
-    everything = await vault.ListKeys(vault_pb2.ListKeysRequest(tenant_id=tenant), metadata=bearer(admin_token()))
+    everything = await vault.ListKeys(
+        vault_pb2.ListKeysRequest(tenant_id=tenant), metadata=bearer(admin_token())
+    )
     assert len(everything.keys) == 7
 
 
 async def test_authorize_stream_answers_in_order(vault: Any, tenant: str) -> None:
     minted = await mint(vault, admin_token(), tenant, rate_limits=[per(30, 60)])
-    requests = [vault_pb2.AuthorizeRequest(key=minted.secret, scope="api.call", request_id=f"s-{i}") for i in range(50)]
+    requests = [
+        vault_pb2.AuthorizeRequest(key=minted.secret, scope="api.call", request_id=f"s-{i}")
+        for i in range(50)
+    ]
     call = vault.AuthorizeStream(iter(requests), metadata=bearer(minted.secret))
     replies = [r async for r in call]
     assert len(replies) == 50
     assert [r.decision for r in replies] == [ALLOW] * 30 + [DENY] * 20
+
+
+async def test_expired_key_is_denied_and_cannot_mint(vault: Any, tenant: str) -> None:
+    request = vault_pb2.MintKeyRequest(tenant_id=tenant, agent_id="a", scopes=["api.call"])
+    request.ttl.FromSeconds(1)
+    minted = await vault.MintKey(request, metadata=bearer(admin_token()))
+    await asyncio.sleep(1.2)
+    assert (await authorize(vault, minted.secret)).reason == vault_pb2.DENY_REASON_KEY_EXPIRED
+    got = await vault.GetKey(vault_pb2.GetKeyRequest(name=minted.key.name), metadata=bearer(admin_token()))
+    assert got.state == vault_pb2.Key.STATE_EXPIRED
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await mint(vault, minted.secret)
+    assert caught.value.code() == grpc.StatusCode.PERMISSION_DENIED
+
+
+async def test_service_token_authorizes_but_cannot_mint(vault: Any, tenant: str) -> None:
+    from tests.conftest import SERVICE_TOKEN
+
+    minted = await mint(vault, admin_token(), tenant)
+    reply = await vault.Authorize(
+        vault_pb2.AuthorizeRequest(key=minted.secret, scope="api.call"), metadata=bearer(SERVICE_TOKEN)
+    )
+    assert reply.decision == ALLOW
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await mint(vault, SERVICE_TOKEN, tenant)
+    assert caught.value.code() == grpc.StatusCode.PERMISSION_DENIED
+    other = await mint(vault, admin_token(), tenant)
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await vault.Authorize(
+            vault_pb2.AuthorizeRequest(key=other.secret, scope="api.call"), metadata=bearer(minted.secret)
+        )
+    assert caught.value.code() == grpc.StatusCode.PERMISSION_DENIED
+
+
+async def test_validate_key_consumes_nothing(vault: Any, tenant: str) -> None:
+    minted = await mint(vault, admin_token(), tenant, rate_limits=[per(1, 60)])
+    for _ in range(3):
+        reply = await vault.ValidateKey(vault_pb2.ValidateKeyRequest(key=minted.secret), metadata=bearer(minted.secret))
+        assert reply.valid and reply.key.key_id == minted.key.key_id
+    assert (await authorize(vault, minted.secret)).decision == ALLOW
+    unknown = await vault.ValidateKey(vault_pb2.ValidateKeyRequest(key="vk_nope"), metadata=bearer(minted.secret))
+    assert not unknown.valid and unknown.reason == vault_pb2.DENY_REASON_KEY_UNKNOWN
+
+
+async def test_depth_limit(vault: Any, tenant: str) -> None:
+    holder = await mint(vault, admin_token(), tenant)
+    for _ in range(8):
+        holder = await mint(vault, holder.secret)
+    assert holder.key.depth == 8
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await mint(vault, holder.secret)
+    assert caught.value.code() == grpc.StatusCode.PERMISSION_DENIED
+    assert error_info(caught.value).reason == "DEPTH_EXCEEDED"

@@ -10,8 +10,8 @@ from typing import Any
 
 import asyncpg
 import redis.asyncio as aioredis
-
 from keyleash.vault.v1 import vault_pb2
+
 from tests.integration.vault_helpers import admin_token, authorize, cap, mint
 
 ALLOW, DENY = vault_pb2.DECISION_ALLOW, vault_pb2.DECISION_DENY
@@ -33,9 +33,13 @@ async def record_spend(database_url: str, key: vault_pb2.Key, micros: int) -> No
         await con.close()
 
 
-async def test_flushall_never_resets_a_cap(vault: Any, tenant: str, system: Any, redis_client: aioredis.Redis) -> None:
+async def test_flushall_never_resets_a_cap(
+    vault: Any, tenant: str, system: Any, redis_client: aioredis.Redis
+) -> None:
     parent = await mint(vault, admin_token(), tenant, spend_caps=[cap("5.00")])
-    child = await mint(vault, parent.secret, spend_caps=[cap("5.00", vault_pb2.SpendCap.WINDOW_ROLLING_24H)])
+    child = await mint(
+        vault, parent.secret, spend_caps=[cap("5.00", vault_pb2.SpendCap.WINDOW_ROLLING_24H)]
+    )
     await record_spend(system.stores.database_url, child.key, 4_000_000)
     await redis_client.flushall()
     replies = await asyncio.gather(*(authorize(vault, child.secret, "0.10") for _ in range(30)))
@@ -44,15 +48,22 @@ async def test_flushall_never_resets_a_cap(vault: Any, tenant: str, system: Any,
     assert denied.reason == vault_pb2.DENY_REASON_SPEND_CAP_EXCEEDED
 
 
-async def test_flushall_keeps_revoked_keys_revoked(vault: Any, tenant: str, redis_client: aioredis.Redis) -> None:
+async def test_flushall_keeps_revoked_keys_revoked(
+    vault: Any, tenant: str, redis_client: aioredis.Redis
+) -> None:
     parent = await mint(vault, admin_token(), tenant)
     child = await mint(vault, parent.secret)
-    await vault.RevokeKey(vault_pb2.RevokeKeyRequest(name=parent.key.name), metadata=(("authorization", f"Bearer {admin_token()}"),))
+    await vault.RevokeKey(
+        vault_pb2.RevokeKeyRequest(name=parent.key.name),
+        metadata=(("authorization", f"Bearer {admin_token()}"),),
+    )
     await redis_client.flushall()
     assert (await authorize(vault, child.secret)).reason == vault_pb2.DENY_REASON_KEY_REVOKED
 
 
-async def test_one_script_call_per_authorize_on_the_hot_path(vault: Any, tenant: str, system: Any) -> None:
+async def test_one_script_call_per_authorize_on_the_hot_path(
+    vault: Any, tenant: str, system: Any
+) -> None:
     minted = await mint(vault, admin_token(), tenant, spend_caps=[cap("100.00")])
     await authorize(vault, minted.secret, "0.01")  # warm: tenant loaded, chain cached
     watcher = aioredis.Redis.from_url(system.stores.redis_url)
@@ -90,12 +101,17 @@ async def redis_client_stats(url: str) -> dict[str, int]:
     return {name.removeprefix("cmdstat_"): value["calls"] for name, value in stats.items()}
 
 
-async def test_no_plaintext_secret_in_redis_or_postgres(vault: Any, tenant: str, system: Any) -> None:
+async def test_no_plaintext_secret_in_redis_or_postgres(
+    vault: Any, tenant: str, system: Any
+) -> None:
     minted = await mint(vault, admin_token(), tenant, spend_caps=[cap("1.00")])
     await authorize(vault, minted.secret, "0.10")
     body = minted.secret[3:]
     redis_dump = subprocess.run(
-        ["redis-cli", "-u", system.stores.redis_url, "--scan"], capture_output=True, text=True, check=False
+        ["redis-cli", "-u", system.stores.redis_url, "--scan"],
+        capture_output=True,
+        text=True,
+        check=False,
     ).stdout
     client = aioredis.Redis.from_url(system.stores.redis_url)
     values = []

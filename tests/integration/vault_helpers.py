@@ -8,7 +8,6 @@ import uuid
 from typing import Any
 
 from google.protobuf import duration_pb2
-
 from keyleash.type.v1 import money_pb2
 from keyleash.vault.v1 import vault_pb2
 
@@ -22,7 +21,9 @@ def bearer(token: str) -> tuple[tuple[str, str], ...]:
 
 def usd(amount: str) -> money_pb2.Money:
     units, _, frac = amount.partition(".")
-    return money_pb2.Money(currency_code="USD", micros=int(units) * 1_000_000 + int((frac + "000000")[:6]))
+    return money_pb2.Money(
+        currency_code="USD", micros=int(units) * 1_000_000 + int((frac + "000000")[:6])
+    )
 
 
 def per(limit: int, seconds: int) -> vault_pb2.RateLimit:
@@ -34,7 +35,12 @@ def cap(amount: str, window: int = vault_pb2.SpendCap.WINDOW_CALENDAR_DAY) -> va
 
 
 async def mint(
-    vault: Any, token: str, tenant: str = "", *, scopes: tuple[str, ...] = ("api.call",), **policy: Any
+    vault: Any,
+    token: str,
+    tenant: str = "",
+    *,
+    scopes: tuple[str, ...] = ("api.call",),
+    **policy: Any,
 ) -> vault_pb2.MintKeyResponse:
     return await vault.MintKey(
         vault_pb2.MintKeyRequest(
@@ -48,8 +54,12 @@ async def mint(
     )
 
 
-async def authorize(vault: Any, secret: str, cost: str | None = None, **fields: Any) -> vault_pb2.AuthorizeResponse:
-    request = vault_pb2.AuthorizeRequest(key=secret, scope=fields.pop("scope", "api.call"), **fields)
+async def authorize(
+    vault: Any, secret: str, cost: str | None = None, **fields: Any
+) -> vault_pb2.AuthorizeResponse:
+    request = vault_pb2.AuthorizeRequest(
+        key=secret, scope=fields.pop("scope", "api.call"), **fields
+    )
     if cost is not None:
         request.estimated_cost.CopyFrom(usd(cost))
     return await vault.Authorize(request, metadata=bearer(secret))

@@ -26,7 +26,8 @@ class HotKeys:
         raw = await run_redis(lambda: self._redis.get(keyspace.secret_index(secret_hash_hex)))
         if raw is None:
             return None
-        tenant_id, _, key_id = raw.decode().partition("/")
+        text = raw.decode() if isinstance(raw, bytes) else str(raw)
+        tenant_id, _, key_id = text.partition("/")
         return tenant_id, key_id
 
     async def index_secret(self, secret_hash_hex: str, tenant_id: str, key_id: str) -> None:
@@ -83,8 +84,11 @@ class HotKeys:
 
     async def set_policy(self, record: KeyRecord) -> None:
         name = keyspace.key(record.tenant_id, record.key_id)
-        mapping = {"policy_version": str(record.policy_version), "record": record.to_json()}
-        await run_redis(lambda: self._redis.hset(name, mapping=mapping))
+        mapping: dict[str | bytes, str | bytes] = {
+            "policy_version": str(record.policy_version),
+            "record": record.to_json(),
+        }
+        await run_redis(lambda: self._redis.hset(name, mapping=mapping))  # type: ignore[arg-type]
 
     async def authorize(self, call: ScriptCall) -> bytes:
         result: bytes = await self._scripts.run("authorize", call.keys, list(call.args))

@@ -1,0 +1,109 @@
+-- Settles one newly recorded billing event (metering), atomically and exactly once.
+-- Every key named here carries the tenant's hash tag.
+--
+-- KEYS[1]            tenant hash (threshold, currency, day, spent, throttled_until, loaded)
+-- KEYS[2]            reservation hash of the hold Authorize placed (may not exist)
+-- KEYS[3 .. 2+n]     key hashes of the chain, the spending key first ("loaded", policy_version)
+-- KEYS[3+n ..]       spend counters, as indexed by plan.chain[i].adds[j].k
+-- ARGV[1]            the plan (JSON), built by metering_service.domain.settle
+--
+-- With a hold (same key, not yet settled, same currency): add (actual - held) to every window the
+-- hold touched that still exists, and mark it settled. Otherwise: release any open hold and add
+-- the amount to the windows of every loaded key of the chain (unloaded keys are rebuilt from
+-- billing_events, which already hold this event). Then count the amount in the tenant's daily
+-- counter and throttle the tenant to the end of the UTC day when it crosses the threshold.
+--
+-- Returns JSON {r = "OK" | "S" (stale policy of chain[idx]), tenant = "ok"|"missing"|"stale",
+--               threshold, currency, spent, until}. Numbers leave as strings.
+
+local plan = cjson.decode(ARGV[1])
+local amount = plan.amt
+local n = #plan.chain
+
+local function n2s(x) return string.format('%d', x) end
+
+-- Which path: settle the hold, or add to the windows.
+local hold, add = nil, true
+if plan.res == 1 then
+  local r = redis.call('HMGET', KEYS[2], 'held', 'currency', 'key_id', 'settled', 'targets')
+  if r[1] and r[4] == '0' and r[3] == plan.key_id then
+    hold = {held = tonumber(r[1]), currency = r[2], targets = cjson.decode(r[5] or '[]')}
+    if hold.currency == plan.cur then add = false end
+  end
+end
+
+-- Before changing anything: the windows to add to must come from the current policies.
+local loaded = {}
+if add and amount ~= 0 then
+  for i = 1, n do
+    local fields = redis.call('HMGET', KEYS[2 + i], 'loaded', 'policy_version')
+    if fields[1] then
+      if tonumber(fields[2]) ~= plan.chain[i].pv then
+        return cjson.encode({r = 'S', idx = n2s(i)})
+      end
+      loaded[i] = true
+    end
+  end
+end
+
+if hold then
+  local delta = -hold.held
+  if not add then delta = amount - hold.held end
+  if delta ~= 0 then
+    for _, t in ipairs(hold.targets) do
+      if t[1] == 'rolling' then
+        -- A bucket that aged out of the window took its hold with it.
+        if redis.call('HEXISTS', t[2], t[4]) == 1 then
+          redis.call('HINCRBY', t[2], t[4], n2s(delta))
+          redis.call('HINCRBY', t[2], 'total', n2s(delta))
+        end
+      elseif redis.call('EXISTS', t[2]) == 1 then
+        redis.call('INCRBY', t[2], n2s(delta))
+      end
+    end
+  end
+  redis.call('HSET', KEYS[2], 'settled', '1')
+end
+
+if add and amount ~= 0 then
+  for i = 1, n do
+    if loaded[i] then
+      for _, a in ipairs(plan.chain[i].adds) do
+        if a.kind == 'rolling' then
+          local hash, index = KEYS[a.k[1]], KEYS[a.k[2]]
+          redis.call('HINCRBY', hash, n2s(a.b), n2s(amount))
+          redis.call('HINCRBY', hash, 'total', n2s(amount))
+          redis.call('ZADD', index, a.b, n2s(a.b))
+          redis.call('PEXPIRE', hash, a.ttl)
+          redis.call('PEXPIRE', index, a.ttl)
+        else
+          redis.call('INCRBY', KEYS[a.k[1]], n2s(amount))
+          if a.ttl > 0 then redis.call('PEXPIRE', KEYS[a.k[1]], a.ttl) end
+        end
+      end
+    end
+  end
+end
+
+-- The tenant's daily counter and throttle.
+local t = redis.call('HMGET', KEYS[1], 'loaded', 'currency', 'day', 'threshold', 'spent',
+                     'throttled_until')
+local state = 'ok'
+if not t[1] then
+  state = 'missing'
+elseif (t[3] or '') < plan.today then
+  state = 'stale'
+elseif t[3] == plan.day and t[2] == plan.cur and amount ~= 0 then
+  local before = tonumber(t[5] or '0')
+  local after = redis.call('HINCRBY', KEYS[1], 'spent', n2s(amount))
+  t[5] = n2s(after)
+  local threshold = tonumber(t[4] or '0')
+  -- Only the charge that crosses throttles: after an admin lift, spend already over the
+  -- threshold does not throttle again that day.
+  if threshold > 0 and before < threshold and after >= threshold then
+    redis.call('HSET', KEYS[1], 'throttled_until', n2s(plan.day_end))
+    t[6] = n2s(plan.day_end)
+  end
+end
+return cjson.encode({r = 'OK', tenant = state, threshold = t[4] or '0', currency = t[2] or '',
+                     spent = t[5] or '0', ['until'] = t[6] or '0'})

@@ -1,0 +1,54 @@
+"""Fail closed: with Redis gone the vault answers UNAVAILABLE, never an unchecked ALLOW, and
+recovers without a restart once Redis is back."""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import grpc
+import pytest
+from keyleash.vault.v1 import vault_pb2, vault_pb2_grpc
+
+from keyleash_core.devstores import ManagedServer, start_redis
+from tests.conftest import Stores, service_env
+from tests.integration.vault_helpers import admin_token, authorize, cap, mint
+from vault_service.server import create_server
+from vault_service.settings import VaultSettings
+
+
+@pytest.fixture
+async def own_redis_vault(stores: Stores) -> AsyncIterator[tuple[Any, ManagedServer]]:
+    redis_server = start_redis(
+        Path(tempfile.mkdtemp(prefix="keyleash-fault-", dir="/tmp")), persistent=False
+    )
+    env = service_env(stores) | {
+        "KEYLEASH_REDIS_URL": redis_server.url,
+        "KEYLEASH_STORE_TIMEOUT_SECONDS": "1",
+    }
+    built = await create_server(VaultSettings.from_env(env), "127.0.0.1:0")
+    channel = grpc.aio.insecure_channel(f"127.0.0.1:{built.port}")
+    try:
+        yield vault_pb2_grpc.VaultServiceStub(channel), redis_server
+    finally:
+        await channel.close()
+        await built.stop(1)
+        redis_server.stop()
+
+
+async def test_redis_down_means_unavailable_then_recovery(
+    own_redis_vault: tuple[Any, ManagedServer], tenant: str
+) -> None:
+    vault, redis_server = own_redis_vault
+    minted = await mint(vault, admin_token(), tenant, spend_caps=[cap("1.00")])
+    assert (await authorize(vault, minted.secret, "0.50")).decision == vault_pb2.DECISION_ALLOW
+    redis_server.kill()
+    for _ in range(5):
+        with pytest.raises(grpc.aio.AioRpcError) as caught:
+            await authorize(vault, minted.secret, "0.10")
+        assert caught.value.code() == grpc.StatusCode.UNAVAILABLE
+    redis_server.restart()  # empty: the cap must be rebuilt from Postgres, not reset
+    reply = await authorize(vault, minted.secret, "0.10")
+    assert reply.decision == vault_pb2.DECISION_ALLOW
