@@ -30,8 +30,12 @@ from metering_service.settings import MeteringSettings
 from vault_service.server import create_server as create_vault
 from vault_service.settings import VaultSettings
 
-ADMIN_TOKEN = os.environ.setdefault("KEYLEASH_TEST_ADMIN_TOKEN", "test-admin-" + secrets.token_urlsafe(16))
-SERVICE_TOKEN = os.environ.setdefault("KEYLEASH_TEST_SERVICE_TOKEN", "test-service-" + secrets.token_urlsafe(16))
+ADMIN_TOKEN = os.environ.setdefault(
+    "KEYLEASH_TEST_ADMIN_TOKEN", "test-admin-" + secrets.token_urlsafe(16)
+)
+SERVICE_TOKEN = os.environ.setdefault(
+    "KEYLEASH_TEST_SERVICE_TOKEN", "test-service-" + secrets.token_urlsafe(16)
+)
 
 
 @dataclass

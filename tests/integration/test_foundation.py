@@ -17,7 +17,9 @@ async def _services(channel: grpc.aio.Channel) -> set[str]:
     return set()
 
 
-async def test_health_and_reflection(vault_channel: grpc.aio.Channel, metering_channel: grpc.aio.Channel) -> None:
+async def test_health_and_reflection(
+    vault_channel: grpc.aio.Channel, metering_channel: grpc.aio.Channel
+) -> None:
     for channel, service in (
         (vault_channel, "keyleash.vault.v1.VaultService"),
         (metering_channel, "keyleash.metering.v1.MeteringService"),
