@@ -115,6 +115,19 @@ class StoreUnavailable(KeyleashError):
         )
 
 
+class AuditBacklogFull(KeyleashError):
+    """The audit stream is at its bound: a decision that cannot be recorded is not made."""
+
+    status = "UNAVAILABLE"
+    default_reason = "AUDIT_BACKLOG_FULL"
+
+    def __init__(self) -> None:
+        super().__init__(
+            "the audit backlog is full; no decision was made, retry later",
+            retry_after_seconds=1.0,
+        )
+
+
 def _pack(message: object) -> any_pb2.Any:
     packed = any_pb2.Any()
     packed.Pack(message)  # type: ignore[arg-type]
@@ -158,6 +171,7 @@ def grpc_code(error: KeyleashError) -> grpc.StatusCode:
 
 __all__ = [
     "AlreadyExists",
+    "AuditBacklogFull",
     "DeadlineExceeded",
     "FailedPrecondition",
     "FieldViolation",

@@ -52,3 +52,12 @@ def period_spend(tenant_id: str, key_id: str, currency: str, period: str) -> str
 def run_spend(tenant_id: str, key_id: str, currency: str, agent_run_id: str) -> str:
     """String counter of micros one agent run spent under a key (with its descendants)."""
     return f"{_tag(tenant_id)}:run:{key_id}:{currency}:{agent_run_id}"
+
+
+def audit_stream(tenant_id: str) -> str:
+    """Stream: one entry per Authorize decision of the tenant, until the drainer commits it."""
+    return _tag(tenant_id) + ":audit"
+
+
+AUDIT_TENANTS = "kl:audit:tenants"
+"""Set of tenants whose audit stream the drainers read (added once per tenant and process)."""

@@ -118,6 +118,10 @@ async def apply_migrations(pool: asyncpg.Pool) -> list[str]:
                 log.info("applied migration %s", name)
                 applied_now.append(name)
             await con.execute("SELECT keyleash_ensure_partitions(now(), 3)")
+            await con.execute(
+                "SELECT keyleash_ensure_monthly_partitions("
+                "'authorizations', 'decision_time', now(), 3)"
+            )
         finally:
             await con.execute("SELECT pg_advisory_unlock($1)", MIGRATION_LOCK_ID)
     return applied_now

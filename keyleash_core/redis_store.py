@@ -26,7 +26,9 @@ REDIS_ERRORS: tuple[type[BaseException], ...] = (
 )
 
 
-def create_redis(url: str, *, timeout_seconds: float, max_connections: int = 256) -> aioredis.Redis:
+def create_redis(
+    url: str, *, timeout_seconds: float, max_connections: int = 256, client_name: str | None = None
+) -> aioredis.Redis:
     """A client that never waits longer than `timeout_seconds` for Redis, so callers fail closed."""
     client: aioredis.Redis = aioredis.Redis.from_url(
         url,
@@ -35,6 +37,7 @@ def create_redis(url: str, *, timeout_seconds: float, max_connections: int = 256
         max_connections=max_connections,
         decode_responses=False,
         health_check_interval=30,
+        client_name=client_name,
     )
     return client
 

@@ -32,7 +32,9 @@ class Stores:
 
 async def connect_stores(settings: StoreSettings, *, pool_size: int = 20) -> Stores:
     """Connects to Redis and Postgres and applies migrations, or raises StartupError."""
-    client = create_redis(settings.redis_url, timeout_seconds=settings.store_timeout_seconds)
+    client = create_redis(
+        settings.redis_url, timeout_seconds=settings.store_timeout_seconds, client_name="keyleash"
+    )
     try:
         await ping(client)
     except StoreUnavailable as error:

@@ -14,10 +14,17 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import asyncpg
+from opentelemetry import trace
 
 from keyleash_core.auth import ADMIN, KEY, Credential
 from keyleash_core.clock import Clock
-from keyleash_core.errors import FailedPrecondition, NotFound, PermissionDenied, StoreUnavailable
+from keyleash_core.errors import (
+    AuditBacklogFull,
+    FailedPrecondition,
+    NotFound,
+    PermissionDenied,
+    StoreUnavailable,
+)
 from keyleash_core.keyrecord import KeyRecord, KeyState, parse_key_name
 from keyleash_core.postgres import run_db
 from keyleash_core.redis_store import Scripts
@@ -28,6 +35,7 @@ from vault_service.domain.decision import (
     Outcome,
     Quota,
     ScriptCall,
+    audit_fields,
     build_plan,
     parse_outcome,
 )
@@ -87,6 +95,7 @@ class VaultAuthority:
         registry: KeyRegistry,
         pepper: bytes,
         clock: Clock,
+        audit_max: int = 0,
     ) -> None:
         self.pool = pool
         self.hot = hot
@@ -94,6 +103,9 @@ class VaultAuthority:
         self.registry = registry
         self.pepper = pepper
         self.clock = clock
+        # 0 turns the audit stream off; otherwise the bound on undrained records per tenant.
+        self.audit_max = audit_max
+        self._audited_tenants: set[str] = set()
         # secret hash -> chain (key first). Only policies are trusted from here: state,
         # expiry and policy_version are re-checked inside the decision script every time.
         self._chains: OrderedDict[str, list[KeyRecord]] = OrderedDict()
@@ -177,10 +189,21 @@ class VaultAuthority:
                     chain = fresh
                     continue
                 me = chain[0]
-                return Decision(False, denial.reason, denial.message, me.key_id, me.tenant_id)
+                decision = Decision(
+                    False,
+                    denial.reason,
+                    denial.message,
+                    me.key_id,
+                    me.tenant_id,
+                    decision_id=new_decision_id(),
+                )
+                await self._record_pure_denial(me, call, decision)
+                return decision
             outcome = await self._decide(chain, call)
             if outcome.kind in ("allow", "deny"):
                 return self._decision(chain[0], outcome)
+            if outcome.kind == "full":
+                raise AuditBacklogFull()
             if outcome.chain_index == 0:
                 await load_tenant(self.pool, self.scripts, chain[0].tenant_id, self.clock.now_ms())
             else:
@@ -202,6 +225,7 @@ class VaultAuthority:
             if chain is None or check_call(chain, call) is not None:
                 decisions[index] = await self.authorize(secret, call)
                 continue
+            await self.register_audit_tenant(chain[0].tenant_id)
             planned.append((index, chain))
             plans.append(self._plan(chain, call))
         raws = await self.hot.authorize_many(plans) if plans else []
@@ -209,6 +233,8 @@ class VaultAuthority:
             outcome = parse_outcome(raw)
             if outcome.kind in ("allow", "deny"):
                 decisions[index] = self._decision(chain[0], outcome)
+            elif outcome.kind == "full":
+                raise AuditBacklogFull()
             else:
                 decisions[index] = await self.authorize(*items[index])
         return [d for d in decisions if d is not None]
@@ -225,15 +251,40 @@ class VaultAuthority:
         return await self.refresh_chain(secret, chain)
 
     def _plan(self, chain: list[KeyRecord], call: CallRequest) -> ScriptCall:
+        me = chain[0]
         return build_plan(
             chain,
             call,
             now_ms=self.clock.now_ms(),
-            decision_id="d_" + secrets.token_hex(12),
+            decision_id=new_decision_id(),
             reservation_id="r_" + secrets.token_hex(12),
+            audit=audit_fields(me, call, current_trace_id()) if self.audit_max else None,
+            audit_max=self.audit_max,
         )
 
+    async def register_audit_tenant(self, tenant_id: str) -> None:
+        """Tells the drainers about a tenant's stream, once per tenant and process."""
+        if self.audit_max and tenant_id not in self._audited_tenants:
+            await self.hot.add_audit_tenant(tenant_id)
+            self._audited_tenants.add(tenant_id)
+
+    async def _record_pure_denial(
+        self, me: KeyRecord, call: CallRequest, decision: Decision
+    ) -> None:
+        if not self.audit_max:
+            return
+        await self.register_audit_tenant(me.tenant_id)
+        fields = [
+            "decision_id", decision.decision_id, "time_ms", str(self.clock.now_ms()),
+            "decision", "D", "reason", decision.reason, "quota_subject", "", "quota", "",
+            "quota_limit", "0", "quota_used", "0", "quota_remaining", "0", "reservation_id", "",
+            *audit_fields(me, call, current_trace_id()),
+        ]  # fmt: skip
+        if not await self.hot.audit_only(me.tenant_id, self.audit_max, fields):
+            raise AuditBacklogFull()
+
     async def _decide(self, chain: list[KeyRecord], call: CallRequest) -> Outcome:
+        await self.register_audit_tenant(chain[0].tenant_id)
         return parse_outcome(await self.hot.authorize(self._plan(chain, call)))
 
     def _decision(self, me: KeyRecord, outcome: Outcome) -> Decision:
@@ -340,6 +391,16 @@ def _deny_message(outcome: Outcome) -> str:
         q = outcome.quotas[0]
         text += f": {q.subject} {q.quota} used {q.used} of {q.limit} {q.unit}"
     return text
+
+
+def new_decision_id() -> str:
+    return "d_" + secrets.token_hex(12)
+
+
+def current_trace_id() -> str:
+    """The OpenTelemetry trace id of the current call (32 hex digits), or "" outside a trace."""
+    context = trace.get_current_span().get_span_context()
+    return format(context.trace_id, "032x") if context.is_valid else ""
 
 
 def request_digest(serialized: bytes) -> bytes:

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from google.protobuf import duration_pb2, timestamp_pb2
+
 from keyleash.type.v1 import money_pb2
 from keyleash.vault.v1 import vault_pb2
-
 from keyleash_core.errors import InvalidArgument
 from keyleash_core.keyrecord import KeyRecord, KeyState
 from keyleash_core.money import MAX_ABS_MICROS, Money, is_currency_code
@@ -230,3 +232,46 @@ def deny_reason(name: str) -> vault_pb2.DenyReason:
     if not name:
         return vault_pb2.DENY_REASON_UNSPECIFIED
     return vault_pb2.DenyReason.Value("DENY_REASON_" + name)  # type: ignore[return-value]
+
+
+def authorization_to_proto(row: Any) -> vault_pb2.Authorization:
+    """One row of the authorization_ledger view."""
+    out = vault_pb2.Authorization(
+        decision_id=row["decision_id"],
+        tenant_id=row["tenant_id"],
+        key_id=row["key_id"],
+        parent_key_id=row["parent_key_id"],
+        agent_id=row["agent_id"],
+        agent_run_id=row["agent_run_id"],
+        trace_id=row["trace_id"],
+        scope=row["scope"],
+        vendor=row["vendor"],
+        method=row["method"],
+        path=row["path"],
+        decision=vault_pb2.DECISION_ALLOW
+        if row["decision"] == "allow"
+        else vault_pb2.DECISION_DENY,
+        reason=deny_reason(row["deny_reason"]),
+        reservation_id=row["reservation_id"],
+        request_id=row["request_id"],
+        settled_events=row["settled_events"],
+    )
+    out.decision_time.FromDatetime(row["decision_time"])
+    if row["currency_code"]:
+        out.estimated_cost.CopyFrom(
+            _money_proto(Money(row["currency_code"], row["estimated_micros"]))
+        )
+        out.settled_cost.CopyFrom(
+            _money_proto(Money(row["currency_code"], int(row["settled_micros"])))
+        )
+    if row["quota"]:
+        out.quota.CopyFrom(
+            vault_pb2.QuotaStatus(
+                subject=row["quota_subject"],
+                quota=row["quota"],
+                limit=row["quota_limit"],
+                used=row["quota_used"],
+                remaining=row["quota_remaining"],
+            )
+        )
+    return out

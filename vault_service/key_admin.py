@@ -7,10 +7,11 @@ import json
 import secrets
 from dataclasses import dataclass, field, replace
 from datetime import datetime
+from typing import Any
 
 import asyncpg
 
-from keyleash_core.auth import ADMIN, KEY, Credential
+from keyleash_core.auth import ADMIN, KEY, SERVICE, Credential
 from keyleash_core.errors import (
     AlreadyExists,
     FailedPrecondition,
@@ -19,6 +20,7 @@ from keyleash_core.errors import (
 )
 from keyleash_core.keyrecord import KeyRecord, KeyState
 from keyleash_core.policy import ExceedsParent, Policy, check_within_parent
+from vault_service.audit.queries import AuthorizationFilter, list_authorizations
 from vault_service.authority import VaultAuthority
 from vault_service.domain import secrets as key_secrets
 
@@ -181,7 +183,9 @@ class KeyAdmin:
     async def get(self, credential: Credential, name: str) -> KeyRecord:
         return await self._vault.key_by_name(credential, name, allow_self=True)
 
-    async def list(self, credential: Credential, spec: ListFilter) -> tuple[list[KeyRecord], str]:
+    async def list_keys(
+        self, credential: Credential, spec: ListFilter
+    ) -> tuple[list[KeyRecord], str]:
         within = ""
         tenant_id = spec.tenant_id
         if credential.kind == KEY:
@@ -210,6 +214,45 @@ class KeyAdmin:
             last, created = rows[-1]
             token = _encode_token(created, last.key_id)
         return [record for record, _ in rows], token
+
+    async def list_authorizations(
+        self,
+        credential: Credential,
+        spec: AuthorizationFilter,
+        key_name: str,
+        page_size: int,
+        page_token: str,
+    ) -> tuple[list[Any], str]:
+        """Recorded decisions visible to the caller, oldest first, one page."""
+        if credential.kind == KEY:
+            me = (await self._vault.caller_chain(credential))[0]
+            if spec.tenant_id and spec.tenant_id != me.tenant_id:
+                raise PermissionDenied("a key holder reads only its own tenant's decisions")
+            spec = replace(spec, tenant_id=me.tenant_id, within_key_id=me.key_id)
+        elif not spec.tenant_id:
+            raise InvalidArgument("tenant_id", "required")
+        if key_name:
+            record = await self._vault.key_by_name(
+                credential if credential.kind != SERVICE else ADMIN_VIEW, key_name, allow_self=True
+            )
+            if record.tenant_id != spec.tenant_id:
+                raise InvalidArgument("key_name", "not a key of tenant_id")
+            if spec.within_key_id and spec.within_key_id not in record.key_path:
+                raise PermissionDenied(f"{key_name} is outside the caller's subtree")
+            spec = replace(spec, within_key_id=record.key_id)
+        size = page_size or 100
+        rows = await list_authorizations(
+            self._vault.pool, spec, _decode_token(page_token), size + 1
+        )
+        token = ""
+        if len(rows) > size:
+            rows = rows[:size]
+            token = _encode_token(rows[-1]["decision_time"], rows[-1]["decision_id"])
+        return rows, token
+
+
+# Service callers may read a tenant's audit, which means resolving key names as an admin would.
+ADMIN_VIEW = Credential(ADMIN, "", "service")
 
 
 def _exceeds(field_path: str, detail: str) -> PermissionDenied:

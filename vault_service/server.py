@@ -5,11 +5,13 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 
 import grpc
-from keyleash.vault.v1 import vault_pb2, vault_pb2_grpc
 
+from keyleash.vault.v1 import vault_pb2, vault_pb2_grpc
 from keyleash_core.clock import Clock, SystemClock
 from keyleash_core.grpc_server import BuiltServer, start_grpc_server
+from keyleash_core.redis_store import create_redis
 from keyleash_core.stores import connect_stores
+from vault_service.audit.drainer import AuditDrainer
 from vault_service.authority import VaultAuthority
 from vault_service.key_admin import KeyAdmin
 from vault_service.servicer import VaultServicer
@@ -33,7 +35,29 @@ async def create_server(
         registry=KeyRegistry(stores.pool),
         pepper=settings.stores.key_pepper,
         clock=clock or SystemClock(),
+        audit_max=settings.audit_max_stream_length if settings.audit_enabled else 0,
     )
+    # Its own Redis connections, so its blocking reads never queue behind (or delay) decisions.
+    drainer_redis = create_redis(
+        settings.stores.redis_url,
+        timeout_seconds=settings.stores.store_timeout_seconds,
+        max_connections=4,
+        client_name="keyleash-audit-drainer",
+    )
+    drainer = AuditDrainer(
+        drainer_redis,
+        stores.pool,
+        retention_days=settings.audit_retention_days,
+        batch_size=settings.audit_batch_size,
+    )
+    if settings.audit_enabled and settings.audit_drain:
+        drainer.start()
+
+    async def close() -> None:
+        await drainer.stop()
+        await drainer_redis.aclose()
+        await stores.aclose()
+
     admin = KeyAdmin(
         authority,
         max_depth=settings.max_key_depth,
@@ -48,10 +72,10 @@ async def create_server(
 
     try:
         return await start_grpc_server(
-            address or settings.listen, register, domain=ERROR_DOMAIN, on_close=stores.aclose
+            address or settings.listen, register, domain=ERROR_DOMAIN, on_close=close
         )
     except BaseException:
-        await stores.aclose()
+        await close()
         raise
 
 

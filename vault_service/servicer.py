@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from datetime import UTC
 from typing import Any, TypeAlias
 
 from google.protobuf import field_mask_pb2
-from keyleash.vault.v1 import vault_pb2, vault_pb2_grpc
 
+from keyleash.vault.v1 import vault_pb2, vault_pb2_grpc
 from keyleash_core.auth import ADMIN, KEY, SERVICE, Credential, classify
 from keyleash_core.errors import InvalidArgument, PermissionDenied
 from keyleash_core.settings import StoreSettings
 from vault_service import convert
+from vault_service.audit.queries import AuthorizationFilter
 from vault_service.authority import VaultAuthority, request_digest
 from vault_service.key_admin import KeyAdmin, ListFilter, MintSpec
 
@@ -196,7 +198,7 @@ class VaultServicer(vault_pb2_grpc.VaultServiceServicer):
             raise InvalidArgument("page_size", "between 0 and 1000")
         if request.state not in convert.STATE_FILTERS:
             raise InvalidArgument("state", "STATE_ACTIVE, STATE_FROZEN, STATE_REVOKED or unset")
-        records, token = await self._admin.list(
+        records, token = await self._admin.list_keys(
             self._credential(context),
             ListFilter(
                 tenant_id=convert.text(request.tenant_id, "tenant_id", limit=128),
@@ -210,4 +212,39 @@ class VaultServicer(vault_pb2_grpc.VaultServiceServicer):
         now = self._vault.clock.now_ms()
         return vault_pb2.ListKeysResponse(
             keys=[convert.key_to_proto(r, now) for r in records], next_page_token=token
+        )
+
+    async def ListAuthorizations(
+        self, request: vault_pb2.ListAuthorizationsRequest, context: Context
+    ) -> vault_pb2.ListAuthorizationsResponse:
+        if not 0 <= request.page_size <= 1000:
+            raise InvalidArgument("page_size", "between 0 and 1000")
+        decisions = {
+            vault_pb2.DECISION_UNSPECIFIED: "",
+            vault_pb2.DECISION_ALLOW: "allow",
+            vault_pb2.DECISION_DENY: "deny",
+        }
+        if request.decision not in decisions:
+            raise InvalidArgument("decision", "DECISION_ALLOW, DECISION_DENY or unset")
+        if request.reason not in vault_pb2.DenyReason.values():
+            raise InvalidArgument("reason", "a DenyReason value")
+        reason_name = vault_pb2.DenyReason.Name(request.reason).removeprefix("DENY_REASON_")
+        spec = AuthorizationFilter(
+            tenant_id=convert.text(request.tenant_id, "tenant_id", limit=128),
+            agent_run_id=convert.text(request.agent_run_id, "agent_run_id", limit=256),
+            decision=decisions[request.decision],
+            deny_reason="" if request.reason == 0 else reason_name,
+            start=request.start_time.ToDatetime(UTC) if request.HasField("start_time") else None,
+            end=request.end_time.ToDatetime(UTC) if request.HasField("end_time") else None,
+        )
+        rows, token = await self._admin.list_authorizations(
+            self._credential(context),
+            spec,
+            convert.text(request.key_name, "key_name"),
+            request.page_size,
+            convert.text(request.page_token, "page_token", limit=512),
+        )
+        return vault_pb2.ListAuthorizationsResponse(
+            authorizations=[convert.authorization_to_proto(r) for r in rows],
+            next_page_token=token,
         )

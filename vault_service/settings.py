@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from keyleash_core.settings import StoreSettings, env_int, env_str
+from keyleash_core.settings import StoreSettings, env_bool, env_int, env_str
 
 
 @dataclass(frozen=True)
@@ -17,6 +17,11 @@ class VaultSettings:
     max_key_depth: int
     default_ttl_seconds: int
     max_ttl_seconds: int
+    audit_enabled: bool
+    audit_drain: bool
+    audit_batch_size: int
+    audit_max_stream_length: int
+    audit_retention_days: int
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> VaultSettings:
@@ -26,4 +31,9 @@ class VaultSettings:
             max_key_depth=env_int(env, "KEYLEASH_MAX_KEY_DEPTH", 8),
             default_ttl_seconds=env_int(env, "KEYLEASH_DEFAULT_KEY_TTL_SECONDS", 24 * 3600),
             max_ttl_seconds=env_int(env, "KEYLEASH_MAX_KEY_TTL_SECONDS", 366 * 24 * 3600),
+            audit_enabled=env_bool(env, "KEYLEASH_AUDIT", True),
+            audit_drain=env_bool(env, "KEYLEASH_AUDIT_DRAIN", True),
+            audit_batch_size=env_int(env, "KEYLEASH_AUDIT_BATCH_SIZE", 2000),
+            audit_max_stream_length=env_int(env, "KEYLEASH_AUDIT_MAX_STREAM_LENGTH", 1_000_000),
+            audit_retention_days=env_int(env, "KEYLEASH_AUDIT_RETENTION_DAYS", 90),
         )

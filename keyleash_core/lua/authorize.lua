@@ -4,9 +4,11 @@
 -- KEYS[1]            tenant hash (throttle flag; "loaded" once rebuilt from Postgres)
 -- KEYS[2]            memo of this request_id's first decision
 -- KEYS[3]            reservation hash for the hold placed on ALLOW
--- KEYS[4 .. 3+n]     key hashes of the chain ("loaded" once rebuilt from Postgres), the calling key first, then its ancestors
--- KEYS[4+n .. 3+2n]  rate sorted sets of the same chain
--- KEYS[4+2n ..]      spend counters, as indexed by plan.spends[i].k
+-- KEYS[4]            the tenant's audit stream (every decision is appended, atomically with it)
+-- KEYS[5 .. 4+n]     key hashes of the chain ("loaded" once rebuilt from Postgres), the calling
+--                    key first, then its ancestors
+-- KEYS[5+n .. 4+2n]  rate sorted sets of the same chain
+-- KEYS[5+2n ..]      spend counters, as indexed by plan.spends[i].k
 -- ARGV[1]            now, ms since the epoch (the caller's clock, so tests can inject it)
 -- ARGV[2]            the plan (JSON), built by vault_service.domain.decision
 --
@@ -19,7 +21,20 @@ local n = #plan.chain
 
 local function n2s(x) return string.format('%d', x) end
 
+-- The audit record of this decision: the request's fields from the plan, the verdict from here.
+local function record(result)
+  if not plan.audit then return end
+  local q = (result.quotas or {})[1] or {'', '', '', '0', '0', '0', '0'}
+  local fields = {'decision_id', plan.did, 'time_ms', n2s(now), 'decision', result.r,
+                  'reason', result.reason or '', 'quota_subject', q[1], 'quota', q[2],
+                  'quota_limit', q[4], 'quota_used', q[5], 'quota_remaining', q[6],
+                  'reservation_id', result.res_id or ''}
+  for _, v in ipairs(plan.audit) do fields[#fields + 1] = v end
+  redis.call('XADD', KEYS[4], '*', unpack(fields))
+end
+
 local function finish(result)
+  record(result)
   local encoded = cjson.encode(result)
   if plan.memo == 1 then
     redis.call('SET', KEYS[2], encoded, 'PX', plan.memo_ttl)
@@ -42,6 +57,10 @@ end
 local tenant = redis.call('HMGET', KEYS[1], 'loaded', 'throttled_until', 'threshold', 'spent',
                           'currency')
 if not tenant[1] then return cjson.encode({r = 'M', idx = '0'}) end
+-- A decision that cannot be recorded is not made (fail closed): the drainer is too far behind.
+if plan.audit and redis.call('XLEN', KEYS[4]) >= plan.audit_max then
+  return cjson.encode({r = 'F'})
+end
 local throttled_until = tonumber(tenant[2] or '0')
 if throttled_until > now then
   return deny('TENANT_THROTTLED',
@@ -53,7 +72,7 @@ end
 -- State of the key and every ancestor: revoked beats frozen beats expired.
 local frozen, expired = false, false
 for i = 1, n do
-  local fields = redis.call('HMGET', KEYS[3 + i], 'state', 'expire_ms', 'policy_version', 'loaded')
+  local fields = redis.call('HMGET', KEYS[4 + i], 'state', 'expire_ms', 'policy_version', 'loaded')
   if not fields[4] then return cjson.encode({r = 'M', idx = n2s(i)}) end
   if tonumber(fields[3]) ~= plan.chain[i].pv then return cjson.encode({r = 'S', idx = n2s(i)}) end
   if fields[1] == 'revoked' then return deny('KEY_REVOKED') end
@@ -75,7 +94,7 @@ local rate_quotas = {}
 for i = 1, n do
   local link = plan.chain[i]
   if #link.rates > 0 then
-    local zset = KEYS[3 + n + i]
+    local zset = KEYS[4 + n + i]
     redis.call('ZREMRANGEBYSCORE', zset, '-inf', '(' .. n2s(now - link.max_window))
     for _, rate in ipairs(link.rates) do
       local limit, window = rate[1], rate[2]
@@ -93,7 +112,7 @@ for i = 1, n do
     end
   end
   if link.calls > 0 then
-    local made = tonumber(redis.call('HGET', KEYS[3 + i], 'calls') or '0')
+    local made = tonumber(redis.call('HGET', KEYS[4 + i], 'calls') or '0')
     if made >= link.calls then
       return deny('CALLS_EXHAUSTED', {quota(link.name, 'calls', 'requests', link.calls, made, 0)})
     end
@@ -139,10 +158,10 @@ end
 for i = 1, n do
   local link = plan.chain[i]
   if #link.rates > 0 then
-    redis.call('ZADD', KEYS[3 + n + i], now, plan.did)
-    redis.call('PEXPIRE', KEYS[3 + n + i], link.max_window)
+    redis.call('ZADD', KEYS[4 + n + i], now, plan.did)
+    redis.call('PEXPIRE', KEYS[4 + n + i], link.max_window)
   end
-  if link.calls > 0 then redis.call('HINCRBY', KEYS[3 + i], 'calls', 1) end
+  if link.calls > 0 then redis.call('HINCRBY', KEYS[4 + i], 'calls', 1) end
 end
 local targets = {}
 for i, s in ipairs(plan.spends) do

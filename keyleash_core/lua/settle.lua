@@ -7,6 +7,10 @@
 -- KEYS[3+n ..]       spend counters, as indexed by plan.chain[i].adds[j].k
 -- ARGV[1]            the plan (JSON), built by metering_service.domain.settle
 --
+-- Exactly once: a newly recorded event (dup = 0) settles; a retry of a recorded event (dup = 1)
+-- settles only a hold that is still open (its first settle never ran), and the hold remembers
+-- the event that settled it (settled_by), so neither settles twice.
+--
 -- With a hold (same key, not yet settled, same currency): add (actual - held) to every window the
 -- hold touched that still exists, and mark it settled. Otherwise: release any open hold and add
 -- the amount to the windows of every loaded key of the chain (unloaded keys are rebuilt from
@@ -23,14 +27,21 @@ local n = #plan.chain
 local function n2s(x) return string.format('%d', x) end
 
 -- Which path: settle the hold, or add to the windows.
-local hold, add = nil, true
+local hold, add, skip = nil, true, plan.dup == 1
 if plan.res == 1 then
-  local r = redis.call('HMGET', KEYS[2], 'held', 'currency', 'key_id', 'settled', 'targets')
-  if r[1] and r[4] == '0' and r[3] == plan.key_id then
+  local r = redis.call('HMGET', KEYS[2], 'held', 'currency', 'key_id', 'settled', 'targets',
+                       'settled_by')
+  if r[6] == plan.eid then
+    skip = true  -- a retry of this very event settled it already
+  elseif r[1] and r[4] == '0' and r[3] == plan.key_id then
+    -- Still open: whoever recorded this event never settled it (e.g. it crashed after the
+    -- commit), so a retry (dup) settles it now; the flag below makes it happen once.
+    skip = false
     hold = {held = tonumber(r[1]), currency = r[2], targets = cjson.decode(r[5] or '[]')}
     if hold.currency == plan.cur then add = false end
   end
 end
+if skip then amount = 0; add = false end
 
 -- Before changing anything: the windows to add to must come from the current policies.
 local loaded = {}
@@ -62,7 +73,7 @@ if hold then
       end
     end
   end
-  redis.call('HSET', KEYS[2], 'settled', '1')
+  redis.call('HSET', KEYS[2], 'settled', '1', 'settled_by', plan.eid)
 end
 
 if add and amount ~= 0 then

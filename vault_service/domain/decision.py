@@ -40,7 +40,7 @@ class Quota:
 
 @dataclass(frozen=True)
 class Outcome:
-    """What the script answered. kind: "allow", "deny", "missing" or "stale"."""
+    """What the script answered: "allow", "deny", "missing", "stale" or "full" (audit)."""
 
     kind: str
     reason: str = ""
@@ -58,14 +58,20 @@ def build_plan(
     now_ms: int,
     decision_id: str,
     reservation_id: str,
+    audit: list[str] | None = None,
+    audit_max: int = 0,
 ) -> ScriptCall:
-    """The KEYS and ARGV of authorize.lua for `call` by chain[0] (its ancestors follow)."""
+    """The KEYS and ARGV of authorize.lua for `call` by chain[0] (its ancestors follow).
+
+    `audit` is the request's part of the audit record (field/value pairs), None when off.
+    """
     me = chain[0]
     tenant_id = me.tenant_id
     keys = [
         keyspace.tenant(tenant_id),
         keyspace.authorize_memo(tenant_id, me.key_id, call.request_id or "-"),
         keyspace.reservation(tenant_id, reservation_id),
+        keyspace.audit_stream(tenant_id),
         *(keyspace.key(tenant_id, r.key_id) for r in chain),
         *(keyspace.rate(tenant_id, r.key_id) for r in chain),
     ]
@@ -101,7 +107,7 @@ def build_plan(
             }
         )
     cost = call.estimated_cost
-    plan = {
+    plan: dict[str, Any] = {
         "did": decision_id,
         "memo": 1 if call.request_id else 0,
         "memo_ttl": MEMO_TTL_MS,
@@ -114,12 +120,17 @@ def build_plan(
         "chain": links,
         "spends": spends,
     }
+    if audit is not None:
+        plan["audit"] = audit
+        plan["audit_max"] = audit_max
     return ScriptCall(keys=keys, args=[str(now_ms), json.dumps(plan, separators=(",", ":"))])
 
 
 def parse_outcome(raw: bytes | str) -> Outcome:
     data = json.loads(raw)
-    kind = {"A": "allow", "D": "deny", "M": "missing", "S": "stale"}[data["r"]]
+    kind = {"A": "allow", "D": "deny", "M": "missing", "S": "stale", "F": "full"}[data["r"]]
+    if kind == "full":
+        return Outcome(kind=kind)
     if kind in ("missing", "stale"):
         return Outcome(kind=kind, chain_index=int(data["idx"]))
     quotas = data.get("quotas") or []
@@ -134,3 +145,24 @@ def parse_outcome(raw: bytes | str) -> Outcome:
         ],
         retry_after_ms=int(data.get("retry_ms", "0")),
     )
+
+
+def audit_fields(me: KeyRecord, call: CallRequest, trace_id: str) -> list[str]:
+    """The request's part of a decision's audit record, as stream field/value pairs."""
+    cost = call.estimated_cost
+    return [
+        "tenant_id", me.tenant_id,
+        "key_id", me.key_id,
+        "key_path", ",".join(me.key_path),
+        "parent_key_id", me.parent_key_id,
+        "agent_id", me.agent_id,
+        "agent_run_id", call.agent_run_id,
+        "trace_id", trace_id,
+        "scope", call.scope,
+        "vendor", call.vendor,
+        "method", call.method,
+        "path", call.path,
+        "estimated_micros", str(cost.micros) if cost else "0",
+        "currency", cost.currency if cost else "",
+        "request_id", call.request_id,
+    ]  # fmt: skip

@@ -90,6 +90,16 @@ class HotKeys:
         }
         await run_redis(lambda: self._redis.hset(name, mapping=mapping))  # type: ignore[arg-type]
 
+    async def add_audit_tenant(self, tenant_id: str) -> None:
+        await run_redis(lambda: self._redis.sadd(keyspace.AUDIT_TENANTS, tenant_id))
+
+    async def audit_only(self, tenant_id: str, bound: int, fields: list[str]) -> bool:
+        """Appends one audit record; False when the tenant's stream is at its bound."""
+        answer = await self._scripts.run(
+            "audit_only", [keyspace.audit_stream(tenant_id)], [str(bound), *fields]
+        )
+        return bool(answer == b"OK")
+
     async def authorize(self, call: ScriptCall) -> bytes:
         result: bytes = await self._scripts.run("authorize", call.keys, list(call.args))
         return result

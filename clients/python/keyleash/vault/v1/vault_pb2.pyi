@@ -51,6 +51,7 @@ class ErrorReason(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     ERROR_REASON_STORE_UNAVAILABLE: _ClassVar[ErrorReason]
     ERROR_REASON_TOO_MANY_ATTEMPTS: _ClassVar[ErrorReason]
     ERROR_REASON_NOT_IMPLEMENTED: _ClassVar[ErrorReason]
+    ERROR_REASON_AUDIT_BACKLOG_FULL: _ClassVar[ErrorReason]
 DECISION_UNSPECIFIED: Decision
 DECISION_ALLOW: Decision
 DECISION_DENY: Decision
@@ -81,6 +82,7 @@ ERROR_REASON_REQUEST_ID_REUSED: ErrorReason
 ERROR_REASON_STORE_UNAVAILABLE: ErrorReason
 ERROR_REASON_TOO_MANY_ATTEMPTS: ErrorReason
 ERROR_REASON_NOT_IMPLEMENTED: ErrorReason
+ERROR_REASON_AUDIT_BACKLOG_FULL: ErrorReason
 
 class Key(_message.Message):
     __slots__ = ("name", "key_id", "tenant_id", "parent_key_id", "agent_id", "label", "scopes", "policy", "state", "create_time", "expire_time", "revoke_time", "revoke_reason", "metadata", "depth")
@@ -382,3 +384,77 @@ class ListKeysResponse(_message.Message):
     keys: _containers.RepeatedCompositeFieldContainer[Key]
     next_page_token: str
     def __init__(self, keys: _Optional[_Iterable[_Union[Key, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
+
+class Authorization(_message.Message):
+    __slots__ = ("decision_id", "decision_time", "tenant_id", "key_id", "parent_key_id", "agent_id", "agent_run_id", "trace_id", "scope", "vendor", "method", "path", "estimated_cost", "decision", "reason", "quota", "reservation_id", "request_id", "settled_cost", "settled_events")
+    DECISION_ID_FIELD_NUMBER: _ClassVar[int]
+    DECISION_TIME_FIELD_NUMBER: _ClassVar[int]
+    TENANT_ID_FIELD_NUMBER: _ClassVar[int]
+    KEY_ID_FIELD_NUMBER: _ClassVar[int]
+    PARENT_KEY_ID_FIELD_NUMBER: _ClassVar[int]
+    AGENT_ID_FIELD_NUMBER: _ClassVar[int]
+    AGENT_RUN_ID_FIELD_NUMBER: _ClassVar[int]
+    TRACE_ID_FIELD_NUMBER: _ClassVar[int]
+    SCOPE_FIELD_NUMBER: _ClassVar[int]
+    VENDOR_FIELD_NUMBER: _ClassVar[int]
+    METHOD_FIELD_NUMBER: _ClassVar[int]
+    PATH_FIELD_NUMBER: _ClassVar[int]
+    ESTIMATED_COST_FIELD_NUMBER: _ClassVar[int]
+    DECISION_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    QUOTA_FIELD_NUMBER: _ClassVar[int]
+    RESERVATION_ID_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    SETTLED_COST_FIELD_NUMBER: _ClassVar[int]
+    SETTLED_EVENTS_FIELD_NUMBER: _ClassVar[int]
+    decision_id: str
+    decision_time: _timestamp_pb2.Timestamp
+    tenant_id: str
+    key_id: str
+    parent_key_id: str
+    agent_id: str
+    agent_run_id: str
+    trace_id: str
+    scope: str
+    vendor: str
+    method: str
+    path: str
+    estimated_cost: _money_pb2.Money
+    decision: Decision
+    reason: DenyReason
+    quota: QuotaStatus
+    reservation_id: str
+    request_id: str
+    settled_cost: _money_pb2.Money
+    settled_events: int
+    def __init__(self, decision_id: _Optional[str] = ..., decision_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., tenant_id: _Optional[str] = ..., key_id: _Optional[str] = ..., parent_key_id: _Optional[str] = ..., agent_id: _Optional[str] = ..., agent_run_id: _Optional[str] = ..., trace_id: _Optional[str] = ..., scope: _Optional[str] = ..., vendor: _Optional[str] = ..., method: _Optional[str] = ..., path: _Optional[str] = ..., estimated_cost: _Optional[_Union[_money_pb2.Money, _Mapping]] = ..., decision: _Optional[_Union[Decision, str]] = ..., reason: _Optional[_Union[DenyReason, str]] = ..., quota: _Optional[_Union[QuotaStatus, _Mapping]] = ..., reservation_id: _Optional[str] = ..., request_id: _Optional[str] = ..., settled_cost: _Optional[_Union[_money_pb2.Money, _Mapping]] = ..., settled_events: _Optional[int] = ...) -> None: ...
+
+class ListAuthorizationsRequest(_message.Message):
+    __slots__ = ("tenant_id", "key_name", "agent_run_id", "decision", "reason", "start_time", "end_time", "page_size", "page_token")
+    TENANT_ID_FIELD_NUMBER: _ClassVar[int]
+    KEY_NAME_FIELD_NUMBER: _ClassVar[int]
+    AGENT_RUN_ID_FIELD_NUMBER: _ClassVar[int]
+    DECISION_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    START_TIME_FIELD_NUMBER: _ClassVar[int]
+    END_TIME_FIELD_NUMBER: _ClassVar[int]
+    PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    tenant_id: str
+    key_name: str
+    agent_run_id: str
+    decision: Decision
+    reason: DenyReason
+    start_time: _timestamp_pb2.Timestamp
+    end_time: _timestamp_pb2.Timestamp
+    page_size: int
+    page_token: str
+    def __init__(self, tenant_id: _Optional[str] = ..., key_name: _Optional[str] = ..., agent_run_id: _Optional[str] = ..., decision: _Optional[_Union[Decision, str]] = ..., reason: _Optional[_Union[DenyReason, str]] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., page_size: _Optional[int] = ..., page_token: _Optional[str] = ...) -> None: ...
+
+class ListAuthorizationsResponse(_message.Message):
+    __slots__ = ("authorizations", "next_page_token")
+    AUTHORIZATIONS_FIELD_NUMBER: _ClassVar[int]
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    authorizations: _containers.RepeatedCompositeFieldContainer[Authorization]
+    next_page_token: str
+    def __init__(self, authorizations: _Optional[_Iterable[_Union[Authorization, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...

@@ -88,6 +88,11 @@ class VaultServiceStub:
                 request_serializer=keyleash_dot_vault_dot_v1_dot_vault__pb2.ListKeysRequest.SerializeToString,
                 response_deserializer=keyleash_dot_vault_dot_v1_dot_vault__pb2.ListKeysResponse.FromString,
                 _registered_method=True)
+        self.ListAuthorizations = channel.unary_unary(
+                '/keyleash.vault.v1.VaultService/ListAuthorizations',
+                request_serializer=keyleash_dot_vault_dot_v1_dot_vault__pb2.ListAuthorizationsRequest.SerializeToString,
+                response_deserializer=keyleash_dot_vault_dot_v1_dot_vault__pb2.ListAuthorizationsResponse.FromString,
+                _registered_method=True)
 
 
 class VaultServiceServicer:
@@ -172,6 +177,15 @@ class VaultServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ListAuthorizations(self, request, context):
+        """Lists recorded Authorize decisions, allowed or denied, oldest first, with what each allowed
+        call finally cost. Records appear once the audit drainer committed them (normally within a
+        second). Admin or service for any tenant; a key holder for its own subtree.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_VaultServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -224,6 +238,11 @@ def add_VaultServiceServicer_to_server(servicer, server):
                     servicer.ListKeys,
                     request_deserializer=keyleash_dot_vault_dot_v1_dot_vault__pb2.ListKeysRequest.FromString,
                     response_serializer=keyleash_dot_vault_dot_v1_dot_vault__pb2.ListKeysResponse.SerializeToString,
+            ),
+            'ListAuthorizations': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListAuthorizations,
+                    request_deserializer=keyleash_dot_vault_dot_v1_dot_vault__pb2.ListAuthorizationsRequest.FromString,
+                    response_serializer=keyleash_dot_vault_dot_v1_dot_vault__pb2.ListAuthorizationsResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -500,6 +519,33 @@ class VaultService:
             '/keyleash.vault.v1.VaultService/ListKeys',
             keyleash_dot_vault_dot_v1_dot_vault__pb2.ListKeysRequest.SerializeToString,
             keyleash_dot_vault_dot_v1_dot_vault__pb2.ListKeysResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListAuthorizations(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/keyleash.vault.v1.VaultService/ListAuthorizations',
+            keyleash_dot_vault_dot_v1_dot_vault__pb2.ListAuthorizationsRequest.SerializeToString,
+            keyleash_dot_vault_dot_v1_dot_vault__pb2.ListAuthorizationsResponse.FromString,
             options,
             channel_credentials,
             insecure,

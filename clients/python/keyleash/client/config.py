@@ -1,0 +1,123 @@
+"""Where a client connects and with which credentials: arguments first, then `KEYLEASH_*`.
+
+Environment (read by `from_env()`; `KEYLEASH_TOKEN` also by the constructors):
+
+| variable                   | meaning                                                         |
+|----------------------------|-----------------------------------------------------------------|
+| `KEYLEASH_VAULT_TARGET`    | vault address, e.g. `localhost:50051` (gRPC target syntax)      |
+| `KEYLEASH_METERING_TARGET` | metering address, e.g. `localhost:50052`                        |
+| `KEYLEASH_TOKEN`           | bearer token: an admin or service token, or a key secret `vk_…` |
+| `KEYLEASH_TLS_CA`          | path of a PEM root certificate bundle; setting it turns TLS on  |
+| `KEYLEASH_TLS`             | `1`/`true`: TLS with the system roots (when no CA file is set)  |
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import grpc
+
+# PEM bytes, PEM text ("-----BEGIN ..."), or the path of a PEM file.
+PemSource = bytes | str | os.PathLike[str]
+
+TOKEN_ENV = "KEYLEASH_TOKEN"
+TLS_CA_ENV = "KEYLEASH_TLS_CA"
+TLS_ENV = "KEYLEASH_TLS"
+VAULT_TARGET_ENV = "KEYLEASH_VAULT_TARGET"
+METERING_TARGET_ENV = "KEYLEASH_METERING_TARGET"
+DEFAULT_TIMEOUT = 10.0
+
+
+def load_pem(source: PemSource | None) -> bytes | None:
+    """PEM bytes from bytes, PEM text or a file path."""
+    if source is None or isinstance(source, bytes):
+        return source
+    if isinstance(source, str) and source.lstrip().startswith("-----BEGIN"):
+        return source.encode("ascii")
+    return Path(source).read_bytes()
+
+
+@dataclass(frozen=True)
+class Connection:
+    """Resolved connection settings of one client."""
+
+    target: str
+    token: str | None
+    tls: bool
+    root_certificates: bytes | None = None
+    private_key: bytes | None = None
+    certificate_chain: bytes | None = None
+    options: Sequence[tuple[str, Any]] = field(default_factory=tuple)
+
+    @classmethod
+    def resolve(
+        cls,
+        target: str,
+        *,
+        token: str | None = None,
+        tls: bool | None = None,
+        root_certificates: PemSource | None = None,
+        private_key: PemSource | None = None,
+        certificate_chain: PemSource | None = None,
+        options: Sequence[tuple[str, Any]] = (),
+        env: Mapping[str, str] | None = None,
+    ) -> Connection:
+        """Arguments win; `token` None falls back to KEYLEASH_TOKEN. TLS is on when asked for
+        or when any certificate material is given."""
+        env = os.environ if env is None else env
+        roots, key, chain = (
+            load_pem(root_certificates),
+            load_pem(private_key),
+            load_pem(certificate_chain),
+        )
+        if tls is None:
+            tls = any(x is not None for x in (roots, key, chain))
+        if not tls and any(x is not None for x in (roots, key, chain)):
+            raise ValueError("certificates given with tls=False")
+        if token is None:
+            token = env.get(TOKEN_ENV) or None
+        return cls(target, token, tls, roots, key, chain, tuple(options))
+
+    def credentials(self) -> Any:
+        """grpc.ChannelCredentials for TLS (None for a plaintext channel)."""
+        if not self.tls:
+            return None
+        return grpc.ssl_channel_credentials(
+            root_certificates=self.root_certificates,
+            private_key=self.private_key,
+            certificate_chain=self.certificate_chain,
+        )
+
+    def aio_channel(self) -> Any:
+        """A new grpc.aio channel to the target."""
+        creds = self.credentials()
+        if creds is None:
+            return grpc.aio.insecure_channel(self.target, options=list(self.options))
+        return grpc.aio.secure_channel(self.target, creds, options=list(self.options))
+
+    def sync_channel(self) -> Any:
+        """A new blocking grpc channel to the target."""
+        creds = self.credentials()
+        if creds is None:
+            return grpc.insecure_channel(self.target, options=list(self.options))
+        return grpc.secure_channel(self.target, creds, options=list(self.options))
+
+
+def env_settings(target_env: str, env: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """Constructor arguments from the environment (for `from_env()`)."""
+    env = os.environ if env is None else env
+    target = env.get(target_env, "")
+    if not target:
+        raise ValueError(f"{target_env} is not set (e.g. {target_env}=localhost:50051)")
+    settings: dict[str, Any] = {"target": target, "token": env.get(TOKEN_ENV) or None}
+    ca = env.get(TLS_CA_ENV, "")
+    if ca:
+        settings["root_certificates"] = ca
+        settings["tls"] = True
+    elif env.get(TLS_ENV, "").lower() in ("1", "true", "yes", "on"):
+        settings["tls"] = True
+    return settings

@@ -1,0 +1,166 @@
+"""Every Authorize decision lands in `authorizations` exactly once, even when the drainer dies."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import grpc
+import pytest
+
+from keyleash.vault.v1 import vault_pb2, vault_pb2_grpc
+from keyleash_core.devstores import ManagedServer, start_redis
+from tests.conftest import Stores, service_env
+from tests.integration.vault_helpers import admin_token, authorize, bearer, cap, mint, per
+from vault_service.server import create_server
+from vault_service.settings import VaultSettings
+
+ALLOW = vault_pb2.DECISION_ALLOW
+ROOT = Path(__file__).resolve().parents[2]
+
+
+async def load(vault: Any, secrets_: list[str], calls: int, callers: int) -> dict[str, str]:
+    """`calls` Authorize calls spread over the keys from `callers` tasks: decision id -> verdict."""
+    answers: dict[str, str] = {}
+
+    async def caller(index: int) -> None:
+        for n in range(index, calls, callers):
+            secret = secrets_[n % len(secrets_)]
+            reply = await authorize(vault, secret, "0.01", agent_run_id=f"run-{n % 3}", vendor="stripe")
+            answers[reply.decision_id] = "allow" if reply.decision == ALLOW else "deny"
+
+    await asyncio.gather(*(caller(i) for i in range(callers)))
+    return answers
+
+
+async def recorded(database_url: str, tenant: str) -> dict[str, str]:
+    con = await asyncpg.connect(database_url)
+    try:
+        rows = await con.fetch("SELECT decision_id, decision FROM authorizations WHERE tenant_id = $1", tenant)
+    finally:
+        await con.close()
+    return {r["decision_id"]: r["decision"] for r in rows}
+
+
+async def wait_for_rows(database_url: str, tenant: str, expected: int, seconds: float = 60) -> dict[str, str]:
+    deadline = time.monotonic() + seconds
+    while True:
+        rows = await recorded(database_url, tenant)
+        if len(rows) >= expected or time.monotonic() > deadline:
+            return rows
+        await asyncio.sleep(0.2)
+
+
+async def test_ten_thousand_decisions_are_recorded_exactly(vault: Any, tenant: str, system: Any) -> None:
+    limited = await mint(vault, admin_token(), tenant, rate_limits=[per(1000, 3600)])
+    capped = await mint(vault, admin_token(), tenant, spend_caps=[cap("20.00")])
+    scoped = await mint(vault, admin_token(), tenant, allowed_vendors=["twilio"])  # pure denials
+    answers = await load(vault, [limited.secret, capped.secret, scoped.secret], 10_000, 32)
+    assert len(answers) == 10_000
+    assert 0 < sum(v == "allow" for v in answers.values()) < 10_000
+    rows = await wait_for_rows(system.stores.database_url, tenant, 10_000)
+    assert rows == answers
+
+
+async def test_run_ledger_lists_every_attempt_in_order(vault: Any, tenant: str, system: Any) -> None:
+    minted = await mint(vault, admin_token(), tenant, rate_limits=[per(3, 60)])
+    for _ in range(5):
+        await authorize(vault, minted.secret, "0.25", agent_run_id="run-ledger", method="POST", path="/v1/x")
+    await wait_for_rows(system.stores.database_url, tenant, 5)
+    page = await vault.ListAuthorizations(
+        vault_pb2.ListAuthorizationsRequest(tenant_id=tenant, agent_run_id="run-ledger"),
+        metadata=bearer(admin_token()),
+    )
+    assert [a.decision for a in page.authorizations] == [ALLOW] * 3 + [vault_pb2.DECISION_DENY] * 2
+    times = [a.decision_time.ToMilliseconds() for a in page.authorizations]
+    assert times == sorted(times)
+    assert page.authorizations[4].reason == vault_pb2.DENY_REASON_RATE_LIMITED
+    assert page.authorizations[0].estimated_cost.micros == 250_000
+    own = await vault.ListAuthorizations(
+        vault_pb2.ListAuthorizationsRequest(decision=vault_pb2.DECISION_DENY, page_size=1),
+        metadata=bearer(minted.secret),
+    )
+    assert len(own.authorizations) == 1 and own.next_page_token
+
+
+@pytest.fixture
+async def undrained_vault(stores: Stores) -> AsyncIterator[tuple[Any, ManagedServer, dict[str, str]]]:
+    """A vault on its own Redis that records decisions but does not drain them itself."""
+    redis_server = start_redis(Path(tempfile.mkdtemp(prefix="keyleash-audit-", dir="/tmp")), persistent=False)
+    env = service_env(stores) | {"KEYLEASH_REDIS_URL": redis_server.url, "KEYLEASH_AUDIT_DRAIN": "off"}
+    built = await create_server(VaultSettings.from_env(env), "127.0.0.1:0")
+    channel = grpc.aio.insecure_channel(f"127.0.0.1:{built.port}")
+    try:
+        yield vault_pb2_grpc.VaultServiceStub(channel), redis_server, env
+    finally:
+        await channel.close()
+        await built.stop(1)
+        redis_server.stop()
+
+
+def start_drainer(env: dict[str, str]) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "vault_service.audit"],
+        cwd=ROOT,
+        env=os.environ | env | {"KEYLEASH_AUDIT_BATCH_SIZE": "100"},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+
+
+async def test_sigkill_of_the_drainer_loses_and_doubles_nothing(
+    undrained_vault: tuple[Any, ManagedServer, dict[str, str]], tenant: str, stores: Stores
+) -> None:
+    vault, _redis, env = undrained_vault
+    minted = await mint(vault, admin_token(), tenant, rate_limits=[per(2000, 3600)])
+    answers = await load(vault, [minted.secret], 3000, 32)
+    assert await recorded(stores.database_url, tenant) == {}
+    drainer = start_drainer(env)
+    try:
+        partial = await wait_for_rows(stores.database_url, tenant, 1)
+        drainer.send_signal(signal.SIGKILL)
+        drainer.wait(timeout=10)
+        assert 0 < len(partial) < 3000
+    finally:
+        if drainer.poll() is None:
+            drainer.kill()
+    drainer = start_drainer(env)
+    try:
+        rows = await wait_for_rows(stores.database_url, tenant, 3000)
+    finally:
+        drainer.send_signal(signal.SIGTERM)
+        drainer.wait(timeout=20)
+    assert rows == answers
+
+
+async def test_full_audit_stream_fails_closed(stores: Stores, tenant: str) -> None:
+    redis_server = start_redis(Path(tempfile.mkdtemp(prefix="keyleash-audit-", dir="/tmp")), persistent=False)
+    env = service_env(stores) | {
+        "KEYLEASH_REDIS_URL": redis_server.url,
+        "KEYLEASH_AUDIT_DRAIN": "off",
+        "KEYLEASH_AUDIT_MAX_STREAM_LENGTH": "5",
+    }
+    built = await create_server(VaultSettings.from_env(env), "127.0.0.1:0")
+    channel = grpc.aio.insecure_channel(f"127.0.0.1:{built.port}")
+    try:
+        vault = vault_pb2_grpc.VaultServiceStub(channel)
+        minted = await mint(vault, admin_token(), tenant)
+        for _ in range(5):
+            assert (await authorize(vault, minted.secret)).decision == ALLOW
+        with pytest.raises(grpc.aio.AioRpcError) as caught:
+            await authorize(vault, minted.secret)
+        assert caught.value.code() == grpc.StatusCode.UNAVAILABLE
+        assert "audit" in (caught.value.details() or "")
+    finally:
+        await channel.close()
+        await built.stop(1)
+        redis_server.stop()
