@@ -8,8 +8,8 @@ from typing import Any
 import grpc
 import pytest
 from google.rpc import error_details_pb2, status_pb2
-from keyleash.vault.v1 import vault_pb2
 
+from keyleash.vault.v1 import vault_pb2
 from tests.integration.vault_helpers import admin_token, authorize, bearer, cap, mint, per, usd
 
 ALLOW, DENY = vault_pb2.DECISION_ALLOW, vault_pb2.DECISION_DENY

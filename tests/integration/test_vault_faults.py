@@ -10,8 +10,8 @@ from typing import Any
 
 import grpc
 import pytest
-from keyleash.vault.v1 import vault_pb2, vault_pb2_grpc
 
+from keyleash.vault.v1 import vault_pb2, vault_pb2_grpc
 from keyleash_core.devstores import ManagedServer, start_redis
 from tests.conftest import Stores, service_env
 from tests.integration.vault_helpers import admin_token, authorize, cap, mint
