@@ -258,7 +258,11 @@ def _plan(
         env["KEYLEASH_KEY_PEPPER"] = load_or_create_pepper(state_dir / "pepper")
     if own_redis:
         assert state_dir is not None
-        redis = start_redis(state_dir / "redis", persistent=True)
+        redis_dir = state_dir / "redis"
+        with contextlib.suppress(OSError):  # its AOF holds key metadata: owner-only, like STATE
+            redis_dir.mkdir(mode=0o700, exist_ok=True)
+            redis_dir.chmod(0o700)
+        redis = start_redis(redis_dir, persistent=True)
         started.append(redis)
         env["KEYLEASH_REDIS_URL"] = embedded["redis"] = redis.url
         stop.check()

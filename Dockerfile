@@ -1,0 +1,30 @@
+# One image for both services; docker-compose.yml picks the entry point per container:
+#   python -m vault_service      (gRPC :50051)
+#   python -m metering_service   (gRPC :50052)
+# Configuration comes only from KEYLEASH_* environment variables (see the README).
+FROM python:3.11-slim
+
+ENV PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    PIP_NO_CACHE_DIR=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1
+
+WORKDIR /app
+
+# Pinned dependencies first, in their own layer: rebuilt only when the lock changes.
+COPY requirements.lock ./
+RUN pip install -r requirements.lock
+
+# The repo's Python sources. Copied by name so a local .venv, node_modules or state dir never
+# ends up in the image.
+COPY pyproject.toml README.md ./
+COPY keyleash_core ./keyleash_core
+COPY vault_service ./vault_service
+COPY metering_service ./metering_service
+COPY clients/python ./clients/python
+RUN pip install --no-deps . \
+    && useradd --system --uid 10001 --no-create-home --shell /usr/sbin/nologin keyleash
+
+USER keyleash
+EXPOSE 50051 50052
+CMD ["python", "-m", "vault_service"]
