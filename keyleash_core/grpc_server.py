@@ -14,6 +14,7 @@ from grpc_health.v1._async import HealthServicer as AsyncHealthServicer
 from grpc_reflection.v1alpha import reflection
 
 from keyleash_core.errors import KeyleashError, Unimplemented, internal_status, to_rpc_status
+from keyleash_core.settings import TlsSettings
 
 log = logging.getLogger("keyleash.server")
 
@@ -169,6 +170,7 @@ async def start_grpc_server(
     domain: str,
     interceptors: Iterable[grpc.aio.ServerInterceptor] = (),
     on_close: Callable[[], Awaitable[None]],
+    tls: TlsSettings | None = None,
 ) -> BuiltServer:
     """Builds and starts a grpc.aio server: interceptors, servicers, health, reflection."""
     server = grpc.aio.server(
@@ -180,7 +182,15 @@ async def start_grpc_server(
     )
     service_names = list(register(server))
     health_servicer = await add_health_and_reflection(server, service_names)
-    port = server.add_insecure_port(address)
+    if tls is None:
+        port = server.add_insecure_port(address)
+    else:
+        credentials = grpc.ssl_server_credentials(
+            [(tls.private_key, tls.certificate_chain)],
+            root_certificates=tls.client_ca,
+            require_client_auth=tls.client_ca is not None,
+        )
+        port = server.add_secure_port(address, credentials)
     if port == 0:
         raise OSError(f"cannot listen on {address}")
     await server.start()

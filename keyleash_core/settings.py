@@ -60,6 +60,41 @@ def env_sha256_list(env: Mapping[str, str], name: str) -> frozenset[str]:
 
 
 @dataclass(frozen=True)
+class TlsSettings:
+    """Server TLS: PEM contents read at start. With client_ca, clients must present a
+    certificate signed by it (mutual TLS)."""
+
+    certificate_chain: bytes
+    private_key: bytes
+    client_ca: bytes | None
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> TlsSettings | None:
+        cert = env_str(env, "KEYLEASH_TLS_CERT_FILE")
+        key = env_str(env, "KEYLEASH_TLS_KEY_FILE")
+        client_ca = env_str(env, "KEYLEASH_TLS_CLIENT_CA_FILE")
+        if not cert and not key:
+            if client_ca:
+                raise SettingsError("KEYLEASH_TLS_CLIENT_CA_FILE needs KEYLEASH_TLS_CERT_FILE")
+            return None
+        if not (cert and key):
+            raise SettingsError("KEYLEASH_TLS_CERT_FILE and KEYLEASH_TLS_KEY_FILE go together")
+        return cls(
+            certificate_chain=_read(cert, "KEYLEASH_TLS_CERT_FILE"),
+            private_key=_read(key, "KEYLEASH_TLS_KEY_FILE"),
+            client_ca=_read(client_ca, "KEYLEASH_TLS_CLIENT_CA_FILE") if client_ca else None,
+        )
+
+
+def _read(path: str, name: str) -> bytes:
+    try:
+        with open(path, "rb") as handle:
+            return handle.read()
+    except OSError as error:
+        raise SettingsError(f"{name}: cannot read {path}: {error.strerror}") from None
+
+
+@dataclass(frozen=True)
 class StoreSettings:
     """Settings both services share: the stores, credentials and the secret-hashing pepper."""
 
@@ -70,6 +105,7 @@ class StoreSettings:
     key_pepper: bytes
     store_timeout_seconds: float
     metrics_port: int
+    tls: TlsSettings | None = None
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> StoreSettings:
@@ -93,4 +129,5 @@ class StoreSettings:
             key_pepper=pepper.encode(),
             store_timeout_seconds=env_float(env, "KEYLEASH_STORE_TIMEOUT_SECONDS", 2.0),
             metrics_port=env_int(env, "KEYLEASH_METRICS_PORT", 0),
+            tls=TlsSettings.from_env(env),
         )

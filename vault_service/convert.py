@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 from google.protobuf import duration_pb2, timestamp_pb2
@@ -10,13 +11,12 @@ from keyleash.type.v1 import money_pb2
 from keyleash.vault.v1 import vault_pb2
 from keyleash_core.errors import InvalidArgument
 from keyleash_core.keyrecord import KeyRecord, KeyState
-from keyleash_core.money import MAX_ABS_MICROS, Money, is_currency_code
+from keyleash_core.money import Money
 from keyleash_core.policy import AttributeConstraint, Policy, RateLimit, SpendCap, SpendWindow
+from keyleash_core.validation import MAX_LIST, duration_ms, money, strings, text, timestamp_ms
 from vault_service.authority import Decision
 from vault_service.domain.checks import CallRequest
 
-MAX_TEXT = 1024
-MAX_LIST = 100
 MIN_WINDOW_MS = 1000
 MAX_WINDOW_MS = 31 * 24 * 3600 * 1000
 
@@ -38,42 +38,6 @@ STATE_FILTERS = {
     vault_pb2.Key.STATE_FROZEN: "frozen",
     vault_pb2.Key.STATE_REVOKED: "revoked",
 }
-
-
-def text(value: str, path: str, *, required: bool = False, limit: int = MAX_TEXT) -> str:
-    if required and not value:
-        raise InvalidArgument(path, "required")
-    if len(value) > limit:
-        raise InvalidArgument(path, f"at most {limit} characters")
-    if "\x00" in value:
-        raise InvalidArgument(path, "must not contain NUL characters")
-    return value
-
-
-def strings(
-    values: list[str] | tuple[str, ...], path: str, *, limit: int = MAX_LIST
-) -> tuple[str, ...]:
-    if len(values) > limit:
-        raise InvalidArgument(path, f"at most {limit} entries")
-    return tuple(text(v, f"{path}[{i}]", required=True, limit=256) for i, v in enumerate(values))
-
-
-def money(value: money_pb2.Money, path: str, *, allow_negative: bool = False) -> Money:
-    if not is_currency_code(value.currency_code):
-        raise InvalidArgument(f"{path}.currency_code", "an ISO-4217 code such as USD")
-    if abs(value.micros) > MAX_ABS_MICROS:
-        raise InvalidArgument(f"{path}.micros", f"at most {MAX_ABS_MICROS} in absolute value")
-    if value.micros < 0 and not allow_negative:
-        raise InvalidArgument(f"{path}.micros", "must not be negative")
-    return Money(value.currency_code, value.micros)
-
-
-def duration_ms(value: duration_pb2.Duration, path: str) -> int:
-    if value.seconds < 0 or value.nanos < 0 or value.nanos >= 1_000_000_000:
-        raise InvalidArgument(path, "must be a positive duration")
-    if value.seconds > 10 * 366 * 24 * 3600:
-        raise InvalidArgument(path, "at most ten years")
-    return value.seconds * 1000 + value.nanos // 1_000_000
 
 
 def policy_from_proto(p: vault_pb2.Policy, path: str = "policy") -> Policy:
@@ -275,3 +239,7 @@ def authorization_to_proto(row: Any) -> vault_pb2.Authorization:
             )
         )
     return out
+
+
+def utc(value: timestamp_pb2.Timestamp, path: str) -> datetime:
+    return datetime.fromtimestamp(timestamp_ms(value, path) / 1000, tz=UTC)

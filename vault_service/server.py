@@ -72,7 +72,11 @@ async def create_server(
 
     try:
         return await start_grpc_server(
-            address or settings.listen, register, domain=ERROR_DOMAIN, on_close=close
+            address or settings.listen,
+            register,
+            domain=ERROR_DOMAIN,
+            on_close=close,
+            tls=settings.stores.tls,
         )
     except BaseException:
         await close()

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from datetime import UTC
 from typing import Any, TypeAlias
 
 from google.protobuf import field_mask_pb2
@@ -234,8 +233,10 @@ class VaultServicer(vault_pb2_grpc.VaultServiceServicer):
             agent_run_id=convert.text(request.agent_run_id, "agent_run_id", limit=256),
             decision=decisions[request.decision],
             deny_reason="" if request.reason == 0 else reason_name,
-            start=request.start_time.ToDatetime(UTC) if request.HasField("start_time") else None,
-            end=request.end_time.ToDatetime(UTC) if request.HasField("end_time") else None,
+            start=convert.utc(request.start_time, "start_time")
+            if request.HasField("start_time")
+            else None,
+            end=convert.utc(request.end_time, "end_time") if request.HasField("end_time") else None,
         )
         rows, token = await self._admin.list_authorizations(
             self._credential(context),

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from keyleash_core import keyspace
 from keyleash_core.keyrecord import KeyRecord

@@ -1,0 +1,60 @@
+"""Request validation both services share: each failure names the field (google.rpc.BadRequest)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from google.protobuf import duration_pb2, timestamp_pb2
+
+from keyleash.type.v1 import money_pb2
+from keyleash_core.errors import InvalidArgument
+from keyleash_core.money import MAX_ABS_MICROS, Money, is_currency_code
+
+MAX_TEXT = 1024
+MAX_LIST = 100
+# 0001-01-01 and 9999-12-31: the range google.protobuf.Timestamp allows.
+MIN_TIMESTAMP_SECONDS = -62_135_596_800
+MAX_TIMESTAMP_SECONDS = 253_402_300_799
+
+
+def text(value: str, path: str, *, required: bool = False, limit: int = MAX_TEXT) -> str:
+    if required and not value:
+        raise InvalidArgument(path, "required")
+    if len(value) > limit:
+        raise InvalidArgument(path, f"at most {limit} characters")
+    if "\x00" in value:
+        raise InvalidArgument(path, "must not contain NUL characters")
+    return value
+
+
+def strings(values: Sequence[str], path: str, *, limit: int = MAX_LIST) -> tuple[str, ...]:
+    if len(values) > limit:
+        raise InvalidArgument(path, f"at most {limit} entries")
+    return tuple(text(v, f"{path}[{i}]", required=True, limit=256) for i, v in enumerate(values))
+
+
+def money(value: money_pb2.Money, path: str, *, allow_negative: bool = False) -> Money:
+    if not is_currency_code(value.currency_code):
+        raise InvalidArgument(f"{path}.currency_code", "an ISO-4217 code such as USD")
+    if abs(value.micros) > MAX_ABS_MICROS:
+        raise InvalidArgument(f"{path}.micros", f"at most {MAX_ABS_MICROS} in absolute value")
+    if value.micros < 0 and not allow_negative:
+        raise InvalidArgument(f"{path}.micros", "must not be negative")
+    return Money(value.currency_code, value.micros)
+
+
+def duration_ms(value: duration_pb2.Duration, path: str) -> int:
+    if value.seconds < 0 or value.nanos < 0 or value.nanos >= 1_000_000_000:
+        raise InvalidArgument(path, "must be a positive duration")
+    if value.seconds > 10 * 366 * 24 * 3600:
+        raise InvalidArgument(path, "at most ten years")
+    return value.seconds * 1000 + value.nanos // 1_000_000
+
+
+def timestamp_ms(value: timestamp_pb2.Timestamp, path: str) -> int:
+    """Milliseconds since the epoch of a valid Timestamp (0 <= nanos < 1e9, years 1..9999)."""
+    if not 0 <= value.nanos < 1_000_000_000:
+        raise InvalidArgument(path, "nanos must be between 0 and 999,999,999")
+    if not MIN_TIMESTAMP_SECONDS <= value.seconds <= MAX_TIMESTAMP_SECONDS:
+        raise InvalidArgument(path, "must be between years 1 and 9999")
+    return value.seconds * 1000 + value.nanos // 1_000_000
