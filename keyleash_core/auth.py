@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 
 from keyleash_core.errors import Unauthenticated
 
@@ -66,3 +68,46 @@ def classify(
     if _matches(digest, service_hashes):
         return Credential(SERVICE, token, f"service:{digest[:12]}")
     raise Unauthenticated("credential not accepted")
+
+
+class FailedAttemptLimiter:
+    """Slows credential guessing: a peer with too many failed credentials in a window is refused
+    (RESOURCE_EXHAUSTED) until the window passes. Peers that authenticate are never counted.
+
+    Per process, in memory: replicas each count their own share, which still bounds a guesser
+    to replicas x limit attempts per window without adding a store call to any request.
+    """
+
+    def __init__(self, limit: int = 30, window_seconds: float = 60.0, clock: Any = None) -> None:
+        self._limit = limit
+        self._window = window_seconds
+        self._clock = clock or time.monotonic
+        self._failures: dict[str, list[float]] = {}
+
+    @staticmethod
+    def peer_host(peer: str) -> str:
+        """ "ipv4:10.0.0.1:5555" -> "ipv4:10.0.0.1" (the port changes per connection)."""
+        host, _, _port = peer.rpartition(":")
+        return host or peer
+
+    def retry_after(self, peer: str) -> float:
+        """Seconds until `peer` may try again, 0 when it may now."""
+        failures = self._recent(self.peer_host(peer))
+        if len(failures) < self._limit:
+            return 0.0
+        return max(failures[-self._limit] + self._window - self._clock(), 0.001)
+
+    def failed(self, peer: str) -> None:
+        host = self.peer_host(peer)
+        self._failures[host] = [*self._recent(host), self._clock()]
+        if len(self._failures) > 100_000:  # bound memory under a distributed attack
+            self._failures.pop(next(iter(self._failures)))
+
+    def _recent(self, host: str) -> list[float]:
+        cutoff = self._clock() - self._window
+        recent = [t for t in self._failures.get(host, ()) if t > cutoff]
+        if recent:
+            self._failures[host] = recent
+        else:
+            self._failures.pop(host, None)
+        return recent

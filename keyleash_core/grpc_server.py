@@ -13,7 +13,15 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_health.v1._async import HealthServicer as AsyncHealthServicer
 from grpc_reflection.v1alpha import reflection
 
-from keyleash_core.errors import KeyleashError, Unimplemented, internal_status, to_rpc_status
+from keyleash_core.auth import FailedAttemptLimiter
+from keyleash_core.errors import (
+    KeyleashError,
+    ResourceExhausted,
+    Unauthenticated,
+    Unimplemented,
+    internal_status,
+    to_rpc_status,
+)
 from keyleash_core.settings import TlsSettings
 
 log = logging.getLogger("keyleash.server")
@@ -27,8 +35,9 @@ class ErrorMappingInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
     One place for it, so servicers stay thin and no traceback ever reaches a caller.
     """
 
-    def __init__(self, domain: str) -> None:
+    def __init__(self, domain: str, limiter: FailedAttemptLimiter | None = None) -> None:
         self._domain = domain
+        self._limiter = limiter or FailedAttemptLimiter()
 
     async def intercept_service(
         self,
@@ -39,6 +48,8 @@ class ErrorMappingInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
         if handler is None:
             return None
         method = handler_call_details.method
+        if method.startswith("/grpc."):
+            return handler  # health and reflection: no credentials, never throttled
         if handler.unary_unary:
             return grpc.unary_unary_rpc_method_handler(
                 self._wrap_unary(handler.unary_unary, method),
@@ -66,6 +77,7 @@ class ErrorMappingInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
     def _wrap_unary(self, behavior: Behavior, method: str) -> Behavior:
         async def wrapped(request: Any, context: grpc.aio.ServicerContext) -> Any:
             try:
+                self._check_peer(context)
                 return await behavior(request, context)
             except Exception as error:
                 await self._abort(error, context, method)
@@ -75,6 +87,7 @@ class ErrorMappingInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
     def _wrap_stream(self, behavior: Behavior, method: str) -> Behavior:
         async def wrapped(request: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
             try:
+                self._check_peer(context)
                 async for response in behavior(request, context):
                     yield response
             except Exception as error:
@@ -82,9 +95,20 @@ class ErrorMappingInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
 
         return wrapped
 
+    def _check_peer(self, context: grpc.aio.ServicerContext) -> None:
+        wait = self._limiter.retry_after(context.peer() or "")
+        if wait:
+            raise ResourceExhausted(
+                "too many failed credential attempts from this peer",
+                reason="TOO_MANY_ATTEMPTS",
+                retry_after_seconds=wait,
+            )
+
     async def _abort(
         self, error: Exception, context: grpc.aio.ServicerContext, method: str
     ) -> None:
+        if isinstance(error, Unauthenticated):
+            self._limiter.failed(context.peer() or "")
         if isinstance(error, grpc.aio.AbortError):
             raise error
         if isinstance(error, NotImplementedError):

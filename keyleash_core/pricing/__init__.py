@@ -61,7 +61,9 @@ def parse_price_table(data: dict[str, Any]) -> PriceTable:
             ),
             effective=str(entry.get("effective", data["version"])),
         )
-    return PriceTable(version=str(data["version"]), source=str(data.get("source", "")), models=models)
+    return PriceTable(
+        version=str(data["version"]), source=str(data.get("source", "")), models=models
+    )
 
 
 def load_price_table() -> PriceTable:

@@ -1,0 +1,1 @@
+"""The Metering service: records what calls cost, settles holds, keeps the billing stream."""

@@ -1,0 +1,94 @@
+"""A billing event as the metering domain sees it, and the pure rules around one."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from enum import Enum
+
+from keyleash_core.money import Money
+
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_ONE_US = timedelta(microseconds=1)
+
+
+class Kind(Enum):
+    """Stored kinds (billing_events.kind)."""
+
+    CHARGE = "charge"
+    USAGE = "usage"
+    REFUND = "refund"
+    RELEASE = "release"
+
+
+def charge_kind(micros: int) -> Kind:
+    """A Charge's kind: positive charges, negative refunds, zero releases a hold."""
+    if micros > 0:
+        return Kind.CHARGE
+    if micros < 0:
+        return Kind.REFUND
+    return Kind.RELEASE
+
+
+@dataclass(frozen=True)
+class BillingEvent:
+    """One immutable billing event. Times are microseconds since the epoch (Postgres precision),
+    so keyset pagination on (occur_time, event_id) round-trips exactly."""
+
+    event_id: str
+    request_id: str
+    tenant_id: str
+    key_id: str
+    parent_key_id: str
+    key_path: tuple[str, ...]
+    agent_id: str
+    kind: Kind
+    amount: Money
+    occur_time_us: int
+    agent_run_id: str = ""
+    trace_id: str = ""
+    vendor: str = ""
+    endpoint: str = ""
+    model: str = ""
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cached_input_tokens: int = 0
+    reason: str = ""
+    cost_source: str = ""
+    vendor_request_id: str = ""
+    reservation_id: str = ""
+    attributes: dict[str, str] = field(default_factory=dict)
+    record_time_us: int = 0
+
+    @property
+    def occur_time_ms(self) -> int:
+        return self.occur_time_us // 1000
+
+
+@dataclass(frozen=True)
+class WriteResult:
+    """What the billing stream answered for one request: the first event for its request_id,
+    and whether it was recorded before (a retry)."""
+
+    event: BillingEvent
+    duplicate: bool
+
+
+def payload_digest(rpc: str, serialized_request: bytes) -> bytes:
+    """What makes two requests with the same request_id "the same": the RPC and its bytes
+    (deterministic serialization), so a retry matches and a different payload does not."""
+    return hashlib.sha256(rpc.encode("ascii") + b"\x00" + serialized_request).digest()
+
+
+def to_datetime(micros: int) -> datetime:
+    return EPOCH + timedelta(microseconds=micros)
+
+
+def from_datetime(moment: datetime) -> int:
+    return (moment - EPOCH) // _ONE_US
+
+
+def utc_day(micros: int) -> date:
+    """The UTC day an event counts in (daily_spend.day)."""
+    return to_datetime(micros).date()

@@ -1,0 +1,55 @@
+"""Pricing LLM token usage from the price table, in integer arithmetic only.
+
+cost = ceil((input * p_in + output * p_out + cached * p_cached) / 1_000_000) micros, where each p
+is micros per million tokens. Rounding is up, to the next micro, once over the whole call: nobody
+is ever undercharged, and the overcharge is below one micro (1e-6 USD) per call.
+"""
+
+from __future__ import annotations
+
+from keyleash_core.errors import FailedPrecondition, InvalidArgument
+from keyleash_core.money import MAX_ABS_MICROS
+from keyleash_core.pricing import ModelPrice, PriceTable
+
+TOKENS_PER_MILLION = 1_000_000
+# One call cannot plausibly use more; keeps every product far inside int64 for Postgres.
+MAX_TOKENS = 10**12
+
+
+def ceil_div(numerator: int, denominator: int) -> int:
+    """Ceiling of numerator / denominator for non-negative integers, without floats."""
+    return -(-numerator // denominator)
+
+
+def usage_cost_micros(
+    price: ModelPrice, input_tokens: int, output_tokens: int, cached_input_tokens: int
+) -> int:
+    """What the tokens cost, rounded up to the micro (see the module docstring)."""
+    for name, value in (
+        ("input_tokens", input_tokens),
+        ("output_tokens", output_tokens),
+        ("cached_input_tokens", cached_input_tokens),
+    ):
+        if value < 0 or value > MAX_TOKENS:
+            raise InvalidArgument(name, f"between 0 and {MAX_TOKENS}")
+    scaled = (
+        input_tokens * price.input_per_million_micros
+        + output_tokens * price.output_per_million_micros
+        + cached_input_tokens * price.cached_input_per_million_micros
+    )
+    cost = ceil_div(scaled, TOKENS_PER_MILLION)
+    if cost > MAX_ABS_MICROS:
+        raise InvalidArgument("input_tokens", "the usage costs more than one event may record")
+    return cost
+
+
+def price_for(table: PriceTable, model: str) -> ModelPrice:
+    """The model's price, or FAILED_PRECONDITION naming it (never a silent zero cost)."""
+    price = table.get(model)
+    if price is None:
+        raise FailedPrecondition(
+            f"model {model!r} is not in price table {table.version}",
+            reason="UNKNOWN_MODEL",
+            metadata={"model": model, "price_table": table.version},
+        )
+    return price

@@ -1,0 +1,103 @@
+"""The plan handed to settle.lua for one newly recorded event (pure).
+
+With a reservation, the script replaces the hold by the actual amount in the windows the hold
+touched. Without one (or when the hold is gone, already settled, or in another currency), it adds
+the amount to every spend window of the key chain for the event's time, like Authorize's hold, but
+only in keys Redis has loaded: an unloaded key is rebuilt from billing_events, which already hold
+this event. The script also counts the event in the tenant's daily counter and throttles the
+tenant when the counter crosses its threshold.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from keyleash_core import keyspace
+from keyleash_core.keyrecord import KeyRecord
+from keyleash_core.windows import BUCKET_MS, ROLLING_24H_MS, SpendCheck, day_period, spend_checks
+from metering_service.domain.events import BillingEvent
+
+# A counter outlives its period by a day, as Authorize keeps it (a late settle still finds it).
+GRACE_MS = 24 * 3600 * 1000
+
+
+@dataclass(frozen=True)
+class ScriptCall:
+    keys: list[str]
+    args: list[str]
+
+
+def _add_entry(check: SpendCheck, index_of: dict[str, int], now_ms: int) -> dict[str, Any] | None:
+    """One spend window to add to, or None when its period is over (nothing left to count)."""
+    if check.kind == "rolling":
+        if check.bucket < (now_ms - ROLLING_24H_MS) // BUCKET_MS:
+            return None
+        return {
+            "kind": "rolling",
+            "k": [index_of[check.keys[0]], index_of[check.keys[1]]],
+            "b": check.bucket,
+            "ttl": check.ttl_ms,
+        }
+    if check.is_run or check.reset_ms == 0:
+        ttl = check.ttl_ms
+    else:
+        ttl = check.reset_ms - now_ms + GRACE_MS
+        if ttl <= 0:
+            return None
+    return {"kind": "counter", "k": [index_of[check.keys[0]]], "ttl": ttl}
+
+
+def settle_call(
+    chain: Sequence[KeyRecord], event: BillingEvent, now_ms: int, *, duplicate: bool = False
+) -> ScriptCall:
+    """KEYS and ARGV of settle.lua for `event` by chain[0] (ancestors follow).
+
+    `duplicate`: the event was recorded before (a retry); the script then settles only a hold
+    still open, which means the first attempt never got to settle it.
+    """
+    me = chain[0]
+    tenant = me.tenant_id
+    keys = [
+        keyspace.tenant(tenant),
+        keyspace.reservation(tenant, event.reservation_id or "-"),
+        *(keyspace.key(tenant, r.key_id) for r in chain),
+    ]
+    index_of: dict[str, int] = {}
+
+    def index(name: str) -> int:
+        if name not in index_of:
+            keys.append(name)
+            index_of[name] = len(keys)  # Lua indexes from 1
+        return index_of[name]
+
+    links = []
+    occur_ms = event.occur_time_ms
+    for record in chain:
+        adds = []
+        for check in spend_checks([record], event.agent_run_id, occur_ms):
+            if check.currency != event.amount.currency:
+                continue
+            for name in check.keys:
+                index(name)
+            entry = _add_entry(check, index_of, now_ms)
+            if entry is not None:
+                adds.append(entry)
+        links.append({"pv": record.policy_version, "adds": adds})
+    event_day, _start, _end = day_period(occur_ms)
+    today, _start, today_end = day_period(now_ms)
+    plan = {
+        "eid": event.event_id,
+        "dup": 1 if duplicate else 0,
+        "amt": event.amount.micros,
+        "cur": event.amount.currency,
+        "key_id": me.key_id,
+        "res": 1 if event.reservation_id else 0,
+        "day": event_day,
+        "today": today,
+        "day_end": today_end,
+        "chain": links,
+    }
+    return ScriptCall(keys, [json.dumps(plan, separators=(",", ":"))])

@@ -1,0 +1,63 @@
+"""Composition root of the Metering service: stores, domain, servicer, interceptors."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+
+import grpc
+
+from keyleash.metering.v1 import metering_pb2, metering_pb2_grpc
+from keyleash_core.clock import Clock, SystemClock
+from keyleash_core.grpc_server import BuiltServer, start_grpc_server
+from keyleash_core.pricing import load_price_table
+from keyleash_core.stores import connect_stores
+from metering_service.meter import Meter
+from metering_service.servicer import MeteringServicer
+from metering_service.settings import MeteringSettings
+from metering_service.store.hot import Settlements
+from metering_service.store.keys import KeyDirectory
+from metering_service.store.tenants import TenantBudgets
+from metering_service.store.writer import GroupCommitWriter
+
+ERROR_DOMAIN = "metering.keyleash"
+SERVICE_NAME = metering_pb2.DESCRIPTOR.services_by_name["MeteringService"].full_name
+
+
+async def create_server(
+    settings: MeteringSettings, address: str | None = None, *, clock: Clock | None = None
+) -> BuiltServer:
+    """Connects the stores and starts the server on `address` (port 0 picks a free port)."""
+    stores = await connect_stores(settings.stores)
+    writer = GroupCommitWriter(stores.pool, max_batch_size=settings.max_batch_size)
+    meter = Meter(
+        pool=stores.pool,
+        keys=KeyDirectory(stores.pool),
+        writer=writer,
+        settlements=Settlements(stores.scripts),
+        tenants=TenantBudgets(stores.pool, stores.redis, stores.scripts),
+        prices=load_price_table(),
+        pepper=settings.stores.key_pepper,
+        clock=clock or SystemClock(),
+    )
+    servicer = MeteringServicer(meter, settings.stores)
+
+    def register(server: grpc.aio.Server) -> Iterable[str]:
+        metering_pb2_grpc.add_MeteringServiceServicer_to_server(servicer, server)  # type: ignore[no-untyped-call]
+        return [SERVICE_NAME]
+
+    async def close() -> None:
+        await writer.close()
+        await stores.aclose()
+
+    writer.start()
+    try:
+        return await start_grpc_server(
+            address or settings.listen, register, domain=ERROR_DOMAIN, on_close=close
+        )
+    except BaseException:
+        await close()
+        raise
+
+
+async def start_from_env(env: Mapping[str, str]) -> BuiltServer:
+    return await create_server(MeteringSettings.from_env(env))

@@ -1,0 +1,199 @@
+"""MeteringService over gRPC: translates proto <-> domain, nothing else."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from typing import Any, TypeAlias, TypeVar
+
+from keyleash.metering.v1 import metering_pb2, metering_pb2_grpc
+from keyleash_core.auth import SERVICE, Credential, classify
+from keyleash_core.errors import InvalidArgument, PermissionDenied
+from keyleash_core.settings import StoreSettings
+from metering_service import convert
+from metering_service.meter import Meter, Recorded
+from metering_service.store.billing import EventFilter
+
+# grpc ships no type information; the context is grpc.aio.ServicerContext.
+Context: TypeAlias = Any
+Response = TypeVar("Response", metering_pb2.ChargeResponse, metering_pb2.RecordUsageResponse)
+# StreamUsage commits at most this many requests per ack.
+STREAM_BATCH = 256
+
+
+def _run_id(context: Context) -> str:
+    """The agent run from gRPC metadata (x-agent-run-id), when the request does not name one."""
+    for name, value in context.invocation_metadata() or ():
+        if name == "x-agent-run-id" and isinstance(value, str):
+            return value
+    return ""
+
+
+class MeteringServicer(metering_pb2_grpc.MeteringServiceServicer):
+    """Thin adapter from the generated service to the metering use cases."""
+
+    def __init__(self, meter: Meter, settings: StoreSettings) -> None:
+        self._meter = meter
+        self._settings = settings
+
+    def _credential(self, context: Context) -> Credential:
+        return classify(
+            context.invocation_metadata(),
+            self._settings.admin_token_hashes,
+            self._settings.service_token_hashes,
+        )
+
+    def _now(self) -> int:
+        return self._meter.clock.now_ms()
+
+    async def Charge(
+        self, request: metering_pb2.ChargeRequest, context: Context
+    ) -> metering_pb2.ChargeResponse:
+        credential = self._credential(context)
+        spec = convert.charge_spec(request, self._now(), _run_id(context))
+        recorded = await self._meter.record(credential, spec)
+        return self._recorded(metering_pb2.ChargeResponse(), recorded)
+
+    async def RecordUsage(
+        self, request: metering_pb2.RecordUsageRequest, context: Context
+    ) -> metering_pb2.RecordUsageResponse:
+        credential = self._credential(context)
+        spec = convert.usage_spec(request, self._now(), _run_id(context))
+        recorded = await self._meter.record(credential, spec)
+        return self._recorded(metering_pb2.RecordUsageResponse(), recorded)
+
+    def _recorded(self, response: Response, recorded: Recorded) -> Response:
+        """Fills a ChargeResponse or RecordUsageResponse (same fields)."""
+        response.event.CopyFrom(convert.event_to_proto(recorded.event))
+        response.duplicate = recorded.duplicate
+        if recorded.tenant is not None:
+            response.tenant.CopyFrom(convert.tenant_to_proto(recorded.tenant, self._now()))
+        return response
+
+    async def StreamUsage(
+        self, request_iterator: AsyncIterator[metering_pb2.RecordUsageRequest], context: Context
+    ) -> AsyncIterator[metering_pb2.UsageAck]:
+        credential = self._credential(context)
+        if credential.kind != SERVICE:
+            raise PermissionDenied("StreamUsage is for service credentials")
+        run_id = _run_id(context)
+        queue: asyncio.Queue[metering_pb2.RecordUsageRequest | None] = asyncio.Queue()
+        space = asyncio.Semaphore(STREAM_BATCH * 4)  # bounds what is read ahead of commits
+
+        async def read() -> None:
+            try:
+                async for request in request_iterator:
+                    await space.acquire()
+                    queue.put_nowait(request)
+            finally:
+                queue.put_nowait(None)
+
+        reader = asyncio.ensure_future(read())
+        try:
+            ended = False
+            while not ended:
+                # Whatever the client has sent so far is one batch: block for one, drain the rest.
+                first = await queue.get()
+                if first is None:
+                    break
+                batch = [first]
+                while len(batch) < STREAM_BATCH and not queue.empty():
+                    more = queue.get_nowait()
+                    if more is None:
+                        ended = True
+                        break
+                    batch.append(more)
+                for _ in batch:
+                    space.release()
+                yield await self._commit_usage(credential, batch, run_id)
+            await reader
+        finally:
+            reader.cancel()
+
+    async def _commit_usage(
+        self,
+        credential: Credential,
+        batch: list[metering_pb2.RecordUsageRequest],
+        run_id: str,
+    ) -> metering_pb2.UsageAck:
+        now = self._now()
+        specs = [convert.usage_spec(r, now, run_id) for r in batch]
+        recorded = await self._meter.record_many(credential, specs)
+        duplicates = sum(r.duplicate for r in recorded)
+        return metering_pb2.UsageAck(
+            request_ids=[s.request_id for s in specs],
+            accepted=len(recorded) - duplicates,
+            duplicates=duplicates,
+        )
+
+    async def GetSpend(
+        self, request: metering_pb2.GetSpendRequest, context: Context
+    ) -> metering_pb2.GetSpendResponse:
+        credential = self._credential(context)
+        subject = request.WhichOneof("subject")
+        if subject is None:
+            raise InvalidArgument("subject", "one of tenant_id, key_name, agent_id, agent_run_id")
+        value = convert.text(getattr(request, subject), subject, required=True, limit=256)
+        start_us, end_us = convert.window(
+            request.start_time,
+            request.HasField("start_time"),
+            request.end_time,
+            request.HasField("end_time"),
+        )
+        if end_us is None:
+            end_us = self._now() * 1000 + 1
+        totals, count = await self._meter.spend(
+            credential, subject, value, EventFilter(start_us=start_us, end_us=end_us)
+        )
+        return metering_pb2.GetSpendResponse(
+            totals=[convert._money_proto(t) for t in totals], event_count=count
+        )
+
+    async def ListBillingEvents(
+        self, request: metering_pb2.ListBillingEventsRequest, context: Context
+    ) -> metering_pb2.ListBillingEventsResponse:
+        credential = self._credential(context)
+        f = convert.event_filter(request.filter)
+        size = convert.page_size(request.page_size)
+        after = convert.parse_page_token(
+            request.filter, convert.text(request.page_token, "page_token", limit=512)
+        )
+        events = await self._meter.list_events(credential, f, after, size + 1)
+        token = ""
+        if len(events) > size:
+            events = events[:size]
+            token = convert.page_token(request.filter, events[-1])
+        return metering_pb2.ListBillingEventsResponse(
+            events=[convert.event_to_proto(e) for e in events], next_page_token=token
+        )
+
+    async def ExportBillingEvents(
+        self, request: metering_pb2.ExportBillingEventsRequest, context: Context
+    ) -> AsyncIterator[metering_pb2.BillingEvent]:
+        credential = self._credential(context)
+        f = convert.event_filter(request.filter)
+        async for event in self._meter.export_events(credential, f):
+            yield convert.event_to_proto(event)
+
+    async def SetTenantBudget(
+        self, request: metering_pb2.SetTenantBudgetRequest, context: Context
+    ) -> metering_pb2.Tenant:
+        credential = self._credential(context)
+        tenant_id = convert.text(request.tenant_id, "tenant_id", required=True, limit=128)
+        threshold = None
+        if request.HasField("daily_threshold") and request.daily_threshold.micros != 0:
+            threshold = convert.money(request.daily_threshold, "daily_threshold")
+            if threshold.micros < 0:
+                raise InvalidArgument("daily_threshold.micros", "must not be negative")
+        view = await self._meter.set_budget(
+            credential, tenant_id, threshold, request.lift_throttle
+        )
+        return convert.tenant_to_proto(view, self._now())
+
+    async def GetTenant(
+        self, request: metering_pb2.GetTenantRequest, context: Context
+    ) -> metering_pb2.Tenant:
+        credential = self._credential(context)
+        tenant_id = convert.text(request.tenant_id, "tenant_id", required=True, limit=128)
+        view = await self._meter.get_tenant(credential, tenant_id)
+        return convert.tenant_to_proto(view, self._now())

@@ -1,0 +1,1 @@
+"""Metering's adapters: Postgres (the billing stream) and Redis (settlement, tenant counters)."""

@@ -1,0 +1,47 @@
+"""Redis side of metering: running settle.lua and reading its answer."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+from keyleash_core.redis_store import Scripts
+from metering_service.domain.settle import ScriptCall
+
+
+@dataclass(frozen=True)
+class Settled:
+    """settle.lua's answer. status: "ok" or "stale" (chain[stale_index] has a newer policy).
+
+    tenant: "ok", "missing" (not loaded: rebuild it) or "stale" (yesterday's: rebuild it).
+    """
+
+    status: str
+    stale_index: int
+    tenant: str
+    threshold: int
+    currency: str
+    spent: int
+    throttled_until_ms: int
+
+
+class Settlements:
+    """Runs the settlement script; every failure becomes StoreUnavailable."""
+
+    def __init__(self, scripts: Scripts) -> None:
+        self._scripts = scripts
+
+    async def settle(self, call: ScriptCall) -> Settled:
+        raw = await self._scripts.run("settle", call.keys, call.args)
+        data = json.loads(raw)
+        if data["r"] == "S":
+            return Settled("stale", int(data["idx"]) - 1, "", 0, "", 0, 0)
+        return Settled(
+            status="ok",
+            stale_index=-1,
+            tenant=data["tenant"],
+            threshold=int(data["threshold"]),
+            currency=data["currency"],
+            spent=int(data["spent"]),
+            throttled_until_ms=int(data["until"]),
+        )

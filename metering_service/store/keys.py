@@ -1,0 +1,111 @@
+"""The keys metering charges against, read from the vault's registry in Postgres and cached.
+
+Tenant, parent, path and agent of a key never change, so the cache is safe for them; policies do
+change, and settle.lua refuses a plan built from an outdated policy_version (then we re-read).
+"""
+
+from __future__ import annotations
+
+import json
+from collections import OrderedDict
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import asyncpg
+
+from keyleash_core.errors import NotFound
+from keyleash_core.keyrecord import KeyRecord, KeyState
+from keyleash_core.policy import Policy
+from keyleash_core.postgres import run_db
+
+CACHE_SIZE = 100_000
+
+_COLUMNS = """key_id, tenant_id, parent_key_id, key_path, agent_id, label, scopes, policy::text,
+    policy_version, state, create_time, expire_time, revoke_time, revoke_reason, metadata::text,
+    secret_hash"""
+_CHAIN_SQL = f"""SELECT {_COLUMNS} FROM keys
+    WHERE key_id = ANY((SELECT key_path FROM keys WHERE key_id = $1)::text[])"""
+_BY_HASH_SQL = "SELECT key_id FROM keys WHERE secret_hash = $1"
+
+
+def _ms(moment: datetime | None) -> int:
+    return 0 if moment is None else int(moment.timestamp() * 1000)
+
+
+def _record(row: Any) -> KeyRecord:
+    return KeyRecord(
+        key_id=row["key_id"],
+        tenant_id=row["tenant_id"],
+        parent_key_id=row["parent_key_id"] or "",
+        key_path=tuple(row["key_path"]),
+        agent_id=row["agent_id"],
+        label=row["label"],
+        scopes=tuple(row["scopes"]),
+        policy=Policy.from_json(row["policy"]),
+        policy_version=row["policy_version"],
+        state=KeyState(row["state"]),
+        create_time_ms=_ms(row["create_time"]),
+        expire_time_ms=_ms(row["expire_time"]),
+        revoke_time_ms=_ms(row["revoke_time"]),
+        revoke_reason=row["revoke_reason"],
+        metadata=json.loads(row["metadata"]),
+    )
+
+
+@dataclass(frozen=True)
+class KeyChain:
+    """A key (first) and its ancestors, nearest first, with the key's secret hash."""
+
+    records: list[KeyRecord]
+    secret_hash: bytes
+
+    @property
+    def key(self) -> KeyRecord:
+        return self.records[0]
+
+
+class KeyDirectory:
+    """key_id -> KeyChain and secret hash -> key_id, read through an LRU cache."""
+
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self._pool = pool
+        self._chains: OrderedDict[str, KeyChain] = OrderedDict()
+        self._by_hash: OrderedDict[bytes, str] = OrderedDict()
+
+    async def chain(self, key_id: str, *, fresh: bool = False) -> KeyChain:
+        """The key's chain, or NotFound (reason KEY_NOT_FOUND)."""
+        cached = None if fresh else self._chains.get(key_id)
+        if cached is not None:
+            self._chains.move_to_end(key_id)
+            return cached
+        rows = await run_db(lambda: self._pool.fetch(_CHAIN_SQL, key_id))
+        by_id = {row["key_id"]: row for row in rows}
+        if key_id not in by_id:
+            raise NotFound(
+                f"no key {key_id!r}", reason="KEY_NOT_FOUND", metadata={"key_id": key_id}
+            )
+        path = tuple(by_id[key_id]["key_path"])
+        if any(k not in by_id for k in path):
+            raise NotFound(f"an ancestor of key {key_id!r} is missing", reason="KEY_NOT_FOUND")
+        found = KeyChain(
+            records=[_record(by_id[k]) for k in reversed(path)],
+            secret_hash=bytes(by_id[key_id]["secret_hash"]),
+        )
+        self._chains[key_id] = found
+        if len(self._chains) > CACHE_SIZE:
+            self._chains.popitem(last=False)
+        return found
+
+    async def key_id_for_hash(self, secret_hash: bytes) -> str | None:
+        """The key a secret hash belongs to (cached), or None."""
+        cached = self._by_hash.get(secret_hash)
+        if cached is not None:
+            return cached
+        key_id = await run_db(lambda: self._pool.fetchval(_BY_HASH_SQL, secret_hash))
+        if key_id is None:
+            return None
+        self._by_hash[secret_hash] = key_id
+        if len(self._by_hash) > CACHE_SIZE:
+            self._by_hash.popitem(last=False)
+        return str(key_id)

@@ -1,0 +1,143 @@
+"""Metering's pure parts: pricing arithmetic, kinds, digests, settlement plans, the writer."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+
+import pytest
+
+from keyleash_core.errors import FailedPrecondition, InvalidArgument, StoreUnavailable
+from keyleash_core.keyrecord import KeyRecord, KeyState
+from keyleash_core.money import Money
+from keyleash_core.policy import Policy, SpendCap, SpendWindow
+from keyleash_core.pricing import ModelPrice, load_price_table
+from metering_service.domain.events import (
+    BillingEvent,
+    Kind,
+    WriteResult,
+    charge_kind,
+    from_datetime,
+    payload_digest,
+    to_datetime,
+)
+from metering_service.domain.pricing import ceil_div, price_for, usage_cost_micros
+from metering_service.domain.settle import settle_call
+from metering_service.store import writer as writer_module
+from metering_service.store.billing import PendingWrite
+
+PRICE = ModelPrice("m", 2_500_000, 10_000_000, 1_250_000, "2026-11-01")
+
+
+@pytest.mark.parametrize(
+    ("tokens", "micros"),
+    [
+        ((0, 0, 0), 0),
+        ((1, 0, 0), 3),  # 2.5 micros rounds up to 3
+        ((2, 0, 0), 5),
+        ((0, 1, 0), 10),
+        ((0, 0, 1), 2),  # 1.25 -> 2
+        ((1234, 567, 89), 8867),  # 8866.25 -> 8867
+        ((1_000_000, 1_000_000, 1_000_000), 13_750_000),
+    ],
+)
+def test_usage_cost_rounds_up_to_the_micro(tokens: tuple[int, int, int], micros: int) -> None:
+    assert usage_cost_micros(PRICE, *tokens) == micros
+
+
+def test_usage_cost_never_uses_floats_even_for_huge_counts() -> None:
+    # 10**12 tokens * 10**7 micros/M exceeds a double's exact range; integers stay exact.
+    assert usage_cost_micros(PRICE, 999_999_999_999, 0, 0) == ceil_div(
+        999_999_999_999 * 2_500_000, 1_000_000
+    )
+    with pytest.raises(InvalidArgument):
+        usage_cost_micros(PRICE, -1, 0, 0)
+
+
+def test_price_table_loads_and_unknown_models_fail() -> None:
+    table = load_price_table()
+    assert table.cost_source == f"prices:{table.version}"
+    assert {"gpt-4o", "gpt-4o-mini", "claude-sonnet-4", "claude-haiku-4"} <= set(table.models)
+    with pytest.raises(FailedPrecondition) as caught:
+        price_for(table, "nope")
+    assert caught.value.reason == "UNKNOWN_MODEL" and caught.value.metadata["model"] == "nope"
+
+
+def test_kinds_and_digests() -> None:
+    assert [charge_kind(m) for m in (5, -5, 0)] == [Kind.CHARGE, Kind.REFUND, Kind.RELEASE]
+    assert payload_digest("Charge", b"x") == payload_digest("Charge", b"x")
+    assert payload_digest("Charge", b"x") != payload_digest("RecordUsage", b"x")
+    assert from_datetime(to_datetime(1_764_000_000_123_456)) == 1_764_000_000_123_456
+
+
+def _record(key_id: str, path: tuple[str, ...], caps: tuple[SpendCap, ...]) -> KeyRecord:
+    return KeyRecord(
+        key_id=key_id, tenant_id="t1", parent_key_id=path[-2] if len(path) > 1 else "",
+        key_path=path, agent_id="a", label="", scopes=(), policy=Policy(spend_caps=caps),
+        policy_version=3, state=KeyState.ACTIVE, create_time_ms=0, expire_time_ms=2**40,
+    )  # fmt: skip
+
+
+def _event(micros: int, occur_ms: int, currency: str = "USD") -> BillingEvent:
+    return BillingEvent(
+        event_id="e", request_id="r", tenant_id="t1", key_id="k2", parent_key_id="k1",
+        key_path=("k1", "k2"), agent_id="a", kind=Kind.CHARGE, amount=Money(currency, micros),
+        occur_time_us=occur_ms * 1000,
+    )  # fmt: skip
+
+
+def test_settle_plan_adds_only_in_the_charge_currency_and_live_windows() -> None:
+    now = 1_764_331_200_000  # 2025-11-28T12:00Z
+    chain = [
+        _record("k2", ("k1", "k2"), (SpendCap(Money("USD", 10), SpendWindow.ROLLING_24H),)),
+        _record(
+            "k1",
+            ("k1",),
+            (
+                SpendCap(Money("USD", 10), SpendWindow.CALENDAR_DAY),
+                SpendCap(Money("EUR", 10), SpendWindow.LIFETIME),
+            ),
+        ),
+    ]
+    call = settle_call(chain, _event(400_000, now - 1000), now)
+    plan = json.loads(call.args[0])
+    assert call.keys[:4] == ["kl:{t1}:tenant", "kl:{t1}:res:-", "kl:{t1}:k:k2", "kl:{t1}:k:k1"]
+    assert [len(link["adds"]) for link in plan["chain"]] == [1, 1]
+    assert plan["chain"][0]["adds"][0]["kind"] == "rolling"
+    assert call.keys[plan["chain"][1]["adds"][0]["k"][0] - 1] == "kl:{t1}:sp:k1:USD:d20251128"
+    assert (plan["day"], plan["today"], plan["res"]) == ("d20251128", "d20251128", 0)
+    # Older than the rolling window and yesterday's period long over: nothing left to add to.
+    old = json.loads(settle_call(chain, _event(1, now - 3 * 86_400_000), now).args[0])
+    assert [len(link["adds"]) for link in old["chain"]] == [0, 0]
+
+
+async def test_writer_batches_waiting_writes_and_fails_a_whole_batch(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    sizes: list[int] = []
+    fail = False
+
+    async def commit(_pool: Any, batch: list[PendingWrite]) -> list[WriteResult]:
+        sizes.append(len(batch))
+        await asyncio.sleep(0.01)
+        if fail:
+            raise StoreUnavailable("postgres")
+        return [WriteResult(p.event, False) for p in batch]
+
+    monkeypatch.setattr(writer_module, "commit_batch", commit)
+    writer = writer_module.GroupCommitWriter(None, max_batch_size=50)
+    writer.start()
+    try:
+        items = [PendingWrite(_event(i, 0), b"") for i in range(120)]
+        results = await asyncio.gather(*(writer.write(i) for i in items))
+        assert len(results) == 120 and max(sizes) == 50 and len(sizes) <= 4
+        fail = True
+        outcomes = await asyncio.gather(
+            *(writer.write(i) for i in items[:10]), return_exceptions=True
+        )
+        assert all(isinstance(o, StoreUnavailable) for o in outcomes)
+    finally:
+        await writer.close()
+    with pytest.raises(StoreUnavailable):
+        await writer.write(items[0])
