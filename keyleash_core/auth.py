@@ -38,6 +38,11 @@ def bearer_token(metadata: Iterable[tuple[str, str | bytes]] | None) -> str | No
     return None
 
 
+def secret_hash(pepper: bytes, secret: str) -> bytes:
+    """The stored form of a key secret: HMAC-SHA-256 under the server pepper (both services)."""
+    return hmac.new(pepper, secret.encode("utf-8"), hashlib.sha256).digest()
+
+
 def token_sha256(token: str) -> str:
     return hashlib.sha256(token.encode("utf-8")).hexdigest()
 

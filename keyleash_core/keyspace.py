@@ -49,6 +49,11 @@ def period_spend(tenant_id: str, key_id: str, currency: str, period: str) -> str
     return f"{_tag(tenant_id)}:sp:{key_id}:{currency}:{period}"
 
 
+def settled_event(tenant_id: str, event_id: str) -> str:
+    """String: present once a billing event's effect on the counters was applied (settle.lua)."""
+    return f"{_tag(tenant_id)}:settled:{event_id}"
+
+
 def run_spend(tenant_id: str, key_id: str, currency: str, agent_run_id: str) -> str:
     """String counter of micros one agent run spent under a key (with its descendants)."""
     return f"{_tag(tenant_id)}:run:{key_id}:{currency}:{agent_run_id}"

@@ -62,7 +62,7 @@ class Scripts:
     """
 
     def __init__(self, client: aioredis.Redis) -> None:
-        self._client = client
+        self.client = client
         self._scripts: dict[str, AsyncScript] = {}
         for entry in resources.files("keyleash_core.lua").iterdir():
             if entry.name.endswith(".lua"):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from dataclasses import dataclass
 
 import asyncpg
@@ -11,6 +13,8 @@ from keyleash_core.errors import StoreUnavailable
 from keyleash_core.postgres import apply_migrations, create_pool
 from keyleash_core.redis_store import Scripts, create_redis, ping
 from keyleash_core.settings import StoreSettings
+
+log = logging.getLogger("keyleash.stores")
 
 
 class StartupError(Exception):
@@ -25,8 +29,14 @@ class Stores:
     scripts: Scripts
     pool: asyncpg.Pool
 
-    async def aclose(self) -> None:
-        await self.pool.close()
+    async def aclose(self, timeout_seconds: float = 5.0) -> None:
+        """Closes both clients; a connection still held after the timeout is cut, so a stuck
+        query can never hang a shutdown."""
+        try:
+            await asyncio.wait_for(self.pool.close(), timeout_seconds)
+        except TimeoutError:
+            log.warning("postgres pool did not close in %.0f s; terminating it", timeout_seconds)
+            self.pool.terminate()
         await self.redis.aclose()
 
 

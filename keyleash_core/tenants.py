@@ -8,8 +8,9 @@ from datetime import UTC, datetime
 import asyncpg
 
 from keyleash_core import keyspace
+from keyleash_core.errors import StoreUnavailable
 from keyleash_core.postgres import run_db
-from keyleash_core.redis_store import Scripts
+from keyleash_core.redis_store import Scripts, run_redis
 from keyleash_core.windows import day_period
 
 TENANT_STATE_SQL = """
@@ -29,8 +30,32 @@ def throttled_until_ms(threshold: int, spent: int, lifted_at_ms: int, now_ms: in
     return end
 
 
+LOAD_ATTEMPTS = 8
+
+
 async def load_tenant(pool: asyncpg.Pool, scripts: Scripts, tenant_id: str, now_ms: int) -> None:
-    """Rebuilds the tenant hash from Postgres (threshold, today's spend, throttle)."""
+    """Rebuilds the tenant hash from Postgres (threshold, today's spend, throttle).
+
+    Retried when a charge settled while Postgres was being read (load_tenant.lua answers -1):
+    the snapshot might not hold it, and a load must never forget spend.
+    """
+    name = keyspace.tenant(tenant_id)
+    for _attempt in range(LOAD_ATTEMPTS):
+        gen = await run_redis(lambda: scripts.client.hget(name, "gen"))
+        args = await _tenant_state(pool, tenant_id, now_ms)
+        loaded = await scripts.run("load_tenant", [name], [*args, _text(gen)])
+        if int(loaded) >= 0:
+            return
+    raise StoreUnavailable("redis", "the tenant kept changing while it was being loaded")
+
+
+def _text(raw: bytes | str | None) -> str:
+    if raw is None:
+        return "0"
+    return raw.decode() if isinstance(raw, bytes) else raw
+
+
+async def _tenant_state(pool: asyncpg.Pool, tenant_id: str, now_ms: int) -> list[str]:
     day_id, start, _end = day_period(now_ms)
     day = datetime.fromtimestamp(start / 1000, tz=UTC).date()
     row = await run_db(lambda: pool.fetchrow(TENANT_STATE_SQL, tenant_id, day))
@@ -42,8 +67,4 @@ async def load_tenant(pool: asyncpg.Pool, scripts: Scripts, tenant_id: str, now_
         if row["throttle_lifted_at"] is not None:
             lifted_ms = int(row["throttle_lifted_at"].timestamp() * 1000)
     until = throttled_until_ms(threshold, spent, lifted_ms, now_ms)
-    await scripts.run(
-        "load_tenant",
-        [keyspace.tenant(tenant_id)],
-        [str(threshold), currency, str(spent), day_id, str(until)],
-    )
+    return [str(threshold), currency, str(spent), day_id, str(until)]

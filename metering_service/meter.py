@@ -5,7 +5,6 @@ the counters Authorize reads, settled exactly once per newly recorded event."""
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import hmac
 import logging
 import uuid
@@ -14,13 +13,14 @@ from dataclasses import dataclass, field, replace
 
 import asyncpg
 
-from keyleash_core.auth import ADMIN, KEY, SERVICE, Credential
+from keyleash_core.auth import ADMIN, KEY, SERVICE, Credential, secret_hash
 from keyleash_core.clock import Clock
 from keyleash_core.errors import (
     InvalidArgument,
     KeyleashError,
     PermissionDenied,
     StoreUnavailable,
+    Unauthenticated,
 )
 from keyleash_core.keyrecord import parse_key_name
 from keyleash_core.money import Money
@@ -100,8 +100,7 @@ class Meter:
     # ---- credentials ----------------------------------------------------------------------
 
     def _secret_hash(self, secret: str) -> bytes:
-        # The vault's stored form of a secret: HMAC-SHA-256 under the shared pepper.
-        return hmac.new(self.pepper, secret.encode("utf-8"), hashlib.sha256).digest()
+        return secret_hash(self.pepper, secret)
 
     async def _chain_for(self, credential: Credential, key_id: str) -> KeyChain:
         """The key's chain, if the caller may record spend for it."""
@@ -117,7 +116,7 @@ class Meter:
     async def _caller_key(self, credential: Credential) -> KeyChain:
         key_id = await self.keys.key_id_for_hash(self._secret_hash(credential.token))
         if key_id is None:
-            raise PermissionDenied("the key credential is unknown")
+            raise Unauthenticated("the key credential names no key")
         return await self.keys.chain(key_id)
 
     # ---- recording ------------------------------------------------------------------------
@@ -186,12 +185,10 @@ class Meter:
         )
 
     async def _after_commit(self, chain: KeyChain, outcome: WriteResult) -> Recorded:
-        tenant_id = outcome.event.tenant_id
         try:
-            if outcome.duplicate and not outcome.event.reservation_id:
-                tenant = await self._tenant_from_redis(tenant_id)
-            else:
-                tenant = await self._settle(chain, outcome.event, outcome.duplicate)
+            # Duplicates settle too: the event's marker makes that a no-op unless the first
+            # attempt never got to settle (it crashed after the commit).
+            tenant = await self._settle(chain, outcome.event, outcome.duplicate)
         except StoreUnavailable as error:
             # The event is committed: that is what the caller is told. The counters catch up
             # when the vault next rebuilds the key from billing_events.

@@ -52,7 +52,11 @@ async def create_server(
     writer.start()
     try:
         return await start_grpc_server(
-            address or settings.listen, register, domain=ERROR_DOMAIN, on_close=close
+            address or settings.listen,
+            register,
+            domain=ERROR_DOMAIN,
+            on_close=close,
+            tls=settings.stores.tls,
         )
     except BaseException:
         await close()

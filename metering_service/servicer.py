@@ -185,9 +185,7 @@ class MeteringServicer(metering_pb2_grpc.MeteringServiceServicer):
             threshold = convert.money(request.daily_threshold, "daily_threshold")
             if threshold.micros < 0:
                 raise InvalidArgument("daily_threshold.micros", "must not be negative")
-        view = await self._meter.set_budget(
-            credential, tenant_id, threshold, request.lift_throttle
-        )
+        view = await self._meter.set_budget(credential, tenant_id, threshold, request.lift_throttle)
         return convert.tenant_to_proto(view, self._now())
 
     async def GetTenant(

@@ -24,6 +24,7 @@ from keyleash_core.errors import (
     NotFound,
     PermissionDenied,
     StoreUnavailable,
+    Unauthenticated,
 )
 from keyleash_core.keyrecord import KeyRecord, KeyState, parse_key_name
 from keyleash_core.postgres import run_db
@@ -160,9 +161,17 @@ class VaultAuthority:
         return chain
 
     async def ensure_loaded(self, record: KeyRecord) -> None:
-        now = self.clock.now_ms()
-        counters, keys, calls = await run_db(lambda: rebuild_counters(self.pool, record, now))
-        await self.hot.load(record, counters, keys, calls)
+        """Loads the key with counters rebuilt from billing_events, again if a charge settled
+        while Postgres was being read (so the load cannot forget it)."""
+        for _attempt in range(MAX_DECISION_ATTEMPTS * 2):
+            gen = await self.hot.generation(record)
+            now = self.clock.now_ms()
+            counters, keys, calls = await run_db(
+                lambda now=now: rebuild_counters(self.pool, record, now)  # type: ignore[misc]
+            )
+            if await self.hot.load(record, counters, keys, calls, gen):
+                return
+        raise StoreUnavailable("redis", "the key kept changing while it was being loaded")
 
     async def refresh_chain(self, secret: str, chain: list[KeyRecord]) -> list[KeyRecord]:
         """Re-reads the chain after the script reported it missing or stale."""
@@ -306,11 +315,9 @@ class VaultAuthority:
     async def caller_chain(self, credential: Credential) -> list[KeyRecord]:
         """The chain of a key-holder credential; refuses keys that cannot act (revoked...)."""
         chain = await self.chain_for_secret(credential.token)
-        if chain is None:
-            raise PermissionDenied("the key credential is unknown", reason="PERMISSION_DENIED")
-        me = await self.registry.get(chain[0].key_id)
-        if me is None:
-            raise PermissionDenied("the key credential is unknown")
+        me = None if chain is None else await self.registry.get(chain[0].key_id)
+        if chain is None or me is None:
+            raise Unauthenticated("the key credential names no key")
         fresh = [me, *(await self._pg_ancestors(me))]
         problem = chain_state(fresh, self.clock.now_ms())
         if problem:

@@ -12,6 +12,7 @@ from keyleash.vault.v1 import vault_pb2, vault_pb2_grpc
 from keyleash_core.auth import ADMIN, KEY, SERVICE, Credential, classify
 from keyleash_core.errors import InvalidArgument, PermissionDenied
 from keyleash_core.settings import StoreSettings
+from keyleash_core.validation import duration_ms, strings, text
 from vault_service import convert
 from vault_service.audit.queries import AuthorizationFilter
 from vault_service.authority import VaultAuthority, request_digest
@@ -42,23 +43,23 @@ class VaultServicer(vault_pb2_grpc.VaultServiceServicer):
         self, request: vault_pb2.MintKeyRequest, context: Context
     ) -> vault_pb2.MintKeyResponse:
         credential = self._credential(context)
-        ttl = convert.duration_ms(request.ttl, "ttl") if request.HasField("ttl") else 0
+        ttl = duration_ms(request.ttl, "ttl") if request.HasField("ttl") else 0
         if request.HasField("ttl") and ttl < 1000:
             raise InvalidArgument("ttl", "at least one second")
         if len(request.metadata) > 64:
             raise InvalidArgument("metadata", "at most 64 entries")
         spec = MintSpec(
-            tenant_id=convert.text(request.tenant_id, "tenant_id", limit=128),
-            agent_id=convert.text(request.agent_id, "agent_id", required=True, limit=256),
-            label=convert.text(request.label, "label", limit=120),
-            scopes=convert.strings(list(request.scopes), "scopes"),
+            tenant_id=text(request.tenant_id, "tenant_id", limit=128),
+            agent_id=text(request.agent_id, "agent_id", required=True, limit=256),
+            label=text(request.label, "label", limit=120),
+            scopes=strings(list(request.scopes), "scopes"),
             policy=convert.policy_from_proto(request.policy),
             ttl_ms=ttl,
             metadata={
-                convert.text(k, "metadata", limit=128): convert.text(v, f"metadata[{k}]")
+                text(k, "metadata", limit=128): text(v, f"metadata[{k}]")
                 for k, v in request.metadata.items()
             },
-            request_id=convert.text(request.request_id, "request_id", limit=256),
+            request_id=text(request.request_id, "request_id", limit=256),
             digest=request_digest(request.SerializeToString(deterministic=True)),
         )
         if spec.tenant_id and "/" in spec.tenant_id:
@@ -118,7 +119,7 @@ class VaultServicer(vault_pb2_grpc.VaultServiceServicer):
         self, request: vault_pb2.ValidateKeyRequest, context: Context
     ) -> vault_pb2.ValidateKeyResponse:
         self._credential(context)
-        result = await self._vault.validate(convert.text(request.key, "key", required=True))
+        result = await self._vault.validate(text(request.key, "key", required=True))
         response = vault_pb2.ValidateKeyResponse(
             valid=result.valid,
             reason=convert.deny_reason(result.reason),
@@ -131,9 +132,9 @@ class VaultServicer(vault_pb2_grpc.VaultServiceServicer):
         self, request: vault_pb2.RevokeKeyRequest, context: Context
     ) -> vault_pb2.RevokeKeyResponse:
         credential = self._credential(context)
-        name = convert.text(request.name, "name", required=True)
+        name = text(request.name, "name", required=True)
         record, descendants = await self._vault.revoke(
-            credential, name, convert.text(request.reason, "reason")
+            credential, name, text(request.reason, "reason")
         )
         return vault_pb2.RevokeKeyResponse(
             key=convert.key_to_proto(record, self._vault.clock.now_ms()),
@@ -145,9 +146,9 @@ class VaultServicer(vault_pb2_grpc.VaultServiceServicer):
     ) -> vault_pb2.Key:
         record = await self._vault.set_frozen(
             self._credential(context),
-            convert.text(request.name, "name", required=True),
+            text(request.name, "name", required=True),
             True,
-            convert.text(request.reason, "reason"),
+            text(request.reason, "reason"),
         )
         return convert.key_to_proto(record, self._vault.clock.now_ms())
 
@@ -155,7 +156,7 @@ class VaultServicer(vault_pb2_grpc.VaultServiceServicer):
         self, request: vault_pb2.UnfreezeKeyRequest, context: Context
     ) -> vault_pb2.Key:
         record = await self._vault.set_frozen(
-            self._credential(context), convert.text(request.name, "name", required=True), False, ""
+            self._credential(context), text(request.name, "name", required=True), False, ""
         )
         return convert.key_to_proto(record, self._vault.clock.now_ms())
 
@@ -163,7 +164,7 @@ class VaultServicer(vault_pb2_grpc.VaultServiceServicer):
         self, request: vault_pb2.UpdateKeyPolicyRequest, context: Context
     ) -> vault_pb2.Key:
         credential = self._credential(context)
-        name = convert.text(request.name, "name", required=True)
+        name = text(request.name, "name", required=True)
         current = await self._admin.get(credential, name)
         merged = request.policy
         if request.update_mask.paths:
@@ -180,13 +181,13 @@ class VaultServicer(vault_pb2_grpc.VaultServiceServicer):
             credential,
             name,
             convert.policy_from_proto(merged),
-            convert.text(request.reason, "reason"),
+            text(request.reason, "reason"),
         )
         return convert.key_to_proto(record, self._vault.clock.now_ms())
 
     async def GetKey(self, request: vault_pb2.GetKeyRequest, context: Context) -> vault_pb2.Key:
         record = await self._admin.get(
-            self._credential(context), convert.text(request.name, "name", required=True)
+            self._credential(context), text(request.name, "name", required=True)
         )
         return convert.key_to_proto(record, self._vault.clock.now_ms())
 
@@ -200,12 +201,12 @@ class VaultServicer(vault_pb2_grpc.VaultServiceServicer):
         records, token = await self._admin.list_keys(
             self._credential(context),
             ListFilter(
-                tenant_id=convert.text(request.tenant_id, "tenant_id", limit=128),
-                parent_key_id=convert.text(request.parent_key_id, "parent_key_id", limit=128),
-                label_prefix=convert.text(request.label_prefix, "label_prefix", limit=120),
+                tenant_id=text(request.tenant_id, "tenant_id", limit=128),
+                parent_key_id=text(request.parent_key_id, "parent_key_id", limit=128),
+                label_prefix=text(request.label_prefix, "label_prefix", limit=120),
                 state=convert.STATE_FILTERS[request.state],
                 page_size=request.page_size,
-                page_token=convert.text(request.page_token, "page_token", limit=512),
+                page_token=text(request.page_token, "page_token", limit=512),
             ),
         )
         now = self._vault.clock.now_ms()
@@ -229,8 +230,8 @@ class VaultServicer(vault_pb2_grpc.VaultServiceServicer):
             raise InvalidArgument("reason", "a DenyReason value")
         reason_name = vault_pb2.DenyReason.Name(request.reason).removeprefix("DENY_REASON_")
         spec = AuthorizationFilter(
-            tenant_id=convert.text(request.tenant_id, "tenant_id", limit=128),
-            agent_run_id=convert.text(request.agent_run_id, "agent_run_id", limit=256),
+            tenant_id=text(request.tenant_id, "tenant_id", limit=128),
+            agent_run_id=text(request.agent_run_id, "agent_run_id", limit=256),
             decision=decisions[request.decision],
             deny_reason="" if request.reason == 0 else reason_name,
             start=convert.utc(request.start_time, "start_time")
@@ -241,9 +242,9 @@ class VaultServicer(vault_pb2_grpc.VaultServiceServicer):
         rows, token = await self._admin.list_authorizations(
             self._credential(context),
             spec,
-            convert.text(request.key_name, "key_name"),
+            text(request.key_name, "key_name"),
             request.page_size,
-            convert.text(request.page_token, "page_token", limit=512),
+            text(request.page_token, "page_token", limit=512),
         )
         return vault_pb2.ListAuthorizationsResponse(
             authorizations=[convert.authorization_to_proto(r) for r in rows],

@@ -5,10 +5,13 @@
 -- KEYS[1]      the key hash
 -- KEYS[2 ..]   spend counters to set (string counters, or rolling hash + index pairs)
 -- ARGV[1]      JSON: {fields = {state=..., expire_ms=..., policy_version=..., record=...},
---                     calls = n, counters = [{kind, k = [key indexes], value | buckets, ttl}]}
--- Returns 1 when it loaded, 0 when the key was already loaded.
+--                     calls = n, counters = [{kind, k = [key indexes], value | buckets, ttl}],
+--                     gen = the key hash's "gen" read before Postgres was read}
+-- Returns 1 when it loaded, 0 when the key was already loaded, -1 when a charge was settled
+-- meanwhile (settle.lua bumped "gen"): the snapshot may miss it, so read Postgres again.
 if redis.call('HEXISTS', KEYS[1], 'loaded') == 1 then return 0 end
 local data = cjson.decode(ARGV[1])
+if (redis.call('HGET', KEYS[1], 'gen') or '0') ~= data.gen then return -1 end
 for name, value in pairs(data.fields) do
   redis.call('HSETNX', KEYS[1], name, value)
 end

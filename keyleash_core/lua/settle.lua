@@ -3,13 +3,20 @@
 --
 -- KEYS[1]            tenant hash (threshold, currency, day, spent, throttled_until, loaded)
 -- KEYS[2]            reservation hash of the hold Authorize placed (may not exist)
--- KEYS[3 .. 2+n]     key hashes of the chain, the spending key first ("loaded", policy_version)
--- KEYS[3+n ..]       spend counters, as indexed by plan.chain[i].adds[j].k
+-- KEYS[3]            this event's settled marker: once it exists, the event is never applied again
+-- KEYS[4 .. 3+n]     key hashes of the chain, the spending key first ("loaded", policy_version)
+-- KEYS[4+n ..]       spend counters, as indexed by plan.chain[i].adds[j].k
 -- ARGV[1]            the plan (JSON), built by metering_service.domain.settle
 --
--- Exactly once: a newly recorded event (dup = 0) settles; a retry of a recorded event (dup = 1)
--- settles only a hold that is still open (its first settle never ran), and the hold remembers
--- the event that settled it (settled_by), so neither settles twice.
+-- Exactly once: an event settles only while its marker (KEYS[3]) is absent, and sets it. So a
+-- retried Charge (duplicate) whose first attempt crashed between the commit and the settle
+-- settles now, and one that did settle changes nothing. The hold also remembers the event that
+-- settled it (settled_by).
+--
+-- Keys that are not loaded are rebuilt from billing_events by whoever loads them. So that a
+-- load that read Postgres before this event was committed cannot miss it, the script bumps a
+-- "gen" field on every unloaded key hash (and the unloaded tenant hash) it would have counted
+-- in; the loaders refuse to load when "gen" changed since they read Postgres, and read again.
 --
 -- With a hold (same key, not yet settled, same currency): add (actual - held) to every window the
 -- hold touched that still exists, and mark it settled. Otherwise: release any open hold and add
@@ -27,7 +34,7 @@ local n = #plan.chain
 local function n2s(x) return string.format('%d', x) end
 
 -- Which path: settle the hold, or add to the windows.
-local hold, add, skip = nil, true, plan.dup == 1
+local hold, add, skip = nil, true, redis.call('EXISTS', KEYS[3]) == 1
 if plan.res == 1 then
   local r = redis.call('HMGET', KEYS[2], 'held', 'currency', 'key_id', 'settled', 'targets',
                        'settled_by')
@@ -47,12 +54,14 @@ if skip then amount = 0; add = false end
 local loaded = {}
 if add and amount ~= 0 then
   for i = 1, n do
-    local fields = redis.call('HMGET', KEYS[2 + i], 'loaded', 'policy_version')
+    local fields = redis.call('HMGET', KEYS[3 + i], 'loaded', 'policy_version')
     if fields[1] then
       if tonumber(fields[2]) ~= plan.chain[i].pv then
         return cjson.encode({r = 'S', idx = n2s(i)})
       end
       loaded[i] = true
+    else
+      redis.call('HINCRBY', KEYS[3 + i], 'gen', 1)
     end
   end
 end
@@ -102,6 +111,7 @@ local t = redis.call('HMGET', KEYS[1], 'loaded', 'currency', 'day', 'threshold',
 local state = 'ok'
 if not t[1] then
   state = 'missing'
+  if amount ~= 0 then redis.call('HINCRBY', KEYS[1], 'gen', 1) end
 elseif (t[3] or '') < plan.today then
   state = 'stale'
 elseif t[3] == plan.day and t[2] == plan.cur and amount ~= 0 then
@@ -115,6 +125,9 @@ elseif t[3] == plan.day and t[2] == plan.cur and amount ~= 0 then
     redis.call('HSET', KEYS[1], 'throttled_until', n2s(plan.day_end))
     t[6] = n2s(plan.day_end)
   end
+end
+if not skip then
+  redis.call('SET', KEYS[3], plan.eid, 'PX', plan.marker_ttl)
 end
 return cjson.encode({r = 'OK', tenant = state, threshold = t[4] or '0', currency = t[2] or '',
                      spent = t[5] or '0', ['until'] = t[6] or '0'})

@@ -22,6 +22,8 @@ from metering_service.domain.events import BillingEvent
 
 # A counter outlives its period by a day, as Authorize keeps it (a late settle still finds it).
 GRACE_MS = 24 * 3600 * 1000
+# A retried Charge finds its marker for as long as any window it counted in lives.
+SETTLED_MARKER_TTL_MS = 35 * 24 * 3600 * 1000
 
 
 @dataclass(frozen=True)
@@ -55,14 +57,15 @@ def settle_call(
 ) -> ScriptCall:
     """KEYS and ARGV of settle.lua for `event` by chain[0] (ancestors follow).
 
-    `duplicate`: the event was recorded before (a retry); the script then settles only a hold
-    still open, which means the first attempt never got to settle it.
+    `duplicate`: the event was recorded before (a retry); the event's settled marker makes the
+    script a no-op unless the first attempt never got to settle it.
     """
     me = chain[0]
     tenant = me.tenant_id
     keys = [
         keyspace.tenant(tenant),
         keyspace.reservation(tenant, event.reservation_id or "-"),
+        keyspace.settled_event(tenant, event.event_id),
         *(keyspace.key(tenant, r.key_id) for r in chain),
     ]
     index_of: dict[str, int] = {}
@@ -99,5 +102,6 @@ def settle_call(
         "today": today,
         "day_end": today_end,
         "chain": links,
+        "marker_ttl": SETTLED_MARKER_TTL_MS,
     }
     return ScriptCall(keys, [json.dumps(plan, separators=(",", ":"))])

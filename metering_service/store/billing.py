@@ -38,8 +38,9 @@ INSERT_REQUESTS = """INSERT INTO billing_requests (request_id, payload_digest, e
     ON CONFLICT (request_id) DO NOTHING
     RETURNING request_id, now() AS record_time"""
 
-SELECT_RECORDED = f"""SELECT r.payload_digest, {", ".join(
-    "e." + c.strip() for c in EVENT_COLUMNS.split(","))}
+SELECT_RECORDED = f"""SELECT r.payload_digest, {
+    ", ".join("e." + c.strip() for c in EVENT_COLUMNS.split(","))
+}
     FROM billing_requests r
     JOIN billing_events e ON e.event_id = r.event_id AND e.occur_time = r.occur_time
     WHERE r.request_id = ANY($1::text[])"""
@@ -151,9 +152,7 @@ async def _commit(
                 new[p.event.request_id] = replace(
                     p.event, record_time_us=from_datetime(record_time)
                 )
-        await con.executemany(
-            INSERT_EVENT, [_event_args(e, record_time) for e in new.values()]
-        )
+        await con.executemany(INSERT_EVENT, [_event_args(e, record_time) for e in new.values()])
         await con.execute(UPSERT_DAILY, *_daily_rows(list(new.values())))
     old: dict[str, tuple[bytes, BillingEvent]] = {}
     missing = [p.event.request_id for p in firsts if p.event.request_id not in new]

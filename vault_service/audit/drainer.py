@@ -78,8 +78,8 @@ class AuditDrainer:
         if self._task is not None:
             self._task.cancel()
             try:
-                await self._task
-            except asyncio.CancelledError:
+                await asyncio.wait_for(self._task, 5.0)
+            except (asyncio.CancelledError, TimeoutError):
                 pass
 
     async def run(self) -> None:

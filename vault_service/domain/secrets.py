@@ -11,6 +11,8 @@ import hmac
 import secrets
 import zlib
 
+from keyleash_core.auth import secret_hash
+
 PREFIX = "vk_"
 ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 BODY_LENGTH = 43  # 62**43 > 2**256
@@ -63,6 +65,4 @@ def is_well_formed(secret: str) -> bool:
     return hmac.compare_digest(_checksum(body), checksum)
 
 
-def secret_hash(pepper: bytes, secret: str) -> bytes:
-    """The stored form of a secret: HMAC-SHA-256 under the server pepper."""
-    return hmac.new(pepper, secret.encode("ascii"), hashlib.sha256).digest()
+__all__ = ["derived_secret", "is_well_formed", "new_secret", "secret_from_bytes", "secret_hash"]

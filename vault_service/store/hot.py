@@ -49,20 +49,35 @@ class HotKeys:
             for record, loaded in rows
         ]
 
+    async def generation(self, record: KeyRecord) -> str:
+        """The key hash's "gen": settle.lua bumps it for every charge it could not count."""
+        name = keyspace.key(record.tenant_id, record.key_id)
+        raw = await run_redis(lambda: self._redis.hget(name, "gen"))
+        if raw is None:
+            return "0"
+        return raw.decode() if isinstance(raw, bytes) else str(raw)
+
     async def load(
-        self, record: KeyRecord, counters: list[dict[str, Any]], keys: list[str], calls: int
-    ) -> None:
-        """Loads a key rebuilt from Postgres (no-op when already loaded)."""
+        self,
+        record: KeyRecord,
+        counters: list[dict[str, Any]],
+        keys: list[str],
+        calls: int,
+        gen: str = "0",
+    ) -> bool:
+        """Loads a key rebuilt from Postgres (a no-op when already loaded). False when a charge
+        settled since `gen` was read: the rebuild may miss it and must be done again."""
         fields = {
             "state": record.state.value,
             "expire_ms": str(record.expire_time_ms),
             "policy_version": str(record.policy_version),
             "record": record.to_json(),
         }
-        payload = json.dumps({"fields": fields, "calls": calls, "counters": counters})
-        await self._scripts.run(
+        payload = json.dumps({"fields": fields, "calls": calls, "counters": counters, "gen": gen})
+        loaded = await self._scripts.run(
             "load_key", [keyspace.key(record.tenant_id, record.key_id), *keys], [payload]
         )
+        return int(loaded) >= 0
 
     async def set_state(self, records: Sequence[KeyRecord], state: KeyState) -> None:
         """Writes the new state (and record) of each key, loaded or not, in one round trip.
