@@ -11,6 +11,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from keyleash_core.grpc_server import BuiltServer
 from keyleash_core.settings import SettingsError
 from keyleash_core.stores import StartupError
+from keyleash_core.telemetry import setup_logging, setup_tracing
 
 
 def run_service(name: str, start: Callable[[Mapping[str, str]], Awaitable[BuiltServer]]) -> None:
@@ -19,10 +20,8 @@ def run_service(name: str, start: Callable[[Mapping[str, str]], Awaitable[BuiltS
     Start-up problems (bad settings, unreachable stores) print one line naming the variable and
     exit with status 2, never a traceback.
     """
-    logging.basicConfig(
-        level=os.environ.get("KEYLEASH_LOG_LEVEL", "INFO").upper(),
-        format="%(asctime)s %(levelname)s %(name)s %(message)s",
-    )
+    setup_logging(os.environ)
+    setup_tracing(f"keyleash-{name}", os.environ)
 
     async def main() -> None:
         built = await start(os.environ)

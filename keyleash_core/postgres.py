@@ -13,6 +13,7 @@ from typing import Any, TypeVar
 import asyncpg
 
 from keyleash_core.errors import DeadlineExceeded, StoreUnavailable
+from keyleash_core.telemetry import STORE_ERRORS, store_span
 
 log = logging.getLogger("keyleash.postgres")
 
@@ -59,10 +60,12 @@ async def create_pool(
 async def run_db(operation: Callable[[], Awaitable[T]]) -> T:
     """Runs one database operation, turning driver failures into the errors callers can act on."""
     try:
-        return await operation()
+        with store_span("postgres"):
+            return await operation()
     except (asyncpg.exceptions.QueryCanceledError, TimeoutError) as error:
         raise DeadlineExceeded(f"postgres did not answer in time: {error}") from None
     except CONNECTION_ERRORS as error:
+        STORE_ERRORS.add(1, {"store": "postgres"})
         raise StoreUnavailable("postgres", f"{type(error).__name__}: {error}") from None
 
 
@@ -70,11 +73,13 @@ async def run_db(operation: Callable[[], Awaitable[T]]) -> T:
 async def transaction(pool: asyncpg.Pool) -> AsyncIterator[Any]:
     """`async with transaction(pool) as con:` with driver failures mapped as in run_db."""
     try:
-        async with pool.acquire() as con, con.transaction():
-            yield con
+        with store_span("postgres transaction"):
+            async with pool.acquire() as con, con.transaction():
+                yield con
     except (asyncpg.exceptions.QueryCanceledError, TimeoutError) as error:
         raise DeadlineExceeded(f"postgres did not answer in time: {error}") from None
     except CONNECTION_ERRORS as error:
+        STORE_ERRORS.add(1, {"store": "postgres"})
         raise StoreUnavailable("postgres", f"{type(error).__name__}: {error}") from None
 
 

@@ -11,6 +11,7 @@ import redis.exceptions
 from redis.commands.core import AsyncScript
 
 from keyleash_core.errors import StoreUnavailable
+from keyleash_core.telemetry import STORE_ERRORS, store_span
 
 T = TypeVar("T")
 
@@ -47,6 +48,7 @@ async def run_redis(operation: Callable[[], Awaitable[T]]) -> T:
     try:
         return await operation()
     except REDIS_ERRORS as error:
+        STORE_ERRORS.add(1, {"store": "redis"})
         raise StoreUnavailable("redis", f"{type(error).__name__}: {error}") from None
 
 
@@ -74,4 +76,5 @@ class Scripts:
 
     async def run(self, name: str, keys: list[str], args: list[Any]) -> Any:
         script = self._scripts[name]
-        return await run_redis(lambda: script(keys=keys, args=args))
+        with store_span(f"redis {name}"):
+            return await run_redis(lambda: script(keys=keys, args=args))

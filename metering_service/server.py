@@ -11,6 +11,7 @@ from keyleash_core.clock import Clock, SystemClock
 from keyleash_core.grpc_server import BuiltServer, start_grpc_server
 from keyleash_core.pricing import load_price_table
 from keyleash_core.stores import connect_stores
+from keyleash_core.telemetry import server_interceptors, setup_metrics
 from metering_service.meter import Meter
 from metering_service.servicer import MeteringServicer
 from metering_service.settings import MeteringSettings
@@ -27,6 +28,7 @@ async def create_server(
     settings: MeteringSettings, address: str | None = None, *, clock: Clock | None = None
 ) -> BuiltServer:
     """Connects the stores and starts the server on `address` (port 0 picks a free port)."""
+    setup_metrics(settings.stores.metrics_port)
     stores = await connect_stores(settings.stores)
     writer = GroupCommitWriter(stores.pool, max_batch_size=settings.max_batch_size)
     meter = Meter(
@@ -55,6 +57,7 @@ async def create_server(
             address or settings.listen,
             register,
             domain=ERROR_DOMAIN,
+            interceptors=server_interceptors(),
             on_close=close,
             tls=settings.stores.tls,
         )

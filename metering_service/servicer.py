@@ -10,6 +10,13 @@ from keyleash.metering.v1 import metering_pb2, metering_pb2_grpc
 from keyleash_core.auth import SERVICE, Credential, classify
 from keyleash_core.errors import InvalidArgument, PermissionDenied
 from keyleash_core.settings import StoreSettings
+from keyleash_core.telemetry import (
+    CHARGED_MICROS,
+    CHARGES,
+    RESERVATIONS_OPEN,
+    agent_run_id_of,
+    annotate,
+)
 from metering_service import convert
 from metering_service.meter import Meter, Recorded
 from metering_service.store.billing import EventFilter
@@ -22,11 +29,8 @@ STREAM_BATCH = 256
 
 
 def _run_id(context: Context) -> str:
-    """The agent run from gRPC metadata (x-agent-run-id), when the request does not name one."""
-    for name, value in context.invocation_metadata() or ():
-        if name == "x-agent-run-id" and isinstance(value, str):
-            return value
-    return ""
+    """The agent run from baggage or x-agent-run-id, when the request does not name one."""
+    return agent_run_id_of(context)
 
 
 class MeteringServicer(metering_pb2_grpc.MeteringServiceServicer):
@@ -64,6 +68,14 @@ class MeteringServicer(metering_pb2_grpc.MeteringServiceServicer):
 
     def _recorded(self, response: Response, recorded: Recorded) -> Response:
         """Fills a ChargeResponse or RecordUsageResponse (same fields)."""
+        event = recorded.event
+        annotate(tenant_id=event.tenant_id, key_id=event.key_id, agent_run_id=event.agent_run_id)
+        if not recorded.duplicate:
+            labels = {"tenant": event.tenant_id, "currency": event.amount.currency}
+            CHARGES.add(1, labels)
+            CHARGED_MICROS.add(event.amount.micros, labels)
+            if event.reservation_id:
+                RESERVATIONS_OPEN.add(-1)
         response.event.CopyFrom(convert.event_to_proto(recorded.event))
         response.duplicate = recorded.duplicate
         if recorded.tenant is not None:

@@ -11,6 +11,7 @@ from keyleash_core.clock import Clock, SystemClock
 from keyleash_core.grpc_server import BuiltServer, start_grpc_server
 from keyleash_core.redis_store import create_redis
 from keyleash_core.stores import connect_stores
+from keyleash_core.telemetry import server_interceptors, setup_metrics
 from vault_service.audit.drainer import AuditDrainer
 from vault_service.authority import VaultAuthority
 from vault_service.key_admin import KeyAdmin
@@ -27,6 +28,7 @@ async def create_server(
     settings: VaultSettings, address: str | None = None, *, clock: Clock | None = None
 ) -> BuiltServer:
     """Connects the stores and starts the server on `address` (port 0 picks a free port)."""
+    setup_metrics(settings.stores.metrics_port)
     stores = await connect_stores(settings.stores)
     authority = VaultAuthority(
         pool=stores.pool,
@@ -75,6 +77,7 @@ async def create_server(
             address or settings.listen,
             register,
             domain=ERROR_DOMAIN,
+            interceptors=server_interceptors(),
             on_close=close,
             tls=settings.stores.tls,
         )

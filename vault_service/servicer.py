@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from typing import Any, TypeAlias
 
 from google.protobuf import field_mask_pb2
@@ -12,10 +14,17 @@ from keyleash.vault.v1 import vault_pb2, vault_pb2_grpc
 from keyleash_core.auth import ADMIN, KEY, SERVICE, Credential, classify
 from keyleash_core.errors import InvalidArgument, PermissionDenied
 from keyleash_core.settings import StoreSettings
+from keyleash_core.telemetry import (
+    AUTHORIZE_SECONDS,
+    DECISIONS,
+    RESERVATIONS_OPEN,
+    agent_run_id_of,
+    annotate,
+)
 from keyleash_core.validation import duration_ms, strings, text
 from vault_service import convert
 from vault_service.audit.queries import AuthorizationFilter
-from vault_service.authority import VaultAuthority, request_digest
+from vault_service.authority import Decision, VaultAuthority, request_digest
 from vault_service.key_admin import KeyAdmin, ListFilter, MintSpec
 
 # grpc ships no type information; the context is grpc.aio.ServicerContext.
@@ -79,8 +88,13 @@ class VaultServicer(vault_pb2_grpc.VaultServiceServicer):
     async def Authorize(
         self, request: vault_pb2.AuthorizeRequest, context: Context
     ) -> vault_pb2.AuthorizeResponse:
+        started = time.perf_counter()
         secret = self._authorize_secret(request, self._credential(context))
-        decision = await self._vault.authorize(secret, convert.call_from_proto(request))
+        call = convert.call_from_proto(request)
+        if not call.agent_run_id:
+            call = replace(call, agent_run_id=agent_run_id_of(context))
+        decision = await self._vault.authorize(secret, call)
+        _observe(decision, call.agent_run_id, time.perf_counter() - started)
         return convert.decision_to_proto(decision)
 
     async def AuthorizeStream(
@@ -250,3 +264,19 @@ class VaultServicer(vault_pb2_grpc.VaultServiceServicer):
             authorizations=[convert.authorization_to_proto(r) for r in rows],
             next_page_token=token,
         )
+
+
+def _observe(decision: Decision, agent_run_id: str, seconds: float) -> None:
+    """Span attributes and metrics of one decision (never a log line per ALLOW)."""
+    verdict = "allow" if decision.allowed else "deny"
+    annotate(
+        tenant_id=decision.tenant_id,
+        key_id=decision.key_id,
+        agent_run_id=agent_run_id,
+        decision=verdict,
+        deny_reason=decision.reason,
+    )
+    DECISIONS.add(1, {"decision": verdict, "reason": decision.reason or "none"})
+    AUTHORIZE_SECONDS.record(seconds, {"decision": verdict})
+    if decision.reservation_id:
+        RESERVATIONS_OPEN.add(1)

@@ -36,7 +36,9 @@ end
 local function finish(result)
   record(result)
   local encoded = cjson.encode(result)
-  if plan.memo == 1 then
+  -- Only an ALLOW is remembered (it consumed a slot and placed a hold); a DENY consumed
+  -- nothing, so a retried request_id is decided again and may pass once retry_after elapsed.
+  if plan.memo == 1 and result.r == 'A' then
     redis.call('SET', KEYS[2], encoded, 'PX', plan.memo_ttl)
   end
   return encoded
@@ -82,8 +84,9 @@ end
 if frozen then return deny('KEY_FROZEN') end
 if expired then return deny('KEY_EXPIRED') end
 
--- A retried request_id gets its first decision, consuming nothing again. Checked after the
--- state, so a replay is never allowed once the key (or an ancestor) is blocked.
+-- A retried request_id that was allowed gets that decision again, consuming nothing again.
+-- Checked after the state, so a replay is never allowed once the key (or an ancestor) is
+-- blocked.
 if plan.memo == 1 then
   local first = redis.call('GET', KEYS[2])
   if first then return first end

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import asyncpg
 
 from keyleash_core.errors import StoreUnavailable
+from keyleash_core.telemetry import COMMIT_BATCH
 from metering_service.store.billing import Outcome, PendingWrite, commit_batch
 
 log = logging.getLogger("keyleash.metering.writer")
@@ -68,6 +69,7 @@ class GroupCommitWriter:
             while len(batch) < self._max_batch and not self._queue.empty():
                 batch.append(self._queue.get_nowait())
             try:
+                COMMIT_BATCH.record(len(batch))
                 outcomes = await commit_batch(self._pool, [q.item for q in batch])
             except asyncio.CancelledError:
                 # Shutting down mid-commit: whether it committed is unknown, so nobody is told

@@ -8,6 +8,7 @@ import uuid
 from typing import Any
 
 from google.protobuf import duration_pb2
+
 from keyleash.type.v1 import money_pb2
 from keyleash.vault.v1 import vault_pb2
 

@@ -1,1 +1,4 @@
-"""Keyleash: generated gRPC code (keyleash.{type,vault,metering}.v1) and the client (keyleash.client)."""
+"""Keyleash for agent runtimes.
+
+Generated gRPC code lives in keyleash.{type,vault,metering}.v1; the client is keyleash.client.
+"""

@@ -26,11 +26,10 @@ def build_request(
     """A fresh request: a copy of `request`, or one built from keyword `fields` (not both)."""
     if request is not None and fields:
         raise TypeError("pass a request message or keyword fields, not both")
+    if request is None:
+        return message_type(**fields)
     built = message_type()
-    if request is not None:
-        built.CopyFrom(request)
-    else:
-        built = message_type(**fields)
+    built.CopyFrom(request)
     return built
 
 
@@ -46,12 +45,9 @@ class _Base:
     def _metadata(self, token: str | None) -> tuple[tuple[str, str], ...]:
         return call_metadata(token if token is not None else self.token)
 
-    def _attempt_timeout(self, timeout: float | None, started: float) -> float | None:
-        timeout = self.timeout if timeout is None else timeout
-        remaining = self.retry.deadline - (time.monotonic() - started)
-        if timeout is None:
-            return max(remaining, 0.001)
-        return max(min(timeout, remaining), 0.001)
+    def _timeout(self, timeout: float | None) -> float | None:
+        """The deadline of one attempt: the call's, else the client's (None: no deadline)."""
+        return self.timeout if timeout is None else timeout
 
 
 class AsyncInvoker(_Base):
@@ -72,9 +68,7 @@ class AsyncInvoker(_Base):
         while True:
             attempt += 1
             try:
-                response = await method(
-                    request, timeout=self._attempt_timeout(timeout, started), metadata=metadata
-                )
+                response = await method(request, timeout=self._timeout(timeout), metadata=metadata)
                 return cast(R, response)
             except grpc.aio.AioRpcError as failure:
                 error = from_rpc_error(failure)
@@ -85,7 +79,7 @@ class AsyncInvoker(_Base):
                     raise error from failure
             await asyncio.sleep(delay)
 
-    async def unary_stream(
+    def unary_stream(
         self,
         rpc: str,
         request: Message,
@@ -93,16 +87,11 @@ class AsyncInvoker(_Base):
         timeout: float | None,
         token: str | None,
     ) -> AsyncIterator[R]:
+        """Starts the call now (metadata of the current context); never retried."""
         call = getattr(self.stub, rpc)(request, timeout=timeout, metadata=self._metadata(token))
-        try:
-            async for response in call:
-                yield cast(R, response)
-        except grpc.aio.AioRpcError as failure:
-            raise from_rpc_error(failure) from failure
-        finally:
-            call.cancel()
+        return _responses(call, response_type)
 
-    async def stream_stream(
+    def stream_stream(
         self,
         rpc: str,
         requests: AsyncIterable[M] | Iterable[M],
@@ -111,6 +100,8 @@ class AsyncInvoker(_Base):
         timeout: float | None,
         token: str | None,
     ) -> AsyncIterator[R]:
+        """Starts the call now; each request goes through `prepare`. Never retried."""
+
         async def outgoing() -> AsyncIterator[M]:
             if isinstance(requests, AsyncIterable):
                 async for item in requests:
@@ -120,13 +111,27 @@ class AsyncInvoker(_Base):
                     yield prepare(item)
 
         call = getattr(self.stub, rpc)(outgoing(), timeout=timeout, metadata=self._metadata(token))
-        try:
-            async for response in call:
-                yield cast(R, response)
-        except grpc.aio.AioRpcError as failure:
-            raise from_rpc_error(failure) from failure
-        finally:
-            call.cancel()
+        return _responses(call, response_type)
+
+
+async def _responses(call: Any, response_type: type[R]) -> AsyncIterator[R]:
+    try:
+        async for response in call:
+            yield cast(R, response)
+    except grpc.aio.AioRpcError as failure:
+        raise from_rpc_error(failure) from failure
+    finally:
+        call.cancel()
+
+
+def _sync_responses(call: Any, response_type: type[R]) -> Iterator[R]:
+    try:
+        for response in call:
+            yield cast(R, response)
+    except grpc.RpcError as failure:
+        raise from_rpc_error(failure) from failure
+    finally:
+        call.cancel()
 
 
 class SyncInvoker(_Base):
@@ -147,9 +152,7 @@ class SyncInvoker(_Base):
         while True:
             attempt += 1
             try:
-                response = method(
-                    request, timeout=self._attempt_timeout(timeout, started), metadata=metadata
-                )
+                response = method(request, timeout=self._timeout(timeout), metadata=metadata)
                 return cast(R, response)
             except grpc.RpcError as failure:
                 error = from_rpc_error(failure)
@@ -168,14 +171,9 @@ class SyncInvoker(_Base):
         timeout: float | None,
         token: str | None,
     ) -> Iterator[R]:
+        """Starts the call now (metadata of the current context); never retried."""
         call = getattr(self.stub, rpc)(request, timeout=timeout, metadata=self._metadata(token))
-        try:
-            for response in call:
-                yield cast(R, response)
-        except grpc.RpcError as failure:
-            raise from_rpc_error(failure) from failure
-        finally:
-            call.cancel()
+        return _sync_responses(call, response_type)
 
     def stream_stream(
         self,
@@ -186,12 +184,7 @@ class SyncInvoker(_Base):
         timeout: float | None,
         token: str | None,
     ) -> Iterator[R]:
+        """Starts the call now; each request goes through `prepare`. Never retried."""
         outgoing = (prepare(item) for item in requests)
         call = getattr(self.stub, rpc)(outgoing, timeout=timeout, metadata=self._metadata(token))
-        try:
-            for response in call:
-                yield cast(R, response)
-        except grpc.RpcError as failure:
-            raise from_rpc_error(failure) from failure
-        finally:
-            call.cancel()
+        return _sync_responses(call, response_type)

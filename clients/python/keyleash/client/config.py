@@ -20,6 +20,8 @@ from pathlib import Path
 from typing import Any
 
 import grpc
+from opentelemetry.instrumentation.grpc import aio_client_interceptors, client_interceptor
+from opentelemetry.instrumentation.grpc.grpcext import intercept_channel
 
 # PEM bytes, PEM text ("-----BEGIN ..."), or the path of a PEM file.
 PemSource = bytes | str | os.PathLike[str]
@@ -95,16 +97,25 @@ class Connection:
     def aio_channel(self) -> Any:
         """A new grpc.aio channel to the target."""
         creds = self.credentials()
+        # OpenTelemetry's client interceptors: a client span per call, and the trace context and
+        # baggage (agent_run_id) injected into the metadata.
+        interceptors = aio_client_interceptors()  # type: ignore[no-untyped-call]
         if creds is None:
-            return grpc.aio.insecure_channel(self.target, options=list(self.options))
-        return grpc.aio.secure_channel(self.target, creds, options=list(self.options))
+            return grpc.aio.insecure_channel(
+                self.target, options=list(self.options), interceptors=interceptors
+            )
+        return grpc.aio.secure_channel(
+            self.target, creds, options=list(self.options), interceptors=interceptors
+        )
 
     def sync_channel(self) -> Any:
         """A new blocking grpc channel to the target."""
         creds = self.credentials()
         if creds is None:
-            return grpc.insecure_channel(self.target, options=list(self.options))
-        return grpc.secure_channel(self.target, creds, options=list(self.options))
+            channel = grpc.insecure_channel(self.target, options=list(self.options))
+        else:
+            channel = grpc.secure_channel(self.target, creds, options=list(self.options))
+        return intercept_channel(channel, client_interceptor())  # type: ignore[no-untyped-call]
 
 
 def env_settings(target_env: str, env: Mapping[str, str] | None = None) -> dict[str, Any]:

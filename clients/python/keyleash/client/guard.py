@@ -19,7 +19,13 @@ Give the same `request_id` when an agent framework retries a step: the vault ans
 Authorize with its first decision and metering records each request_id once, so the step is
 charged once however often it is retried. The release has its own id so that a retry succeeding
 after a failed attempt still records its charge (a `:charge` id already used by a zero charge
-would be refused as REQUEST_ID_REUSED). Without `request_id`, each guard generates one.
+would be refused as REQUEST_ID_REUSED). A retry must report the same actual cost and details: one
+reporting others fails with AlreadyExists (REQUEST_ID_REUSED) and charges nothing more. Without
+`request_id`, each guard generates one.
+
+After a `Denied`, nothing was consumed, held or charged: retry it (after `retry_after`) with a new
+request_id. The vault remembers a request_id's first decision, a DENY included, so the same id
+would be denied again.
 
 Credentials: each call uses its client's token; a client without one sends `key` as the bearer.
 """
@@ -178,6 +184,8 @@ async def guard(
     handle = call.handle(raise_for_decision(decision))
     try:
         yield handle
+    except GeneratorExit:  # closed without running the block's exit: nothing to settle here
+        raise
     except BaseException as failure:
         release = call.release_request(handle)
         if release is not None:
@@ -212,6 +220,8 @@ def sync_guard(
     handle = call.handle(raise_for_decision(decision))
     try:
         yield handle
+    except GeneratorExit:  # closed without running the block's exit: nothing to settle here
+        raise
     except BaseException as failure:
         release = call.release_request(handle)
         if release is not None:

@@ -69,8 +69,9 @@ class RetryPolicy:
 
     Attempt n (1-based) that fails waits a random time in [0, min(max_backoff,
     initial_backoff * multiplier**(n-1))] ("full jitter"), but at least the server's RetryInfo
-    delay when it gave one (capped by max_backoff). No attempt starts after `deadline` seconds
-    from the first one, and at most `max_attempts` are made.
+    delay when it gave one (capped by max_backoff). At most `max_attempts` are made, and no
+    retry starts `deadline` seconds or more after the first attempt did. Each attempt has the
+    call's own timeout.
     """
 
     max_attempts: int = 4

@@ -16,7 +16,8 @@ from contextvars import ContextVar, Token
 from types import TracebackType
 
 from google.protobuf.message import Message
-from opentelemetry import baggage, context, propagate
+from opentelemetry import baggage, context
+from opentelemetry.baggage.propagation import W3CBaggagePropagator
 
 RUN_ID_METADATA_KEY = "x-agent-run-id"
 RUN_ID_BAGGAGE_KEY = "agent_run_id"
@@ -82,8 +83,10 @@ def call_metadata(token: str | None) -> tuple[tuple[str, str], ...]:
     run_id = current_run_id()
     if run_id:
         metadata.append((RUN_ID_METADATA_KEY, run_id))
+    # Baggage (agent_run_id) goes on every call, also over channels the caller brought; the trace
+    # context itself is injected by OpenTelemetry's client interceptors on our channels.
     carrier: dict[str, str] = {}
-    propagate.inject(carrier)
+    W3CBaggagePropagator().inject(carrier)
     metadata.extend((name.lower(), value) for name, value in carrier.items())
     return tuple(metadata)
 
