@@ -6,51 +6,22 @@ change, and settle.lua refuses a plan built from an outdated policy_version (the
 
 from __future__ import annotations
 
-import json
 from collections import OrderedDict
 from dataclasses import dataclass
-from datetime import datetime
-from typing import Any
 
 import asyncpg
 
 from keyleash_core.errors import NotFound
-from keyleash_core.keyrecord import KeyRecord, KeyState
-from keyleash_core.policy import Policy
+from keyleash_core.key_rows import KEY_COLUMNS, record_from_row
+from keyleash_core.keyrecord import KeyRecord
 from keyleash_core.postgres import run_db
 
 CACHE_SIZE = 100_000
 
-_COLUMNS = """key_id, tenant_id, parent_key_id, key_path, agent_id, label, scopes, policy::text,
-    policy_version, state, create_time, expire_time, revoke_time, revoke_reason, metadata::text,
-    secret_hash"""
+_COLUMNS = KEY_COLUMNS + ", secret_hash"
 _CHAIN_SQL = f"""SELECT {_COLUMNS} FROM keys
     WHERE key_id = ANY((SELECT key_path FROM keys WHERE key_id = $1)::text[])"""
 _BY_HASH_SQL = "SELECT key_id FROM keys WHERE secret_hash = $1"
-
-
-def _ms(moment: datetime | None) -> int:
-    return 0 if moment is None else int(moment.timestamp() * 1000)
-
-
-def _record(row: Any) -> KeyRecord:
-    return KeyRecord(
-        key_id=row["key_id"],
-        tenant_id=row["tenant_id"],
-        parent_key_id=row["parent_key_id"] or "",
-        key_path=tuple(row["key_path"]),
-        agent_id=row["agent_id"],
-        label=row["label"],
-        scopes=tuple(row["scopes"]),
-        policy=Policy.from_json(row["policy"]),
-        policy_version=row["policy_version"],
-        state=KeyState(row["state"]),
-        create_time_ms=_ms(row["create_time"]),
-        expire_time_ms=_ms(row["expire_time"]),
-        revoke_time_ms=_ms(row["revoke_time"]),
-        revoke_reason=row["revoke_reason"],
-        metadata=json.loads(row["metadata"]),
-    )
 
 
 @dataclass(frozen=True)
@@ -89,7 +60,7 @@ class KeyDirectory:
         if any(k not in by_id for k in path):
             raise NotFound(f"an ancestor of key {key_id!r} is missing", reason="KEY_NOT_FOUND")
         found = KeyChain(
-            records=[_record(by_id[k]) for k in reversed(path)],
+            records=[record_from_row(by_id[k]) for k in reversed(path)],
             secret_hash=bytes(by_id[key_id]["secret_hash"]),
         )
         self._chains[key_id] = found

@@ -9,40 +9,16 @@ from typing import Any
 
 import asyncpg
 
+from keyleash_core.key_rows import KEY_COLUMNS, record_from_row
 from keyleash_core.keyrecord import KeyRecord, KeyState
 from keyleash_core.policy import Policy
 from keyleash_core.postgres import run_db, transaction
 
-_COLUMNS = """key_id, tenant_id, parent_key_id, key_path, agent_id, label, scopes, policy::text,
-    policy_version, state, create_time, expire_time, revoke_time, revoke_reason, metadata::text"""
+_COLUMNS = KEY_COLUMNS
 
 
 def _ts(ms: int) -> datetime:
     return datetime.fromtimestamp(ms / 1000, tz=UTC)
-
-
-def _ms(moment: datetime | None) -> int:
-    return 0 if moment is None else int(moment.timestamp() * 1000)
-
-
-def record_from_row(row: Any) -> KeyRecord:
-    return KeyRecord(
-        key_id=row["key_id"],
-        tenant_id=row["tenant_id"],
-        parent_key_id=row["parent_key_id"] or "",
-        key_path=tuple(row["key_path"]),
-        agent_id=row["agent_id"],
-        label=row["label"],
-        scopes=tuple(row["scopes"]),
-        policy=Policy.from_json(row["policy"]),
-        policy_version=row["policy_version"],
-        state=KeyState(row["state"]),
-        create_time_ms=_ms(row["create_time"]),
-        expire_time_ms=_ms(row["expire_time"]),
-        revoke_time_ms=_ms(row["revoke_time"]),
-        revoke_reason=row["revoke_reason"],
-        metadata=json.loads(row["metadata"]),
-    )
 
 
 class KeyRegistry:
