@@ -17,10 +17,11 @@ import asyncpg
 import grpc
 import pytest
 
+from keyleash.metering.v1 import metering_pb2
 from keyleash.vault.v1 import vault_pb2, vault_pb2_grpc
 from keyleash_core.devstores import ManagedServer, start_redis
 from tests.conftest import Stores, service_env
-from tests.integration.vault_helpers import admin_token, authorize, bearer, cap, mint, per
+from tests.integration.vault_helpers import admin_token, authorize, bearer, cap, mint, per, usd
 from vault_service.server import create_server
 from vault_service.settings import VaultSettings
 
@@ -71,10 +72,19 @@ async def test_ten_thousand_decisions_are_recorded_exactly(vault: Any, tenant: s
     assert rows == answers
 
 
-async def test_run_ledger_lists_every_attempt_in_order(vault: Any, tenant: str, system: Any) -> None:
+async def test_run_ledger_lists_every_attempt_in_order(vault: Any, metering: Any, tenant: str, system: Any) -> None:
     minted = await mint(vault, admin_token(), tenant, rate_limits=[per(3, 60)])
-    for _ in range(5):
-        await authorize(vault, minted.secret, "0.25", agent_run_id="run-ledger", method="POST", path="/v1/x")
+    for n in range(5):
+        reply = await authorize(vault, minted.secret, "0.25", agent_run_id="run-ledger", method="POST", path="/v1/x")
+        if reply.decision == ALLOW:
+            await metering.Charge(
+                metering_pb2.ChargeRequest(
+                    request_id=f"ledger-{tenant}-{n}", key_id=minted.key.key_id,
+                    reservation_id=reply.reservation_id, amount=usd(f"0.{10 + n}"),
+                    agent_run_id="run-ledger",
+                ),
+                metadata=bearer(admin_token()),
+            )  # fmt: skip
     await wait_for_rows(system.stores.database_url, tenant, 5)
     page = await vault.ListAuthorizations(
         vault_pb2.ListAuthorizationsRequest(tenant_id=tenant, agent_run_id="run-ledger"),
@@ -85,6 +95,8 @@ async def test_run_ledger_lists_every_attempt_in_order(vault: Any, tenant: str, 
     assert times == sorted(times)
     assert page.authorizations[4].reason == vault_pb2.DENY_REASON_RATE_LIMITED
     assert page.authorizations[0].estimated_cost.micros == 250_000
+    assert [a.settled_cost.micros for a in page.authorizations] == [100_000, 110_000, 120_000, 0, 0]
+    assert [a.settled_events for a in page.authorizations] == [1, 1, 1, 0, 0]
     own = await vault.ListAuthorizations(
         vault_pb2.ListAuthorizationsRequest(decision=vault_pb2.DECISION_DENY, page_size=1),
         metadata=bearer(minted.secret),
