@@ -14,13 +14,14 @@ from opentelemetry import trace
 from keyleash.metering.v1 import metering_pb2
 from keyleash.type.v1 import money_pb2
 from keyleash_core.errors import InvalidArgument
-from keyleash_core.money import MAX_ABS_MICROS, Money, is_currency_code
+from keyleash_core.money import Money
+from keyleash_core.validation import money as validated_money
+from keyleash_core.validation import text
 from metering_service.domain.events import BillingEvent, Kind, payload_digest
 from metering_service.meter import EventSpec
 from metering_service.store.billing import EventFilter
 from metering_service.store.tenants import TenantView
 
-MAX_TEXT = 1024
 MAX_ATTRIBUTES = 100
 # Clients' clocks run a little ahead of ours; an occur_time this far "in the future" is accepted.
 CLOCK_SKEW_US = 5_000_000
@@ -35,22 +36,9 @@ _KINDS = {
 }
 
 
-def text(value: str, path: str, *, required: bool = False, limit: int = MAX_TEXT) -> str:
-    if required and not value:
-        raise InvalidArgument(path, "required")
-    if len(value) > limit:
-        raise InvalidArgument(path, f"at most {limit} characters")
-    if "\x00" in value:
-        raise InvalidArgument(path, "must not contain NUL characters")
-    return value
-
-
 def money(value: money_pb2.Money, path: str) -> Money:
-    if not is_currency_code(value.currency_code):
-        raise InvalidArgument(f"{path}.currency_code", "an ISO-4217 code such as USD")
-    if abs(value.micros) > MAX_ABS_MICROS:
-        raise InvalidArgument(f"{path}.micros", f"at most {MAX_ABS_MICROS} in absolute value")
-    return Money(value.currency_code, value.micros)
+    """Amounts may be negative here: refunds."""
+    return validated_money(value, path, allow_negative=True)
 
 
 # What Postgres and Python datetimes can hold, and what makes sense for spend: 1970 to 9999.

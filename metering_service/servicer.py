@@ -17,6 +17,7 @@ from keyleash_core.telemetry import (
     agent_run_id_of,
     annotate,
 )
+from keyleash_core.validation import text
 from metering_service import convert
 from metering_service.meter import Meter, Recorded
 from metering_service.store.billing import EventFilter
@@ -145,7 +146,7 @@ class MeteringServicer(metering_pb2_grpc.MeteringServiceServicer):
         subject = request.WhichOneof("subject")
         if subject is None:
             raise InvalidArgument("subject", "one of tenant_id, key_name, agent_id, agent_run_id")
-        value = convert.text(getattr(request, subject), subject, required=True, limit=256)
+        value = text(getattr(request, subject), subject, required=True, limit=256)
         start_us, end_us = convert.window(
             request.start_time,
             request.HasField("start_time"),
@@ -168,7 +169,7 @@ class MeteringServicer(metering_pb2_grpc.MeteringServiceServicer):
         f = convert.event_filter(request.filter)
         size = convert.page_size(request.page_size)
         after = convert.parse_page_token(
-            request.filter, convert.text(request.page_token, "page_token", limit=512)
+            request.filter, text(request.page_token, "page_token", limit=512)
         )
         events = await self._meter.list_events(credential, f, after, size + 1)
         token = ""
@@ -191,7 +192,7 @@ class MeteringServicer(metering_pb2_grpc.MeteringServiceServicer):
         self, request: metering_pb2.SetTenantBudgetRequest, context: Context
     ) -> metering_pb2.Tenant:
         credential = self._credential(context)
-        tenant_id = convert.text(request.tenant_id, "tenant_id", required=True, limit=128)
+        tenant_id = text(request.tenant_id, "tenant_id", required=True, limit=128)
         threshold = None
         if request.HasField("daily_threshold") and request.daily_threshold.micros != 0:
             threshold = convert.money(request.daily_threshold, "daily_threshold")
@@ -204,6 +205,6 @@ class MeteringServicer(metering_pb2_grpc.MeteringServiceServicer):
         self, request: metering_pb2.GetTenantRequest, context: Context
     ) -> metering_pb2.Tenant:
         credential = self._credential(context)
-        tenant_id = convert.text(request.tenant_id, "tenant_id", required=True, limit=128)
+        tenant_id = text(request.tenant_id, "tenant_id", required=True, limit=128)
         view = await self._meter.get_tenant(credential, tenant_id)
         return convert.tenant_to_proto(view, self._now())
