@@ -2,7 +2,7 @@
 
 Adding a subcommand: write a module with `register(subparsers)` that adds its parser and sets
 `handler=<function taking the parsed args and returning an exit code>` via `set_defaults`, then
-append its `register` to COMMANDS below.
+append `_lazy("<module>")` to COMMANDS below (modules are imported when the parser is built).
 
 Subcommands: `up` (run the system), `keys`, `spend`, `events`, `tenant`, `audit` (operations over
 gRPC with an admin token; see keyleash_core.cli_common for flags and exit codes) and `demo`.
@@ -11,17 +11,32 @@ gRPC with an admin token; see keyleash_core.cli_common for flags and exit codes)
 from __future__ import annotations
 
 import argparse
+import importlib
+import os
 import sys
 from collections.abc import Callable, Sequence
-from typing import NoReturn
+from typing import TYPE_CHECKING, NoReturn, cast
 
-from keyleash_core import cli_keys, cli_ledger, demo, up
+if TYPE_CHECKING:
+    Register = Callable[[argparse._SubParsersAction[argparse.ArgumentParser]], None]
 
-COMMANDS: list[Callable[[argparse._SubParsersAction[argparse.ArgumentParser]], None]] = [
-    up.register,
-    cli_keys.register,
-    cli_ledger.register,
-    demo.register,
+
+def _lazy(module: str) -> Register:
+    """`keyleash_core.<module>.register`, imported only when the parser is built, so that
+    GRPC_VERBOSITY can be set before grpc is first imported (see main)."""
+
+    def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+        loaded: Register = importlib.import_module(f"keyleash_core.{module}").register
+        loaded(subparsers)
+
+    return register
+
+
+COMMANDS: list[Register] = [
+    _lazy("up"),
+    _lazy("cli_keys"),
+    _lazy("cli_ledger"),
+    _lazy("demo"),
 ]
 
 
@@ -29,7 +44,7 @@ class _Parser(argparse.ArgumentParser):
     """Usage errors in one line on stderr, exit status 2."""
 
     def error(self, message: str) -> NoReturn:
-        print(f"keyleash: {self.prog}: {message} (see --help)", file=sys.stderr, flush=True)
+        print(f"{self.prog}: {message} (see --help)", file=sys.stderr, flush=True)
         raise SystemExit(2)
 
 
@@ -38,7 +53,10 @@ def build_parser() -> argparse.ArgumentParser:
         prog="keyleash",
         description="Keyleash: short-lived, scoped, spend-capped keys for agents, with metering.",
     )
-    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    subparsers = cast(
+        "argparse._SubParsersAction[argparse.ArgumentParser]",
+        parser.add_subparsers(dest="command", metavar="COMMAND", required=True),
+    )
     for register in COMMANDS:
         register(subparsers)
     return parser
@@ -46,6 +64,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `keyleash` console script; returns the process exit code."""
+    # grpc's C core logs e.g. TLS handshake failures at INFO on stderr; errors are ours to print.
+    os.environ.setdefault("GRPC_VERBOSITY", "ERROR")
     try:
         args = build_parser().parse_args(argv)
     except SystemExit as stop:  # --help (0) or a usage error (2)

@@ -51,7 +51,7 @@ class UsageError(Exception):
 
 
 def parse_money(text: str) -> money_pb2.Money:
-    """"5.00USD", "5 usd", "-0.25 EUR" -> Money in integer micros (no floats involved)."""
+    """ "5.00USD", "5 usd", "-0.25 EUR" -> Money in integer micros (no floats involved)."""
     match = _MONEY.match(text)
     if match is None:
         raise UsageError(f"bad amount {text!r} (want e.g. 5.00USD or '1.5 USD')")
@@ -64,14 +64,14 @@ def parse_money(text: str) -> money_pb2.Money:
 
 
 def format_money(money: money_pb2.Money | None) -> str:
-    """"1.500000 USD" ("-" for an unset amount)."""
+    """ "1.500000 USD" ("-" for an unset amount)."""
     if money is None or not money.currency_code:
         return "-"
     return str(Money(money.currency_code, money.micros))
 
 
 def parse_duration_ms(text: str) -> int:
-    """"60s", "5m", "1h", "2d", "500ms" -> milliseconds (at least 1)."""
+    """ "60s", "5m", "1h", "2d", "500ms" -> milliseconds (at least 1)."""
     match = _DURATION.match(text)
     if match is None or int(match.group(1)) == 0:
         raise UsageError(f"bad duration {text!r} (want e.g. 60s, 5m, 1h, 2d)")
@@ -95,7 +95,9 @@ def parse_time(text: str) -> timestamp_pb2.Timestamp:
     try:
         when = datetime.datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
     except ValueError:
-        raise UsageError(f"bad time {text!r} (want ISO 8601, e.g. 2026-11-28T10:00:00Z, or 1h)")
+        raise UsageError(
+            f"bad time {text!r} (want ISO 8601, e.g. 2026-11-28T10:00:00Z, or 1h)"
+        ) from None
     if when.tzinfo is None:
         when = when.replace(tzinfo=datetime.UTC)
     stamp.FromDatetime(when.astimezone(datetime.UTC))
@@ -132,9 +134,7 @@ def connection_parent() -> argparse.ArgumentParser:
         default=None,
         help=f"Metering address (default: ${METERING_TARGET_ENV} or {DEFAULT_METERING})",
     )
-    group.add_argument(
-        "--token", default=None, help=f"admin token (default: ${TOKEN_ENV})"
-    )
+    group.add_argument("--token", default=None, help=f"admin token (default: ${TOKEN_ENV})")
     group.add_argument("--tls", action="store_true", help="use TLS (system roots unless --ca)")
     group.add_argument("--ca", metavar="FILE", default=None, help="PEM CA bundle (implies --tls)")
     group.add_argument(
@@ -144,7 +144,7 @@ def connection_parent() -> argparse.ArgumentParser:
     return parent
 
 
-def _client_kwargs(args: argparse.Namespace) -> dict[str, Any]:
+def client_kwargs(args: argparse.Namespace) -> dict[str, Any]:
     token = args.token if args.token is not None else os.environ.get(TOKEN_ENV, "")
     kwargs: dict[str, Any] = {"token": token, "timeout": args.timeout, "retry": NO_RETRY}
     if args.ca:
@@ -159,14 +159,20 @@ def _client_kwargs(args: argparse.Namespace) -> dict[str, Any]:
     return kwargs
 
 
+def vault_target(args: argparse.Namespace) -> str:
+    return str(args.vault or os.environ.get(VAULT_TARGET_ENV) or DEFAULT_VAULT)
+
+
+def metering_target(args: argparse.Namespace) -> str:
+    return str(args.metering or os.environ.get(METERING_TARGET_ENV) or DEFAULT_METERING)
+
+
 def vault_client(args: argparse.Namespace) -> SyncVaultClient:
-    target = args.vault or os.environ.get(VAULT_TARGET_ENV) or DEFAULT_VAULT
-    return SyncVaultClient(target, **_client_kwargs(args))
+    return SyncVaultClient(vault_target(args), **client_kwargs(args))
 
 
 def metering_client(args: argparse.Namespace) -> SyncMeteringClient:
-    target = args.metering or os.environ.get(METERING_TARGET_ENV) or DEFAULT_METERING
-    return SyncMeteringClient(target, **_client_kwargs(args))
+    return SyncMeteringClient(metering_target(args), **client_kwargs(args))
 
 
 # ---- output ----------------------------------------------------------------------------------
@@ -182,14 +188,15 @@ def print_json(document: Any) -> None:
     print(json.dumps(document, indent=2, sort_keys=True))
 
 
-def print_table(headers: Sequence[str], rows: Iterable[Sequence[str]]) -> None:
+def print_table(headers: Sequence[str], rows: Iterable[Sequence[str]], indent: str = "") -> None:
     """Left-aligned columns, two spaces apart, one header line."""
     body = [list(map(str, row)) for row in rows]
     widths = [len(h) for h in headers]
     for row in body:
         widths = [max(w, len(cell)) for w, cell in zip(widths, row, strict=True)]
     for row in [list(headers), *body]:
-        print("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())
+        line = "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True))
+        print(indent + line.rstrip())
 
 
 def print_fields(pairs: Iterable[tuple[str, str]]) -> None:

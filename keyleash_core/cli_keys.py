@@ -44,7 +44,7 @@ _STATES = {
 
 
 def parse_rate(text: str) -> V.RateLimit:
-    """"10/60s" -> 10 calls per sliding 60 seconds."""
+    """ "10/60s" -> 10 calls per sliding 60 seconds."""
     count, sep, window = text.partition("/")
     if not sep or not count.strip().isdigit() or int(count) < 1:
         raise UsageError(f"bad rate {text!r} (want e.g. 10/60s)")
@@ -52,7 +52,7 @@ def parse_rate(text: str) -> V.RateLimit:
 
 
 def parse_cap(text: str) -> V.SpendCap:
-    """"5.00USD/day" (day, month, 24h or lifetime)."""
+    """ "5.00USD/day" (day, month, 24h or lifetime)."""
     amount, sep, window = text.rpartition("/")
     if not sep or window.strip().lower() not in _CAP_WINDOWS:
         raise UsageError(f"bad cap {text!r} (want e.g. 5.00USD/day; day|month|24h|lifetime)")
@@ -60,7 +60,7 @@ def parse_cap(text: str) -> V.SpendCap:
 
 
 def parse_constraint(text: str) -> V.AttributeConstraint:
-    """"customer_id=cus_1,cus_2"."""
+    """ "customer_id=cus_1,cus_2"."""
     name, sep, values = text.partition("=")
     if not sep or not name.strip() or not values.strip():
         raise UsageError(f"bad constraint {text!r} (want e.g. customer_id=cus_1,cus_2)")
@@ -135,7 +135,7 @@ def describe_policy(policy: V.Policy) -> Iterator[tuple[str, str]]:
 
 
 def state_name(state: int) -> str:
-    return V.Key.State.Name(state).removeprefix("STATE_").lower()  # type: ignore[arg-type]
+    return V.Key.State.Name(state).removeprefix("STATE_").lower()
 
 
 def print_key(key: V.Key) -> None:

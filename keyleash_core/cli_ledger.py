@@ -12,12 +12,12 @@ from typing import Any
 
 import grpc
 
-from keyleash.client import SyncVaultClient
+from keyleash.client import SyncMeteringClient, SyncVaultClient
 from keyleash.client.errors import deny_reason_name, from_rpc_error
 from keyleash.client.run import call_metadata
 from keyleash.metering.v1 import metering_pb2 as P
+from keyleash.metering.v1 import metering_pb2_grpc
 from keyleash.vault.v1 import vault_pb2 as V
-from keyleash.vault.v1 import vault_pb2_grpc
 from keyleash_core.cli_common import (
     EXIT_OK,
     UsageError,
@@ -141,9 +141,28 @@ def _events_list(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def export_events(
+    metering: SyncMeteringClient, event_filter: P.BillingEventFilter
+) -> Iterator[P.BillingEvent]:
+    """ExportBillingEvents on the client's channel, without a deadline (a long export must not
+    be cut off, and the client's default timeout would)."""
+    stub_type: Any = metering_pb2_grpc.MeteringServiceStub  # generated without annotations
+    call = stub_type(metering.channel).ExportBillingEvents(
+        P.ExportBillingEventsRequest(filter=event_filter), metadata=call_metadata(metering.token)
+    )
+    try:
+        yield from call
+    except grpc.RpcError as failure:
+        raise from_rpc_error(failure) from failure
+    finally:
+        cancel = getattr(call, "cancel", None)
+        if cancel is not None:
+            cancel()
+
+
 def _events_export(args: argparse.Namespace) -> int:
     with metering_client(args) as metering:
-        _write(metering.export_billing_events(_filter(args)), args.format)
+        _write(export_events(metering, _filter(args)), args.format)
     return EXIT_OK
 
 
@@ -200,19 +219,8 @@ def _tenant_set_budget(args: argparse.Namespace) -> int:
 def iter_authorizations(
     vault: SyncVaultClient, request: V.ListAuthorizationsRequest, timeout: float | None
 ) -> Iterator[V.Authorization]:
-    """Every recorded decision matching `request`, page after page (the client has no method
-    for ListAuthorizations yet, so this calls the stub on the client's channel)."""
-    stub: Any = vault_pb2_grpc.VaultServiceStub(vault.channel)
-    metadata = call_metadata(vault.token)
-    while True:
-        try:
-            page = stub.ListAuthorizations(request, timeout=timeout, metadata=metadata)
-        except grpc.RpcError as failure:
-            raise from_rpc_error(failure) from failure
-        yield from page.authorizations
-        if not page.next_page_token:
-            return
-        request.page_token = page.next_page_token
+    """Every recorded decision matching `request`, page after page."""
+    return vault.iter_authorizations(request, timeout=timeout)
 
 
 def audit_request(args: argparse.Namespace) -> V.ListAuthorizationsRequest:
@@ -228,7 +236,8 @@ def audit_request(args: argparse.Namespace) -> V.ListAuthorizationsRequest:
         name = "DENY_REASON_" + args.reason.upper().removeprefix("DENY_REASON_")
         if name not in V.DenyReason.keys():
             raise UsageError(f"unknown deny reason {args.reason!r}")
-        request.reason = V.DenyReason.Value(name)
+        reason: Any = V.DenyReason.Value(name)
+        request.reason = reason
     _range(args, request)
     return request
 
@@ -274,7 +283,10 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
     events = subparsers.add_parser("events", help="billing events (list, or export a stream)")
     actions = events.add_subparsers(dest="action", metavar="ACTION", required=True)
-    for name, handler, default in (("list", _events_list, None), ("export", _events_export, "jsonl")):
+    for name, handler, default in (
+        ("list", _events_list, None),
+        ("export", _events_export, "jsonl"),
+    ):
         action = actions.add_parser(name, parents=[conn], help=f"{name} billing events")
         action.add_argument("--tenant", required=True)
         action.add_argument("--key", help="key name or id")

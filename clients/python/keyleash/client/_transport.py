@@ -121,7 +121,10 @@ async def _responses(call: Any, response_type: type[R]) -> AsyncIterator[R]:
     except grpc.aio.AioRpcError as failure:
         raise from_rpc_error(failure) from failure
     finally:
-        call.cancel()
+        # Under OpenTelemetry's client interceptors a streaming call is a plain generator.
+        cancel = getattr(call, "cancel", None)
+        if cancel is not None:
+            cancel()
 
 
 def _sync_responses(call: Any, response_type: type[R]) -> Iterator[R]:
@@ -131,7 +134,10 @@ def _sync_responses(call: Any, response_type: type[R]) -> Iterator[R]:
     except grpc.RpcError as failure:
         raise from_rpc_error(failure) from failure
     finally:
-        call.cancel()
+        # Under OpenTelemetry's client interceptors a streaming call is a plain generator.
+        cancel = getattr(call, "cancel", None)
+        if cancel is not None:
+            cancel()
 
 
 class SyncInvoker(_Base):

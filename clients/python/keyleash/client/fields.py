@@ -66,6 +66,18 @@ class ListKeysFields(TypedDict, total=False):
     page_token: str
 
 
+class ListAuthorizationsFields(TypedDict, total=False):
+    tenant_id: str
+    key_name: str
+    agent_run_id: str
+    decision: vault_pb2.Decision
+    reason: vault_pb2.DenyReason
+    start_time: timestamp_pb2.Timestamp
+    end_time: timestamp_pb2.Timestamp
+    page_size: int
+    page_token: str
+
+
 class ChargeFields(TypedDict, total=False):
     request_id: str
     key_id: str

@@ -37,6 +37,7 @@ CALL_KINDS: dict[str, CallKind] = {
     # VaultService
     "GetKey": CallKind.READ_ONLY,
     "ListKeys": CallKind.READ_ONLY,
+    "ListAuthorizations": CallKind.READ_ONLY,
     "ValidateKey": CallKind.READ_ONLY,
     "MintKey": CallKind.IDEMPOTENT_BY_REQUEST_ID,
     "Authorize": CallKind.IDEMPOTENT_BY_REQUEST_ID,

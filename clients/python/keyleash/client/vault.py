@@ -17,6 +17,7 @@ from keyleash.client.config import VAULT_TARGET_ENV
 from keyleash.client.fields import (
     AuthorizeFields,
     KeyActionFields,
+    ListAuthorizationsFields,
     ListKeysFields,
     MintKeyFields,
     UpdateKeyPolicyFields,
@@ -181,6 +182,42 @@ class VaultClient(AsyncClientBase):
                 return
             built.page_token = page.next_page_token
 
+    async def list_authorizations(
+        self,
+        request: V.ListAuthorizationsRequest | None = None,
+        /,
+        *,
+        timeout: float | None = None,
+        token: str | None = None,
+        **fields: Unpack[ListAuthorizationsFields],
+    ) -> V.ListAuthorizationsResponse:
+        """One page of recorded decisions (the per-call audit), oldest first."""
+        built = build_request(V.ListAuthorizationsRequest, request, fields)
+        return await self._invoker.unary(
+            "ListAuthorizations", built, V.ListAuthorizationsResponse, timeout, token
+        )
+
+    async def iter_authorizations(
+        self,
+        request: V.ListAuthorizationsRequest | None = None,
+        /,
+        *,
+        timeout: float | None = None,
+        token: str | None = None,
+        **fields: Unpack[ListAuthorizationsFields],
+    ) -> AsyncIterator[V.Authorization]:
+        """Every recorded decision matching the filter, page after page."""
+        built = build_request(V.ListAuthorizationsRequest, request, fields)
+        while True:
+            page = await self._invoker.unary(
+                "ListAuthorizations", built, V.ListAuthorizationsResponse, timeout, token
+            )
+            for item in page.authorizations:
+                yield item
+            if not page.next_page_token:
+                return
+            built.page_token = page.next_page_token
+
 
 class SyncVaultClient(SyncClientBase):
     """Blocking VaultService client. `with SyncVaultClient(...) as vault: ...`"""
@@ -331,6 +368,41 @@ class SyncVaultClient(SyncClientBase):
         while True:
             page = self._invoker.unary("ListKeys", built, V.ListKeysResponse, timeout, token)
             yield from page.keys
+            if not page.next_page_token:
+                return
+            built.page_token = page.next_page_token
+
+    def list_authorizations(
+        self,
+        request: V.ListAuthorizationsRequest | None = None,
+        /,
+        *,
+        timeout: float | None = None,
+        token: str | None = None,
+        **fields: Unpack[ListAuthorizationsFields],
+    ) -> V.ListAuthorizationsResponse:
+        """See VaultClient.list_authorizations."""
+        built = build_request(V.ListAuthorizationsRequest, request, fields)
+        return self._invoker.unary(
+            "ListAuthorizations", built, V.ListAuthorizationsResponse, timeout, token
+        )
+
+    def iter_authorizations(
+        self,
+        request: V.ListAuthorizationsRequest | None = None,
+        /,
+        *,
+        timeout: float | None = None,
+        token: str | None = None,
+        **fields: Unpack[ListAuthorizationsFields],
+    ) -> Iterator[V.Authorization]:
+        """See VaultClient.iter_authorizations."""
+        built = build_request(V.ListAuthorizationsRequest, request, fields)
+        while True:
+            page = self._invoker.unary(
+                "ListAuthorizations", built, V.ListAuthorizationsResponse, timeout, token
+            )
+            yield from page.authorizations
             if not page.next_page_token:
                 return
             built.page_token = page.next_page_token
