@@ -190,10 +190,11 @@ class Meter:
             # attempt never got to settle (it crashed after the commit).
             tenant = await self._settle(chain, outcome.event, outcome.duplicate)
         except StoreUnavailable as error:
-            # The event is committed: that is what the caller is told. The counters catch up
-            # when the vault next rebuilds the key from billing_events.
+            # Committed but not counted in the Redis windows, and nothing rebuilds a key Redis
+            # still holds: so it is not acknowledged. The caller's retry (same request_id) finds
+            # it recorded (duplicate) and settles it then, exactly once.
             log.warning("event %s recorded but not settled: %s", outcome.event.event_id, error)
-            tenant = None
+            raise
         return Recorded(outcome.event, outcome.duplicate, tenant)
 
     async def _settle(
