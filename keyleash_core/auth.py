@@ -116,3 +116,12 @@ class FailedAttemptLimiter:
         else:
             self._failures.pop(host, None)
         return recent
+
+
+def credential_of(context: Any, settings: Any) -> Credential:
+    """The credential of a gRPC call, checked against the configured token hashes."""
+    return classify(
+        context.invocation_metadata(),
+        settings.admin_token_hashes,
+        settings.service_token_hashes,
+    )

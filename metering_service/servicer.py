@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 from typing import Any, TypeAlias, TypeVar
 
 from keyleash.metering.v1 import metering_pb2, metering_pb2_grpc
-from keyleash_core.auth import SERVICE, Credential, classify
+from keyleash_core.auth import SERVICE, Credential, credential_of
 from keyleash_core.errors import InvalidArgument, PermissionDenied
 from keyleash_core.settings import StoreSettings
 from keyleash_core.telemetry import (
@@ -42,11 +42,7 @@ class MeteringServicer(metering_pb2_grpc.MeteringServiceServicer):
         self._settings = settings
 
     def _credential(self, context: Context) -> Credential:
-        return classify(
-            context.invocation_metadata(),
-            self._settings.admin_token_hashes,
-            self._settings.service_token_hashes,
-        )
+        return credential_of(context, self._settings)
 
     def _now(self) -> int:
         return self._meter.clock.now_ms()

@@ -29,13 +29,13 @@ from keyleash_core.errors import (
 from keyleash_core.keyrecord import KeyRecord, KeyState, parse_key_name
 from keyleash_core.postgres import run_db
 from keyleash_core.redis_store import Scripts
+from keyleash_core.script_call import ScriptCall
 from keyleash_core.tenants import load_tenant
 from vault_service.domain import secrets as key_secrets
 from vault_service.domain.checks import CallRequest, check_call
 from vault_service.domain.decision import (
     Outcome,
     Quota,
-    ScriptCall,
     audit_fields,
     build_plan,
     parse_outcome,

@@ -11,7 +11,7 @@ from typing import Any, TypeAlias
 from google.protobuf import field_mask_pb2
 
 from keyleash.vault.v1 import vault_pb2, vault_pb2_grpc
-from keyleash_core.auth import ADMIN, KEY, SERVICE, Credential, classify
+from keyleash_core.auth import ADMIN, KEY, SERVICE, Credential, credential_of
 from keyleash_core.errors import InvalidArgument, PermissionDenied
 from keyleash_core.settings import StoreSettings
 from keyleash_core.telemetry import (
@@ -42,11 +42,7 @@ class VaultServicer(vault_pb2_grpc.VaultServiceServicer):
         self._settings = settings
 
     def _credential(self, context: Context) -> Credential:
-        return classify(
-            context.invocation_metadata(),
-            self._settings.admin_token_hashes,
-            self._settings.service_token_hashes,
-        )
+        return credential_of(context, self._settings)
 
     async def MintKey(
         self, request: vault_pb2.MintKeyRequest, context: Context

@@ -12,11 +12,11 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any
 
 from keyleash_core import keyspace
 from keyleash_core.keyrecord import KeyRecord
+from keyleash_core.script_call import ScriptCall
 from keyleash_core.windows import BUCKET_MS, ROLLING_24H_MS, SpendCheck, day_period, spend_checks
 from metering_service.domain.events import BillingEvent
 
@@ -24,12 +24,6 @@ from metering_service.domain.events import BillingEvent
 GRACE_MS = 24 * 3600 * 1000
 # A retried Charge finds its marker for as long as any window it counted in lives.
 SETTLED_MARKER_TTL_MS = 35 * 24 * 3600 * 1000
-
-
-@dataclass(frozen=True)
-class ScriptCall:
-    keys: list[str]
-    args: list[str]
 
 
 def _add_entry(check: SpendCheck, index_of: dict[str, int], now_ms: int) -> dict[str, Any] | None:

@@ -6,7 +6,7 @@ import json
 from dataclasses import dataclass
 
 from keyleash_core.redis_store import Scripts
-from metering_service.domain.settle import ScriptCall
+from keyleash_core.script_call import ScriptCall
 
 
 @dataclass(frozen=True)

@@ -14,18 +14,13 @@ from typing import Any
 
 from keyleash_core import keyspace
 from keyleash_core.keyrecord import KeyRecord
+from keyleash_core.script_call import ScriptCall
 from keyleash_core.windows import spend_checks
 from vault_service.domain.checks import CallRequest
 
 MEMO_TTL_MS = 24 * 3600 * 1000
 # A hold outlives every window it can count in; an unsettled one simply expires with them.
 RESERVATION_TTL_MS = 33 * 24 * 3600 * 1000
-
-
-@dataclass(frozen=True)
-class ScriptCall:
-    keys: list[str]
-    args: list[str]
 
 
 @dataclass(frozen=True)

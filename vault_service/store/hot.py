@@ -11,7 +11,7 @@ import redis.asyncio as aioredis
 from keyleash_core import keyspace
 from keyleash_core.keyrecord import KeyRecord, KeyState
 from keyleash_core.redis_store import Scripts, run_redis
-from vault_service.domain.decision import ScriptCall
+from keyleash_core.script_call import ScriptCall
 
 
 class HotKeys:
