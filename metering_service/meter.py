@@ -24,7 +24,7 @@ from keyleash_core.errors import (
 )
 from keyleash_core.keyrecord import parse_key_name
 from keyleash_core.money import Money
-from keyleash_core.pricing import CURRENCY, PriceTable
+from keyleash_core.pricing import CURRENCY, ModelPrice, PriceTable
 from metering_service.domain.events import BillingEvent, Kind, WriteResult, charge_kind
 from metering_service.domain.pricing import price_for, usage_cost_micros
 from metering_service.domain.settle import settle_call
@@ -32,6 +32,7 @@ from metering_service.store import billing
 from metering_service.store.billing import EventFilter, PendingWrite
 from metering_service.store.hot import Settlements
 from metering_service.store.keys import KeyChain, KeyDirectory
+from metering_service.store.prices import TenantPrices
 from metering_service.store.tenants import TenantBudgets, TenantView, view_from_hash
 from metering_service.store.writer import GroupCommitWriter
 
@@ -85,6 +86,7 @@ class Meter:
         settlements: Settlements,
         tenants: TenantBudgets,
         prices: PriceTable,
+        tenant_prices: TenantPrices,
         pepper: bytes,
         clock: Clock,
     ) -> None:
@@ -94,6 +96,7 @@ class Meter:
         self.settlements = settlements
         self.tenants = tenants
         self.prices = prices
+        self.tenant_prices = tenant_prices
         self.pepper = pepper
         self.clock = clock
 
@@ -149,15 +152,32 @@ class Meter:
             attributes=dict(spec.attributes),
         )
 
-    def _priced(self, chain: KeyChain, spec: EventSpec) -> BillingEvent:
+    async def _priced(self, chain: KeyChain, spec: EventSpec) -> BillingEvent:
         if spec.amount is not None:
             return self._event(chain, spec, charge_kind(spec.amount.micros), spec.amount)
-        price = price_for(self.prices, spec.model)
+        price, source = await self.price_of(chain.key.tenant_id, spec.model)
         cost = usage_cost_micros(
             price, spec.input_tokens, spec.output_tokens, spec.cached_input_tokens
         )
-        usage = replace(spec, cost_source=self.prices.cost_source)
+        usage = replace(spec, cost_source=source)
         return self._event(chain, usage, Kind.USAGE, Money(CURRENCY, cost))
+
+    async def price_of(self, tenant_id: str, model: str) -> tuple[ModelPrice, str]:
+        """The price a tenant pays for a model (its own, else the shipped table's) and its
+        source, or FAILED_PRECONDITION naming an unknown model."""
+        own = await self.tenant_prices.get(tenant_id, model)
+        if own is not None:
+            return own, f"tenant:{tenant_id}"
+        return price_for(self.prices, model), self.prices.cost_source
+
+    async def set_tenant_price(
+        self, credential: Credential, tenant_id: str, price: ModelPrice | None, model: str
+    ) -> tuple[ModelPrice, str]:
+        """Sets or (None) clears a tenant's own price; returns the price now in force."""
+        if credential.kind != ADMIN:
+            raise PermissionDenied("only an admin credential may set prices")
+        await self.tenant_prices.set(tenant_id, price, model)
+        return await self.price_of(tenant_id, model)
 
     async def record(self, credential: Credential, spec: EventSpec) -> Recorded:
         """Charge or RecordUsage: commit (group-committed), then settle if newly recorded."""
@@ -169,7 +189,7 @@ class Meter:
     ) -> list[Recorded]:
         """Records every spec or fails as a whole (no partial errors); durable on return."""
         chains = [await self._chain_for(credential, s.key_id) for s in specs]
-        events = [self._priced(c, s) for c, s in zip(chains, specs, strict=True)]
+        events = [await self._priced(c, s) for c, s in zip(chains, specs, strict=True)]
         outcomes = await self.writer.write_many(
             [PendingWrite(e, s.digest) for e, s in zip(events, specs, strict=True)]
         )

@@ -17,6 +17,7 @@ from metering_service.servicer import MeteringServicer
 from metering_service.settings import MeteringSettings
 from metering_service.store.hot import Settlements
 from metering_service.store.keys import KeyDirectory
+from metering_service.store.prices import TenantPrices
 from metering_service.store.tenants import TenantBudgets
 from metering_service.store.writer import GroupCommitWriter
 
@@ -38,6 +39,7 @@ async def create_server(
         settlements=Settlements(stores.scripts),
         tenants=TenantBudgets(stores.pool, stores.redis, stores.scripts),
         prices=load_price_table(),
+        tenant_prices=TenantPrices(stores.pool),
         pepper=settings.stores.key_pepper,
         clock=clock or SystemClock(),
     )

@@ -9,6 +9,7 @@ from typing import Any, TypeAlias, TypeVar
 from keyleash.metering.v1 import metering_pb2, metering_pb2_grpc
 from keyleash_core.auth import SERVICE, Credential, credential_of
 from keyleash_core.errors import InvalidArgument, PermissionDenied
+from keyleash_core.pricing import ModelPrice
 from keyleash_core.settings import StoreSettings
 from keyleash_core.telemetry import (
     CHARGED_MICROS,
@@ -204,3 +205,36 @@ class MeteringServicer(metering_pb2_grpc.MeteringServiceServicer):
         tenant_id = text(request.tenant_id, "tenant_id", required=True, limit=128)
         view = await self._meter.get_tenant(credential, tenant_id)
         return convert.tenant_to_proto(view, self._now())
+
+    async def SetTenantModelPrice(
+        self, request: metering_pb2.SetTenantModelPriceRequest, context: Context
+    ) -> metering_pb2.ModelPrice:
+        credential = self._credential(context)
+        tenant_id = text(request.tenant_id, "tenant_id", required=True, limit=128)
+        model = text(request.model, "model", required=True, limit=256)
+        price = None
+        if not request.clear:
+            price = ModelPrice(
+                model=model,
+                input_per_million_micros=_per_million(request.input_per_million_micros, "input"),
+                output_per_million_micros=_per_million(request.output_per_million_micros, "output"),
+                cached_input_per_million_micros=_per_million(
+                    request.cached_input_per_million_micros, "cached_input"
+                ),
+                effective="",
+            )
+        in_force, source = await self._meter.set_tenant_price(credential, tenant_id, price, model)
+        return metering_pb2.ModelPrice(
+            tenant_id=tenant_id if source.startswith("tenant:") else "",
+            model=model,
+            input_per_million_micros=in_force.input_per_million_micros,
+            output_per_million_micros=in_force.output_per_million_micros,
+            cached_input_per_million_micros=in_force.cached_input_per_million_micros,
+            source=source,
+        )
+
+
+def _per_million(value: int, kind: str) -> int:
+    if not 0 <= value <= 10**12:
+        raise InvalidArgument(f"{kind}_per_million_micros", "between 0 and 1e12")
+    return value

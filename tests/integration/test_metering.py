@@ -360,6 +360,37 @@ async def test_record_usage_prices_exactly_and_rounds_up(
     assert again.duplicate and again.event.event_id == reply.event.event_id
 
 
+async def test_a_tenants_own_price_overrides_the_table(vault: Any, metering: Any, tenant: str) -> None:
+    minted = await mint(vault, admin(), tenant)
+    price = metering_pb2.SetTenantModelPriceRequest(
+        tenant_id=tenant, model="gpt-4o", input_per_million_micros=1_000_000,
+        output_per_million_micros=2_000_000, cached_input_per_million_micros=0,
+    )  # fmt: skip
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await metering.SetTenantModelPrice(price, metadata=bearer(service()))
+    assert caught.value.code() == grpc.StatusCode.PERMISSION_DENIED
+    in_force = await metering.SetTenantModelPrice(price, metadata=bearer(admin()))
+    assert (in_force.source, in_force.tenant_id) == (f"tenant:{tenant}", tenant)
+
+    async def usage(request_id: str) -> Any:
+        request = metering_pb2.RecordUsageRequest(
+            request_id=request_id, key_id=minted.key.key_id, model="gpt-4o",
+            input_tokens=1000, output_tokens=500, cached_input_tokens=7,
+        )  # fmt: skip
+        return (await metering.RecordUsage(request, metadata=bearer(service()))).event
+
+    own = await usage(f"own-{tenant}")
+    assert (own.amount.micros, own.cost_source) == (2000, f"tenant:{tenant}")  # 1000*1 + 500*2
+    cleared = await metering.SetTenantModelPrice(
+        metering_pb2.SetTenantModelPriceRequest(tenant_id=tenant, model="gpt-4o", clear=True),
+        metadata=bearer(admin()),
+    )
+    assert cleared.source == "prices:2026-11-01" and not cleared.tenant_id
+    table = await usage(f"table-{tenant}")
+    assert table.cost_source == "prices:2026-11-01"
+    assert table.amount.micros == -(-(1000 * 2_500_000 + 500 * 10_000_000 + 7 * 1_250_000) // 1_000_000)
+
+
 async def test_unknown_model_is_failed_precondition(
     vault: Any, metering: Any, tenant: str
 ) -> None:

@@ -122,6 +122,15 @@ class ListBillingEventsFields(TypedDict, total=False):
     page_token: str
 
 
+class SetTenantModelPriceFields(TypedDict, total=False):
+    tenant_id: str
+    model: str
+    input_per_million_micros: int
+    output_per_million_micros: int
+    cached_input_per_million_micros: int
+    clear: bool
+
+
 class SetTenantBudgetFields(TypedDict, total=False):
     tenant_id: str
     daily_threshold: money_pb2.Money

@@ -20,6 +20,7 @@ from keyleash.client.fields import (
     ListBillingEventsFields,
     RecordUsageFields,
     SetTenantBudgetFields,
+    SetTenantModelPriceFields,
 )
 from keyleash.metering.v1 import metering_pb2 as P
 from keyleash.metering.v1 import metering_pb2_grpc
@@ -157,6 +158,19 @@ class MeteringClient(AsyncClientBase):
         built = build_request(P.SetTenantBudgetRequest, request, fields)
         return await self._invoker.unary("SetTenantBudget", built, P.Tenant, timeout, token)
 
+    async def set_tenant_model_price(
+        self,
+        request: P.SetTenantModelPriceRequest | None = None,
+        /,
+        *,
+        timeout: float | None = None,
+        token: str | None = None,
+        **fields: Unpack[SetTenantModelPriceFields],
+    ) -> P.ModelPrice:
+        """Sets (or clears) a tenant's own price for a model (admin). Never retried."""
+        built = build_request(P.SetTenantModelPriceRequest, request, fields)
+        return await self._invoker.unary("SetTenantModelPrice", built, P.ModelPrice, timeout, token)
+
     async def get_tenant(
         self,
         request: P.GetTenantRequest | str,
@@ -290,6 +304,19 @@ class SyncMeteringClient(SyncClientBase):
         """See MeteringClient.set_tenant_budget."""
         built = build_request(P.SetTenantBudgetRequest, request, fields)
         return self._invoker.unary("SetTenantBudget", built, P.Tenant, timeout, token)
+
+    def set_tenant_model_price(
+        self,
+        request: P.SetTenantModelPriceRequest | None = None,
+        /,
+        *,
+        timeout: float | None = None,
+        token: str | None = None,
+        **fields: Unpack[SetTenantModelPriceFields],
+    ) -> P.ModelPrice:
+        """See MeteringClient.set_tenant_model_price."""
+        built = build_request(P.SetTenantModelPriceRequest, request, fields)
+        return self._invoker.unary("SetTenantModelPrice", built, P.ModelPrice, timeout, token)
 
     def get_tenant(
         self,

@@ -281,3 +281,35 @@ class GetTenantRequest(_message.Message):
     TENANT_ID_FIELD_NUMBER: _ClassVar[int]
     tenant_id: str
     def __init__(self, tenant_id: _Optional[str] = ...) -> None: ...
+
+class ModelPrice(_message.Message):
+    __slots__ = ("tenant_id", "model", "input_per_million_micros", "output_per_million_micros", "cached_input_per_million_micros", "source")
+    TENANT_ID_FIELD_NUMBER: _ClassVar[int]
+    MODEL_FIELD_NUMBER: _ClassVar[int]
+    INPUT_PER_MILLION_MICROS_FIELD_NUMBER: _ClassVar[int]
+    OUTPUT_PER_MILLION_MICROS_FIELD_NUMBER: _ClassVar[int]
+    CACHED_INPUT_PER_MILLION_MICROS_FIELD_NUMBER: _ClassVar[int]
+    SOURCE_FIELD_NUMBER: _ClassVar[int]
+    tenant_id: str
+    model: str
+    input_per_million_micros: int
+    output_per_million_micros: int
+    cached_input_per_million_micros: int
+    source: str
+    def __init__(self, tenant_id: _Optional[str] = ..., model: _Optional[str] = ..., input_per_million_micros: _Optional[int] = ..., output_per_million_micros: _Optional[int] = ..., cached_input_per_million_micros: _Optional[int] = ..., source: _Optional[str] = ...) -> None: ...
+
+class SetTenantModelPriceRequest(_message.Message):
+    __slots__ = ("tenant_id", "model", "input_per_million_micros", "output_per_million_micros", "cached_input_per_million_micros", "clear")
+    TENANT_ID_FIELD_NUMBER: _ClassVar[int]
+    MODEL_FIELD_NUMBER: _ClassVar[int]
+    INPUT_PER_MILLION_MICROS_FIELD_NUMBER: _ClassVar[int]
+    OUTPUT_PER_MILLION_MICROS_FIELD_NUMBER: _ClassVar[int]
+    CACHED_INPUT_PER_MILLION_MICROS_FIELD_NUMBER: _ClassVar[int]
+    CLEAR_FIELD_NUMBER: _ClassVar[int]
+    tenant_id: str
+    model: str
+    input_per_million_micros: int
+    output_per_million_micros: int
+    cached_input_per_million_micros: int
+    clear: bool
+    def __init__(self, tenant_id: _Optional[str] = ..., model: _Optional[str] = ..., input_per_million_micros: _Optional[int] = ..., output_per_million_micros: _Optional[int] = ..., cached_input_per_million_micros: _Optional[int] = ..., clear: _Optional[bool] = ...) -> None: ...

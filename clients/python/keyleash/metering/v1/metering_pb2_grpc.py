@@ -78,6 +78,11 @@ class MeteringServiceStub:
                 request_serializer=keyleash_dot_metering_dot_v1_dot_metering__pb2.GetTenantRequest.SerializeToString,
                 response_deserializer=keyleash_dot_metering_dot_v1_dot_metering__pb2.Tenant.FromString,
                 _registered_method=True)
+        self.SetTenantModelPrice = channel.unary_unary(
+                '/keyleash.metering.v1.MeteringService/SetTenantModelPrice',
+                request_serializer=keyleash_dot_metering_dot_v1_dot_metering__pb2.SetTenantModelPriceRequest.SerializeToString,
+                response_deserializer=keyleash_dot_metering_dot_v1_dot_metering__pb2.ModelPrice.FromString,
+                _registered_method=True)
 
 
 class MeteringServiceServicer:
@@ -145,6 +150,15 @@ class MeteringServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def SetTenantModelPrice(self, request, context):
+        """Sets a tenant's own price for one model, used instead of the shipped price table for that
+        tenant's usage from now on (or, with clear, removes it). Admin only. Returns the price now in
+        force for the tenant and model.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_MeteringServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -187,6 +201,11 @@ def add_MeteringServiceServicer_to_server(servicer, server):
                     servicer.GetTenant,
                     request_deserializer=keyleash_dot_metering_dot_v1_dot_metering__pb2.GetTenantRequest.FromString,
                     response_serializer=keyleash_dot_metering_dot_v1_dot_metering__pb2.Tenant.SerializeToString,
+            ),
+            'SetTenantModelPrice': grpc.unary_unary_rpc_method_handler(
+                    servicer.SetTenantModelPrice,
+                    request_deserializer=keyleash_dot_metering_dot_v1_dot_metering__pb2.SetTenantModelPriceRequest.FromString,
+                    response_serializer=keyleash_dot_metering_dot_v1_dot_metering__pb2.ModelPrice.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -409,6 +428,33 @@ class MeteringService:
             '/keyleash.metering.v1.MeteringService/GetTenant',
             keyleash_dot_metering_dot_v1_dot_metering__pb2.GetTenantRequest.SerializeToString,
             keyleash_dot_metering_dot_v1_dot_metering__pb2.Tenant.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SetTenantModelPrice(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/keyleash.metering.v1.MeteringService/SetTenantModelPrice',
+            keyleash_dot_metering_dot_v1_dot_metering__pb2.SetTenantModelPriceRequest.SerializeToString,
+            keyleash_dot_metering_dot_v1_dot_metering__pb2.ModelPrice.FromString,
             options,
             channel_credentials,
             insecure,

@@ -35,6 +35,10 @@ type MeteringServiceClient interface {
 	SetTenantBudget(ctx context.Context, in *SetTenantBudgetRequest, opts ...grpc.CallOption) (*Tenant, error)
 	// Returns a tenant's threshold, today's spend and throttle state. Admin only.
 	GetTenant(ctx context.Context, in *GetTenantRequest, opts ...grpc.CallOption) (*Tenant, error)
+	// Sets a tenant's own price for one model, used instead of the shipped price table for that
+	// tenant's usage from now on (or, with clear, removes it). Admin only. Returns the price now in
+	// force for the tenant and model.
+	SetTenantModelPrice(ctx context.Context, in *SetTenantModelPriceRequest, opts ...grpc.CallOption) (*ModelPrice, error)
 }
 
 type meteringServiceClient struct {
@@ -162,6 +166,15 @@ func (c *meteringServiceClient) GetTenant(ctx context.Context, in *GetTenantRequ
 	return out, nil
 }
 
+func (c *meteringServiceClient) SetTenantModelPrice(ctx context.Context, in *SetTenantModelPriceRequest, opts ...grpc.CallOption) (*ModelPrice, error) {
+	out := new(ModelPrice)
+	err := c.cc.Invoke(ctx, "/keyleash.metering.v1.MeteringService/SetTenantModelPrice", in, out, opts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // MeteringServiceServer is the server API for MeteringService service.
 // All implementations must embed UnimplementedMeteringServiceServer
 // for forward compatibility
@@ -184,6 +197,10 @@ type MeteringServiceServer interface {
 	SetTenantBudget(context.Context, *SetTenantBudgetRequest) (*Tenant, error)
 	// Returns a tenant's threshold, today's spend and throttle state. Admin only.
 	GetTenant(context.Context, *GetTenantRequest) (*Tenant, error)
+	// Sets a tenant's own price for one model, used instead of the shipped price table for that
+	// tenant's usage from now on (or, with clear, removes it). Admin only. Returns the price now in
+	// force for the tenant and model.
+	SetTenantModelPrice(context.Context, *SetTenantModelPriceRequest) (*ModelPrice, error)
 	mustEmbedUnimplementedMeteringServiceServer()
 }
 
@@ -214,6 +231,9 @@ func (UnimplementedMeteringServiceServer) SetTenantBudget(context.Context, *SetT
 }
 func (UnimplementedMeteringServiceServer) GetTenant(context.Context, *GetTenantRequest) (*Tenant, error) {
 	return nil, status.Errorf(codes.Unimplemented, "method GetTenant not implemented")
+}
+func (UnimplementedMeteringServiceServer) SetTenantModelPrice(context.Context, *SetTenantModelPriceRequest) (*ModelPrice, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method SetTenantModelPrice not implemented")
 }
 func (UnimplementedMeteringServiceServer) mustEmbedUnimplementedMeteringServiceServer() {}
 
@@ -383,6 +403,24 @@ func _MeteringService_GetTenant_Handler(srv interface{}, ctx context.Context, de
 	return interceptor(ctx, in, info, handler)
 }
 
+func _MeteringService_SetTenantModelPrice_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(SetTenantModelPriceRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(MeteringServiceServer).SetTenantModelPrice(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: "/keyleash.metering.v1.MeteringService/SetTenantModelPrice",
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(MeteringServiceServer).SetTenantModelPrice(ctx, req.(*SetTenantModelPriceRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 var _MeteringService_serviceDesc = grpc.ServiceDesc{
 	ServiceName: "keyleash.metering.v1.MeteringService",
 	HandlerType: (*MeteringServiceServer)(nil),
@@ -410,6 +448,10 @@ var _MeteringService_serviceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "GetTenant",
 			Handler:    _MeteringService_GetTenant_Handler,
+		},
+		{
+			MethodName: "SetTenantModelPrice",
+			Handler:    _MeteringService_SetTenantModelPrice_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{
