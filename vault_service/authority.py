@@ -166,10 +166,10 @@ class VaultAuthority:
         for _attempt in range(MAX_DECISION_ATTEMPTS * 2):
             gen = await self.hot.generation(record)
             now = self.clock.now_ms()
-            counters, keys, calls = await run_db(
+            counters, keys, calls, snapshot = await run_db(
                 lambda now=now: rebuild_counters(self.pool, record, now)  # type: ignore[misc]
             )
-            if await self.hot.load(record, counters, keys, calls, gen):
+            if await self.hot.load(record, counters, keys, calls, gen, snapshot):
                 return
         raise StoreUnavailable("redis", "the key kept changing while it was being loaded")
 

@@ -33,6 +33,21 @@ local n = #plan.chain
 
 local function n2s(x) return string.format('%d', x) end
 
+-- Whether the Postgres snapshot "xmin:xmax:xip,..." a key was rebuilt from saw transaction xid
+-- (then the rebuild already counted this event, and adding it again would count it twice).
+local function seen_by(snap, xid)
+  if not snap or snap == '' or not xid or xid == '' then return false end
+  local xmin, xmax, xip = string.match(snap, '^(%d+):(%d+):?(.*)$')
+  local x = tonumber(xid)
+  if not xmin then return false end
+  if x < tonumber(xmin) then return true end
+  if x >= tonumber(xmax) then return false end
+  for running in string.gmatch(xip, '%d+') do
+    if tonumber(running) == x then return false end
+  end
+  return true
+end
+
 -- Which path: settle the hold, or add to the windows.
 local hold, add, skip = nil, true, redis.call('EXISTS', KEYS[3]) == 1
 if plan.res == 1 then
@@ -54,12 +69,12 @@ if skip then amount = 0; add = false end
 local loaded = {}
 if add and amount ~= 0 then
   for i = 1, n do
-    local fields = redis.call('HMGET', KEYS[3 + i], 'loaded', 'policy_version')
+    local fields = redis.call('HMGET', KEYS[3 + i], 'loaded', 'policy_version', 'snap')
     if fields[1] then
       if tonumber(fields[2]) ~= plan.chain[i].pv then
         return cjson.encode({r = 'S', idx = n2s(i)})
       end
-      loaded[i] = true
+      loaded[i] = not seen_by(fields[3], plan.xid)
     else
       redis.call('HINCRBY', KEYS[3 + i], 'gen', 1)
     end

@@ -60,6 +60,8 @@ class BillingEvent:
     reservation_id: str = ""
     attributes: dict[str, str] = field(default_factory=dict)
     record_time_us: int = 0
+    # The Postgres transaction that recorded it (xid8 as text); set by the billing stream.
+    commit_xid: str = ""
 
     @property
     def occur_time_ms(self) -> int:

@@ -87,6 +87,7 @@ def settle_call(
     today, _start, today_end = day_period(now_ms)
     plan = {
         "eid": event.event_id,
+        "xid": event.commit_xid,
         "dup": 1 if duplicate else 0,
         "amt": event.amount.micros,
         "cur": event.amount.currency,

@@ -36,9 +36,9 @@ EVENT_COLUMNS = """event_id, request_id, tenant_id, key_id, parent_key_id, key_p
 INSERT_REQUESTS = """INSERT INTO billing_requests (request_id, payload_digest, event_id, occur_time)
     SELECT * FROM unnest($1::text[], $2::bytea[], $3::uuid[], $4::timestamptz[])
     ON CONFLICT (request_id) DO NOTHING
-    RETURNING request_id, now() AS record_time"""
+    RETURNING request_id, now() AS record_time, pg_current_xact_id()::text AS xid"""
 
-SELECT_RECORDED = f"""SELECT r.payload_digest, {
+SELECT_RECORDED = f"""SELECT r.payload_digest, r.xid::text AS xid, {
     ", ".join("e." + c.strip() for c in EVENT_COLUMNS.split(","))
 }
     FROM billing_requests r
@@ -83,6 +83,7 @@ def event_from_row(row: Any) -> BillingEvent:
         attributes=json.loads(row["attributes"]),
         occur_time_us=from_datetime(row["occur_time"]),
         record_time_us=from_datetime(row["record_time"]),
+        commit_xid=row.get("xid") or "",
     )
 
 
@@ -150,7 +151,9 @@ async def _commit(
         for p in firsts:
             if p.event.request_id in fresh_ids:
                 new[p.event.request_id] = replace(
-                    p.event, record_time_us=from_datetime(record_time)
+                    p.event,
+                    record_time_us=from_datetime(record_time),
+                    commit_xid=inserted[0]["xid"],
                 )
         await con.executemany(INSERT_EVENT, [_event_args(e, record_time) for e in new.values()])
         await con.execute(UPSERT_DAILY, *_daily_rows(list(new.values())))

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import json
-import re
 import logging
+import re
 import urllib.request
 import uuid
 from collections.abc import Iterator

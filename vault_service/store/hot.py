@@ -64,6 +64,7 @@ class HotKeys:
         keys: list[str],
         calls: int,
         gen: str = "0",
+        snapshot: str = "",
     ) -> bool:
         """Loads a key rebuilt from Postgres (a no-op when already loaded). False when a charge
         settled since `gen` was read: the rebuild may miss it and must be done again."""
@@ -72,6 +73,7 @@ class HotKeys:
             "expire_ms": str(record.expire_time_ms),
             "policy_version": str(record.policy_version),
             "record": record.to_json(),
+            "snap": snapshot,
         }
         payload = json.dumps({"fields": fields, "calls": calls, "counters": counters, "gen": gen})
         loaded = await self._scripts.run(

@@ -36,7 +36,7 @@ def _ts(ms: int) -> datetime:
 
 async def rebuild_counters(
     pool: asyncpg.Pool, record: KeyRecord, now_ms: int
-) -> tuple[list[dict[str, Any]], list[str], int]:
+) -> tuple[list[dict[str, Any]], list[str], int, str]:
     """(counters, their Redis keys, lifetime calls) for load_key.lua, from billing_events.
 
     Calls are rebuilt as the number of billing events of the subtree: a lower bound of the
@@ -52,7 +52,9 @@ async def rebuild_counters(
             indexes.append(len(keys) + 1)  # KEYS[1] is the key hash itself
         return indexes
 
-    async with pool.acquire() as con:
+    async with pool.acquire() as con, con.transaction(isolation="repeatable_read", readonly=True):
+        # One snapshot for every sum, remembered by the key: settle.lua skips events it saw.
+        snapshot = str(await run_db(lambda: con.fetchval("SELECT pg_current_snapshot()::text")))
         for index, cap in enumerate(record.policy.spend_caps):
             check = cap_check(record, index, now_ms)
             since = _ts(window_start_ms(cap.window, now_ms))
@@ -99,4 +101,4 @@ async def rebuild_counters(
         calls = 0
         if record.policy.max_calls:
             calls = int(await run_db(lambda: con.fetchval(_CALLS, record.key_id)))
-    return counters, keys, calls
+    return counters, keys, calls, snapshot

@@ -1,0 +1,1 @@
+"""Keyleash benchmark harness: `python -m bench` (see docs/PERFORMANCE.md)."""

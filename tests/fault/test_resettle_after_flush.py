@@ -1,0 +1,63 @@
+"""A Charge retried (same request_id) after Redis lost its data: the vault rebuilt the key's
+windows from billing_events, which already hold the event, so the duplicate must not be counted
+again (its settled marker went with the flush)."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+
+import grpc
+import redis.asyncio as aioredis
+
+from tests.fault.fault_helpers import (
+    authorize,
+    charge_request,
+    day_cap,
+    day_used,
+    metering_stub,
+    mint,
+    own_stores,
+    read_ledger,
+    service_md,
+    services,
+    vault_stub,
+)
+
+
+async def test_duplicate_charge_after_a_redis_flush_is_not_counted_twice() -> None:
+    tenant = "t-" + uuid.uuid4().hex[:12]
+    with own_stores() as stores, services(stores, "vault", "metering") as procs:
+        await procs["vault"].wait_serving()
+        await procs["metering"].wait_serving()
+        async with (
+            grpc.aio.insecure_channel(procs["vault"].target) as vch,
+            grpc.aio.insecure_channel(procs["metering"].target) as mch,
+        ):
+            vault = vault_stub(vch)
+            metering = metering_stub(mch)
+            minted = await mint(vault, tenant, [day_cap(5_000_000)])
+            assert day_used(await authorize(vault, minted.secret)) == 0  # loaded
+            request = charge_request(f"{tenant}-x", minted.key.key_id, 2_000_000)
+            first = await metering.Charge(request, metadata=service_md(), timeout=10)
+            assert not first.duplicate
+            assert day_used(await authorize(vault, minted.secret)) == 2_000_000
+            client = aioredis.Redis.from_url(stores.redis_url)
+            try:
+                await client.flushall()  # what a Redis restarted empty looks like
+            finally:
+                await client.aclose()
+            rebuilt = day_used(await authorize(vault, minted.secret))  # rebuilt from Postgres
+            again = await metering.Charge(request, metadata=service_md(), timeout=10)
+            assert again.duplicate
+            await asyncio.sleep(0)
+            after_retry = day_used(await authorize(vault, minted.secret))
+            ledger = await read_ledger(stores.database_url, tenant)
+            print(
+                f"\nFAULT flush-then-retry: ledger_micros={ledger.total_micros}"
+                f" rebuilt_used={rebuilt} used_after_duplicate={after_retry}"
+            )
+            assert rebuilt == 2_000_000
+            assert after_retry == ledger.total_micros == 2_000_000, (
+                f"the duplicate was settled again after the rebuild: window {after_retry}"
+            )
