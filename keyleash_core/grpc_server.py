@@ -195,27 +195,33 @@ async def start_grpc_server(
     interceptors: Iterable[grpc.aio.ServerInterceptor] = (),
     on_close: Callable[[], Awaitable[None]],
     tls: TlsSettings | None = None,
+    reuse_port: bool = False,
 ) -> BuiltServer:
     """Builds and starts a grpc.aio server: interceptors, servicers, health, reflection."""
     server = grpc.aio.server(
         interceptors=[*interceptors, ErrorMappingInterceptor(domain)],
         options=[
-            ("grpc.so_reuseport", 0),
+            # Several processes of one service may share a port (one per core) when asked;
+            # off by default so a second `keyleash up` fails loudly instead of splitting calls.
+            ("grpc.so_reuseport", 1 if reuse_port else 0),
             ("grpc.max_receive_message_length", 4 * 1024 * 1024),
         ],
     )
     service_names = list(register(server))
     health_servicer = await add_health_and_reflection(server, service_names)
-    if tls is None:
-        port = server.add_insecure_port(address)
-    else:
-        credentials = grpc.ssl_server_credentials(
-            [(tls.private_key, tls.certificate_chain)],
-            root_certificates=tls.client_ca,
-            require_client_auth=tls.client_ca is not None,
-        )
-        port = server.add_secure_port(address, credentials)
+    try:
+        if tls is None:
+            port = server.add_insecure_port(address)
+        else:
+            credentials = grpc.ssl_server_credentials(
+                [(tls.private_key, tls.certificate_chain)],
+                root_certificates=tls.client_ca,
+                require_client_auth=tls.client_ca is not None,
+            )
+            port = server.add_secure_port(address, credentials)
+    except RuntimeError:  # grpc's word for "could not bind"
+        port = 0
     if port == 0:
-        raise OSError(f"cannot listen on {address}")
+        raise OSError(f"cannot listen on {address} (in use, or not an address of this machine)")
     await server.start()
     return BuiltServer(server, port, health_servicer, on_close)

@@ -106,6 +106,7 @@ class StoreSettings:
     store_timeout_seconds: float
     metrics_port: int
     tls: TlsSettings | None = None
+    reuse_port: bool = False
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> StoreSettings:
@@ -130,4 +131,5 @@ class StoreSettings:
             store_timeout_seconds=env_float(env, "KEYLEASH_STORE_TIMEOUT_SECONDS", 2.0),
             metrics_port=env_int(env, "KEYLEASH_METRICS_PORT", 0),
             tls=TlsSettings.from_env(env),
+            reuse_port=env_bool(env, "KEYLEASH_REUSE_PORT", False),
         )

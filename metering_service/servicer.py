@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator
 from typing import Any, TypeAlias, TypeVar
 
@@ -12,6 +13,7 @@ from keyleash_core.errors import InvalidArgument, PermissionDenied
 from keyleash_core.pricing import ModelPrice
 from keyleash_core.settings import StoreSettings
 from keyleash_core.telemetry import (
+    CHARGE_SECONDS,
     CHARGED_MICROS,
     CHARGES,
     RESERVATIONS_OPEN,
@@ -51,17 +53,21 @@ class MeteringServicer(metering_pb2_grpc.MeteringServiceServicer):
     async def Charge(
         self, request: metering_pb2.ChargeRequest, context: Context
     ) -> metering_pb2.ChargeResponse:
+        started = time.perf_counter()
         credential = self._credential(context)
         spec = convert.charge_spec(request, self._now(), _run_id(context))
         recorded = await self._meter.record(credential, spec)
+        CHARGE_SECONDS.record(time.perf_counter() - started, {"rpc": "Charge"})
         return self._recorded(metering_pb2.ChargeResponse(), recorded)
 
     async def RecordUsage(
         self, request: metering_pb2.RecordUsageRequest, context: Context
     ) -> metering_pb2.RecordUsageResponse:
+        started = time.perf_counter()
         credential = self._credential(context)
         spec = convert.usage_spec(request, self._now(), _run_id(context))
         recorded = await self._meter.record(credential, spec)
+        CHARGE_SECONDS.record(time.perf_counter() - started, {"rpc": "RecordUsage"})
         return self._recorded(metering_pb2.RecordUsageResponse(), recorded)
 
     def _recorded(self, response: Response, recorded: Recorded) -> Response:

@@ -80,6 +80,7 @@ async def create_server(
             interceptors=server_interceptors(),
             on_close=close,
             tls=settings.stores.tls,
+            reuse_port=settings.stores.reuse_port,
         )
     except BaseException:
         await close()

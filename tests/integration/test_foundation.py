@@ -56,3 +56,35 @@ async def test_migrations_are_idempotent_under_concurrent_start(system) -> None:
         for p in pools:
             await p.close()
     assert results == [[], [], []]
+
+
+async def test_reuse_port_lets_two_processes_share_a_port(stores) -> None:  # type: ignore[no-untyped-def]
+    import socket
+
+    import pytest
+
+    from tests.conftest import service_env
+    from vault_service.server import create_server
+    from vault_service.settings import VaultSettings
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    address = f"127.0.0.1:{port}"
+    plain = VaultSettings.from_env(service_env(stores) | {"KEYLEASH_AUDIT_DRAIN": "off"})
+    first = await create_server(plain, address)
+    try:
+        with pytest.raises(OSError):
+            await create_server(plain, address)
+    finally:
+        await first.stop(1)
+    shared = VaultSettings.from_env(
+        service_env(stores) | {"KEYLEASH_REUSE_PORT": "on", "KEYLEASH_AUDIT_DRAIN": "off"}
+    )
+    first = await create_server(shared, address)
+    second = await create_server(shared, address)
+    try:
+        assert first.port == second.port == port
+    finally:
+        await first.stop(1)
+        await second.stop(1)
