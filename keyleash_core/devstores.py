@@ -29,6 +29,7 @@ import stat
 import subprocess
 import tempfile
 import time
+from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import quote
@@ -46,7 +47,7 @@ _LIVE: list[ManagedServer] = []  # servers we started and have not stopped, for 
 
 
 @dataclass(eq=False)  # identity semantics: each instance is a handle on one process
-class ManagedServer:
+class ManagedServer(ABC):
     """A Redis or PostgreSQL server process started by this module."""
 
     name: str
@@ -54,17 +55,17 @@ class ManagedServer:
     port: int
     data_dir: Path
 
+    @abstractmethod
     def stop(self, timeout: float = 10.0) -> None:
         """Stop gracefully, falling back to SIGKILL after `timeout`; a no-op if not running."""
-        raise NotImplementedError
 
+    @abstractmethod
     def kill(self) -> None:
         """SIGKILL the server immediately (fault tests); the data dir is left as it is."""
-        raise NotImplementedError
 
+    @abstractmethod
     def is_running(self) -> bool:
         """Whether the server process is alive."""
-        raise NotImplementedError
 
     def restart(self) -> None:
         """Start again on the same port and data dir (after stop or kill; stops first if up)."""
@@ -72,8 +73,9 @@ class ManagedServer:
         _claim_port(self.port, wait=_PORT_RELEASE_WAIT)
         self._launch()
 
+    @abstractmethod
     def _launch(self) -> None:
-        raise NotImplementedError
+        """Start the server process on self.port with self.data_dir."""
 
 
 def find_free_port() -> int:

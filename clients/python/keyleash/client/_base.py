@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping, Sequence
 from types import TracebackType
 from typing import Any, ClassVar, Self, TypeVar
@@ -49,7 +50,7 @@ def run_stamper(*, request_id: bool = False) -> Callable[[M], M]:
     return prepare
 
 
-class _ClientBase:
+class _ClientBase(ABC):
     """Connection settings; subclasses add the channel and the stub."""
 
     TARGET_ENV: ClassVar[str]
@@ -82,8 +83,9 @@ class _ClientBase:
         self._owns_channel = channel is None
         self._bind(channel, timeout, retry)
 
+    @abstractmethod
     def _bind(self, channel: Any, timeout: float | None, retry: RetryPolicy) -> None:
-        raise NotImplementedError
+        """Open (or adopt) the channel and build the invoker for it."""
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> Self:
@@ -112,8 +114,9 @@ class AsyncClientBase(_ClientBase):
         self.channel: Any = channel if channel is not None else self.connection.aio_channel()
         self._invoker = AsyncInvoker(self._make_stub(self.channel), self.token, timeout, retry)
 
+    @abstractmethod
     def _make_stub(self, channel: Any) -> Any:
-        raise NotImplementedError
+        """The generated stub of this client's service on `channel`."""
 
     async def close(self) -> None:
         """Closes the channel if this client opened it."""
@@ -139,8 +142,9 @@ class SyncClientBase(_ClientBase):
         self.channel: Any = channel if channel is not None else self.connection.sync_channel()
         self._invoker = SyncInvoker(self._make_stub(self.channel), self.token, timeout, retry)
 
+    @abstractmethod
     def _make_stub(self, channel: Any) -> Any:
-        raise NotImplementedError
+        """The generated stub of this client's service on `channel`."""
 
     def close(self) -> None:
         """Closes the channel if this client opened it."""
