@@ -29,6 +29,7 @@ from bench import stats, system
 from bench.stats import Comparison, Measurement, Target
 from bench.worker import worker_main
 from keyleash.vault.v1 import vault_pb2
+from keyleash_core import devstores
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -59,12 +60,13 @@ COMPARISONS = [
     Comparison("authorize_many_keys", "authorize_few_keys", Target("max", 1.2), "slowdown"),
     Comparison("charge_large", "charge", Target("max", 1.3), "slowdown"),
     Comparison("authorize_audit_on", "authorize_audit_off", Target("min", 0.85)),
-    Comparison("authorize_2proc", "authorize_allow", Target("report")),
+    Comparison("authorize_2proc", "authorize_1proc_8conn", Target("report")),
 ]
 
 ALL = [
     "grpc_floor_vault", "grpc_floor_metering", "authorize_allow", "authorize_stream",
-    "authorize_deny", "authorize_audit_off", "authorize_audit_on", "authorize_2proc",
+    "authorize_deny", "authorize_audit_off", "authorize_audit_on", "authorize_1proc_8conn",
+    "authorize_2proc",
     "redis_ping", "redis_evalsha", "lua_keyleash", "redis_seed", "limits_moving",
     "mint", "naive_insert", "charge", "pg_copy", "stream_usage", "authorize_few_keys",
     "authorize_many_keys", "charge_large", "memory",
@@ -240,13 +242,21 @@ def main(argv: list[str] | None = None) -> int:
                 "vault_noaudit", "vault_service", {"KEYLEASH_AUDIT": "off"}, wait=False
             )
         if "authorize_2proc" in sel:
-            # Audit on, drainer off: the audit-on vault drains for both, as one drainer would.
-            sut.start_service(
-                "vault2",
-                "vault_service",
-                {"KEYLEASH_AUDIT": "on", "KEYLEASH_AUDIT_DRAIN": "off"},
-                wait=False,
-            )
+            # Two processes on one port (SO_REUSEPORT), as a host would run them. Audit on,
+            # drainer off: the audit-on vault drains for both, as one drainer would.
+            shared = devstores.find_free_port()
+            for name in ("vault2a", "vault2b"):
+                sut.start_service(
+                    name,
+                    "vault_service",
+                    {
+                        "KEYLEASH_AUDIT": "on",
+                        "KEYLEASH_AUDIT_DRAIN": "off",
+                        "KEYLEASH_REUSE_PORT": "on",
+                    },
+                    wait=False,
+                    port=shared,
+                )
         workers = Workers(args.workers)
         for service in sut.services.values():
             system.wait_serving(service)
@@ -318,11 +328,16 @@ def run_all(
     common = {"redis_url": sut.redis_url, "database_url": sut.database_url}
     c = args.callers
 
-    def authorize(name: str, title: str, addresses: list[str], note: str = "") -> Scenario:
+    def authorize(
+        name: str, title: str, addresses: list[str], note: str = "", connections: int = 1
+    ) -> Scenario:
         return Scenario(
             name, title, "authorize",
-            params={"addresses": addresses, "secrets": allow, "expect": "allow"}, note=note,
-            callers=c,
+            params={
+                "addresses": addresses, "secrets": allow, "expect": "allow",
+                "connections": connections,
+            },
+            note=note, callers=c,
         )  # fmt: skip
 
     scenarios = {
@@ -367,11 +382,18 @@ def run_all(
         "authorize_audit_on": authorize(
             "authorize_audit_on", "Authorize ALLOW, vault with audit on (right after off)", [vault]
         ),
+        "authorize_1proc_8conn": authorize(
+            "authorize_1proc_8conn",
+            "Authorize ALLOW, 1 vault process, 8 connections per generator process",
+            [vault],
+            connections=8,
+        ),
         "authorize_2proc": authorize(
             "authorize_2proc",
-            "Authorize ALLOW, 2 vault processes",
-            [vault, sut.services["vault2"].address] if "vault2" in sut.services else [],
-            note="two ports, load split by the client",
+            "Authorize ALLOW, 2 vault processes sharing one port (SO_REUSEPORT)",
+            [sut.services["vault2a"].address] if "vault2a" in sut.services else [],
+            note="8 connections per generator process, spread by the kernel",
+            connections=8,
         ),
         "redis_ping": Scenario(
             "redis_ping", "Redis PING (redis-py asyncio)", "redis_ping", callers=c, params=common

@@ -123,9 +123,15 @@ class System:
         return {n: process_cpu_seconds(pid, tree=t) for n, (pid, t) in self.cpu_pids().items()}
 
     def start_service(
-        self, name: str, module: str, extra_env: dict[str, str], *, wait: bool = True
+        self,
+        name: str,
+        module: str,
+        extra_env: dict[str, str],
+        *,
+        wait: bool = True,
+        port: int = 0,
     ) -> Service:
-        port = devstores.find_free_port()
+        port = port or devstores.find_free_port()
         listen_var = (
             "KEYLEASH_VAULT_LISTEN" if module == "vault_service" else "KEYLEASH_METERING_LISTEN"
         )

@@ -90,12 +90,17 @@ class Context:
         self.channels: dict[str, Any] = {}
         self.redis: dict[str, Any] = {}
 
-    def channel(self, address: str) -> Any:
+    def channel(self, address: str, connection: int = 0) -> Any:
+        """A channel to `address`; distinct `connection` numbers get distinct TCP connections
+        (grpc otherwise shares one subchannel between channels with the same arguments), which
+        lets the kernel spread them over processes sharing a port (SO_REUSEPORT)."""
         import grpc
 
-        if address not in self.channels:
-            self.channels[address] = grpc.aio.insecure_channel(address)
-        return self.channels[address]
+        key = f"{address}#{connection}"
+        if key not in self.channels:
+            options = [("keyleash.bench.connection", connection)] if connection else []
+            self.channels[key] = grpc.aio.insecure_channel(address, options=options)
+        return self.channels[key]
 
     def redis_client(self, url: str, connections: int) -> Any:
         import redis.asyncio as aioredis
@@ -127,7 +132,8 @@ async def _grpc_op(ctx: Context, spec: dict[str, Any]) -> Op:
     p = spec["params"]
     kind = spec["kind"]
     addresses = p["addresses"]
-    channels = [ctx.channel(a) for a in addresses]
+    connections = int(p.get("connections", 1))
+    channels = [ctx.channel(a, n) for a in addresses for n in range(connections)]
     if kind == "health":
         stubs = _round_robin([health_pb2_grpc.HealthStub(c) for c in channels])
         request = health_pb2.HealthCheckRequest(service="")

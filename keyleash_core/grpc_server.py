@@ -38,6 +38,7 @@ class ErrorMappingInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
     def __init__(self, domain: str, limiter: FailedAttemptLimiter | None = None) -> None:
         self._domain = domain
         self._limiter = limiter or FailedAttemptLimiter()
+        self._wrapped: dict[str, tuple[grpc.RpcMethodHandler, grpc.RpcMethodHandler]] = {}
 
     async def intercept_service(
         self,
@@ -50,6 +51,16 @@ class ErrorMappingInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
         method = handler_call_details.method
         if method.startswith("/grpc."):
             return handler  # health and reflection: no credentials, never throttled
+        # grpc.aio asks on every call; the registered handler of a method never changes, so
+        # its wrapper is built once (this runs on the hot path of every RPC).
+        cached = self._wrapped.get(method)
+        if cached is not None and cached[0] is handler:
+            return cached[1]
+        wrapped = self._wrap(handler, method)
+        self._wrapped[method] = (handler, wrapped)
+        return wrapped
+
+    def _wrap(self, handler: grpc.RpcMethodHandler, method: str) -> grpc.RpcMethodHandler:
         if handler.unary_unary:
             return grpc.unary_unary_rpc_method_handler(
                 self._wrap_unary(handler.unary_unary, method),

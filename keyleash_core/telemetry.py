@@ -153,6 +153,9 @@ def agent_run_id_of(context: grpc.aio.ServicerContext) -> str:
 class AgentRunInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
     """Puts the call's agent_run_id on its span, and makes it the baggage of the handler."""
 
+    def __init__(self) -> None:
+        self._wrapped: dict[str, tuple[grpc.RpcMethodHandler, grpc.RpcMethodHandler]] = {}
+
     async def intercept_service(
         self,
         continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
@@ -161,6 +164,10 @@ class AgentRunInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
         handler = await continuation(handler_call_details)
         if handler is None or not handler.unary_unary:
             return handler
+        # Built once per method and handler (grpc.aio asks on every call).
+        cached = self._wrapped.get(handler_call_details.method)
+        if cached is not None and cached[0] is handler:
+            return cached[1]
         behavior = handler.unary_unary
 
         async def wrapped(request: Any, context: grpc.aio.ServicerContext) -> Any:
@@ -169,11 +176,13 @@ class AgentRunInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
                 trace.get_current_span().set_attribute("keyleash.agent_run_id", run)
             return await behavior(request, context)
 
-        return grpc.unary_unary_rpc_method_handler(
+        built = grpc.unary_unary_rpc_method_handler(
             wrapped,
             request_deserializer=handler.request_deserializer,
             response_serializer=handler.response_serializer,
         )
+        self._wrapped[handler_call_details.method] = (handler, built)
+        return built
 
 
 def annotate(**attributes: str) -> None:
@@ -188,7 +197,11 @@ def annotate(**attributes: str) -> None:
 
 @contextmanager
 def store_span(name: str) -> Iterator[None]:
-    """A child span around one Redis or Postgres call."""
+    """A child span around one Redis or Postgres call (none when the call is not traced: the
+    span would be dropped anyway, and this runs several times per RPC)."""
+    if not trace.get_current_span().is_recording():
+        yield
+        return
     with tracer.start_as_current_span(name, kind=trace.SpanKind.CLIENT):
         yield
 

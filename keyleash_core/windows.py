@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import lru_cache
 
 from keyleash_core import keyspace
 from keyleash_core.keyrecord import KeyRecord
@@ -47,15 +48,30 @@ def _ms(moment: datetime) -> int:
     return int(moment.timestamp() * 1000)
 
 
+DAY_MS = 24 * 3600 * 1000
+
+
 def day_period(now_ms: int) -> tuple[str, int, int]:
     """("d20261128", start, end) of the UTC day holding now_ms."""
-    start = _utc(now_ms).replace(hour=0, minute=0, second=0, microsecond=0)
-    return start.strftime("d%Y%m%d"), _ms(start), _ms(start + timedelta(days=1))
+    return _day_period(now_ms // DAY_MS)
 
 
 def month_period(now_ms: int) -> tuple[str, int, int]:
     """("m202611", start, end) of the UTC month holding now_ms."""
-    start = _utc(now_ms).replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+    return _month_period(now_ms // DAY_MS)
+
+
+# Every Authorize and settle asks for the day (and often the month) of "now"; Unix time has
+# exactly DAY_MS per UTC day, so both are memoised by day number.
+@lru_cache(maxsize=64)
+def _day_period(day: int) -> tuple[str, int, int]:
+    start = day * DAY_MS
+    return _utc(start).strftime("d%Y%m%d"), start, start + DAY_MS
+
+
+@lru_cache(maxsize=64)
+def _month_period(day: int) -> tuple[str, int, int]:
+    start = _utc(day * DAY_MS).replace(day=1)
     following = (start + timedelta(days=32)).replace(day=1)
     return start.strftime("m%Y%m"), _ms(start), _ms(following)
 

@@ -9,7 +9,7 @@ import hmac
 import logging
 import uuid
 from collections.abc import AsyncIterator, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 import asyncpg
 
@@ -124,7 +124,14 @@ class Meter:
 
     # ---- recording ------------------------------------------------------------------------
 
-    def _event(self, chain: KeyChain, spec: EventSpec, kind: Kind, amount: Money) -> BillingEvent:
+    def _event(
+        self,
+        chain: KeyChain,
+        spec: EventSpec,
+        kind: Kind,
+        amount: Money,
+        cost_source: str | None = None,
+    ) -> BillingEvent:
         me = chain.key
         return BillingEvent(
             event_id=str(uuid.uuid4()),
@@ -146,7 +153,7 @@ class Meter:
             output_tokens=spec.output_tokens,
             cached_input_tokens=spec.cached_input_tokens,
             reason=spec.reason,
-            cost_source=spec.cost_source,
+            cost_source=spec.cost_source if cost_source is None else cost_source,
             vendor_request_id=spec.vendor_request_id,
             reservation_id=spec.reservation_id,
             attributes=dict(spec.attributes),
@@ -159,8 +166,7 @@ class Meter:
         cost = usage_cost_micros(
             price, spec.input_tokens, spec.output_tokens, spec.cached_input_tokens
         )
-        usage = replace(spec, cost_source=source)
-        return self._event(chain, usage, Kind.USAGE, Money(CURRENCY, cost))
+        return self._event(chain, spec, Kind.USAGE, Money(CURRENCY, cost), source)
 
     async def price_of(self, tenant_id: str, model: str) -> tuple[ModelPrice, str]:
         """The price a tenant pays for a model (its own, else the shipped table's) and its

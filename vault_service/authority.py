@@ -36,8 +36,9 @@ from vault_service.domain.checks import CallRequest, check_call
 from vault_service.domain.decision import (
     Outcome,
     Quota,
-    audit_fields,
+    audit_request,
     build_plan,
+    denial_verdict,
     parse_outcome,
 )
 from vault_service.store.hot import HotKeys
@@ -267,7 +268,7 @@ class VaultAuthority:
             now_ms=self.clock.now_ms(),
             decision_id=new_decision_id(),
             reservation_id="r_" + secrets.token_hex(12),
-            audit=audit_fields(me, call, current_trace_id()) if self.audit_max else None,
+            audit=audit_request(me, call, current_trace_id()) if self.audit_max else None,
             audit_max=self.audit_max,
         )
 
@@ -284,11 +285,11 @@ class VaultAuthority:
             return
         await self.register_audit_tenant(me.tenant_id)
         fields = [
-            "decision_id", decision.decision_id, "time_ms", str(self.clock.now_ms()),
-            "decision", "D", "reason", decision.reason, "quota_subject", "", "quota", "",
-            "quota_limit", "0", "quota_used", "0", "quota_remaining", "0", "reservation_id", "",
-            *audit_fields(me, call, current_trace_id()),
-        ]  # fmt: skip
+            "v",
+            denial_verdict(decision.decision_id, self.clock.now_ms(), decision.reason),
+            "q",
+            audit_request(me, call, current_trace_id()),
+        ]
         if not await self.hot.audit_only(me.tenant_id, self.audit_max, fields):
             raise AuditBacklogFull()
 

@@ -185,7 +185,7 @@ def decision_to_proto(d: Decision) -> vault_pb2.AuthorizeResponse:
             remaining=q.remaining,
         )  # fmt: skip
         if q.reset_ms:
-            status.reset_time.CopyFrom(timestamp(q.reset_ms))
+            status.reset_time.FromMilliseconds(q.reset_ms)
     if d.retry_after_ms > 0:
         out.retry_after.FromMilliseconds(d.retry_after_ms)
     return out

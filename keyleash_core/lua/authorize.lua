@@ -24,13 +24,12 @@ local function n2s(x) return string.format('%d', x) end
 -- The audit record of this decision: the request's fields from the plan, the verdict from here.
 local function record(result)
   if not plan.audit then return end
+  -- Two fields (vault_service.domain.decision.AUDIT_*_FIELDS): "v" the verdict, made here,
+  -- and "q" the request's part, as the plan brings it.
   local q = (result.quotas or {})[1] or {'', '', '', '0', '0', '0', '0'}
-  local fields = {'decision_id', plan.did, 'time_ms', n2s(now), 'decision', result.r,
-                  'reason', result.reason or '', 'quota_subject', q[1], 'quota', q[2],
-                  'quota_limit', q[4], 'quota_used', q[5], 'quota_remaining', q[6],
-                  'reservation_id', result.res_id or ''}
-  for _, v in ipairs(plan.audit) do fields[#fields + 1] = v end
-  redis.call('XADD', KEYS[4], '*', unpack(fields))
+  local verdict = {plan.did, n2s(now), result.r, result.reason or '', q[1], q[2], q[4], q[5],
+                   q[6], result.res_id or ''}
+  redis.call('XADD', KEYS[4], '*', 'v', cjson.encode(verdict), 'q', plan.audit)
 end
 
 local function finish(result)

@@ -45,9 +45,7 @@ SELECT_RECORDED = f"""SELECT r.payload_digest, r.xid::text AS xid, {
     JOIN billing_events e ON e.event_id = r.event_id AND e.occur_time = r.occur_time
     WHERE r.request_id = ANY($1::text[])"""
 
-INSERT_EVENT = f"""INSERT INTO billing_events ({EVENT_COLUMNS})
-    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19,
-            $20, $21, $22, $23::jsonb, $24, $25)"""
+COPY_COLUMNS = [column.strip() for column in EVENT_COLUMNS.split(",")]
 
 UPSERT_DAILY = """INSERT INTO daily_spend
     (tenant_id, day, currency_code, amount_micros, event_count)
@@ -155,7 +153,12 @@ async def _commit(
                     record_time_us=from_datetime(record_time),
                     commit_xid=inserted[0]["xid"],
                 )
-        await con.executemany(INSERT_EVENT, [_event_args(e, record_time) for e in new.values()])
+        # COPY: one round trip and no per-row statement for the whole group commit.
+        await con.copy_records_to_table(
+            "billing_events",
+            records=[_event_args(e, record_time) for e in new.values()],
+            columns=COPY_COLUMNS,
+        )
         await con.execute(UPSERT_DAILY, *_daily_rows(list(new.values())))
     old: dict[str, tuple[bytes, BillingEvent]] = {}
     missing = [p.event.request_id for p in firsts if p.event.request_id not in new]

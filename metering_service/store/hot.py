@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from keyleash_core.redis_store import Scripts
 from keyleash_core.script_call import ScriptCall
+from keyleash_core.script_pipeline import ScriptBatcher
 
 
 @dataclass(frozen=True)
@@ -29,10 +30,12 @@ class Settlements:
     """Runs the settlement script; every failure becomes StoreUnavailable."""
 
     def __init__(self, scripts: Scripts) -> None:
-        self._scripts = scripts
+        # Concurrent settles (a group commit's worth of Charges, a StreamUsage batch) share
+        # pipelines instead of one round trip each.
+        self._settle = ScriptBatcher(scripts.client, scripts["settle"], "settle")
 
     async def settle(self, call: ScriptCall) -> Settled:
-        raw = await self._scripts.run("settle", call.keys, call.args)
+        raw = await self._settle(call)
         data = json.loads(raw)
         if data["r"] == "S":
             return Settled("stale", int(data["idx"]) - 1, "", 0, "", 0, 0)

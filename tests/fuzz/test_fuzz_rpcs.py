@@ -37,7 +37,9 @@ INT64 = st.one_of(
 )
 TEXT = st.one_of(
     st.text(max_size=40),
-    st.sampled_from(["", "USD", "usd", "EUR", "tenants/t/keys/k", "vk_" + "A" * 49, "\x00", "é" * 300]),
+    st.sampled_from(
+        ["", "USD", "usd", "EUR", "tenants/t/keys/k", "vk_" + "A" * 49, "\x00", "é" * 300]
+    ),
     st.text(min_size=2000, max_size=5000),
 )
 
@@ -54,7 +56,11 @@ def scalar(field: d.FieldDescriptor) -> st.SearchStrategy[Any]:
         # Proto3 enums are open: unknown values must be handled too.
         known = [v.number for v in field.enum_type.values]
         return st.one_of(st.sampled_from(known), st.integers(-(2**31), 2**31 - 1))
-    if kind in (d.FieldDescriptor.TYPE_INT32, d.FieldDescriptor.TYPE_SINT32, d.FieldDescriptor.TYPE_SFIXED32):
+    if kind in (
+        d.FieldDescriptor.TYPE_INT32,
+        d.FieldDescriptor.TYPE_SINT32,
+        d.FieldDescriptor.TYPE_SFIXED32,
+    ):
         return st.integers(-(2**31), 2**31 - 1)
     if kind in (d.FieldDescriptor.TYPE_UINT32, d.FieldDescriptor.TYPE_FIXED32):
         return st.integers(0, 2**32 - 1)
@@ -63,7 +69,9 @@ def scalar(field: d.FieldDescriptor) -> st.SearchStrategy[Any]:
     return INT64
 
 
-def message(descriptor: d.Descriptor, cls: type[Message], depth: int = 0) -> st.SearchStrategy[Message]:
+def message(
+    descriptor: d.Descriptor, cls: type[Message], depth: int = 0
+) -> st.SearchStrategy[Message]:
     @st.composite
     def build(draw: st.DrawFn) -> Message:
         msg = cls()
@@ -88,7 +96,9 @@ def message(descriptor: d.Descriptor, cls: type[Message], depth: int = 0) -> st.
                         item = container.add()
                         item.MergeFrom(draw(message(field.message_type, type(item), depth + 1)))
                 else:
-                    getattr(msg, field.name).MergeFrom(draw(message(field.message_type, sub_cls, depth + 1)))  # type: ignore[arg-type]
+                    getattr(msg, field.name).MergeFrom(
+                        draw(message(field.message_type, sub_cls, depth + 1))
+                    )  # type: ignore[arg-type]
                 continue
             if repeated:
                 getattr(msg, field.name).extend(draw(st.lists(scalar(field), max_size=4)))
@@ -109,11 +119,15 @@ def free_port() -> int:
 def servers(stores: Stores) -> Iterator[dict[str, str]]:
     """Both services as their own processes (python -m ...), as deployed."""
     ports = {"vault": free_port(), "metering": free_port()}
-    env = os.environ | service_env(stores) | {
-        "KEYLEASH_VAULT_LISTEN": f"127.0.0.1:{ports['vault']}",
-        "KEYLEASH_METERING_LISTEN": f"127.0.0.1:{ports['metering']}",
-        "KEYLEASH_LOG_LEVEL": "ERROR",
-    }
+    env = (
+        os.environ
+        | service_env(stores)
+        | {
+            "KEYLEASH_VAULT_LISTEN": f"127.0.0.1:{ports['vault']}",
+            "KEYLEASH_METERING_LISTEN": f"127.0.0.1:{ports['metering']}",
+            "KEYLEASH_LOG_LEVEL": "ERROR",
+        }
+    )
     procs = [
         subprocess.Popen([sys.executable, "-m", f"{name}_service"], cwd=ROOT, env=env,
                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -136,7 +150,9 @@ def wait_serving(target: str, seconds: float = 30) -> None:
     with grpc.insecure_channel(target) as channel:
         while True:
             try:
-                reply = health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(), timeout=1)
+                reply = health_pb2_grpc.HealthStub(channel).Check(
+                    health_pb2.HealthCheckRequest(), timeout=1
+                )
                 if reply.status == health_pb2.HealthCheckResponse.SERVING:
                     return
             except grpc.RpcError:
@@ -166,7 +182,9 @@ def request_class(module: Any, method: d.MethodDescriptor) -> type[Message]:
     raise AssertionError(method.full_name)
 
 
-@pytest.mark.parametrize(("service", "method", "module", "grpc_module"), rpcs(), ids=lambda v: getattr(v, "name", str(v)))
+@pytest.mark.parametrize(
+    ("service", "method", "module", "grpc_module"), rpcs(), ids=lambda v: getattr(v, "name", str(v))
+)
 def test_every_rpc_answers_with_a_well_formed_status(
     servers: dict[str, str], service: str, method: d.MethodDescriptor, module: Any, grpc_module: Any
 ) -> None:
@@ -175,8 +193,12 @@ def test_every_rpc_answers_with_a_well_formed_status(
     stub_cls = getattr(grpc_module, method.containing_service.name + "Stub")
     call = getattr(stub_cls(channel), method.name)
 
-    @settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck), database=None)
-    @given(message(cls.DESCRIPTOR, cls), st.sampled_from([ADMIN_TOKEN, SERVICE_TOKEN, "vk_bogus", ""]))
+    @settings(
+        max_examples=40, deadline=None, suppress_health_check=list(HealthCheck), database=None
+    )
+    @given(
+        message(cls.DESCRIPTOR, cls), st.sampled_from([ADMIN_TOKEN, SERVICE_TOKEN, "vk_bogus", ""])
+    )
     def fuzz(request: Message, token: str) -> None:
         metadata = (("authorization", f"Bearer {token}"),) if token else ()
         try:
@@ -188,7 +210,9 @@ def test_every_rpc_answers_with_a_well_formed_status(
             else:
                 call(request, metadata=metadata, timeout=10)
         except grpc.RpcError as error:
-            assert error.code() not in FORBIDDEN, f"{method.full_name}: {error.code()} {error.details()}"  # type: ignore[attr-defined]
+            assert error.code() not in FORBIDDEN, (
+                f"{method.full_name}: {error.code()} {error.details()}"
+            )  # type: ignore[attr-defined]
 
     try:
         fuzz()

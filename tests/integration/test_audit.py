@@ -36,7 +36,9 @@ async def load(vault: Any, secrets_: list[str], calls: int, callers: int) -> dic
     async def caller(index: int) -> None:
         for n in range(index, calls, callers):
             secret = secrets_[n % len(secrets_)]
-            reply = await authorize(vault, secret, "0.01", agent_run_id=f"run-{n % 3}", vendor="stripe")
+            reply = await authorize(
+                vault, secret, "0.01", agent_run_id=f"run-{n % 3}", vendor="stripe"
+            )
             answers[reply.decision_id] = "allow" if reply.decision == ALLOW else "deny"
 
     await asyncio.gather(*(caller(i) for i in range(callers)))
@@ -46,13 +48,17 @@ async def load(vault: Any, secrets_: list[str], calls: int, callers: int) -> dic
 async def recorded(database_url: str, tenant: str) -> dict[str, str]:
     con = await asyncpg.connect(database_url)
     try:
-        rows = await con.fetch("SELECT decision_id, decision FROM authorizations WHERE tenant_id = $1", tenant)
+        rows = await con.fetch(
+            "SELECT decision_id, decision FROM authorizations WHERE tenant_id = $1", tenant
+        )
     finally:
         await con.close()
     return {r["decision_id"]: r["decision"] for r in rows}
 
 
-async def wait_for_rows(database_url: str, tenant: str, expected: int, seconds: float = 60) -> dict[str, str]:
+async def wait_for_rows(
+    database_url: str, tenant: str, expected: int, seconds: float = 60
+) -> dict[str, str]:
     deadline = time.monotonic() + seconds
     while True:
         rows = await recorded(database_url, tenant)
@@ -61,7 +67,9 @@ async def wait_for_rows(database_url: str, tenant: str, expected: int, seconds: 
         await asyncio.sleep(0.2)
 
 
-async def test_ten_thousand_decisions_are_recorded_exactly(vault: Any, tenant: str, system: Any) -> None:
+async def test_ten_thousand_decisions_are_recorded_exactly(
+    vault: Any, tenant: str, system: Any
+) -> None:
     limited = await mint(vault, admin_token(), tenant, rate_limits=[per(1000, 3600)])
     capped = await mint(vault, admin_token(), tenant, spend_caps=[cap("20.00")])
     scoped = await mint(vault, admin_token(), tenant, allowed_vendors=["twilio"])  # pure denials
@@ -72,10 +80,14 @@ async def test_ten_thousand_decisions_are_recorded_exactly(vault: Any, tenant: s
     assert rows == answers
 
 
-async def test_run_ledger_lists_every_attempt_in_order(vault: Any, metering: Any, tenant: str, system: Any) -> None:
+async def test_run_ledger_lists_every_attempt_in_order(
+    vault: Any, metering: Any, tenant: str, system: Any
+) -> None:
     minted = await mint(vault, admin_token(), tenant, rate_limits=[per(3, 60)])
     for n in range(5):
-        reply = await authorize(vault, minted.secret, "0.25", agent_run_id="run-ledger", method="POST", path="/v1/x")
+        reply = await authorize(
+            vault, minted.secret, "0.25", agent_run_id="run-ledger", method="POST", path="/v1/x"
+        )
         if reply.decision == ALLOW:
             await metering.Charge(
                 metering_pb2.ChargeRequest(
@@ -105,10 +117,17 @@ async def test_run_ledger_lists_every_attempt_in_order(vault: Any, metering: Any
 
 
 @pytest.fixture
-async def undrained_vault(stores: Stores) -> AsyncIterator[tuple[Any, ManagedServer, dict[str, str]]]:
+async def undrained_vault(
+    stores: Stores,
+) -> AsyncIterator[tuple[Any, ManagedServer, dict[str, str]]]:
     """A vault on its own Redis that records decisions but does not drain them itself."""
-    redis_server = start_redis(Path(tempfile.mkdtemp(prefix="keyleash-audit-", dir="/tmp")), persistent=False)
-    env = service_env(stores) | {"KEYLEASH_REDIS_URL": redis_server.url, "KEYLEASH_AUDIT_DRAIN": "off"}
+    redis_server = start_redis(
+        Path(tempfile.mkdtemp(prefix="keyleash-audit-", dir="/tmp")), persistent=False
+    )
+    env = service_env(stores) | {
+        "KEYLEASH_REDIS_URL": redis_server.url,
+        "KEYLEASH_AUDIT_DRAIN": "off",
+    }
     built = await create_server(VaultSettings.from_env(env), "127.0.0.1:0")
     channel = grpc.aio.insecure_channel(f"127.0.0.1:{built.port}")
     try:
@@ -155,7 +174,9 @@ async def test_sigkill_of_the_drainer_loses_and_doubles_nothing(
 
 
 async def test_full_audit_stream_fails_closed(stores: Stores, tenant: str) -> None:
-    redis_server = start_redis(Path(tempfile.mkdtemp(prefix="keyleash-audit-", dir="/tmp")), persistent=False)
+    redis_server = start_redis(
+        Path(tempfile.mkdtemp(prefix="keyleash-audit-", dir="/tmp")), persistent=False
+    )
     env = service_env(stores) | {
         "KEYLEASH_REDIS_URL": redis_server.url,
         "KEYLEASH_AUDIT_DRAIN": "off",

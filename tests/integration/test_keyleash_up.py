@@ -41,8 +41,6 @@ VAULT_SERVICE = "keyleash.vault.v1.VaultService"
 METERING_SERVICE = "keyleash.metering.v1.MeteringService"
 
 
-
-
 def _env(**extra: str) -> dict[str, str]:
     """The caller's environment without any KEYLEASH_* setting, plus `extra`."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("KEYLEASH_")}

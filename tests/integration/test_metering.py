@@ -149,9 +149,12 @@ async def test_2000_charges_from_64_callers_each_sent_twice_are_recorded_once(
         "SELECT COUNT(*), SUM(amount_micros) FROM billing_events WHERE tenant_id = $1", tenant
     )
     assert rows == 2000
-    assert await db.fetchval(
-        "SELECT COUNT(*) FROM billing_requests WHERE request_id LIKE $1", tenant + "-%"
-    ) == 2000
+    assert (
+        await db.fetchval(
+            "SELECT COUNT(*) FROM billing_requests WHERE request_id LIKE $1", tenant + "-%"
+        )
+        == 2000
+    )
     spend = await metering.GetSpend(
         metering_pb2.GetSpendRequest(tenant_id=tenant), metadata=bearer(service())
     )
@@ -354,13 +357,17 @@ async def test_record_usage_prices_exactly_and_rounds_up(
     assert reply.event.kind == metering_pb2.BillingEvent.KIND_USAGE
     assert reply.event.cost_source == "prices:2026-11-01"
     assert (reply.event.model, reply.event.input_tokens, reply.event.output_tokens) == (
-        "gpt-4o", 1234, 567
+        "gpt-4o",
+        1234,
+        567,
     )
     again = await metering.RecordUsage(request, metadata=bearer(service()))
     assert again.duplicate and again.event.event_id == reply.event.event_id
 
 
-async def test_a_tenants_own_price_overrides_the_table(vault: Any, metering: Any, tenant: str) -> None:
+async def test_a_tenants_own_price_overrides_the_table(
+    vault: Any, metering: Any, tenant: str
+) -> None:
     minted = await mint(vault, admin(), tenant)
     price = metering_pb2.SetTenantModelPriceRequest(
         tenant_id=tenant, model="gpt-4o", input_per_million_micros=1_000_000,
@@ -388,12 +395,12 @@ async def test_a_tenants_own_price_overrides_the_table(vault: Any, metering: Any
     assert cleared.source == "prices:2026-11-01" and not cleared.tenant_id
     table = await usage(f"table-{tenant}")
     assert table.cost_source == "prices:2026-11-01"
-    assert table.amount.micros == -(-(1000 * 2_500_000 + 500 * 10_000_000 + 7 * 1_250_000) // 1_000_000)
+    assert table.amount.micros == -(
+        -(1000 * 2_500_000 + 500 * 10_000_000 + 7 * 1_250_000) // 1_000_000
+    )
 
 
-async def test_unknown_model_is_failed_precondition(
-    vault: Any, metering: Any, tenant: str
-) -> None:
+async def test_unknown_model_is_failed_precondition(vault: Any, metering: Any, tenant: str) -> None:
     minted = await mint(vault, admin(), tenant)
     with pytest.raises(grpc.aio.AioRpcError) as caught:
         await metering.RecordUsage(
@@ -430,9 +437,9 @@ async def test_stream_usage_acks_commits_and_reports_resends_as_duplicates(
     )
     resent = await send(requests)  # a client that reconnects and resends everything
     assert sum(a.accepted for a in resent) == 100 and sum(a.duplicates for a in resent) == 200
-    assert await db.fetchval(
-        "SELECT COUNT(*) FROM billing_events WHERE tenant_id = $1", tenant
-    ) == 300
+    assert (
+        await db.fetchval("SELECT COUNT(*) FROM billing_events WHERE tenant_id = $1", tenant) == 300
+    )
 
 
 # ---- reading ---------------------------------------------------------------------------------
@@ -459,7 +466,10 @@ async def test_get_spend_by_key_subtree_agent_and_run(
         reply = await metering.GetSpend(request, metadata=bearer(token))
         return [(t.currency_code, t.micros) for t in reply.totals]
 
-    assert await spend(service(), key_name=parent.key.name) == [("EUR", 700_000), ("USD", 3_500_000)]
+    assert await spend(service(), key_name=parent.key.name) == [
+        ("EUR", 700_000),
+        ("USD", 3_500_000),
+    ]
     assert await spend(parent.secret, key_name=child.key.name) == [
         ("EUR", 700_000), ("USD", 2_500_000)
     ]  # fmt: skip

@@ -36,7 +36,9 @@ def _event(tenant: str, micros: int, reservation: str) -> BillingEvent:
 
 async def _setup(redis_client: Any, tenant: str) -> str:
     counter = keyspace.period_spend(tenant, "k1", "USD", "life")
-    await redis_client.hset(keyspace.key(tenant, "k1"), mapping={"loaded": "1", "policy_version": "1"})
+    await redis_client.hset(
+        keyspace.key(tenant, "k1"), mapping={"loaded": "1", "policy_version": "1"}
+    )
     await redis_client.set(counter, 1_000_000)  # the hold Authorize placed
     await redis_client.hset(
         keyspace.reservation(tenant, "res1"),
@@ -78,7 +80,9 @@ async def test_without_a_hold_only_new_events_add(redis_client: Any) -> None:
     assert int(await redis_client.get(counter)) == 400_000 + 250_000 + 100_000
 
 
-async def test_a_retry_adds_an_event_without_hold_that_never_settled_once(redis_client: Any) -> None:
+async def test_a_retry_adds_an_event_without_hold_that_never_settled_once(
+    redis_client: Any,
+) -> None:
     tenant = "t-" + uuid.uuid4().hex[:12]
     scripts = Scripts(redis_client)
     counter = await _setup(redis_client, tenant)
@@ -88,13 +92,29 @@ async def test_a_retry_adds_an_event_without_hold_that_never_settled_once(redis_
     assert int(await redis_client.get(counter)) == 1_250_000
 
 
-async def test_a_charge_on_an_unloaded_key_makes_a_concurrent_load_read_again(redis_client: Any) -> None:
+async def test_a_charge_on_an_unloaded_key_makes_a_concurrent_load_read_again(
+    redis_client: Any,
+) -> None:
     tenant = "t-" + uuid.uuid4().hex[:12]
     scripts = Scripts(redis_client)
     name = keyspace.key(tenant, "k1")
     gen_before = await redis_client.hget(name, "gen")  # a loader reads this, then Postgres...
     await _run(scripts, tenant, _event(tenant, 250_000, ""), dup=False)  # ...a charge commits
-    payload = json.dumps({"fields": {"state": "active"}, "calls": 0, "counters": [], "gen": (gen_before or b"0").decode()})
+    payload = json.dumps(
+        {
+            "fields": {"state": "active"},
+            "calls": 0,
+            "counters": [],
+            "gen": (gen_before or b"0").decode(),
+        }
+    )
     assert await scripts.run("load_key", [name], [payload]) == -1  # the stale snapshot is refused
-    fresh = json.dumps({"fields": {"state": "active"}, "calls": 0, "counters": [], "gen": (await redis_client.hget(name, "gen")).decode()})
+    fresh = json.dumps(
+        {
+            "fields": {"state": "active"},
+            "calls": 0,
+            "counters": [],
+            "gen": (await redis_client.hget(name, "gen")).decode(),
+        }
+    )
     assert await scripts.run("load_key", [name], [fresh]) == 1

@@ -57,9 +57,7 @@ async def dump_redis(url: str) -> list[str]:
 async def dump_postgres(url: str) -> list[str]:
     con = await asyncpg.connect(url)
     try:
-        tables = await con.fetch(
-            "SELECT tablename FROM pg_tables WHERE schemaname = 'public'"
-        )
+        tables = await con.fetch("SELECT tablename FROM pg_tables WHERE schemaname = 'public'")
         out = []
         for row in tables:
             rows = await con.fetch(f'SELECT row_to_json(t)::text AS j FROM "{row["tablename"]}" t')

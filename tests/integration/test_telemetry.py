@@ -37,16 +37,22 @@ def spans() -> Iterator[InMemorySpanExporter]:
     yield EXPORTER
 
 
-async def test_one_trace_per_run_across_both_services(spans: InMemorySpanExporter, system: Any, tenant: str) -> None:
+async def test_one_trace_per_run_across_both_services(
+    spans: InMemorySpanExporter, system: Any, tenant: str
+) -> None:
     spans.clear()
     run_id = "run-" + uuid.uuid4().hex[:8]
-    async with VaultClient(system.vault_address, token=ADMIN_TOKEN) as vault, MeteringClient(
-        system.metering_address, token=ADMIN_TOKEN
-    ) as metering:
+    async with (
+        VaultClient(system.vault_address, token=ADMIN_TOKEN) as vault,
+        MeteringClient(system.metering_address, token=ADMIN_TOKEN) as metering,
+    ):
         minted = await vault.mint_key(
             vault_pb2.MintKeyRequest(tenant_id=tenant, agent_id="a", scopes=["api.call"])
         )
-        with trace.get_tracer("test").start_as_current_span("agent step") as parent, agent_run(run_id):
+        with (
+            trace.get_tracer("test").start_as_current_span("agent step") as parent,
+            agent_run(run_id),
+        ):
             decision = await vault.authorize(
                 vault_pb2.AuthorizeRequest(
                     key=minted.secret, scope="api.call",
@@ -69,19 +75,27 @@ async def test_one_trace_per_run_across_both_services(spans: InMemorySpanExporte
         assert span.attributes["keyleash.tenant_id"] == tenant
         assert span.attributes["keyleash.key_id"] == minted.key.key_id
     assert authorize.attributes is not None and authorize.attributes["keyleash.decision"] == "allow"
-    children = [s for s in spans.get_finished_spans() if s.parent and s.parent.span_id == authorize.context.span_id]
+    children = [
+        s
+        for s in spans.get_finished_spans()
+        if s.parent and s.parent.span_id == authorize.context.span_id
+    ]
     assert any(s.name == "redis authorize" for s in children)
     assert charged.event.trace_id == trace_id and charged.event.agent_run_id == run_id
     con = await asyncpg.connect(system.stores.database_url)
     try:
-        row = await con.fetchrow("SELECT trace_id, agent_run_id FROM billing_events WHERE request_id = $1", "c-" + run_id)
+        row = await con.fetchrow(
+            "SELECT trace_id, agent_run_id FROM billing_events WHERE request_id = $1", "c-" + run_id
+        )
     finally:
         await con.close()
     assert (row["trace_id"], row["agent_run_id"]) == (trace_id, run_id)
 
 
 def test_json_log_lines_carry_the_trace(spans: InMemorySpanExporter) -> None:
-    record = logging.LogRecord("keyleash.vault", logging.INFO, __file__, 1, "froze %s", ("k1",), None)
+    record = logging.LogRecord(
+        "keyleash.vault", logging.INFO, __file__, 1, "froze %s", ("k1",), None
+    )
     with trace.get_tracer("test").start_as_current_span("op") as span:
         line = JsonFormatter().format(record)
     entry = json.loads(line)
@@ -104,7 +118,8 @@ async def test_metrics_are_served_for_prometheus(stores: Any, tenant: str) -> No
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
     built = await create_server(
-        VaultSettings.from_env(service_env(stores) | {"KEYLEASH_METRICS_PORT": str(port)}), "127.0.0.1:0"
+        VaultSettings.from_env(service_env(stores) | {"KEYLEASH_METRICS_PORT": str(port)}),
+        "127.0.0.1:0",
     )
     try:
         async with grpc.aio.insecure_channel(f"127.0.0.1:{built.port}") as channel:
@@ -114,9 +129,15 @@ async def test_metrics_are_served_for_prometheus(stores: Any, tenant: str) -> No
         import asyncio
 
         body = await asyncio.to_thread(
-            lambda: urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read().decode()
+            lambda: (
+                urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5)
+                .read()
+                .decode()
+            )
         )
     finally:
         await built.stop(1)
-    assert re.search(r'keyleash_decisions_total\{[^}]*decision="allow"[^}]*reason="none"[^}]*\} 1\.0', body)
+    assert re.search(
+        r'keyleash_decisions_total\{[^}]*decision="allow"[^}]*reason="none"[^}]*\} 1\.0', body
+    )
     assert "keyleash_authorize_duration_seconds_bucket" in body

@@ -54,6 +54,8 @@ async def test_tls_and_mutual_tls(stores: Stores, tmp_path: Path, mutual: bool) 
             assert await check(target, grpc.ssl_channel_credentials(root)) == 1
         with pytest.raises(grpc.aio.AioRpcError):
             async with grpc.aio.insecure_channel(target) as channel:
-                await health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(), timeout=2)
+                await health_pb2_grpc.HealthStub(channel).Check(
+                    health_pb2.HealthCheckRequest(), timeout=2
+                )
     finally:
         await built.stop(1)

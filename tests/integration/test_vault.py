@@ -319,7 +319,9 @@ async def test_expired_key_is_denied_and_cannot_mint(vault: Any, tenant: str) ->
     minted = await vault.MintKey(request, metadata=bearer(admin_token()))
     await asyncio.sleep(1.2)
     assert (await authorize(vault, minted.secret)).reason == vault_pb2.DENY_REASON_KEY_EXPIRED
-    got = await vault.GetKey(vault_pb2.GetKeyRequest(name=minted.key.name), metadata=bearer(admin_token()))
+    got = await vault.GetKey(
+        vault_pb2.GetKeyRequest(name=minted.key.name), metadata=bearer(admin_token())
+    )
     assert got.state == vault_pb2.Key.STATE_EXPIRED
     with pytest.raises(grpc.aio.AioRpcError) as caught:
         await mint(vault, minted.secret)
@@ -331,7 +333,8 @@ async def test_service_token_authorizes_but_cannot_mint(vault: Any, tenant: str)
 
     minted = await mint(vault, admin_token(), tenant)
     reply = await vault.Authorize(
-        vault_pb2.AuthorizeRequest(key=minted.secret, scope="api.call"), metadata=bearer(SERVICE_TOKEN)
+        vault_pb2.AuthorizeRequest(key=minted.secret, scope="api.call"),
+        metadata=bearer(SERVICE_TOKEN),
     )
     assert reply.decision == ALLOW
     with pytest.raises(grpc.aio.AioRpcError) as caught:
@@ -340,7 +343,8 @@ async def test_service_token_authorizes_but_cannot_mint(vault: Any, tenant: str)
     other = await mint(vault, admin_token(), tenant)
     with pytest.raises(grpc.aio.AioRpcError) as caught:
         await vault.Authorize(
-            vault_pb2.AuthorizeRequest(key=other.secret, scope="api.call"), metadata=bearer(minted.secret)
+            vault_pb2.AuthorizeRequest(key=other.secret, scope="api.call"),
+            metadata=bearer(minted.secret),
         )
     assert caught.value.code() == grpc.StatusCode.PERMISSION_DENIED
 
@@ -348,10 +352,14 @@ async def test_service_token_authorizes_but_cannot_mint(vault: Any, tenant: str)
 async def test_validate_key_consumes_nothing(vault: Any, tenant: str) -> None:
     minted = await mint(vault, admin_token(), tenant, rate_limits=[per(1, 60)])
     for _ in range(3):
-        reply = await vault.ValidateKey(vault_pb2.ValidateKeyRequest(key=minted.secret), metadata=bearer(minted.secret))
+        reply = await vault.ValidateKey(
+            vault_pb2.ValidateKeyRequest(key=minted.secret), metadata=bearer(minted.secret)
+        )
         assert reply.valid and reply.key.key_id == minted.key.key_id
     assert (await authorize(vault, minted.secret)).decision == ALLOW
-    unknown = await vault.ValidateKey(vault_pb2.ValidateKeyRequest(key="vk_nope"), metadata=bearer(minted.secret))
+    unknown = await vault.ValidateKey(
+        vault_pb2.ValidateKeyRequest(key="vk_nope"), metadata=bearer(minted.secret)
+    )
     assert not unknown.valid and unknown.reason == vault_pb2.DENY_REASON_KEY_UNKNOWN
 
 

@@ -102,7 +102,13 @@ def test_settle_plan_adds_only_in_the_charge_currency_and_live_windows() -> None
     ]
     call = settle_call(chain, _event(400_000, now - 1000), now)
     plan = json.loads(call.args[0])
-    assert call.keys[:5] == ["kl:{t1}:tenant", "kl:{t1}:res:-", "kl:{t1}:settled:e", "kl:{t1}:k:k2", "kl:{t1}:k:k1"]
+    assert call.keys[:5] == [
+        "kl:{t1}:tenant",
+        "kl:{t1}:res:-",
+        "kl:{t1}:settled:e",
+        "kl:{t1}:k:k2",
+        "kl:{t1}:k:k1",
+    ]
     assert [len(link["adds"]) for link in plan["chain"]] == [1, 1]
     assert plan["chain"][0]["adds"][0]["kind"] == "rolling"
     assert call.keys[plan["chain"][1]["adds"][0]["k"][0] - 1] == "kl:{t1}:sp:k1:USD:d20251128"

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+
+from hypothesis import given
+from hypothesis import strategies as st
 
 from keyleash_core.keyrecord import KeyRecord, KeyState
 from keyleash_core.money import Money
@@ -22,6 +25,21 @@ def test_calendar_periods() -> None:
     assert day_period(now) == ("d20261231", ms("2026-12-31T00:00:00"), ms("2027-01-01T00:00:00"))
     assert month_period(now) == ("m202612", ms("2026-12-01T00:00:00"), ms("2027-01-01T00:00:00"))
     assert month_period(ms("2028-02-10T00:00:00"))[2] == ms("2028-03-01T00:00:00")
+
+
+@given(st.integers(min_value=0, max_value=ms("2200-01-01T00:00:00")))
+def test_memoised_periods_match_the_calendar(now_ms: int) -> None:
+    moment = datetime.fromtimestamp(now_ms / 1000, tz=UTC)
+    day = moment.replace(hour=0, minute=0, second=0, microsecond=0)
+    month = day.replace(day=1)
+    next_month = (month + timedelta(days=32)).replace(day=1)
+    as_ms = lambda d: int(d.timestamp() * 1000)  # noqa: E731
+    assert day_period(now_ms) == (
+        day.strftime("d%Y%m%d"),
+        as_ms(day),
+        as_ms(day + timedelta(days=1)),
+    )
+    assert month_period(now_ms) == (month.strftime("m%Y%m"), as_ms(month), as_ms(next_month))
 
 
 def key(key_id: str, path: tuple[str, ...], policy: Policy) -> KeyRecord:

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 from typing import Any
+
+from vault_service.domain.decision import AUDIT_REQUEST_FIELDS, AUDIT_VERDICT_FIELDS
 
 COLUMNS = (
     "decision_id", "decision_time", "tenant_id", "key_id", "key_path", "parent_key_id",
@@ -24,9 +27,20 @@ def _int(fields: dict[str, str], name: str) -> int:
     return int(raw)
 
 
+def entry_fields(raw: dict[bytes, bytes]) -> dict[str, str]:
+    """An entry's fields by name: its "v" and "q" arrays (AUDIT_*_FIELDS), or, for an entry
+    written before those existed, one stream field per name."""
+    verdict, request = raw.get(b"v"), raw.get(b"q")
+    if verdict is not None and request is not None:
+        fields = dict(zip(AUDIT_VERDICT_FIELDS, json.loads(verdict), strict=True))
+        fields.update(zip(AUDIT_REQUEST_FIELDS, json.loads(request), strict=True))
+        return fields
+    return {k.decode(): v.decode() for k, v in raw.items()}
+
+
 def entry_to_row(raw: dict[bytes, bytes]) -> tuple[Any, ...]:
-    """The authorizations row for one stream entry (field names as authorize.lua writes them)."""
-    fields = {k.decode(): v.decode() for k, v in raw.items()}
+    """The authorizations row for one stream entry (as authorize.lua writes them)."""
+    fields = entry_fields(raw)
     key_path = [part for part in _text(fields, "key_path").split(",") if part]
     return (
         fields["decision_id"],

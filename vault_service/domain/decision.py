@@ -54,12 +54,12 @@ def build_plan(
     now_ms: int,
     decision_id: str,
     reservation_id: str,
-    audit: list[str] | None = None,
+    audit: str | None = None,
     audit_max: int = 0,
 ) -> ScriptCall:
     """The KEYS and ARGV of authorize.lua for `call` by chain[0] (its ancestors follow).
 
-    `audit` is the request's part of the audit record (field/value pairs), None when off.
+    `audit` is the request's part of the audit record (`audit_request`), None when off.
     """
     me = chain[0]
     tenant_id = me.tenant_id
@@ -143,22 +143,34 @@ def parse_outcome(raw: bytes | str) -> Outcome:
     )
 
 
-def audit_fields(me: KeyRecord, call: CallRequest, trace_id: str) -> list[str]:
-    """The request's part of a decision's audit record, as stream field/value pairs."""
+# An audit stream entry has two fields, each a JSON array in a fixed order: "q", the request's
+# part (built here), and "v", the verdict (built by the deciding script). Two fields instead of
+# one per column: the script appends less, and the drainer parses two strings per record.
+AUDIT_REQUEST_FIELDS = (
+    "tenant_id", "key_id", "key_path", "parent_key_id", "agent_id", "agent_run_id", "trace_id",
+    "scope", "vendor", "method", "path", "estimated_micros", "currency", "request_id",
+)  # fmt: skip
+AUDIT_VERDICT_FIELDS = (
+    "decision_id", "time_ms", "decision", "reason", "quota_subject", "quota", "quota_limit",
+    "quota_used", "quota_remaining", "reservation_id",
+)  # fmt: skip
+
+
+def audit_request(me: KeyRecord, call: CallRequest, trace_id: str) -> str:
+    """The request's part of a decision's audit record (AUDIT_REQUEST_FIELDS, JSON)."""
     cost = call.estimated_cost
-    return [
-        "tenant_id", me.tenant_id,
-        "key_id", me.key_id,
-        "key_path", ",".join(me.key_path),
-        "parent_key_id", me.parent_key_id,
-        "agent_id", me.agent_id,
-        "agent_run_id", call.agent_run_id,
-        "trace_id", trace_id,
-        "scope", call.scope,
-        "vendor", call.vendor,
-        "method", call.method,
-        "path", call.path,
-        "estimated_micros", str(cost.micros) if cost else "0",
-        "currency", cost.currency if cost else "",
-        "request_id", call.request_id,
-    ]  # fmt: skip
+    return json.dumps(
+        [
+            me.tenant_id, me.key_id, ",".join(me.key_path), me.parent_key_id, me.agent_id,
+            call.agent_run_id, trace_id, call.scope, call.vendor, call.method, call.path,
+            str(cost.micros) if cost else "0", cost.currency if cost else "", call.request_id,
+        ],
+        separators=(",", ":"),
+    )  # fmt: skip
+
+
+def denial_verdict(decision_id: str, now_ms: int, reason: str) -> str:
+    """The verdict part (AUDIT_VERDICT_FIELDS, JSON) of a denial made without the script."""
+    return json.dumps(
+        [decision_id, str(now_ms), "D", reason, "", "", "0", "0", "0", ""], separators=(",", ":")
+    )

@@ -12,6 +12,7 @@ from keyleash_core import keyspace
 from keyleash_core.keyrecord import KeyRecord, KeyState
 from keyleash_core.redis_store import Scripts, run_redis
 from keyleash_core.script_call import ScriptCall
+from keyleash_core.script_pipeline import ScriptBatcher, run_script_calls
 
 
 class HotKeys:
@@ -20,6 +21,8 @@ class HotKeys:
     def __init__(self, client: aioredis.Redis, scripts: Scripts) -> None:
         self._redis = client
         self._scripts = scripts
+        # Concurrent unary Authorize calls share pipelines (see script_pipeline).
+        self._authorize = ScriptBatcher(client, scripts["authorize"], "authorize")
 
     async def resolve(self, secret_hash_hex: str) -> tuple[str, str] | None:
         """(tenant_id, key_id) for a secret hash, if Redis knows it."""
@@ -118,7 +121,7 @@ class HotKeys:
         return bool(answer == b"OK")
 
     async def authorize(self, call: ScriptCall) -> bytes:
-        result: bytes = await self._scripts.run("authorize", call.keys, list(call.args))
+        result: bytes = await self._authorize(call)
         return result
 
     async def authorize_many(self, calls: Sequence[ScriptCall]) -> list[bytes]:
@@ -126,9 +129,10 @@ class HotKeys:
         script = self._scripts["authorize"]
 
         async def run() -> list[bytes]:
-            async with self._redis.pipeline(transaction=False) as pipe:
-                for call in calls:
-                    await script(keys=call.keys, args=list(call.args), client=pipe)
-                return list(await pipe.execute())
+            replies = await run_script_calls(self._redis, script, calls)
+            for reply in replies:
+                if isinstance(reply, Exception):
+                    raise reply
+            return replies
 
         return await run_redis(run)

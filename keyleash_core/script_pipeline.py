@@ -1,0 +1,115 @@
+"""Auto-pipelining of Lua script calls: concurrent callers share round trips to Redis.
+
+Under load, dozens of Authorize or settle calls are waiting for Redis at any moment. Sent one by
+one, each pays redis-py's per-command cost (a pooled connection, a socket write, a read) and
+Redis's per-command syscalls. `ScriptBatcher` keeps one pipeline in flight and queues the calls
+made while it travels for the next one (auto-pipelining). Each script still runs atomically on its own, in the order
+the calls were made, so batching changes no decision; it only shares the trip.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from typing import Any
+
+import redis.asyncio as aioredis
+from redis.commands.core import AsyncScript
+from redis.exceptions import NoScriptError
+
+from keyleash_core.redis_store import run_redis
+from keyleash_core.script_call import ScriptCall
+from keyleash_core.telemetry import store_span
+
+# Enough to amortise a round trip; small enough that one reply never holds up a caller long.
+MAX_BATCH = 256
+
+
+async def run_script_calls(
+    client: aioredis.Redis, script: AsyncScript, calls: Sequence[ScriptCall]
+) -> list[Any]:
+    """Runs `calls` of `script` in one pipeline; each call's reply, or the error it got.
+
+    EVALSHA only: redis-py's own pipeline support for scripts asks SCRIPT EXISTS before every
+    pipeline, an extra round trip. A NOSCRIPT reply (Redis restarted or flushed its scripts)
+    means that call did not run, so the script is loaded and those calls are sent again.
+    Connection trouble raises (every call of the batch failed alike).
+    """
+
+    async def send(batch: Sequence[ScriptCall]) -> list[Any]:
+        async with client.pipeline(transaction=False) as pipe:
+            for call in batch:
+                pipe.evalsha(script.sha, len(call.keys), *call.keys, *call.args)
+            return list(await pipe.execute(raise_on_error=False))
+
+    replies = await send(calls)
+    missing = [i for i, reply in enumerate(replies) if isinstance(reply, NoScriptError)]
+    if missing:
+        script.sha = await client.script_load(script.script)
+        for i, reply in zip(missing, await send([calls[i] for i in missing]), strict=True):
+            replies[i] = reply
+    return replies
+
+
+class ScriptBatcher:
+    """`await batcher(call)` runs one script call, pipelined with the calls made meanwhile."""
+
+    def __init__(self, client: aioredis.Redis, script: AsyncScript, name: str) -> None:
+        self._client = client
+        self._script = script
+        self._span_name = f"redis {name}"
+        self._queue: list[tuple[ScriptCall, asyncio.Future[Any]]] = []
+        self._flush_scheduled = False
+        self._in_flight: set[asyncio.Task[None]] = set()
+
+    async def __call__(self, call: ScriptCall) -> Any:
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[Any] = loop.create_future()
+        self._queue.append((call, future))
+        if not self._flush_scheduled:
+            self._flush_scheduled = True
+            loop.call_soon(self._flush)
+        with store_span(self._span_name):
+            return await run_redis(lambda: future)
+
+    def _flush(self) -> None:
+        # One pipeline in flight at a time: calls made while it travels wait for the next one.
+        # When idle a call goes at once; under load the batches grow by themselves. One at a
+        # time also keeps Redis running the calls in the order they were made.
+        self._flush_scheduled = False
+        if not self._queue or self._in_flight:
+            return
+        batch, self._queue = self._queue[:MAX_BATCH], self._queue[MAX_BATCH:]
+        task = asyncio.ensure_future(self._send(batch))
+        self._in_flight.add(task)
+        task.add_done_callback(self._sent)
+
+    def _sent(self, task: asyncio.Task[None]) -> None:
+        self._in_flight.discard(task)
+        if self._queue and not self._flush_scheduled:
+            self._flush_scheduled = True
+            asyncio.get_running_loop().call_soon(self._flush)
+
+    async def _send(self, batch: list[tuple[ScriptCall, asyncio.Future[Any]]]) -> None:
+        calls = [call for call, _future in batch]
+        try:
+            if len(calls) == 1:
+                replies = [await self._script(keys=calls[0].keys, args=calls[0].args)]
+            else:
+                replies = await run_script_calls(self._client, self._script, calls)
+        except asyncio.CancelledError:
+            for _call, future in batch:
+                future.cancel()
+            raise
+        except Exception as error:  # handed to every waiting caller, who maps it
+            for _call, future in batch:
+                if not future.done():
+                    future.set_exception(error)
+            return
+        for (_call, future), reply in zip(batch, replies, strict=True):
+            if future.done():  # the caller gave up (deadline); the script ran or will run anyway
+                continue
+            if isinstance(reply, Exception):
+                future.set_exception(reply)
+            else:
+                future.set_result(reply)
