@@ -57,14 +57,14 @@ async def recorded(database_url: str, tenant: str) -> dict[str, str]:
 
 
 async def wait_for_rows(
-    database_url: str, tenant: str, expected: int, seconds: float = 60
+    database_url: str, tenant: str, expected: int, seconds: float = 60, poll: float = 0.2
 ) -> dict[str, str]:
     deadline = time.monotonic() + seconds
     while True:
         rows = await recorded(database_url, tenant)
         if len(rows) >= expected or time.monotonic() > deadline:
             return rows
-        await asyncio.sleep(0.2)
+        await asyncio.sleep(poll)
 
 
 async def test_ten_thousand_decisions_are_recorded_exactly(
@@ -138,11 +138,11 @@ async def undrained_vault(
         redis_server.stop()
 
 
-def start_drainer(env: dict[str, str]) -> subprocess.Popen[bytes]:
+def start_drainer(env: dict[str, str], batch: int = 100) -> subprocess.Popen[bytes]:
     return subprocess.Popen(
         [sys.executable, "-m", "vault_service.audit"],
         cwd=ROOT,
-        env=os.environ | env | {"KEYLEASH_AUDIT_BATCH_SIZE": "100"},
+        env=os.environ | env | {"KEYLEASH_AUDIT_BATCH_SIZE": str(batch)},
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
@@ -155,9 +155,10 @@ async def test_sigkill_of_the_drainer_loses_and_doubles_nothing(
     minted = await mint(vault, admin_token(), tenant, rate_limits=[per(2000, 3600)])
     answers = await load(vault, [minted.secret], 3000, 32)
     assert await recorded(stores.database_url, tenant) == {}
-    drainer = start_drainer(env)
+    # Small batches, watched closely: the kill lands while most entries are still undrained.
+    drainer = start_drainer(env, batch=10)
     try:
-        partial = await wait_for_rows(stores.database_url, tenant, 1)
+        partial = await wait_for_rows(stores.database_url, tenant, 1, poll=0.005)
         drainer.send_signal(signal.SIGKILL)
         drainer.wait(timeout=10)
         assert 0 < len(partial) < 3000
@@ -197,3 +198,56 @@ async def test_full_audit_stream_fails_closed(stores: Stores, tenant: str) -> No
         await channel.close()
         await built.stop(1)
         redis_server.stop()
+
+
+async def test_every_column_of_a_decision_row_and_an_entry_in_the_older_format(
+    vault: Any, tenant: str, system: Any, redis_client: Any
+) -> None:
+    parent = await mint(vault, admin_token(), tenant, rate_limits=[per(1, 60)])
+    child = await mint(vault, parent.secret, tenant)  # minted by its parent's key
+    odd_path = '/v1/"quoted"/\\slash/ünï/\x1f'
+    allowed = await authorize(
+        vault, child.secret, "0.25", agent_run_id="run-Ω", vendor="stripe", method="POST",
+        path=odd_path, request_id="req-1",
+    )  # fmt: skip
+    denied = await authorize(vault, child.secret, "0.25", agent_run_id="run-Ω")
+    assert allowed.decision == ALLOW and denied.decision == vault_pb2.DECISION_DENY
+    # An entry as vaults wrote them before the two-array format: one stream field per column.
+    await redis_client.xadd(
+        f"kl:{{{tenant}}}:audit",
+        {
+            "decision_id": "d_legacy", "time_ms": "1764331200000", "decision": "A",
+            "reason": "", "quota_subject": "", "quota": "", "quota_limit": "0",
+            "quota_used": "0", "quota_remaining": "0", "reservation_id": "", "tenant_id": tenant,
+            "key_id": "k_legacy", "key_path": "k_root,k_legacy", "parent_key_id": "k_root",
+            "agent_id": "", "agent_run_id": "", "trace_id": "", "scope": "api.call",
+            "vendor": "", "method": "", "path": "", "estimated_micros": "7",
+            "currency": "USD", "request_id": "",
+        },
+    )  # fmt: skip
+    await wait_for_rows(system.stores.database_url, tenant, 3)
+    con = await asyncpg.connect(system.stores.database_url)
+    try:
+        rows = {
+            r["decision_id"]: r
+            for r in await con.fetch("SELECT * FROM authorizations WHERE tenant_id = $1", tenant)
+        }
+    finally:
+        await con.close()
+    row = rows[allowed.decision_id]
+    assert row["decision"] == "allow" and row["deny_reason"] == ""
+    assert row["key_id"] == child.key.key_id and row["parent_key_id"] == parent.key.key_id
+    assert row["key_path"] == [parent.key.key_id, child.key.key_id]
+    assert row["agent_id"] == child.key.agent_id != "" and row["agent_run_id"] == "run-Ω"
+    assert (row["scope"], row["vendor"], row["method"]) == ("api.call", "stripe", "POST")
+    assert row["path"] == odd_path and row["request_id"] == "req-1"
+    assert row["estimated_micros"] == 250_000 and row["currency_code"] == "USD"
+    assert row["reservation_id"] == allowed.reservation_id != ""
+    assert abs(row["decision_time"].timestamp() - time.time()) < 600
+    row = rows[denied.decision_id]
+    assert row["decision"] == "deny" and row["deny_reason"] == "RATE_LIMITED"
+    assert (row["quota_limit"], row["quota_used"], row["quota_remaining"]) == (1, 1, 0)
+    assert row["quota_subject"] != "" and row["reservation_id"] == ""
+    legacy = rows["d_legacy"]
+    assert legacy["key_path"] == ["k_root", "k_legacy"] and legacy["estimated_micros"] == 7
+    assert legacy["decision_time"].timestamp() == 1764331200

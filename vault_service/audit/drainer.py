@@ -25,17 +25,12 @@ from keyleash_core import keyspace
 from keyleash_core.errors import KeyleashError
 from keyleash_core.postgres import CONNECTION_ERRORS
 from keyleash_core.redis_store import REDIS_ERRORS
-from vault_service.audit.records import COLUMNS, entry_to_row
+from vault_service.audit.records import INSERT_ENTRIES, entry_parts
 
 log = logging.getLogger("keyleash.audit")
 
 GROUP = "audit-drainers"
 STREAM_PATTERN = "kl:{*}:audit"
-_STAGE = "authorizations_stage"
-_INSERT = (
-    f"INSERT INTO authorizations ({', '.join(COLUMNS)}) "
-    f"SELECT {', '.join(COLUMNS)} FROM {_STAGE} ON CONFLICT DO NOTHING"
-)
 
 
 @dataclass
@@ -163,14 +158,9 @@ class AuditDrainer:
         return claimed
 
     async def _commit(self, entries: list[tuple[str, Any, dict[bytes, bytes]]]) -> None:
-        rows = [entry_to_row(fields) for _stream, _id, fields in entries]
-        async with self._pool.acquire() as con, con.transaction():
-            await con.execute(
-                f"CREATE TEMP TABLE IF NOT EXISTS {_STAGE} "
-                "(LIKE authorizations INCLUDING DEFAULTS) ON COMMIT DELETE ROWS"
-            )
-            await con.copy_records_to_table(_STAGE, records=rows, columns=COLUMNS)
-            await con.execute(_INSERT)
+        parts = [entry_parts(fields) for _stream, _id, fields in entries]
+        async with self._pool.acquire() as con:
+            await con.execute(INSERT_ENTRIES, [v for v, _q in parts], [q for _v, q in parts])
         by_stream: dict[str, list[Any]] = {}
         for stream, entry_id, _fields in entries:
             by_stream.setdefault(stream, []).append(entry_id)
