@@ -40,7 +40,7 @@ def bearer_token(metadata: Iterable[tuple[str, str | bytes]] | None) -> str | No
 
 def secret_hash(pepper: bytes, secret: str) -> bytes:
     """The stored form of a key secret: HMAC-SHA-256 under the server pepper (both services)."""
-    return hmac.new(pepper, secret.encode("utf-8"), hashlib.sha256).digest()
+    return hmac.digest(pepper, secret.encode("utf-8"), "sha256")  # one-shot: the C fast path
 
 
 def token_sha256(token: str) -> str:

@@ -10,4 +10,4 @@ class ScriptCall:
     """KEYS and ARGV of one script call (every key of one tenant, so one Redis Cluster slot)."""
 
     keys: list[str]
-    args: list[str]
+    args: list[str | bytes]

@@ -3,8 +3,9 @@
 Under load, dozens of Authorize or settle calls are waiting for Redis at any moment. Sent one by
 one, each pays redis-py's per-command cost (a pooled connection, a socket write, a read) and
 Redis's per-command syscalls. `ScriptBatcher` keeps one pipeline in flight and queues the calls
-made while it travels for the next one (auto-pipelining). Each script still runs atomically on its own, in the order
-the calls were made, so batching changes no decision; it only shares the trip.
+made while it travels for the next one (auto-pipelining). Each script still runs atomically on
+its own, in the order the calls were made, so batching changes no decision; it only shares the
+trip.
 """
 
 from __future__ import annotations

@@ -10,9 +10,10 @@ tenant when the counter crosses its threshold.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from typing import Any
+
+import orjson
 
 from keyleash_core import keyspace
 from keyleash_core.keyrecord import KeyRecord
@@ -99,4 +100,4 @@ def settle_call(
         "chain": links,
         "marker_ttl": SETTLED_MARKER_TTL_MS,
     }
-    return ScriptCall(keys, [json.dumps(plan, separators=(",", ":"))])
+    return ScriptCall(keys, [orjson.dumps(plan)])

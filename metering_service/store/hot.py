@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
+
+import orjson
 
 from keyleash_core.redis_store import Scripts
 from keyleash_core.script_call import ScriptCall
@@ -36,7 +37,7 @@ class Settlements:
 
     async def settle(self, call: ScriptCall) -> Settled:
         raw = await self._settle(call)
-        data = json.loads(raw)
+        data = orjson.loads(raw)
         if data["r"] == "S":
             return Settled("stale", int(data["idx"]) - 1, "", 0, "", 0, 0)
         return Settled(

@@ -7,10 +7,11 @@ from an outdated policy (policy_version), so a cache can never loosen a limit.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
+
+import orjson
 
 from keyleash_core import keyspace
 from keyleash_core.keyrecord import KeyRecord
@@ -119,11 +120,11 @@ def build_plan(
     if audit is not None:
         plan["audit"] = audit
         plan["audit_max"] = audit_max
-    return ScriptCall(keys=keys, args=[str(now_ms), json.dumps(plan, separators=(",", ":"))])
+    return ScriptCall(keys=keys, args=[str(now_ms), orjson.dumps(plan)])
 
 
 def parse_outcome(raw: bytes | str) -> Outcome:
-    data = json.loads(raw)
+    data = orjson.loads(raw)
     kind = {"A": "allow", "D": "deny", "M": "missing", "S": "stale", "F": "full"}[data["r"]]
     if kind == "full":
         return Outcome(kind=kind)
@@ -159,18 +160,15 @@ AUDIT_VERDICT_FIELDS = (
 def audit_request(me: KeyRecord, call: CallRequest, trace_id: str) -> str:
     """The request's part of a decision's audit record (AUDIT_REQUEST_FIELDS, JSON)."""
     cost = call.estimated_cost
-    return json.dumps(
+    return orjson.dumps(
         [
             me.tenant_id, me.key_id, ",".join(me.key_path), me.parent_key_id, me.agent_id,
             call.agent_run_id, trace_id, call.scope, call.vendor, call.method, call.path,
             str(cost.micros) if cost else "0", cost.currency if cost else "", call.request_id,
-        ],
-        separators=(",", ":"),
-    )  # fmt: skip
+        ]
+    ).decode()  # fmt: skip
 
 
 def denial_verdict(decision_id: str, now_ms: int, reason: str) -> str:
     """The verdict part (AUDIT_VERDICT_FIELDS, JSON) of a denial made without the script."""
-    return json.dumps(
-        [decision_id, str(now_ms), "D", reason, "", "", "0", "0", "0", ""], separators=(",", ":")
-    )
+    return orjson.dumps([decision_id, str(now_ms), "D", reason, "", "", "0", "0", "0", ""]).decode()
