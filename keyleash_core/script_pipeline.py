@@ -61,6 +61,7 @@ class ScriptBatcher:
         self._span_name = f"redis {name}"
         self._queue: list[tuple[ScriptCall, asyncio.Future[Any]]] = []
         self._flush_scheduled = False
+        self._lingered = False
         self._in_flight: set[asyncio.Task[None]] = set()
 
     async def __call__(self, call: ScriptCall) -> Any:
@@ -80,6 +81,13 @@ class ScriptBatcher:
         self._flush_scheduled = False
         if not self._queue or self._in_flight:
             return
+        if len(self._queue) == 1 and not self._lingered:
+            # A lone call waits one more turn of the loop: under load, calls arriving in that
+            # turn share its trip (a lone EVALSHA costs redis-py as much as a pipeline of ten).
+            self._lingered = self._flush_scheduled = True
+            asyncio.get_running_loop().call_soon(self._flush)
+            return
+        self._lingered = False
         batch, self._queue = self._queue[:MAX_BATCH], self._queue[MAX_BATCH:]
         task = asyncio.ensure_future(self._send(batch))
         self._in_flight.add(task)
