@@ -42,8 +42,8 @@ async def load_tenant(pool: asyncpg.Pool, scripts: Scripts, tenant_id: str, now_
     name = keyspace.tenant(tenant_id)
     for _attempt in range(LOAD_ATTEMPTS):
         gen = await run_redis(lambda: scripts.client.hget(name, "gen"))
-        args = await _tenant_state(pool, tenant_id, now_ms)
-        loaded = await scripts.run("load_tenant", [name], [*args, _text(gen)])
+        args, snapshot = await _tenant_state(pool, tenant_id, now_ms)
+        loaded = await scripts.run("load_tenant", [name], [*args, _text(gen), snapshot])
         if int(loaded) >= 0:
             return
     raise StoreUnavailable("redis", "the tenant kept changing while it was being loaded")
@@ -55,10 +55,21 @@ def _text(raw: bytes | str | None) -> str:
     return raw.decode() if isinstance(raw, bytes) else raw
 
 
-async def _tenant_state(pool: asyncpg.Pool, tenant_id: str, now_ms: int) -> list[str]:
+async def _tenant_state(
+    pool: asyncpg.Pool, tenant_id: str, now_ms: int
+) -> tuple[list[str], str]:
+    """The load_tenant.lua arguments, and the Postgres snapshot they were read in: settle.lua
+    does not count an event that snapshot already saw in today's spend (it would count twice
+    after Redis lost the tenant and a retried Charge settles again)."""
     day_id, start, _end = day_period(now_ms)
     day = datetime.fromtimestamp(start / 1000, tz=UTC).date()
-    row = await run_db(lambda: pool.fetchrow(TENANT_STATE_SQL, tenant_id, day))
+
+    async def read() -> tuple[asyncpg.Record | None, str]:
+        async with pool.acquire() as con, con.transaction(isolation="repeatable_read"):
+            snapshot = str(await con.fetchval("SELECT pg_current_snapshot()::text"))
+            return await con.fetchrow(TENANT_STATE_SQL, tenant_id, day), snapshot
+
+    row, snapshot = await run_db(read)
     threshold, currency, spent, lifted_ms = 0, "", 0, 0
     if row is not None and row["daily_threshold_micros"] is not None:
         threshold = int(row["daily_threshold_micros"])
@@ -67,4 +78,4 @@ async def _tenant_state(pool: asyncpg.Pool, tenant_id: str, now_ms: int) -> list
         if row["throttle_lifted_at"] is not None:
             lifted_ms = int(row["throttle_lifted_at"].timestamp() * 1000)
     until = throttled_until_ms(threshold, spent, lifted_ms, now_ms)
-    return [str(threshold), currency, str(spent), day_id, str(until)]
+    return [str(threshold), currency, str(spent), day_id, str(until)], snapshot

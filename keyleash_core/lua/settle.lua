@@ -122,14 +122,15 @@ end
 
 -- The tenant's daily counter and throttle.
 local t = redis.call('HMGET', KEYS[1], 'loaded', 'currency', 'day', 'threshold', 'spent',
-                     'throttled_until')
+                     'throttled_until', 'snap')
 local state = 'ok'
 if not t[1] then
   state = 'missing'
   if amount ~= 0 then redis.call('HINCRBY', KEYS[1], 'gen', 1) end
 elseif (t[3] or '') < plan.today then
   state = 'stale'
-elseif t[3] == plan.day and t[2] == plan.cur and amount ~= 0 then
+elseif t[3] == plan.day and t[2] == plan.cur and amount ~= 0 and not seen_by(t[7], plan.xid) then
+  -- (An event the tenant's rebuild already read from daily_spend is not counted again.)
   local before = tonumber(t[5] or '0')
   local after = redis.call('HINCRBY', KEYS[1], 'spent', n2s(amount))
   t[5] = n2s(after)

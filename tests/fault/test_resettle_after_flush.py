@@ -10,7 +10,10 @@ import uuid
 import grpc
 import redis.asyncio as aioredis
 
+from keyleash.metering.v1 import metering_pb2
+from keyleash.vault.v1 import vault_pb2
 from tests.fault.fault_helpers import (
+    admin_md,
     authorize,
     charge_request,
     day_cap,
@@ -21,6 +24,7 @@ from tests.fault.fault_helpers import (
     read_ledger,
     service_md,
     services,
+    usd_micros,
     vault_stub,
 )
 
@@ -61,3 +65,45 @@ async def test_duplicate_charge_after_a_redis_flush_is_not_counted_twice() -> No
             assert after_retry == ledger.total_micros == 2_000_000, (
                 f"the duplicate was settled again after the rebuild: window {after_retry}"
             )
+
+
+async def test_duplicate_charge_after_a_redis_flush_does_not_throttle_the_tenant() -> None:
+    """The same race for the tenant's daily counter: rebuilt from daily_spend (which holds the
+    event) and then settled again by the retry, 2.00 would count as 4.00 and cross a 3.00
+    threshold, throttling a tenant that spent 2.00."""
+    tenant = "t-" + uuid.uuid4().hex[:12]
+    with own_stores() as stores, services(stores, "vault", "metering") as procs:
+        await procs["vault"].wait_serving()
+        await procs["metering"].wait_serving()
+        async with (
+            grpc.aio.insecure_channel(procs["vault"].target) as vch,
+            grpc.aio.insecure_channel(procs["metering"].target) as mch,
+        ):
+            vault = vault_stub(vch)
+            metering = metering_stub(mch)
+            await metering.SetTenantBudget(
+                metering_pb2.SetTenantBudgetRequest(
+                    tenant_id=tenant, daily_threshold=usd_micros(3_000_000)
+                ),
+                metadata=admin_md(),
+                timeout=10,
+            )
+            minted = await mint(vault, tenant)
+            request = charge_request(f"{tenant}-x", minted.key.key_id, 2_000_000)
+            first = await metering.Charge(request, metadata=service_md(), timeout=10)
+            assert first.tenant.spend_today.micros == 2_000_000
+            client = aioredis.Redis.from_url(stores.redis_url)
+            try:
+                await client.flushall()
+            finally:
+                await client.aclose()
+            assert (await authorize(vault, minted.secret)).decision == vault_pb2.DECISION_ALLOW
+            again = await metering.Charge(request, metadata=service_md(), timeout=10)
+            assert again.duplicate
+            print(
+                f"\nFAULT flush-then-retry, tenant: spend_today={again.tenant.spend_today.micros}"
+            )
+            assert again.tenant.spend_today.micros == 2_000_000
+            assert not again.tenant.throttled
+            after = await authorize(vault, minted.secret)
+            assert after.decision == vault_pb2.DECISION_ALLOW, after.reason
