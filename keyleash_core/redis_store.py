@@ -1,13 +1,19 @@
-"""Redis access both services share: the client, the Lua scripts, and failure mapping."""
+"""Redis access both services share: the client, the Lua scripts, and failure mapping.
+
+The client is a standalone `redis.asyncio.Redis` or, with KEYLEASH_REDIS_CLUSTER=on, a
+`redis.asyncio.cluster.RedisCluster`. Every key of a tenant carries the `{tenant}` hash tag
+(keyspace.py), so each script call touches one slot and runs on one primary.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from importlib import resources
-from typing import Any, TypeVar
+from typing import Any, TypeAlias, TypeVar
 
 import redis.asyncio as aioredis
 import redis.exceptions
+from redis.asyncio.cluster import RedisCluster
 from redis.commands.core import AsyncScript
 
 from keyleash_core.errors import StoreUnavailable
@@ -15,31 +21,52 @@ from keyleash_core.telemetry import STORE_ERRORS, store_span
 
 T = TypeVar("T")
 
-# A lost or slow Redis is the same thing to a caller: nothing was decided, retry later.
+RedisClient: TypeAlias = aioredis.Redis | RedisCluster
+"""What the services hold: one Redis server, or a Redis Cluster (KEYLEASH_REDIS_CLUSTER=on)."""
+
+# A lost or slow Redis is the same thing to a caller: nothing was decided, retry later. On a
+# cluster that includes a failover in progress (CLUSTERDOWN, TRYAGAIN, redirects redis-py gave up
+# following) and a cluster it cannot reach or map (RedisClusterException: no node reachable,
+# slots not covered). RedisClusterException is also redis-py refusing a call whose keys span
+# slots: that fails closed too; tests/cluster/test_cluster.py keeps every script call in one slot.
 REDIS_ERRORS: tuple[type[BaseException], ...] = (
     redis.exceptions.ConnectionError,
     redis.exceptions.TimeoutError,
     redis.exceptions.BusyLoadingError,
     redis.exceptions.ReadOnlyError,
-    redis.exceptions.ClusterDownError,
+    redis.exceptions.ClusterError,
+    redis.exceptions.TryAgainError,
+    redis.exceptions.AskError,
+    redis.exceptions.RedisClusterException,
     OSError,
     TimeoutError,
 )
 
 
 def create_redis(
-    url: str, *, timeout_seconds: float, max_connections: int = 256, client_name: str | None = None
-) -> aioredis.Redis:
-    """A client that never waits longer than `timeout_seconds` for Redis, so callers fail closed."""
-    client: aioredis.Redis = aioredis.Redis.from_url(
-        url,
-        socket_timeout=timeout_seconds,
-        socket_connect_timeout=timeout_seconds,
-        max_connections=max_connections,
-        decode_responses=False,
-        health_check_interval=30,
-        client_name=client_name,
-    )
+    url: str,
+    *,
+    timeout_seconds: float,
+    max_connections: int = 256,
+    client_name: str | None = None,
+    cluster: bool = False,
+) -> RedisClient:
+    """A client that never waits longer than `timeout_seconds` for Redis, so callers fail closed.
+
+    cluster=True: a Redis Cluster client seeded from `url` (it discovers the other nodes), with
+    the same timeouts and `max_connections` per node.
+    """
+    options: dict[str, Any] = {
+        "socket_timeout": timeout_seconds,
+        "socket_connect_timeout": timeout_seconds,
+        "max_connections": max_connections,
+        "decode_responses": False,
+        "health_check_interval": 30,
+        "client_name": client_name,
+    }
+    if cluster:
+        return RedisCluster.from_url(url, **options)
+    client: aioredis.Redis = aioredis.Redis.from_url(url, **options)
     return client
 
 
@@ -52,7 +79,8 @@ async def run_redis(operation: Callable[[], Awaitable[T]]) -> T:
         raise StoreUnavailable("redis", f"{type(error).__name__}: {error}") from None
 
 
-async def ping(client: aioredis.Redis) -> None:
+async def ping(client: RedisClient) -> None:
+    """PING; on a cluster every node answers (and the client learns the slot map)."""
     await run_redis(client.ping)
 
 
@@ -60,10 +88,11 @@ class Scripts:
     """The Lua scripts under keyleash_core/lua, registered once per client.
 
     redis-py's Script runs EVALSHA and reloads the script on NOSCRIPT (after a Redis restart or
-    SCRIPT FLUSH), so the hot path is one EVALSHA per call.
+    SCRIPT FLUSH), so the hot path is one EVALSHA per call. On a cluster the reload is SCRIPT LOAD
+    on every primary, so a restarted or newly promoted node gets it too.
     """
 
-    def __init__(self, client: aioredis.Redis) -> None:
+    def __init__(self, client: RedisClient) -> None:
         self.client = client
         self._scripts: dict[str, AsyncScript] = {}
         for entry in resources.files("keyleash_core.lua").iterdir():
@@ -78,3 +107,43 @@ class Scripts:
         script = self._scripts[name]
         with store_span(f"redis {name}"):
             return await run_redis(lambda: script(keys=keys, args=args))
+
+    async def run_many(self, name: str, calls: Sequence[tuple[list[str], list[Any]]]) -> list[Any]:
+        """Runs the script once per (keys, args), pipelined: one round trip (one per node on a
+        cluster). Each call stays atomic; calls on one node run in the order given."""
+        script = self._scripts[name]
+        client = self.client
+        if isinstance(client, RedisCluster):
+            return await run_redis(lambda: _run_many_on_cluster(client, script, calls))
+
+        async def pipelined() -> list[Any]:
+            async with client.pipeline(transaction=False) as pipe:
+                for keys, args in calls:
+                    await script(keys=keys, args=args, client=pipe)
+                return list(await pipe.execute())
+
+        return await run_redis(pipelined)
+
+
+async def _run_many_on_cluster(
+    client: RedisCluster, script: AsyncScript, calls: Sequence[tuple[list[str], list[Any]]]
+) -> list[Any]:
+    """A cluster pipeline refuses pipe.evalsha and never reloads a script, so: raw EVALSHA per
+    call; the calls a node answered NOSCRIPT never ran there, and run again one by one once the
+    script is loaded on every primary (so nothing is decided twice)."""
+    async with client.pipeline(transaction=False) as pipe:
+        for keys, args in calls:
+            pipe.execute_command("EVALSHA", script.sha, len(keys), *keys, *args)
+        results: list[Any] = await pipe.execute(raise_on_error=False)
+    missing = [
+        i for i, result in enumerate(results) if isinstance(result, redis.exceptions.NoScriptError)
+    ]
+    if missing:
+        script.sha = await client.script_load(script.script)
+        for index in missing:
+            keys, args = calls[index]
+            results[index] = await script(keys=keys, args=args)
+    for result in results:
+        if isinstance(result, BaseException):
+            raise result
+    return results

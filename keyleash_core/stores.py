@@ -7,11 +7,10 @@ import logging
 from dataclasses import dataclass
 
 import asyncpg
-import redis.asyncio as aioredis
 
 from keyleash_core.errors import StoreUnavailable
 from keyleash_core.postgres import apply_migrations, create_pool
-from keyleash_core.redis_store import Scripts, create_redis, ping
+from keyleash_core.redis_store import RedisClient, Scripts, create_redis, ping
 from keyleash_core.settings import StoreSettings
 
 log = logging.getLogger("keyleash.stores")
@@ -25,7 +24,7 @@ class StartupError(Exception):
 class Stores:
     """The store clients a service process holds for its lifetime."""
 
-    redis: aioredis.Redis
+    redis: RedisClient
     scripts: Scripts
     pool: asyncpg.Pool
 
@@ -43,7 +42,10 @@ class Stores:
 async def connect_stores(settings: StoreSettings, *, pool_size: int = 20) -> Stores:
     """Connects to Redis and Postgres and applies migrations, or raises StartupError."""
     client = create_redis(
-        settings.redis_url, timeout_seconds=settings.store_timeout_seconds, client_name="keyleash"
+        settings.redis_url,
+        timeout_seconds=settings.store_timeout_seconds,
+        client_name="keyleash",
+        cluster=settings.redis_cluster,
     )
     try:
         await ping(client)

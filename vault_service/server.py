@@ -45,6 +45,7 @@ async def create_server(
         timeout_seconds=settings.stores.store_timeout_seconds,
         max_connections=4,
         client_name="keyleash-audit-drainer",
+        cluster=settings.stores.redis_cluster,
     )
     drainer = AuditDrainer(
         drainer_redis,

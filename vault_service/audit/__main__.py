@@ -26,6 +26,7 @@ async def main() -> None:
         settings.stores.redis_url,
         timeout_seconds=settings.stores.store_timeout_seconds,
         client_name="keyleash-audit-drainer",
+        cluster=settings.stores.redis_cluster,
     )
     drainer = AuditDrainer(
         client,

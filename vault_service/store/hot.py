@@ -6,18 +6,16 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-import redis.asyncio as aioredis
-
 from keyleash_core import keyspace
 from keyleash_core.keyrecord import KeyRecord, KeyState
-from keyleash_core.redis_store import Scripts, run_redis
+from keyleash_core.redis_store import RedisClient, Scripts, run_redis
 from keyleash_core.script_call import ScriptCall
 
 
 class HotKeys:
     """Reads and writes of the vault's Redis state; every failure becomes StoreUnavailable."""
 
-    def __init__(self, client: aioredis.Redis, scripts: Scripts) -> None:
+    def __init__(self, client: RedisClient, scripts: Scripts) -> None:
         self._redis = client
         self._scripts = scripts
 
@@ -123,12 +121,4 @@ class HotKeys:
 
     async def authorize_many(self, calls: Sequence[ScriptCall]) -> list[bytes]:
         """Many decisions in one pipelined round trip (AuthorizeStream); each stays atomic."""
-        script = self._scripts["authorize"]
-
-        async def run() -> list[bytes]:
-            async with self._redis.pipeline(transaction=False) as pipe:
-                for call in calls:
-                    await script(keys=call.keys, args=list(call.args), client=pipe)
-                return list(await pipe.execute())
-
-        return await run_redis(run)
+        return await self._scripts.run_many("authorize", [(c.keys, list(c.args)) for c in calls])

@@ -1,0 +1,71 @@
+"""The cluster run: the vault, metering and audit tests again, on a local Redis Cluster of three
+primaries (keyleash_core.devstores.start_redis_cluster) with KEYLEASH_REDIS_CLUSTER=on.
+
+Every fixture of tests/conftest.py that holds Redis, directly or through `stores`, is overridden
+here: session fixtures are cached per definition, so one left out would hand these tests the
+standalone Redis. Package scope: the cluster and both servers stop when this directory is done.
+Postgres is the root fixture's, shared (every test has a tenant of its own).
+"""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import grpc
+import pytest
+from redis.asyncio.cluster import RedisCluster
+
+from keyleash_core.devstores import ManagedServer, start_redis_cluster
+from tests.conftest import Stores, System, running_system
+
+
+def _cluster_dir() -> Path:
+    return Path(tempfile.mkdtemp(prefix="keyleash-cluster-", dir="/tmp"))
+
+
+@pytest.fixture(scope="package")
+def stores(stores: Stores) -> Iterator[Stores]:
+    cluster = start_redis_cluster(_cluster_dir())
+    try:
+        yield Stores(
+            cluster.url, stores.database_url, cluster, stores.postgres_server, redis_cluster=True
+        )
+    finally:
+        cluster.stop()
+
+
+@pytest.fixture(scope="package")
+async def system(stores: Stores) -> AsyncIterator[System]:
+    async with running_system(stores) as running:
+        yield running
+
+
+@pytest.fixture(scope="package")
+async def vault_channel(system: System) -> AsyncIterator[grpc.aio.Channel]:
+    async with grpc.aio.insecure_channel(system.vault_address) as channel:
+        yield channel
+
+
+@pytest.fixture(scope="package")
+async def metering_channel(system: System) -> AsyncIterator[grpc.aio.Channel]:
+    async with grpc.aio.insecure_channel(system.metering_address) as channel:
+        yield channel
+
+
+@pytest.fixture(scope="package")
+async def redis_client(stores: Stores) -> AsyncIterator[RedisCluster]:
+    client = RedisCluster.from_url(stores.redis_url)
+    yield client
+    await client.aclose()
+
+
+@pytest.fixture
+def own_redis() -> Iterator[ManagedServer]:
+    """A Redis Cluster of the test's own, which it may kill or leave undrained."""
+    cluster = start_redis_cluster(_cluster_dir())
+    try:
+        yield cluster
+    finally:
+        cluster.stop()
