@@ -111,6 +111,7 @@ async def redis_node_url(stores: Stores, key: str) -> str:
         node = client.get_node_from_key(key)
     finally:
         await client.aclose()
+    assert node is not None, f"no node serves {key}"
     return f"redis://{node.host}:{node.port}/0"
 
 

@@ -9,19 +9,20 @@ from typing import Any
 
 import grpc
 import pytest
-import redis.asyncio as aioredis
 import redis.exceptions
-from redis.asyncio.cluster import RedisCluster
+from redis.asyncio.cluster import ClusterNode, RedisCluster
 
 from keyleash.metering.v1 import metering_pb2
 from keyleash.vault.v1 import vault_pb2, vault_pb2_grpc
 from keyleash_core import keyspace
 from keyleash_core.devstores import ManagedServer, RedisClusterServer
 from keyleash_core.errors import StoreUnavailable
+from keyleash_core.postgres import create_pool
 from keyleash_core.redis_store import Scripts
 from tests.conftest import SERVICE_TOKEN, Stores, service_env
-from tests.integration.test_audit import wait_for_rows
+from tests.integration.test_audit import recorded, wait_for_rows
 from tests.integration.vault_helpers import admin_token, authorize, bearer, cap, mint, per, usd
+from vault_service.audit.drainer import AuditDrainer
 from vault_service.server import create_server
 from vault_service.settings import VaultSettings
 
@@ -35,22 +36,25 @@ async def tenants_on_every_primary(client: RedisCluster) -> list[str]:
     found: dict[str, str] = {}
     while len(found) < len(primaries):
         tenant = "t-" + uuid.uuid4().hex[:12]
-        found.setdefault(client.get_node_from_key(keyspace.tenant(tenant)).name, tenant)
+        found.setdefault(owner(client, keyspace.tenant(tenant)).name, tenant)
     return [found[name] for name in primaries]
+
+
+def owner(client: RedisCluster, key: str) -> ClusterNode:
+    """The primary serving the key's slot, as the client's slot map says."""
+    node = client.get_node_from_key(key)
+    assert node is not None, f"no node serves {key}"
+    return node
 
 
 async def keys_in_slot_per_node(client: RedisCluster, tenant: str) -> list[int]:
     """How many keys of the tenant's slot each primary holds (CLUSTER COUNTKEYSINSLOT asked of
     each node itself: a node counts only its own keys)."""
     slot = client.keyslot(keyspace.tenant(tenant))
-    counts = []
-    for node in client.get_primaries():
-        direct = aioredis.Redis(host=node.host, port=node.port)
-        try:
-            counts.append(int(await direct.execute_command("CLUSTER COUNTKEYSINSLOT", slot)))
-        finally:
-            await direct.aclose()
-    return counts
+    return [
+        int(await client.execute_command("CLUSTER COUNTKEYSINSLOT", slot, target_nodes=node))
+        for node in client.get_primaries()
+    ]
 
 
 async def test_the_run_is_on_a_three_primary_cluster(system: Any) -> None:
@@ -167,7 +171,7 @@ async def test_a_call_spanning_two_slots_is_refused_not_run(
         await Scripts(redis_client).run("load_tenant", keys, ["0", "USD", "0", "d1", "0", "0"])
     with pytest.raises(redis.exceptions.ClusterCrossSlotError):  # and so would the server
         await redis_client.execute_command(
-            "EVAL", "return 1", 2, *keys, target_nodes=redis_client.get_node_from_key(keys[0])
+            "EVAL", "return 1", 2, *keys, target_nodes=owner(redis_client, keys[0])
         )
     assert await redis_client.exists(*keys) == 0
 
@@ -203,14 +207,12 @@ async def test_scripts_come_back_on_every_primary_after_a_script_flush(
 
 
 async def primaries_have_script(client: RedisCluster, sha: str) -> bool:
-    answers = []
-    for node in client.get_primaries():
-        direct = aioredis.Redis(host=node.host, port=node.port)
-        try:
-            answers.extend(await direct.script_exists(sha))
-        finally:
-            await direct.aclose()
-    return len(answers) == 3 and all(answers)
+    """SCRIPT EXISTS asked of each primary on its own."""
+    answers = [
+        await client.execute_command("SCRIPT EXISTS", sha, target_nodes=node)
+        for node in client.get_primaries()
+    ]
+    return len(answers) == 3 and all(all(answer) for answer in answers)
 
 
 @pytest.fixture
@@ -227,10 +229,32 @@ async def own_cluster_vault(
     built = await create_server(VaultSettings.from_env(env), "127.0.0.1:0")
     channel = grpc.aio.insecure_channel(f"127.0.0.1:{built.port}")
     try:
-        yield vault_pb2_grpc.VaultServiceStub(channel), own_redis
+        yield vault_pb2_grpc.VaultServiceStub(channel), own_redis  # type: ignore[no-untyped-call]
     finally:
         await channel.close()
         await built.stop(1)
+
+
+async def test_the_drainer_finds_streams_on_every_primary_by_scanning(
+    own_cluster_vault: tuple[Any, RedisClusterServer], stores: Stores
+) -> None:
+    vault, cluster = own_cluster_vault
+    client = RedisCluster.from_url(cluster.url)
+    pool = await create_pool(stores.database_url, timeout_seconds=2, max_size=2)
+    try:
+        tenants = await tenants_on_every_primary(client)
+        decided = {}
+        for tenant in tenants:
+            minted = await mint(vault, admin_token(), tenant)
+            decided[tenant] = (await authorize(vault, minted.secret)).decision_id
+        await client.delete(keyspace.AUDIT_TENANTS)  # lost, as after a flush: SCAN must find them
+        drainer = AuditDrainer(client, pool, consumer="test")
+        assert await drainer.drain_once() == 3  # one XREADGROUP per stream, on three primaries
+        for tenant in tenants:
+            assert list(await recorded(stores.database_url, tenant)) == [decided[tenant]]
+    finally:
+        await pool.close()
+        await client.aclose()
 
 
 async def test_a_dead_primary_takes_down_only_its_own_tenants(
@@ -240,7 +264,7 @@ async def test_a_dead_primary_takes_down_only_its_own_tenants(
     client = RedisCluster.from_url(cluster.url)
     try:
         tenants = await tenants_on_every_primary(client)
-        owners = [client.get_node_from_key(keyspace.tenant(t)).port for t in tenants]
+        owners = [owner(client, keyspace.tenant(t)).port for t in tenants]
     finally:
         await client.aclose()
     minted = [await mint(vault, admin_token(), t, spend_caps=[cap("1.00")]) for t in tenants]

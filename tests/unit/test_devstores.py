@@ -99,12 +99,12 @@ def test_redis_cluster_of_three_primaries_serves_every_slot_and_leaves_nothing(
         assert len(pids) == 3 and cluster.url == cluster.nodes[0].url
         client = redis.RedisCluster.from_url(cluster.url, socket_timeout=2)
         try:
-            assert len(client.get_primaries()) == 3
+            assert len(client.get_primaries()) == 3  # type: ignore[no-untyped-call]
             names = [f"kl:{{t{n}}}:x" for n in range(30)]
             for name in names:
                 client.set(name, name)
             assert [client.get(name) for name in names] == [name.encode() for name in names]
-            owners = {client.get_node_from_key(name).port for name in names}
+            owners = {client.get_node_from_key(name).port for name in names}  # type: ignore[no-untyped-call]
             assert owners == {node.port for node in cluster.nodes}
         finally:
             client.close()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 import redis.asyncio as aioredis
 from redis.asyncio.cluster import RedisCluster
+from redis.asyncio.connection import SSLConnection
 
 from keyleash_core.redis_store import create_redis
 from keyleash_core.settings import SettingsError, StoreSettings
@@ -53,7 +54,7 @@ async def test_create_redis_builds_a_cluster_client_with_the_same_timeouts() -> 
         kwargs = cluster.get_connection_kwargs()
         assert kwargs["socket_timeout"] == kwargs["socket_connect_timeout"] == 1.5
         assert kwargs["client_name"] == "x" and kwargs["max_connections"] == 256
-        assert kwargs["connection_class"].__name__ == "SSLConnection"
+        assert kwargs["connection_class"] is SSLConnection
     finally:
         await standalone.aclose()
         await cluster.aclose()
