@@ -4,7 +4,8 @@ primaries (keyleash_core.devstores.start_redis_cluster) with KEYLEASH_REDIS_CLUS
 Every fixture of tests/conftest.py that holds Redis, directly or through `stores`, is overridden
 here: session fixtures are cached per definition, so one left out would hand these tests the
 standalone Redis. Package scope: the cluster and both servers stop when this directory is done.
-Postgres is the root fixture's, shared (every test has a tenant of its own).
+Postgres is a fresh one too: some tests use fixed request ids and agent run ids, which a second
+run on the same database would find already taken.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import grpc
 import pytest
 from redis.asyncio.cluster import RedisCluster
 
-from keyleash_core.devstores import ManagedServer, start_redis_cluster
+from keyleash_core.devstores import ManagedServer, start_postgres, start_redis_cluster
 from tests.conftest import Stores, System, running_system
 
 
@@ -26,14 +27,19 @@ def _cluster_dir() -> Path:
 
 
 @pytest.fixture(scope="package")
-def stores(stores: Stores) -> Iterator[Stores]:
-    cluster = start_redis_cluster(_cluster_dir())
+def stores() -> Iterator[Stores]:
+    base = _cluster_dir()
+    base.chmod(0o755)  # the postgres user must reach its data dir
+    started: list[ManagedServer] = []
     try:
-        yield Stores(
-            cluster.url, stores.database_url, cluster, stores.postgres_server, redis_cluster=True
-        )
+        postgres = start_postgres(base / "postgres", durable=False)
+        started.append(postgres)
+        cluster = start_redis_cluster(base / "redis")
+        started.append(cluster)
+        yield Stores(cluster.url, postgres.url, cluster, postgres, redis_cluster=True)
     finally:
-        cluster.stop()
+        for server in started:
+            server.stop()
 
 
 @pytest.fixture(scope="package")
