@@ -7,6 +7,7 @@ The client is a standalone `redis.asyncio.Redis` or, with KEYLEASH_REDIS_CLUSTER
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Awaitable, Callable, Sequence
 from importlib import resources
 from typing import Any, TypeAlias, TypeVar
@@ -14,6 +15,8 @@ from typing import Any, TypeAlias, TypeVar
 import redis.asyncio as aioredis
 import redis.exceptions
 from redis.asyncio.cluster import RedisCluster
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
 from redis.commands.core import AsyncScript
 
 from keyleash_core.errors import StoreUnavailable
@@ -54,7 +57,10 @@ def create_redis(
     """A client that never waits longer than `timeout_seconds` for Redis, so callers fail closed.
 
     cluster=True: a Redis Cluster client seeded from `url` (it discovers the other nodes), with
-    the same timeouts and `max_connections` per node.
+    the same timeouts and `max_connections` per node, and no retries: redis-py's default of 10,
+    each after a topology refresh, made a call to a hung node take over 11 s at a 1 s timeout.
+    A node that timed out or refused makes the client read the slot map again before the next
+    call, so the caller's retry finds a promoted replica.
     """
     options: dict[str, Any] = {
         "socket_timeout": timeout_seconds,
@@ -65,9 +71,19 @@ def create_redis(
         "client_name": client_name,
     }
     if cluster:
-        return RedisCluster.from_url(url, **options)
+        return RedisCluster.from_url(url, retry=Retry(NoBackoff(), 0), **options)
     client: aioredis.Redis = aioredis.Redis.from_url(url, **options)
     return client
+
+
+async def close_redis(client: RedisClient) -> None:
+    """Closes the client and every connection it holds."""
+    await client.aclose()
+    if isinstance(client, RedisCluster):
+        # redis-py's aclose does nothing while a failed call has left the client due for a new
+        # topology read, yet its nodes may still hold connections: close those too.
+        await client.nodes_manager.aclose()
+        await client.nodes_manager.aclose("startup_nodes")
 
 
 async def run_redis(operation: Callable[[], Awaitable[T]]) -> T:
@@ -131,10 +147,17 @@ async def _run_many_on_cluster(
     """A cluster pipeline refuses pipe.evalsha and never reloads a script, so: raw EVALSHA per
     call; the calls a node answered NOSCRIPT never ran there, and run again one by one once the
     script is loaded on every primary (so nothing is decided twice)."""
-    async with client.pipeline(transaction=False) as pipe:
-        for keys, args in calls:
-            pipe.execute_command("EVALSHA", script.sha, len(keys), *keys, *args)
-        results: list[Any] = await pipe.execute(raise_on_error=False)
+    try:
+        async with client.pipeline(transaction=False) as pipe:
+            for keys, args in calls:
+                pipe.execute_command("EVALSHA", script.sha, len(keys), *keys, *args)
+            results: list[Any] = await pipe.execute(raise_on_error=False)
+    except RedisCluster.ERRORS_ALLOW_RETRY:
+        # A node is gone. Unlike a single command, a pipeline that fails without retries leaves
+        # the slot map as it was: read it again now, so the next call finds a promoted replica.
+        with contextlib.suppress(*REDIS_ERRORS):
+            await client.nodes_manager.initialize()
+        raise
     missing = [
         i for i, result in enumerate(results) if isinstance(result, redis.exceptions.NoScriptError)
     ]

@@ -10,7 +10,7 @@ import asyncpg
 
 from keyleash_core.errors import StoreUnavailable
 from keyleash_core.postgres import apply_migrations, create_pool
-from keyleash_core.redis_store import RedisClient, Scripts, create_redis, ping
+from keyleash_core.redis_store import RedisClient, Scripts, close_redis, create_redis, ping
 from keyleash_core.settings import StoreSettings
 
 log = logging.getLogger("keyleash.stores")
@@ -36,7 +36,7 @@ class Stores:
         except TimeoutError:
             log.warning("postgres pool did not close in %.0f s; terminating it", timeout_seconds)
             self.pool.terminate()
-        await self.redis.aclose()
+        await close_redis(self.redis)
 
 
 async def connect_stores(settings: StoreSettings, *, pool_size: int = 20) -> Stores:
@@ -50,7 +50,7 @@ async def connect_stores(settings: StoreSettings, *, pool_size: int = 20) -> Sto
     try:
         await ping(client)
     except StoreUnavailable as error:
-        await client.aclose()
+        await close_redis(client)
         raise StartupError(
             f"cannot reach Redis at KEYLEASH_REDIS_URL ({error.metadata.get('detail', '')})"
         ) from None
@@ -61,7 +61,7 @@ async def connect_stores(settings: StoreSettings, *, pool_size: int = 20) -> Sto
             max_size=pool_size,
         )
     except StoreUnavailable as error:
-        await client.aclose()
+        await close_redis(client)
         raise StartupError(
             f"cannot reach Postgres at KEYLEASH_DATABASE_URL ({error.metadata.get('detail', '')})"
         ) from None
@@ -69,6 +69,6 @@ async def connect_stores(settings: StoreSettings, *, pool_size: int = 20) -> Sto
         await apply_migrations(pool)
     except Exception:
         await pool.close()
-        await client.aclose()
+        await close_redis(client)
         raise
     return Stores(redis=client, scripts=Scripts(client), pool=pool)

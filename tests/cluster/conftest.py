@@ -19,6 +19,7 @@ import pytest
 from redis.asyncio.cluster import RedisCluster
 
 from keyleash_core.devstores import ManagedServer, start_postgres, start_redis_cluster
+from keyleash_core.redis_store import close_redis
 from tests.conftest import Stores, System, running_system
 
 
@@ -64,7 +65,7 @@ async def metering_channel(system: System) -> AsyncIterator[grpc.aio.Channel]:
 async def redis_client(stores: Stores) -> AsyncIterator[RedisCluster]:
     client = RedisCluster.from_url(stores.redis_url)
     yield client
-    await client.aclose()
+    await close_redis(client)
 
 
 @pytest.fixture

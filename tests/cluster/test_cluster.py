@@ -18,7 +18,7 @@ from keyleash_core import keyspace
 from keyleash_core.devstores import ManagedServer, RedisClusterServer
 from keyleash_core.errors import StoreUnavailable
 from keyleash_core.postgres import create_pool
-from keyleash_core.redis_store import Scripts
+from keyleash_core.redis_store import Scripts, close_redis
 from tests.conftest import SERVICE_TOKEN, Stores, service_env
 from tests.integration.test_audit import recorded, wait_for_rows
 from tests.integration.vault_helpers import admin_token, authorize, bearer, cap, mint, per, usd
@@ -254,7 +254,7 @@ async def test_the_drainer_finds_streams_on_every_primary_by_scanning(
             assert list(await recorded(stores.database_url, tenant)) == [decided[tenant]]
     finally:
         await pool.close()
-        await client.aclose()
+        await close_redis(client)
 
 
 async def test_a_dead_primary_takes_down_only_its_own_tenants(
@@ -266,7 +266,7 @@ async def test_a_dead_primary_takes_down_only_its_own_tenants(
         tenants = await tenants_on_every_primary(client)
         owners = [owner(client, keyspace.tenant(t)).port for t in tenants]
     finally:
-        await client.aclose()
+        await close_redis(client)
     minted = [await mint(vault, admin_token(), t, spend_caps=[cap("1.00")]) for t in tenants]
     for key in minted:
         assert (await authorize(vault, key.secret, "0.50")).decision == ALLOW
@@ -275,8 +275,20 @@ async def test_a_dead_primary_takes_down_only_its_own_tenants(
     with pytest.raises(grpc.aio.AioRpcError) as caught:
         await authorize(vault, minted[0].secret, "0.10")
     assert caught.value.code() == grpc.StatusCode.UNAVAILABLE
+    with pytest.raises(grpc.aio.AioRpcError) as caught:  # pipelined (AuthorizeStream) alike
+        await stream_decisions(vault, [minted[0].secret])
+    assert caught.value.code() == grpc.StatusCode.UNAVAILABLE
     for key in minted[1:]:  # the other primaries' tenants keep their service
         assert (await authorize(vault, key.secret, "0.10")).decision == ALLOW
+    assert await stream_decisions(vault, [k.secret for k in minted[1:]]) == [ALLOW, ALLOW]
     victim.restart()  # empty: the tenant is rebuilt from Postgres
     cluster.wait_until_ok()
     assert (await authorize(vault, minted[0].secret, "0.10")).decision == ALLOW
+    assert await stream_decisions(vault, [k.secret for k in minted]) == [ALLOW] * 3
+
+
+async def stream_decisions(vault: Any, secrets_: list[str]) -> list[int]:
+    """One AuthorizeStream (service token) with one request per secret: the decisions."""
+    requests = [vault_pb2.AuthorizeRequest(key=s, scope="api.call") for s in secrets_]
+    call = vault.AuthorizeStream(iter(requests), metadata=bearer(SERVICE_TOKEN))
+    return [reply.decision async for reply in call]
