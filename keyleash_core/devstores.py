@@ -408,38 +408,46 @@ def start_redis_cluster(
     cluster = RedisClusterServer(name="redis-cluster", url="", port=0, data_dir=data_dir)
     try:
         for _ in range(primaries):
-            port = _claim_cluster_port()
-            node = RedisServer(
-                name="redis-cluster-node",
-                url=f"redis://127.0.0.1:{port}/0",
-                port=port,
-                data_dir=data_dir / f"node-{port}",
-                _binary=binary,
-                _persistent=False,
-                _extra_args=(
-                    *("--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf"),
-                    *("--cluster-node-timeout", str(node_timeout_ms)),
-                ),
-            )
-            node.data_dir.mkdir()
-            cluster.nodes.append(node)
-            node._launch()
+            cluster.nodes.append(_cluster_node(binary, data_dir, node_timeout_ms))
+            cluster.nodes[-1]._launch()
         cluster.url, cluster.port = cluster.nodes[0].url, cluster.nodes[0].port
-        addresses = [f"127.0.0.1:{node.port}" for node in cluster.nodes]
-        argv = [str(cli), "--cluster", "create", *addresses]
-        argv += ["--cluster-replicas", "0", "--cluster-yes"]
-        try:
-            created = subprocess.run(argv, capture_output=True, text=True, timeout=60, check=False)
-        except (OSError, subprocess.TimeoutExpired) as exc:
-            raise DevStoreError(f"redis-cli --cluster create failed: {exc}") from exc
-        if created.returncode != 0:
-            lines = (created.stderr or created.stdout).strip().splitlines()
-            raise DevStoreError(f"redis-cli --cluster create failed: {' | '.join(lines[-3:])}")
+        _create_cluster(cli, [node.port for node in cluster.nodes])
         cluster.wait_until_ok()
     except BaseException:
         cluster.stop()
         raise
     return cluster
+
+
+def _cluster_node(binary: Path, data_dir: Path, node_timeout_ms: int) -> RedisServer:
+    port = _claim_cluster_port()
+    node = RedisServer(
+        name="redis-cluster-node",
+        url=f"redis://127.0.0.1:{port}/0",
+        port=port,
+        data_dir=data_dir / f"node-{port}",
+        _binary=binary,
+        _persistent=False,
+        _extra_args=(
+            *("--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf"),
+            *("--cluster-node-timeout", str(node_timeout_ms)),
+        ),
+    )
+    node.data_dir.mkdir()
+    return node
+
+
+def _create_cluster(cli: Path, ports: list[int]) -> None:
+    """`redis-cli --cluster create`: the slots split evenly over the nodes, no replicas."""
+    argv = [str(cli), "--cluster", "create", *(f"127.0.0.1:{port}" for port in ports)]
+    argv += ["--cluster-replicas", "0", "--cluster-yes"]
+    try:
+        created = subprocess.run(argv, capture_output=True, text=True, timeout=60, check=False)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise DevStoreError(f"redis-cli --cluster create failed: {exc}") from exc
+    if created.returncode != 0:
+        lines = (created.stderr or created.stdout).strip().splitlines()
+        raise DevStoreError(f"redis-cli --cluster create failed: {' | '.join(lines[-3:])}")
 
 
 def _find_pg_bin() -> Path:

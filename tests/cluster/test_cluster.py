@@ -1,5 +1,6 @@
 """What only a Redis Cluster can get wrong: tenants spread over primaries, every script call in
-one slot, scripts reloaded on every primary, and a dead primary taking down only its tenants."""
+one slot, scripts reloaded on every primary, audit streams found on every primary, and a dead
+primary taking down only its own tenants."""
 
 from __future__ import annotations
 
