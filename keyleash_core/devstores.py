@@ -1,7 +1,8 @@
 """Real Redis and PostgreSQL server processes owned by the caller.
 
 Used by `keyleash up` (persistent data dir, durable settings) and by the test suite (temp dir,
-fsync off, servers killed/restarted for fault tests). Linux-oriented (/proc, runuser). Everything
+fsync off, servers killed/restarted for fault tests; a local Redis Cluster of several
+redis-server processes for the cluster run). Linux-oriented (/proc, runuser). Everything
 binds 127.0.0.1 on an ephemeral port: shared services on 6379/5432 must never be touched.
 
 Running as root: PostgreSQL refuses to run as root, so initdb/pg_ctl run as the `postgres`
@@ -30,13 +31,14 @@ import subprocess
 import tempfile
 import time
 from abc import ABC, abstractmethod
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import quote
 
 _STANDARD_PORTS = frozenset({5432, 6379})  # the shared services; never ours
 _PORT_RELEASE_WAIT = 5.0  # restart after kill: the dying process may hold the port briefly
 _SOCKET_PATH_MAX = 107  # sun_path limit; postgres fails to start if its socket path is longer
+_CLUSTER_BUS_OFFSET = 10000  # a cluster node also listens on port + 10000 (its cluster bus)
 
 
 class DevStoreError(Exception):
@@ -197,6 +199,7 @@ class RedisServer(ManagedServer):
 
     _binary: Path = Path("redis-server")
     _persistent: bool = True
+    _extra_args: tuple[str, ...] = ()
     _proc: subprocess.Popen[bytes] | None = None
 
     def _launch(self, ready_timeout: float = 10.0) -> None:
@@ -220,6 +223,7 @@ class RedisServer(ManagedServer):
             argv += ["--appendonly", "yes", "--appendfsync", "everysec"]
         else:
             argv += ["--save", "", "--appendonly", "no"]
+        argv += self._extra_args
         # stdout/stderr into the log too: config errors are printed before the logfile opens.
         # New session: Ctrl-C in a terminal hits only the parent, which then stops us itself.
         with log.open("ab") as out:
@@ -283,6 +287,167 @@ def start_redis(
     )
     server._launch()
     return server
+
+
+def _find_redis_cli(server_binary: Path) -> Path:
+    for candidate in (shutil.which("redis-cli"), str(server_binary.parent / "redis-cli")):
+        if candidate and os.access(candidate, os.X_OK):
+            return Path(candidate)
+    raise DevStoreError("no redis-cli found: install redis-tools (apt-get install redis-tools)")
+
+
+def _redis_call(port: int, *args: str) -> bytes | None:
+    """One command over RESP, for a status or bulk reply (its payload); None on any failure."""
+    request = f"*{len(args)}\r\n" + "".join(f"${len(a.encode())}\r\n{a}\r\n" for a in args)
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=1.0) as sock:
+            sock.sendall(request.encode())
+            reply = b""
+            while b"\r\n" not in reply or (
+                reply.startswith(b"$") and len(reply) < _bulk_end(reply)
+            ):
+                chunk = sock.recv(65536)
+                if not chunk:
+                    return None
+                reply += chunk
+    except OSError:
+        return None
+    header, _, rest = reply.partition(b"\r\n")
+    if header.startswith(b"+"):
+        return header[1:]
+    if header.startswith(b"$") and header != b"$-1":
+        return rest[: int(header[1:])]
+    return None
+
+
+def _bulk_end(reply: bytes) -> int:
+    header = reply.split(b"\r\n", 1)[0]
+    length = int(header[1:])
+    return len(header) + 2 + (length + 2 if length >= 0 else 0)
+
+
+def _cluster_info(port: int) -> dict[str, str]:
+    raw = _redis_call(port, "CLUSTER", "INFO") or b""
+    pairs = (line.split(":", 1) for line in raw.decode().splitlines() if ":" in line)
+    return {name: value.strip() for name, value in pairs}
+
+
+def _claim_cluster_port() -> int:
+    """A free port whose cluster bus port (+10000) is free and valid too."""
+    for _attempt in range(200):
+        port = find_free_port()
+        bus = port + _CLUSTER_BUS_OFFSET
+        if bus < 65536 and bus not in _STANDARD_PORTS and _port_free(bus):
+            return port
+    raise DevStoreError("found no free port whose port + 10000 is free too, for a cluster node")
+
+
+@dataclass(eq=False)
+class RedisClusterServer(ManagedServer):
+    """A local Redis Cluster: primaries only (no replicas), each its own redis-server child with
+    `cluster-enabled yes` and no persistence. `url` names the first node: clients seeded with it
+    discover the others. The slot map lives in each node's nodes.conf, so nodes come back into
+    the same cluster after a kill and restart (empty: their data is gone)."""
+
+    nodes: list[RedisServer] = field(default_factory=list)
+    ready_timeout: float = 30.0
+
+    def stop(self, timeout: float = 10.0) -> None:
+        for node in self.nodes:
+            node.stop(timeout)
+
+    def kill(self) -> None:
+        for node in self.nodes:
+            node.kill()
+
+    def is_running(self) -> bool:
+        return all(node.is_running() for node in self.nodes)
+
+    def restart(self) -> None:
+        for node in self.nodes:
+            node.restart()
+        self.wait_until_ok()
+
+    def _launch(self) -> None:
+        for node in self.nodes:
+            if not node.is_running():
+                node._launch()
+        self.wait_until_ok()
+
+    def wait_until_ok(self) -> None:
+        """Until every node reports cluster_state:ok, all slots served and every node known."""
+        deadline = time.monotonic() + self.ready_timeout
+        while True:
+            infos = [_cluster_info(node.port) for node in self.nodes]
+            if all(
+                info.get("cluster_state") == "ok"
+                and info.get("cluster_slots_ok") == "16384"
+                and info.get("cluster_known_nodes") == str(len(self.nodes))
+                for info in infos
+            ):
+                return
+            if time.monotonic() > deadline:
+                states = ", ".join(
+                    f"{node.port}: {info.get('cluster_state', 'no answer')}"
+                    for node, info in zip(self.nodes, infos, strict=True)
+                )
+                raise DevStoreError(f"the Redis Cluster did not become ok ({states})")
+            time.sleep(0.05)
+
+
+def start_redis_cluster(
+    data_dir: Path, *, primaries: int = 3, node_timeout_ms: int = 15000
+) -> RedisClusterServer:
+    """Start a Redis Cluster of `primaries` nodes on 127.0.0.1 (free ports), for tests: no
+    persistence. Each node gets data_dir/node-PORT; the cluster is formed with
+    `redis-cli --cluster create` and returned once every node says cluster_state:ok."""
+    binary = _find_redis()
+    cli = _find_redis_cli(binary)
+    data_dir = data_dir.resolve()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    cluster = RedisClusterServer(name="redis-cluster", url="", port=0, data_dir=data_dir)
+    try:
+        for _ in range(primaries):
+            cluster.nodes.append(_cluster_node(binary, data_dir, node_timeout_ms))
+            cluster.nodes[-1]._launch()
+        cluster.url, cluster.port = cluster.nodes[0].url, cluster.nodes[0].port
+        _create_cluster(cli, [node.port for node in cluster.nodes])
+        cluster.wait_until_ok()
+    except BaseException:
+        cluster.stop()
+        raise
+    return cluster
+
+
+def _cluster_node(binary: Path, data_dir: Path, node_timeout_ms: int) -> RedisServer:
+    port = _claim_cluster_port()
+    node = RedisServer(
+        name="redis-cluster-node",
+        url=f"redis://127.0.0.1:{port}/0",
+        port=port,
+        data_dir=data_dir / f"node-{port}",
+        _binary=binary,
+        _persistent=False,
+        _extra_args=(
+            *("--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf"),
+            *("--cluster-node-timeout", str(node_timeout_ms)),
+        ),
+    )
+    node.data_dir.mkdir()
+    return node
+
+
+def _create_cluster(cli: Path, ports: list[int]) -> None:
+    """`redis-cli --cluster create`: the slots split evenly over the nodes, no replicas."""
+    argv = [str(cli), "--cluster", "create", *(f"127.0.0.1:{port}" for port in ports)]
+    argv += ["--cluster-replicas", "0", "--cluster-yes"]
+    try:
+        created = subprocess.run(argv, capture_output=True, text=True, timeout=60, check=False)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise DevStoreError(f"redis-cli --cluster create failed: {exc}") from exc
+    if created.returncode != 0:
+        lines = (created.stderr or created.stdout).strip().splitlines()
+        raise DevStoreError(f"redis-cli --cluster create failed: {' | '.join(lines[-3:])}")
 
 
 def _find_pg_bin() -> Path:

@@ -11,14 +11,9 @@ trip.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
 from typing import Any
 
-import redis.asyncio as aioredis
-from redis.commands.core import AsyncScript
-from redis.exceptions import NoScriptError
-
-from keyleash_core.redis_store import run_redis
+from keyleash_core.redis_store import Scripts, run_redis
 from keyleash_core.script_call import ScriptCall
 from keyleash_core.telemetry import store_span
 
@@ -26,38 +21,13 @@ from keyleash_core.telemetry import store_span
 MAX_BATCH = 256
 
 
-async def run_script_calls(
-    client: aioredis.Redis, script: AsyncScript, calls: Sequence[ScriptCall]
-) -> list[Any]:
-    """Runs `calls` of `script` in one pipeline; each call's reply, or the error it got.
-
-    EVALSHA only: redis-py's own pipeline support for scripts asks SCRIPT EXISTS before every
-    pipeline, an extra round trip. A NOSCRIPT reply (Redis restarted or flushed its scripts)
-    means that call did not run, so the script is loaded and those calls are sent again.
-    Connection trouble raises (every call of the batch failed alike).
-    """
-
-    async def send(batch: Sequence[ScriptCall]) -> list[Any]:
-        async with client.pipeline(transaction=False) as pipe:
-            for call in batch:
-                pipe.evalsha(script.sha, len(call.keys), *call.keys, *call.args)
-            return list(await pipe.execute(raise_on_error=False))
-
-    replies = await send(calls)
-    missing = [i for i, reply in enumerate(replies) if isinstance(reply, NoScriptError)]
-    if missing:
-        script.sha = await client.script_load(script.script)
-        for i, reply in zip(missing, await send([calls[i] for i in missing]), strict=True):
-            replies[i] = reply
-    return replies
-
-
 class ScriptBatcher:
-    """`await batcher(call)` runs one script call, pipelined with the calls made meanwhile."""
+    """`await batcher(call)` runs one call of script `name`, pipelined with the calls made
+    meanwhile (through `Scripts.run_many`, which knows standalone Redis from a cluster)."""
 
-    def __init__(self, client: aioredis.Redis, script: AsyncScript, name: str) -> None:
-        self._client = client
-        self._script = script
+    def __init__(self, scripts: Scripts, name: str) -> None:
+        self._scripts = scripts
+        self._name = name
         self._span_name = f"redis {name}"
         self._queue: list[tuple[ScriptCall, asyncio.Future[Any]]] = []
         self._flush_scheduled = False
@@ -100,12 +70,9 @@ class ScriptBatcher:
             asyncio.get_running_loop().call_soon(self._flush)
 
     async def _send(self, batch: list[tuple[ScriptCall, asyncio.Future[Any]]]) -> None:
-        calls = [call for call, _future in batch]
+        calls = [(call.keys, call.args) for call, _future in batch]
         try:
-            if len(calls) == 1:
-                replies = [await self._script(keys=calls[0].keys, args=calls[0].args)]
-            else:
-                replies = await run_script_calls(self._client, self._script, calls)
+            replies = await self._scripts.run_many(self._name, calls, return_errors=True)
         except asyncio.CancelledError:
             for _call, future in batch:
                 future.cancel()

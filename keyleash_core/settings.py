@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 
 class SettingsError(Exception):
@@ -107,6 +108,7 @@ class StoreSettings:
     metrics_port: int
     tls: TlsSettings | None = None
     reuse_port: bool = False
+    redis_cluster: bool = False
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> StoreSettings:
@@ -116,6 +118,9 @@ class StoreSettings:
             raise SettingsError("KEYLEASH_REDIS_URL must be set to a redis:// URL")
         if not database_url.startswith(("postgresql://", "postgres://")):
             raise SettingsError("KEYLEASH_DATABASE_URL must be set to a postgresql:// URL")
+        redis_cluster = env_bool(env, "KEYLEASH_REDIS_CLUSTER", False)
+        if redis_cluster:
+            _check_cluster_url(redis_url)
         pepper = env_str(env, "KEYLEASH_KEY_PEPPER")
         if len(pepper) < 16:
             raise SettingsError(
@@ -132,4 +137,20 @@ class StoreSettings:
             metrics_port=env_int(env, "KEYLEASH_METRICS_PORT", 0),
             tls=TlsSettings.from_env(env),
             reuse_port=env_bool(env, "KEYLEASH_REUSE_PORT", False),
+            redis_cluster=redis_cluster,
+        )
+
+
+def _check_cluster_url(url: str) -> None:
+    """A Redis Cluster is reached over TCP and has only database 0."""
+    parsed = urlsplit(url)
+    if parsed.scheme not in ("redis", "rediss"):
+        raise SettingsError(
+            "KEYLEASH_REDIS_CLUSTER=on needs a redis:// or rediss:// KEYLEASH_REDIS_URL "
+            "(a cluster has no unix socket)"
+        )
+    if parsed.path.strip("/") not in ("", "0"):
+        raise SettingsError(
+            "KEYLEASH_REDIS_CLUSTER=on needs database 0 in KEYLEASH_REDIS_URL (a cluster has "
+            "no other)"
         )

@@ -7,11 +7,10 @@ import logging
 from dataclasses import dataclass
 
 import asyncpg
-import redis.asyncio as aioredis
 
 from keyleash_core.errors import StoreUnavailable
 from keyleash_core.postgres import apply_migrations, create_pool
-from keyleash_core.redis_store import Scripts, create_redis, ping
+from keyleash_core.redis_store import RedisClient, Scripts, close_redis, create_redis, ping
 from keyleash_core.settings import StoreSettings
 
 log = logging.getLogger("keyleash.stores")
@@ -25,7 +24,7 @@ class StartupError(Exception):
 class Stores:
     """The store clients a service process holds for its lifetime."""
 
-    redis: aioredis.Redis
+    redis: RedisClient
     scripts: Scripts
     pool: asyncpg.Pool
 
@@ -37,18 +36,21 @@ class Stores:
         except TimeoutError:
             log.warning("postgres pool did not close in %.0f s; terminating it", timeout_seconds)
             self.pool.terminate()
-        await self.redis.aclose()
+        await close_redis(self.redis)
 
 
 async def connect_stores(settings: StoreSettings, *, pool_size: int = 20) -> Stores:
     """Connects to Redis and Postgres and applies migrations, or raises StartupError."""
     client = create_redis(
-        settings.redis_url, timeout_seconds=settings.store_timeout_seconds, client_name="keyleash"
+        settings.redis_url,
+        timeout_seconds=settings.store_timeout_seconds,
+        client_name="keyleash",
+        cluster=settings.redis_cluster,
     )
     try:
         await ping(client)
     except StoreUnavailable as error:
-        await client.aclose()
+        await close_redis(client)
         raise StartupError(
             f"cannot reach Redis at KEYLEASH_REDIS_URL ({error.metadata.get('detail', '')})"
         ) from None
@@ -59,7 +61,7 @@ async def connect_stores(settings: StoreSettings, *, pool_size: int = 20) -> Sto
             max_size=pool_size,
         )
     except StoreUnavailable as error:
-        await client.aclose()
+        await close_redis(client)
         raise StartupError(
             f"cannot reach Postgres at KEYLEASH_DATABASE_URL ({error.metadata.get('detail', '')})"
         ) from None
@@ -67,6 +69,6 @@ async def connect_stores(settings: StoreSettings, *, pool_size: int = 20) -> Sto
         await apply_migrations(pool)
     except Exception:
         await pool.close()
-        await client.aclose()
+        await close_redis(client)
         raise
     return Stores(redis=client, scripts=Scripts(client), pool=pool)

@@ -55,9 +55,7 @@ def _text(raw: bytes | str | None) -> str:
     return raw.decode() if isinstance(raw, bytes) else raw
 
 
-async def _tenant_state(
-    pool: asyncpg.Pool, tenant_id: str, now_ms: int
-) -> tuple[list[str], str]:
+async def _tenant_state(pool: asyncpg.Pool, tenant_id: str, now_ms: int) -> tuple[list[str], str]:
     """The load_tenant.lua arguments, and the Postgres snapshot they were read in: settle.lua
     does not count an event that snapshot already saw in today's spend (it would count twice
     after Redis lost the tenant and a retried Charge settles again)."""

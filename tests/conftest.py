@@ -2,6 +2,10 @@
 
 Set KEYLEASH_TEST_REDIS_URL / KEYLEASH_TEST_DATABASE_URL to use existing servers instead (fault
 tests that kill the stores then skip themselves, since they cannot own those processes).
+
+tests/cluster/conftest.py overrides the Redis-backed fixtures here to run the vault, metering and
+audit tests a second time on a local Redis Cluster; tests that talk to Redis nodes directly ask
+`redis_node_url` / `redis_node_urls`, which answer for either topology.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ import secrets
 import tempfile
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -20,6 +25,7 @@ from typing import Any
 import grpc
 import pytest
 import redis.asyncio as aioredis
+from redis.asyncio.cluster import RedisCluster
 
 from keyleash.metering.v1 import metering_pb2_grpc
 from keyleash.vault.v1 import vault_pb2_grpc
@@ -44,6 +50,7 @@ class Stores:
     database_url: str
     redis_server: ManagedServer | None
     postgres_server: ManagedServer | None
+    redis_cluster: bool = False
 
 
 @pytest.fixture(scope="session")
@@ -77,7 +84,47 @@ def service_env(stores: Stores) -> dict[str, str]:
         "KEYLEASH_ADMIN_TOKEN_SHA256": hashlib.sha256(ADMIN_TOKEN.encode()).hexdigest(),
         "KEYLEASH_SERVICE_TOKEN_SHA256": hashlib.sha256(SERVICE_TOKEN.encode()).hexdigest(),
         "KEYLEASH_STORE_TIMEOUT_SECONDS": "2",
-    }
+    } | ({"KEYLEASH_REDIS_CLUSTER": "on"} if stores.redis_cluster else {})
+
+
+@pytest.fixture
+def own_redis() -> Iterator[ManagedServer]:
+    """A Redis of the test's own, which it may kill or leave undrained (the cluster run gives a
+    Redis Cluster of its own instead)."""
+    server = start_redis(
+        Path(tempfile.mkdtemp(prefix="keyleash-own-", dir="/tmp")), persistent=False
+    )
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+async def redis_node_url(stores: Stores, key: str) -> str:
+    """The URL of the Redis server holding `key`: the only one, or the cluster primary owning
+    the key's slot."""
+    if not stores.redis_cluster:
+        return stores.redis_url
+    client = RedisCluster.from_url(stores.redis_url)
+    try:
+        await client.initialize()
+        node = client.get_node_from_key(key)
+    finally:
+        await client.aclose()
+    assert node is not None, f"no node serves {key}"
+    return f"redis://{node.host}:{node.port}/0"
+
+
+async def redis_node_urls(stores: Stores) -> list[str]:
+    """The URLs of every Redis server holding data: the only one, or each cluster primary."""
+    if not stores.redis_cluster:
+        return [stores.redis_url]
+    client = RedisCluster.from_url(stores.redis_url)
+    try:
+        await client.initialize()
+        return [f"redis://{node.host}:{node.port}/0" for node in client.get_primaries()]
+    finally:
+        await client.aclose()
 
 
 @dataclass
@@ -89,8 +136,9 @@ class System:
     stores: Stores
 
 
-@pytest.fixture(scope="session")
-async def system(stores: Stores) -> AsyncIterator[System]:
+@asynccontextmanager
+async def running_system(stores: Stores) -> AsyncIterator[System]:
+    """Both servers in-process on port 0, on `stores`, until the block ends."""
     env = service_env(stores)
     vault = await create_vault(VaultSettings.from_env(env), "127.0.0.1:0")
     metering = await create_metering(MeteringSettings.from_env(env), "127.0.0.1:0")
@@ -101,6 +149,12 @@ async def system(stores: Stores) -> AsyncIterator[System]:
     finally:
         await vault.stop(1)
         await metering.stop(1)
+
+
+@pytest.fixture(scope="session")
+async def system(stores: Stores) -> AsyncIterator[System]:
+    async with running_system(stores) as running:
+        yield running
 
 
 def bearer(token: str) -> tuple[tuple[str, str], ...]:

@@ -9,7 +9,7 @@ import grpc
 from keyleash.vault.v1 import vault_pb2, vault_pb2_grpc
 from keyleash_core.clock import Clock, SystemClock
 from keyleash_core.grpc_server import BuiltServer, start_grpc_server
-from keyleash_core.redis_store import create_redis
+from keyleash_core.redis_store import close_redis, create_redis
 from keyleash_core.stores import connect_stores
 from keyleash_core.telemetry import server_interceptors, setup_metrics
 from vault_service.audit.drainer import AuditDrainer
@@ -45,6 +45,7 @@ async def create_server(
         timeout_seconds=settings.stores.store_timeout_seconds,
         max_connections=4,
         client_name="keyleash-audit-drainer",
+        cluster=settings.stores.redis_cluster,
     )
     drainer = AuditDrainer(
         drainer_redis,
@@ -57,7 +58,7 @@ async def create_server(
 
     async def close() -> None:
         await drainer.stop()
-        await drainer_redis.aclose()
+        await close_redis(drainer_redis)
         await stores.aclose()
 
     admin = KeyAdmin(

@@ -33,7 +33,7 @@ class Settlements:
     def __init__(self, scripts: Scripts) -> None:
         # Concurrent settles (a group commit's worth of Charges, a StreamUsage batch) share
         # pipelines instead of one round trip each.
-        self._settle = ScriptBatcher(scripts.client, scripts["settle"], "settle")
+        self._settle = ScriptBatcher(scripts, "settle")
 
     async def settle(self, call: ScriptCall) -> Settled:
         raw = await self._settle(call)

@@ -7,12 +7,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import asyncpg
-import redis.asyncio as aioredis
 
 from keyleash_core import keyspace
 from keyleash_core.money import Money
 from keyleash_core.postgres import run_db
-from keyleash_core.redis_store import Scripts, run_redis
+from keyleash_core.redis_store import RedisClient, Scripts, run_redis
 from keyleash_core.tenants import TENANT_STATE_SQL, load_tenant, throttled_until_ms
 from keyleash_core.windows import day_period
 
@@ -61,7 +60,7 @@ def _ts(ms: int) -> datetime:
 class TenantBudgets:
     """The tenants table and the tenant hash in Redis."""
 
-    def __init__(self, pool: asyncpg.Pool, client: aioredis.Redis, scripts: Scripts) -> None:
+    def __init__(self, pool: asyncpg.Pool, client: RedisClient, scripts: Scripts) -> None:
         self._pool = pool
         self._redis = client
         self._scripts = scripts

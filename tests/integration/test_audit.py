@@ -7,7 +7,6 @@ import os
 import signal
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -19,7 +18,7 @@ import pytest
 
 from keyleash.metering.v1 import metering_pb2
 from keyleash.vault.v1 import vault_pb2, vault_pb2_grpc
-from keyleash_core.devstores import ManagedServer, start_redis
+from keyleash_core.devstores import ManagedServer
 from tests.conftest import Stores, service_env
 from tests.integration.vault_helpers import admin_token, authorize, bearer, cap, mint, per, usd
 from vault_service.server import create_server
@@ -118,24 +117,17 @@ async def test_run_ledger_lists_every_attempt_in_order(
 
 @pytest.fixture
 async def undrained_vault(
-    stores: Stores,
+    stores: Stores, own_redis: ManagedServer
 ) -> AsyncIterator[tuple[Any, ManagedServer, dict[str, str]]]:
     """A vault on its own Redis that records decisions but does not drain them itself."""
-    redis_server = start_redis(
-        Path(tempfile.mkdtemp(prefix="keyleash-audit-", dir="/tmp")), persistent=False
-    )
-    env = service_env(stores) | {
-        "KEYLEASH_REDIS_URL": redis_server.url,
-        "KEYLEASH_AUDIT_DRAIN": "off",
-    }
+    env = service_env(stores) | {"KEYLEASH_REDIS_URL": own_redis.url, "KEYLEASH_AUDIT_DRAIN": "off"}
     built = await create_server(VaultSettings.from_env(env), "127.0.0.1:0")
     channel = grpc.aio.insecure_channel(f"127.0.0.1:{built.port}")
     try:
-        yield vault_pb2_grpc.VaultServiceStub(channel), redis_server, env
+        yield vault_pb2_grpc.VaultServiceStub(channel), own_redis, env
     finally:
         await channel.close()
         await built.stop(1)
-        redis_server.stop()
 
 
 def start_drainer(env: dict[str, str], batch: int = 100) -> subprocess.Popen[bytes]:
@@ -174,12 +166,11 @@ async def test_sigkill_of_the_drainer_loses_and_doubles_nothing(
     assert rows == answers
 
 
-async def test_full_audit_stream_fails_closed(stores: Stores, tenant: str) -> None:
-    redis_server = start_redis(
-        Path(tempfile.mkdtemp(prefix="keyleash-audit-", dir="/tmp")), persistent=False
-    )
+async def test_full_audit_stream_fails_closed(
+    stores: Stores, tenant: str, own_redis: ManagedServer
+) -> None:
     env = service_env(stores) | {
-        "KEYLEASH_REDIS_URL": redis_server.url,
+        "KEYLEASH_REDIS_URL": own_redis.url,
         "KEYLEASH_AUDIT_DRAIN": "off",
         "KEYLEASH_AUDIT_MAX_STREAM_LENGTH": "5",
     }
@@ -197,7 +188,6 @@ async def test_full_audit_stream_fails_closed(stores: Stores, tenant: str) -> No
     finally:
         await channel.close()
         await built.stop(1)
-        redis_server.stop()
 
 
 async def test_every_column_of_a_decision_row_and_an_entry_in_the_older_format(

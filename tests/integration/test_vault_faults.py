@@ -20,22 +20,20 @@ from vault_service.settings import VaultSettings
 
 
 @pytest.fixture
-async def own_redis_vault(stores: Stores) -> AsyncIterator[tuple[Any, ManagedServer]]:
-    redis_server = start_redis(
-        Path(tempfile.mkdtemp(prefix="keyleash-fault-", dir="/tmp")), persistent=False
-    )
+async def own_redis_vault(
+    stores: Stores, own_redis: ManagedServer
+) -> AsyncIterator[tuple[Any, ManagedServer]]:
     env = service_env(stores) | {
-        "KEYLEASH_REDIS_URL": redis_server.url,
+        "KEYLEASH_REDIS_URL": own_redis.url,
         "KEYLEASH_STORE_TIMEOUT_SECONDS": "1",
     }
     built = await create_server(VaultSettings.from_env(env), "127.0.0.1:0")
     channel = grpc.aio.insecure_channel(f"127.0.0.1:{built.port}")
     try:
-        yield vault_pb2_grpc.VaultServiceStub(channel), redis_server
+        yield vault_pb2_grpc.VaultServiceStub(channel), own_redis
     finally:
         await channel.close()
         await built.stop(1)
-        redis_server.stop()
 
 
 async def test_redis_down_means_unavailable_then_recovery(

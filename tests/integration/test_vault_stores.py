@@ -12,6 +12,8 @@ import asyncpg
 import redis.asyncio as aioredis
 
 from keyleash.vault.v1 import vault_pb2
+from keyleash_core import keyspace
+from tests.conftest import redis_node_url, redis_node_urls
 from tests.integration.vault_helpers import admin_token, authorize, cap, mint
 
 ALLOW, DENY = vault_pb2.DECISION_ALLOW, vault_pb2.DECISION_DENY
@@ -66,7 +68,8 @@ async def test_one_script_call_per_authorize_on_the_hot_path(
 ) -> None:
     minted = await mint(vault, admin_token(), tenant, spend_caps=[cap("100.00")])
     await authorize(vault, minted.secret, "0.01")  # warm: tenant loaded, chain cached
-    watcher = aioredis.Redis.from_url(system.stores.redis_url)
+    node_url = await redis_node_url(system.stores, keyspace.tenant(tenant))  # the tenant's node
+    watcher = aioredis.Redis.from_url(node_url)
     issued: list[str] = []
     async with watcher.monitor() as monitor:
         ready = asyncio.Event()
@@ -95,7 +98,7 @@ async def test_one_script_call_per_authorize_on_the_hot_path(
     await watcher.aclose()
     decisions = [name for host, port, name in issued if (host, str(port)) not in drainers]
     assert decisions == ["EVALSHA"] * 20
-    stats = await redis_client_stats(system.stores.redis_url)
+    stats = await redis_client_stats(node_url)
     assert stats["evalsha"] >= 20
 
 
@@ -114,21 +117,22 @@ async def test_no_plaintext_secret_in_redis_or_postgres(
     minted = await mint(vault, admin_token(), tenant, spend_caps=[cap("1.00")])
     await authorize(vault, minted.secret, "0.10")
     body = minted.secret[3:]
-    redis_dump = subprocess.run(
-        ["redis-cli", "-u", system.stores.redis_url, "--scan"],
-        capture_output=True,
-        text=True,
-        check=False,
-    ).stdout
-    client = aioredis.Redis.from_url(system.stores.redis_url)
-    values = []
-    async for name in client.scan_iter(count=1000):
-        kind = (await client.type(name)).decode()
-        if kind == "string":
-            values.append(await client.get(name))
-        elif kind == "hash":
-            values.extend((await client.hgetall(name)).values())
-    await client.aclose()
+    values, redis_dump = [], ""
+    for node_url in await redis_node_urls(system.stores):  # every node of a cluster
+        redis_dump += subprocess.run(
+            ["redis-cli", "-u", node_url, "--scan"],
+            capture_output=True,
+            text=True,
+            check=False,
+        ).stdout
+        client = aioredis.Redis.from_url(node_url)
+        async for name in client.scan_iter(count=1000):
+            kind = (await client.type(name)).decode()
+            if kind == "string":
+                values.append(await client.get(name))
+            elif kind == "hash":
+                values.extend((await client.hgetall(name)).values())
+        await client.aclose()
     assert values and all(body.encode() not in (v or b"") for v in values)
     assert body not in redis_dump
     con = await asyncpg.connect(system.stores.database_url)

@@ -23,6 +23,7 @@ from keyleash_core.devstores import (
     find_free_port,
     start_postgres,
     start_redis,
+    start_redis_cluster,
 )
 
 
@@ -87,6 +88,32 @@ def test_redis_ping_kill_restart(redis_server: ManagedServer) -> None:
     redis_server.restart()
     assert redis_server.is_running()
     assert _ping(redis_server.url)
+
+
+def test_redis_cluster_of_three_primaries_serves_every_slot_and_leaves_nothing(
+    tmp_path: Path,
+) -> None:
+    cluster = start_redis_cluster(tmp_path / "cluster")
+    pids = [node._proc.pid for node in cluster.nodes if node._proc is not None]
+    try:
+        assert len(pids) == 3 and cluster.url == cluster.nodes[0].url
+        client = redis.RedisCluster.from_url(cluster.url, socket_timeout=2)
+        try:
+            assert len(client.get_primaries()) == 3  # type: ignore[no-untyped-call]
+            names = [f"kl:{{t{n}}}:x" for n in range(30)]
+            for name in names:
+                client.set(name, name)
+            assert [client.get(name) for name in names] == [name.encode() for name in names]
+            owners = {client.get_node_from_key(name).port for name in names}  # type: ignore[no-untyped-call]
+            assert owners == {node.port for node in cluster.nodes}
+        finally:
+            client.close()
+        cluster.nodes[1].kill()
+        assert not cluster.is_running()
+    finally:
+        cluster.stop()
+    assert not cluster.is_running()
+    assert not any(Path(f"/proc/{pid}").exists() for pid in pids)  # reaped, no orphans
 
 
 def test_redis_persistent_keeps_data_across_restart(tmp_path: Path) -> None:

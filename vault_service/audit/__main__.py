@@ -12,7 +12,7 @@ import os
 import signal
 import sys
 
-from keyleash_core.redis_store import create_redis
+from keyleash_core.redis_store import close_redis, create_redis
 from keyleash_core.settings import SettingsError
 from keyleash_core.stores import StartupError, connect_stores
 from vault_service.audit.drainer import AuditDrainer
@@ -26,6 +26,7 @@ async def main() -> None:
         settings.stores.redis_url,
         timeout_seconds=settings.stores.store_timeout_seconds,
         client_name="keyleash-audit-drainer",
+        cluster=settings.stores.redis_cluster,
     )
     drainer = AuditDrainer(
         client,
@@ -40,7 +41,7 @@ async def main() -> None:
     print("audit drainer running", flush=True)
     await stop.wait()
     await drainer.stop()
-    await client.aclose()
+    await close_redis(client)
     await stores.aclose()
 
 

@@ -5,6 +5,10 @@ N consumers of one consumer group). Entries are acknowledged and deleted only af
 holding them is committed; the insert is idempotent by decision id, so an entry delivered twice
 (after a crash, through XAUTOCLAIM) is stored once. The streams therefore hold exactly what is
 not yet committed, which is what the decision script's bound counts.
+
+On a Redis Cluster each tenant's stream lives on the primary owning its slot: streams are found
+with SCAN on every primary (and the tenant set), and read with one XREADGROUP per stream,
+pipelined, since one XREADGROUP over streams of several slots is a CROSSSLOT error.
 """
 
 from __future__ import annotations
@@ -18,13 +22,13 @@ from dataclasses import dataclass
 from typing import Any
 
 import asyncpg
-import redis.asyncio as aioredis
 import redis.exceptions
+from redis.asyncio.cluster import RedisCluster
 
 from keyleash_core import keyspace
 from keyleash_core.errors import KeyleashError
 from keyleash_core.postgres import CONNECTION_ERRORS
-from keyleash_core.redis_store import REDIS_ERRORS
+from keyleash_core.redis_store import REDIS_ERRORS, RedisClient
 from vault_service.audit.records import INSERT_ENTRIES, entry_parts
 
 log = logging.getLogger("keyleash.audit")
@@ -44,7 +48,7 @@ class AuditLag:
 class AuditDrainer:
     def __init__(
         self,
-        client: aioredis.Redis,
+        client: RedisClient,
         pool: asyncpg.Pool,
         *,
         batch_size: int = 2000,
@@ -70,12 +74,14 @@ class AuditDrainer:
         self._task = asyncio.ensure_future(self.run())
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            try:
-                await asyncio.wait_for(self._task, 5.0)
-            except (asyncio.CancelledError, TimeoutError):
-                pass
+        """Cancels the drain loop, again until it ends (at most 5 s): on Python 3.11 a cancel
+        can be lost inside asyncio.wait_for, which redis-py wraps around socket writes
+        (bpo-42130), and the loop would go on."""
+        task = self._task
+        deadline = time.monotonic() + 5.0
+        while task is not None and not task.done() and time.monotonic() < deadline:
+            task.cancel()
+            await asyncio.wait({task}, timeout=0.1)
 
     async def run(self) -> None:
         """Drains until cancelled; store failures are logged and retried after a pause."""
@@ -107,19 +113,43 @@ class AuditDrainer:
         if not self._streams:
             return 0
         try:
-            fresh: Any = await self._redis.xreadgroup(
-                GROUP, self._consumer, dict.fromkeys(self._streams, ">"), count=self._batch
-            )
+            fresh = await self._read_new()
         except redis.exceptions.ResponseError as error:
             if "NOGROUP" not in str(error):
                 raise
             self._streams.clear()  # Redis lost the groups (flush, restart): create them again
             return 0
-        for stream, items in fresh or []:
+        for stream, items in fresh:
             entries.extend((_name(stream), entry_id, fields) for entry_id, fields in items)
         if entries:
             await self._commit(entries)
         return len(entries)
+
+    async def _read_new(self) -> list[Any]:
+        """[(stream, [(id, fields), ...]), ...]: entries never delivered to this group."""
+        client = self._redis
+        if not isinstance(client, RedisCluster):
+            fresh: Any = await client.xreadgroup(
+                GROUP, self._consumer, dict.fromkeys(self._streams, ">"), count=self._batch
+            )
+            return fresh or []
+        async with client.pipeline(transaction=False) as pipe:
+            for stream in self._streams:
+                # Routed here: redis-py would ask the server (COMMAND GETKEYS) where the keys of
+                # an XREADGROUP are, one more round trip per stream.
+                pipe.execute_command(
+                    *("XREADGROUP", "GROUP", GROUP, self._consumer, "COUNT", self._batch),
+                    *("STREAMS", stream, ">"),
+                    target_nodes=client.get_node_from_key(stream),
+                )
+            replies: list[Any] = await pipe.execute(raise_on_error=False)
+        for reply in replies:  # NOGROUP first: it means every group is to be created again
+            if isinstance(reply, redis.exceptions.ResponseError) and "NOGROUP" in str(reply):
+                raise reply
+        for reply in replies:
+            if isinstance(reply, BaseException):
+                raise reply
+        return [entry for reply in replies for entry in reply or []]
 
     async def _discover(self) -> None:
         names = {_name(m) for m in await self._redis.smembers(keyspace.AUDIT_TENANTS)}

@@ -6,23 +6,21 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-import redis.asyncio as aioredis
-
 from keyleash_core import keyspace
 from keyleash_core.keyrecord import KeyRecord, KeyState
-from keyleash_core.redis_store import Scripts, run_redis
+from keyleash_core.redis_store import RedisClient, Scripts, run_redis
 from keyleash_core.script_call import ScriptCall
-from keyleash_core.script_pipeline import ScriptBatcher, run_script_calls
+from keyleash_core.script_pipeline import ScriptBatcher
 
 
 class HotKeys:
     """Reads and writes of the vault's Redis state; every failure becomes StoreUnavailable."""
 
-    def __init__(self, client: aioredis.Redis, scripts: Scripts) -> None:
+    def __init__(self, client: RedisClient, scripts: Scripts) -> None:
         self._redis = client
         self._scripts = scripts
         # Concurrent unary Authorize calls share pipelines (see script_pipeline).
-        self._authorize = ScriptBatcher(client, scripts["authorize"], "authorize")
+        self._authorize = ScriptBatcher(scripts, "authorize")
 
     async def resolve(self, secret_hash_hex: str) -> tuple[str, str] | None:
         """(tenant_id, key_id) for a secret hash, if Redis knows it."""
@@ -126,13 +124,4 @@ class HotKeys:
 
     async def authorize_many(self, calls: Sequence[ScriptCall]) -> list[bytes]:
         """Many decisions in one pipelined round trip (AuthorizeStream); each stays atomic."""
-        script = self._scripts["authorize"]
-
-        async def run() -> list[bytes]:
-            replies = await run_script_calls(self._redis, script, calls)
-            for reply in replies:
-                if isinstance(reply, Exception):
-                    raise reply
-            return replies
-
-        return await run_redis(run)
+        return await self._scripts.run_many("authorize", [(c.keys, list(c.args)) for c in calls])
