@@ -289,13 +289,6 @@ def start_redis(
     return server
 
 
-def _find_redis_cli(server_binary: Path) -> Path:
-    for candidate in (shutil.which("redis-cli"), str(server_binary.parent / "redis-cli")):
-        if candidate and os.access(candidate, os.X_OK):
-            return Path(candidate)
-    raise DevStoreError("no redis-cli found: install redis-tools (apt-get install redis-tools)")
-
-
 def _redis_call(port: int, *args: str) -> bytes | None:
     """One command over RESP, for a status or bulk reply (its payload); None on any failure."""
     request = f"*{len(args)}\r\n" + "".join(f"${len(a.encode())}\r\n{a}\r\n" for a in args)
@@ -399,10 +392,10 @@ def start_redis_cluster(
     data_dir: Path, *, primaries: int = 3, node_timeout_ms: int = 15000
 ) -> RedisClusterServer:
     """Start a Redis Cluster of `primaries` nodes on 127.0.0.1 (free ports), for tests: no
-    persistence. Each node gets data_dir/node-PORT; the cluster is formed with
-    `redis-cli --cluster create` and returned once every node says cluster_state:ok."""
+    persistence. Each node gets data_dir/node-PORT; the cluster is formed as
+    `redis-cli --cluster create` would (no redis-cli needed) and returned once every node says
+    cluster_state:ok."""
     binary = _find_redis()
-    cli = _find_redis_cli(binary)
     data_dir = data_dir.resolve()
     data_dir.mkdir(parents=True, exist_ok=True)
     cluster = RedisClusterServer(name="redis-cluster", url="", port=0, data_dir=data_dir)
@@ -411,7 +404,7 @@ def start_redis_cluster(
             cluster.nodes.append(_cluster_node(binary, data_dir, node_timeout_ms))
             cluster.nodes[-1]._launch()
         cluster.url, cluster.port = cluster.nodes[0].url, cluster.nodes[0].port
-        _create_cluster(cli, [node.port for node in cluster.nodes])
+        _create_cluster([node.port for node in cluster.nodes])
         cluster.wait_until_ok()
     except BaseException:
         cluster.stop()
@@ -437,17 +430,23 @@ def _cluster_node(binary: Path, data_dir: Path, node_timeout_ms: int) -> RedisSe
     return node
 
 
-def _create_cluster(cli: Path, ports: list[int]) -> None:
-    """`redis-cli --cluster create`: the slots split evenly over the nodes, no replicas."""
-    argv = [str(cli), "--cluster", "create", *(f"127.0.0.1:{port}" for port in ports)]
-    argv += ["--cluster-replicas", "0", "--cluster-yes"]
-    try:
-        created = subprocess.run(argv, capture_output=True, text=True, timeout=60, check=False)
-    except (OSError, subprocess.TimeoutExpired) as exc:
-        raise DevStoreError(f"redis-cli --cluster create failed: {exc}") from exc
-    if created.returncode != 0:
-        lines = (created.stderr or created.stdout).strip().splitlines()
-        raise DevStoreError(f"redis-cli --cluster create failed: {' | '.join(lines[-3:])}")
+SLOTS = 16384
+
+
+def _create_cluster(ports: list[int]) -> None:
+    """The slots split evenly over the nodes (no replicas), each node with its own config epoch,
+    then every node introduced to the first: what `redis-cli --cluster create` does."""
+    for index, port in enumerate(ports):
+        first, end = SLOTS * index // len(ports), SLOTS * (index + 1) // len(ports)
+        _cluster_command(port, "CLUSTER", "ADDSLOTS", *(str(s) for s in range(first, end)))
+        _cluster_command(port, "CLUSTER", "SET-CONFIG-EPOCH", str(index + 1))
+    for port in ports[1:]:
+        _cluster_command(ports[0], "CLUSTER", "MEET", "127.0.0.1", str(port))
+
+
+def _cluster_command(port: int, *args: str) -> None:
+    if _redis_call(port, *args) != b"OK":
+        raise DevStoreError(f"redis on port {port} refused {' '.join(args[:2])}")
 
 
 def _find_pg_bin() -> Path:
