@@ -337,10 +337,10 @@ def _claim_cluster_port() -> int:
 
 @dataclass(eq=False)
 class RedisClusterServer(ManagedServer):
-    """A local Redis Cluster: primaries only (no replicas), each its own redis-server child with
-    `cluster-enabled yes` and no persistence. `url` names the first node: clients seeded with it
-    discover the others. The slot map lives in each node's nodes.conf, so nodes come back into
-    the same cluster after a kill and restart (empty: their data is gone)."""
+    """A local Redis Cluster: primaries (and replicas if asked), each its own redis-server
+    child with `cluster-enabled yes` and no persistence. `url` names the first node: clients
+    seeded with it discover the others. The slot map lives in each node's nodes.conf, so nodes
+    come back into the same cluster after a kill and restart (empty: their data is gone)."""
 
     nodes: list[RedisServer] = field(default_factory=list)
     ready_timeout: float = 30.0
@@ -389,27 +389,42 @@ class RedisClusterServer(ManagedServer):
 
 
 def start_redis_cluster(
-    data_dir: Path, *, primaries: int = 3, node_timeout_ms: int = 15000
+    data_dir: Path, *, primaries: int = 3, replicas: int = 0, node_timeout_ms: int = 15000
 ) -> RedisClusterServer:
     """Start a Redis Cluster of `primaries` nodes on 127.0.0.1 (free ports), for tests: no
     persistence. Each node gets data_dir/node-PORT; the cluster is formed as
     `redis-cli --cluster create` would (no redis-cli needed) and returned once every node says
-    cluster_state:ok."""
+    cluster_state:ok. With `replicas`, each primary gets that many replicas, which take over
+    when it fails (after `node_timeout_ms`); `nodes` lists the primaries first."""
     binary = _find_redis()
     data_dir = data_dir.resolve()
     data_dir.mkdir(parents=True, exist_ok=True)
     cluster = RedisClusterServer(name="redis-cluster", url="", port=0, data_dir=data_dir)
     try:
-        for _ in range(primaries):
+        for _ in range(primaries * (1 + replicas)):
             cluster.nodes.append(_cluster_node(binary, data_dir, node_timeout_ms))
             cluster.nodes[-1]._launch()
         cluster.url, cluster.port = cluster.nodes[0].url, cluster.nodes[0].port
-        _create_cluster([node.port for node in cluster.nodes])
+        ports = [node.port for node in cluster.nodes]
+        _create_cluster(ports[:primaries])
+        for index, port in enumerate(ports[primaries:]):
+            _cluster_command(ports[0], "CLUSTER", "MEET", "127.0.0.1", str(port))
+            _replicate(port, ports[index % primaries], cluster.ready_timeout)
         cluster.wait_until_ok()
     except BaseException:
         cluster.stop()
         raise
     return cluster
+
+
+def _replicate(replica: int, primary: int, timeout: float) -> None:
+    """Makes `replica` a replica of `primary`, once it has learnt of it by gossip."""
+    primary_id = (_redis_call(primary, "CLUSTER", "MYID") or b"").decode()
+    deadline = time.monotonic() + timeout
+    while _redis_call(replica, "CLUSTER", "REPLICATE", primary_id) != b"OK":
+        if time.monotonic() > deadline:
+            raise DevStoreError(f"redis on port {replica} would not replicate port {primary}")
+        time.sleep(0.05)
 
 
 def _cluster_node(binary: Path, data_dir: Path, node_timeout_ms: int) -> RedisServer:

@@ -4,8 +4,12 @@ primary taking down only its own tenants."""
 
 from __future__ import annotations
 
+import asyncio
+import tempfile
+import time
 import uuid
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Iterator, Sequence
+from pathlib import Path
 from typing import Any
 
 import grpc
@@ -16,7 +20,7 @@ from redis.asyncio.cluster import ClusterNode, RedisCluster
 from keyleash.metering.v1 import metering_pb2
 from keyleash.vault.v1 import vault_pb2, vault_pb2_grpc
 from keyleash_core import keyspace
-from keyleash_core.devstores import ManagedServer, RedisClusterServer
+from keyleash_core.devstores import ManagedServer, RedisClusterServer, start_redis_cluster
 from keyleash_core.errors import StoreUnavailable
 from keyleash_core.postgres import create_pool
 from keyleash_core.redis_store import Scripts, close_redis
@@ -293,3 +297,65 @@ async def stream_decisions(vault: Any, secrets_: list[str]) -> list[int]:
     requests = [vault_pb2.AuthorizeRequest(key=s, scope="api.call") for s in secrets_]
     call = vault.AuthorizeStream(iter(requests), metadata=bearer(SERVICE_TOKEN))
     return [reply.decision async for reply in call]
+
+
+@pytest.fixture
+def replicated_cluster() -> Iterator[RedisClusterServer]:
+    """Three primaries with a replica each; a failed primary is replaced after one second."""
+    cluster = start_redis_cluster(
+        Path(tempfile.mkdtemp(prefix="keyleash-replicated-", dir="/tmp")),
+        replicas=1,
+        node_timeout_ms=1000,
+    )
+    try:
+        yield cluster
+    finally:
+        cluster.stop()
+
+
+async def test_a_promoted_replica_takes_over_without_a_restart_and_keeps_the_count(
+    replicated_cluster: RedisClusterServer, stores: Stores, tenant: str
+) -> None:
+    env = service_env(stores) | {
+        "KEYLEASH_REDIS_URL": replicated_cluster.url,
+        "KEYLEASH_STORE_TIMEOUT_SECONDS": "1",
+    }
+    built = await create_server(VaultSettings.from_env(env), "127.0.0.1:0")
+    client = RedisCluster.from_url(replicated_cluster.url)
+    try:
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{built.port}") as channel:
+            vault = vault_pb2_grpc.VaultServiceStub(channel)  # type: ignore[no-untyped-call]
+            await client.initialize()
+            while owner(client, keyspace.tenant(tenant)).port == replicated_cluster.port:
+                tenant = "t-" + uuid.uuid4().hex[:12]  # not the seed node: a plainer failover
+            minted = await mint(vault, admin_token(), tenant, rate_limits=[per(10, 3600)])
+            for _ in range(4):
+                assert (await authorize(vault, minted.secret)).decision == ALLOW
+            primary = owner(client, keyspace.tenant(tenant))
+            # Every write acknowledged by the replica before the primary dies (replication is
+            # asynchronous; RELIABILITY.md says what a failover can lose without this).
+            assert await client.execute_command("WAIT", 1, 5000, target_nodes=primary) == 1
+            victim = next(n for n in replicated_cluster.nodes if n.port == primary.port)
+            victim.kill()
+            outcomes: list[str] = []
+            deadline = time.monotonic() + 30
+            while True:
+                try:
+                    reply = await authorize(vault, minted.secret)
+                    break
+                except grpc.aio.AioRpcError as error:
+                    assert error.code() == grpc.StatusCode.UNAVAILABLE, error  # fail closed
+                    outcomes.append(error.code().name)
+                    assert time.monotonic() < deadline, "no replica took over"
+                    await asyncio.sleep(0.2)
+            assert reply.decision == ALLOW
+            rate = next(q for q in reply.quotas if q.quota.startswith("rate"))
+            assert rate.used == 5  # the four before the failover, counted on the replica
+            for _ in range(5):
+                assert (await authorize(vault, minted.secret)).decision == ALLOW
+            denied = await authorize(vault, minted.secret)
+            assert denied.reason == vault_pb2.DENY_REASON_RATE_LIMITED
+            print(f"\nFAILOVER: {len(outcomes)} UNAVAILABLE answers, then ALLOW on the new primary")
+    finally:
+        await close_redis(client)
+        await built.stop(1)
