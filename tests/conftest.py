@@ -14,6 +14,7 @@ import asyncio
 import hashlib
 import os
 import secrets
+import shutil
 import tempfile
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -74,6 +75,7 @@ def stores() -> Iterator[Stores]:
     finally:
         for server in started:
             server.stop()
+        shutil.rmtree(base, ignore_errors=True)  # ~75 MB of Postgres per run otherwise
 
 
 def service_env(stores: Stores) -> dict[str, str]:
@@ -91,13 +93,13 @@ def service_env(stores: Stores) -> dict[str, str]:
 def own_redis() -> Iterator[ManagedServer]:
     """A Redis of the test's own, which it may kill or leave undrained (the cluster run gives a
     Redis Cluster of its own instead)."""
-    server = start_redis(
-        Path(tempfile.mkdtemp(prefix="keyleash-own-", dir="/tmp")), persistent=False
-    )
+    base = Path(tempfile.mkdtemp(prefix="keyleash-own-", dir="/tmp"))
+    server = start_redis(base, persistent=False)
     try:
         yield server
     finally:
         server.stop()
+        shutil.rmtree(base, ignore_errors=True)
 
 
 async def redis_node_url(stores: Stores, key: str) -> str:

@@ -10,6 +10,7 @@ run on the same database would find already taken.
 
 from __future__ import annotations
 
+import shutil
 import tempfile
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -41,6 +42,7 @@ def stores() -> Iterator[Stores]:
     finally:
         for server in started:
             server.stop()
+        shutil.rmtree(base, ignore_errors=True)
 
 
 @pytest.fixture(scope="package")
@@ -71,8 +73,10 @@ async def redis_client(stores: Stores) -> AsyncIterator[RedisCluster]:
 @pytest.fixture
 def own_redis() -> Iterator[ManagedServer]:
     """A Redis Cluster of the test's own, which it may kill or leave undrained."""
-    cluster = start_redis_cluster(_cluster_dir())
+    base = _cluster_dir()
+    cluster = start_redis_cluster(base)
     try:
         yield cluster
     finally:
         cluster.stop()
+        shutil.rmtree(base, ignore_errors=True)

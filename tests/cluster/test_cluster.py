@@ -5,6 +5,7 @@ primary taking down only its own tenants."""
 from __future__ import annotations
 
 import asyncio
+import shutil
 import tempfile
 import time
 import uuid
@@ -302,15 +303,13 @@ async def stream_decisions(vault: Any, secrets_: list[str]) -> list[int]:
 @pytest.fixture
 def replicated_cluster() -> Iterator[RedisClusterServer]:
     """Three primaries with a replica each; a failed primary is replaced after one second."""
-    cluster = start_redis_cluster(
-        Path(tempfile.mkdtemp(prefix="keyleash-replicated-", dir="/tmp")),
-        replicas=1,
-        node_timeout_ms=1000,
-    )
+    base = Path(tempfile.mkdtemp(prefix="keyleash-replicated-", dir="/tmp"))
+    cluster = start_redis_cluster(base, replicas=1, node_timeout_ms=1000)
     try:
         yield cluster
     finally:
         cluster.stop()
+        shutil.rmtree(base, ignore_errors=True)
 
 
 async def test_a_promoted_replica_takes_over_without_a_restart_and_keeps_the_count(

@@ -3,6 +3,7 @@ recovers without a restart once Redis is back."""
 
 from __future__ import annotations
 
+import shutil
 import tempfile
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -73,6 +74,7 @@ async def own_stores_vault(stores: Stores) -> AsyncIterator[tuple[Any, ManagedSe
         await built.stop(1)
         redis_server.stop()
         postgres.stop()
+        shutil.rmtree(base, ignore_errors=True)
 
 
 async def test_postgres_down_means_unavailable_then_recovery(
