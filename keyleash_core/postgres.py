@@ -33,6 +33,10 @@ CONNECTION_ERRORS: tuple[type[BaseException], ...] = (
     asyncpg.exceptions.AdminShutdownError,
     asyncpg.exceptions.CrashShutdownError,
     asyncpg.exceptions.TooManyConnectionsError,
+    # A connection that died in the middle of a COPY is left mid-protocol; returning it to the
+    # pool then fails with "cannot switch to state ..." (the pool terminates it). Seen when
+    # Postgres was killed under group commits: nothing was committed, so it is UNAVAILABLE.
+    asyncpg.exceptions.InternalClientError,
 )
 
 
