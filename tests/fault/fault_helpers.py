@@ -17,8 +17,8 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager, suppress
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -175,6 +175,18 @@ def services(stores: Stores, *names: str) -> Iterator[dict[str, ServiceProcess]]
         for proc in procs.values():
             proc.stop()
         shutil.rmtree(log_dir, ignore_errors=True)
+
+
+@asynccontextmanager
+async def connected(procs: dict[str, ServiceProcess]) -> AsyncIterator[tuple[Any, Any]]:
+    """Vault and metering stubs once both processes serve; the channels close at the end."""
+    await procs["vault"].wait_serving()
+    await procs["metering"].wait_serving()
+    async with (
+        grpc.aio.insecure_channel(procs["vault"].target) as vault_channel,
+        grpc.aio.insecure_channel(procs["metering"].target) as metering_channel,
+    ):
+        yield vault_stub(vault_channel), metering_stub(metering_channel)
 
 
 async def mint(vault: Any, tenant: str, caps: list[vault_pb2.SpendCap] | None = None) -> Any:

@@ -20,9 +20,9 @@ from tests.fault.fault_helpers import (
     assert_ledger_exact,
     authorize,
     charge_request,
+    connected,
     day_cap,
     day_used,
-    metering_stub,
     mint,
     own_stores,
     read_ledger,
@@ -41,15 +41,8 @@ KILL_AFTER_ACKS = 300
 async def test_sigkill_of_metering_loses_and_doubles_no_acknowledged_charge() -> None:
     tenant = "t-" + uuid.uuid4().hex[:12]
     with own_stores() as stores, services(stores, "vault", "metering") as procs:
-        vault_proc, metering_proc = procs["vault"], procs["metering"]
-        await vault_proc.wait_serving()
-        await metering_proc.wait_serving()
-        async with (
-            grpc.aio.insecure_channel(vault_proc.target) as vch,
-            grpc.aio.insecure_channel(metering_proc.target) as mch,
-        ):
-            vault = vault_stub(vch)
-            metering = metering_stub(mch)
+        metering_proc = procs["metering"]
+        async with connected(procs) as (vault, metering):
             minted = [await mint(vault, tenant, [day_cap(10**12)]) for _ in range(4)]
             for m in minted:  # loaded in Redis: every charge must be settled into its window
                 assert day_used(await authorize(vault, m.secret)) == 0

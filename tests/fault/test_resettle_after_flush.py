@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import uuid
 
-import grpc
 import redis.asyncio as aioredis
 
 from keyleash.metering.v1 import metering_pb2
@@ -16,30 +15,22 @@ from tests.fault.fault_helpers import (
     admin_md,
     authorize,
     charge_request,
+    connected,
     day_cap,
     day_used,
-    metering_stub,
     mint,
     own_stores,
     read_ledger,
     service_md,
     services,
     usd_micros,
-    vault_stub,
 )
 
 
 async def test_duplicate_charge_after_a_redis_flush_is_not_counted_twice() -> None:
     tenant = "t-" + uuid.uuid4().hex[:12]
     with own_stores() as stores, services(stores, "vault", "metering") as procs:
-        await procs["vault"].wait_serving()
-        await procs["metering"].wait_serving()
-        async with (
-            grpc.aio.insecure_channel(procs["vault"].target) as vch,
-            grpc.aio.insecure_channel(procs["metering"].target) as mch,
-        ):
-            vault = vault_stub(vch)
-            metering = metering_stub(mch)
+        async with connected(procs) as (vault, metering):
             minted = await mint(vault, tenant, [day_cap(5_000_000)])
             assert day_used(await authorize(vault, minted.secret)) == 0  # loaded
             request = charge_request(f"{tenant}-x", minted.key.key_id, 2_000_000)
@@ -73,14 +64,7 @@ async def test_duplicate_charge_after_a_redis_flush_does_not_throttle_the_tenant
     threshold, throttling a tenant that spent 2.00."""
     tenant = "t-" + uuid.uuid4().hex[:12]
     with own_stores() as stores, services(stores, "vault", "metering") as procs:
-        await procs["vault"].wait_serving()
-        await procs["metering"].wait_serving()
-        async with (
-            grpc.aio.insecure_channel(procs["vault"].target) as vch,
-            grpc.aio.insecure_channel(procs["metering"].target) as mch,
-        ):
-            vault = vault_stub(vch)
-            metering = metering_stub(mch)
+        async with connected(procs) as (vault, metering):
             await metering.SetTenantBudget(
                 metering_pb2.SetTenantBudgetRequest(
                     tenant_id=tenant, daily_threshold=usd_micros(3_000_000)

@@ -24,9 +24,9 @@ from tests.fault.fault_helpers import (
     assert_ledger_exact,
     authorize,
     charge_request,
+    connected,
     day_cap,
     day_used,
-    metering_stub,
     mint,
     own_stores,
     read_ledger,
@@ -34,7 +34,6 @@ from tests.fault.fault_helpers import (
     service_md,
     services,
     spend_of,
-    vault_stub,
 )
 
 CENT = 10_000
@@ -57,14 +56,7 @@ async def test_redis_killed_under_authorize_load_fails_closed_and_recovers_with_
     tenant = "t-" + uuid.uuid4().hex[:12]
     with own_stores() as stores, services(stores, "vault", "metering") as procs:
         assert stores.redis_server is not None
-        await procs["vault"].wait_serving()
-        await procs["metering"].wait_serving()
-        async with (
-            grpc.aio.insecure_channel(procs["vault"].target) as vch,
-            grpc.aio.insecure_channel(procs["metering"].target) as mch,
-        ):
-            vault = vault_stub(vch)
-            metering = metering_stub(mch)
+        async with connected(procs) as (vault, metering):
             capped = await mint(vault, tenant, [day_cap(5_000_000)])  # 5.00 a day
             revoked = await mint(vault, tenant)
             loaded = await mint(vault, tenant, [day_cap(1_000_000_000)])
@@ -160,14 +152,7 @@ async def test_postgres_killed_during_charges_acknowledges_only_what_committed()
         services(stores, "vault", "metering") as procs,
     ):
         assert stores.postgres_server is not None
-        await procs["vault"].wait_serving()
-        await procs["metering"].wait_serving()
-        async with (
-            grpc.aio.insecure_channel(procs["vault"].target) as vch,
-            grpc.aio.insecure_channel(procs["metering"].target) as mch,
-        ):
-            vault = vault_stub(vch)
-            metering = metering_stub(mch)
+        async with connected(procs) as (vault, metering):
             key_id = (await mint(vault, tenant)).key.key_id
             sent: dict[str, metering_pb2.ChargeRequest] = {}
             acked: set[str] = set()
@@ -239,14 +224,7 @@ async def test_postgres_killed_during_charges_acknowledges_only_what_committed()
 async def test_slow_postgres_times_charges_out_cleanly_and_authorize_keeps_answering() -> None:
     tenant = "t-" + uuid.uuid4().hex[:12]
     with own_stores() as stores, services(stores, "vault", "metering") as procs:
-        await procs["vault"].wait_serving()
-        await procs["metering"].wait_serving()
-        async with (
-            grpc.aio.insecure_channel(procs["vault"].target) as vch,
-            grpc.aio.insecure_channel(procs["metering"].target) as mch,
-        ):
-            vault = vault_stub(vch)
-            metering = metering_stub(mch)
+        async with connected(procs) as (vault, metering):
             minted = await mint(vault, tenant, [day_cap(1_000_000_000)])
             key_id = minted.key.key_id
             assert (await authorize(vault, minted.secret, CENT)).decision == ALLOW

@@ -15,16 +15,15 @@ from tests.fault.fault_helpers import (
     DENY,
     authorize,
     charge_request,
+    connected,
     day_cap,
     day_used,
-    metering_stub,
     mint,
     own_stores,
     read_ledger,
     retry_until_ok,
     service_md,
     services,
-    vault_stub,
 )
 
 
@@ -35,14 +34,7 @@ async def test_charge_recorded_while_redis_is_down_still_counts_against_the_cap(
         services(stores, "vault", "metering") as procs,
     ):
         assert stores.redis_server is not None
-        await procs["vault"].wait_serving()
-        await procs["metering"].wait_serving()
-        async with (
-            grpc.aio.insecure_channel(procs["vault"].target) as vch,
-            grpc.aio.insecure_channel(procs["metering"].target) as mch,
-        ):
-            vault = vault_stub(vch)
-            metering = metering_stub(mch)
+        async with connected(procs) as (vault, metering):
             minted = await mint(vault, tenant, [day_cap(5_000_000)])  # 5.00 a day
             assert day_used(await authorize(vault, minted.secret)) == 0  # the key is loaded
             await asyncio.sleep(1.5)  # past the AOF's once-a-second fsync
