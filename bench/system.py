@@ -22,7 +22,8 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from keyleash.type.v1 import money_pb2
 from keyleash.vault.v1 import vault_pb2, vault_pb2_grpc
-from keyleash_core import devstores, keyspace
+from keyleash_core.redis import keyspace
+from keyleash_ops import devstores
 
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 ROOT = Path(__file__).resolve().parent.parent

@@ -283,10 +283,10 @@ async def _redis_op(ctx: Context, spec: dict[str, Any], extra: list[Any]) -> Op:
     if kind == "lua_keyleash":
         from keyleash_core.keyrecord import KeyRecord
         from keyleash_core.money import Money
-        from keyleash_core.redis_store import Scripts
-        from vault_service.authority import new_decision_id
+        from keyleash_core.redis.scripts import Scripts
         from vault_service.domain.checks import CallRequest
         from vault_service.domain.decision import build_plan, parse_outcome
+        from vault_service.usecases.authorize import new_decision_id
 
         chains = _round_robin([[KeyRecord.from_json(r) for r in chain] for chain in p["chains"]])
         decide = Scripts(client)["authorize"]

@@ -8,9 +8,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 
-from keyleash_core import keyspace
 from keyleash_core.keyrecord import KeyRecord
 from keyleash_core.policy import SpendWindow
+from keyleash_core.redis import keyspace
 
 BUCKET_MS = 60_000
 ROLLING_24H_MS = 24 * 3600 * 1000

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import json
 import uuid
 from collections.abc import Mapping
 
@@ -13,14 +10,15 @@ from opentelemetry import trace
 
 from keyleash.metering.v1 import metering_pb2
 from keyleash.type.v1 import money_pb2
+from keyleash_core import page_tokens
 from keyleash_core.errors import InvalidArgument
 from keyleash_core.money import Money
 from keyleash_core.validation import money as validated_money
 from keyleash_core.validation import text
 from metering_service.domain.events import BillingEvent, Kind, payload_digest
-from metering_service.meter import EventSpec
 from metering_service.store.billing import EventFilter
 from metering_service.store.tenants import TenantView
+from metering_service.usecases.record_spend import EventSpec
 
 MAX_ATTRIBUTES = 100
 # Clients' clocks run a little ahead of ours; an occur_time this far "in the future" is accepted.
@@ -185,26 +183,22 @@ def page_size(value: int) -> int:
 
 
 def _filter_tag(f: metering_pb2.BillingEventFilter) -> str:
-    return hashlib.sha256(f.SerializeToString(deterministic=True)).hexdigest()[:16]
+    return page_tokens.filter_tag(f.SerializeToString(deterministic=True).hex())
 
 
 def page_token(f: metering_pb2.BillingEventFilter, last: BillingEvent) -> str:
-    data = {"t": last.occur_time_us, "e": last.event_id, "f": _filter_tag(f)}
-    return base64.urlsafe_b64encode(json.dumps(data).encode()).decode().rstrip("=")
+    return page_tokens.encode([last.occur_time_us, last.event_id], _filter_tag(f))
 
 
 def parse_page_token(f: metering_pb2.BillingEventFilter, token: str) -> tuple[int, str] | None:
-    if not token:
+    found = page_tokens.decode(token, _filter_tag(f))
+    if found is None:
         return None
     try:
-        padded = token + "=" * (-len(token) % 4)
-        data = json.loads(base64.urlsafe_b64decode(padded))
-        position = (int(data["t"]), str(uuid.UUID(str(data["e"]))))
-        tag = data["f"]
-    except (ValueError, KeyError, TypeError, OverflowError):
-        raise InvalidArgument("page_token", "not a token this server issued") from None
+        time_us, event_id = found
+        position = (int(time_us), str(uuid.UUID(str(event_id))))
+    except (ValueError, TypeError, OverflowError):
+        raise InvalidArgument("page_token", "not a token this service issued") from None
     if not 0 <= position[0] <= MAX_SECONDS * 1_000_000:
-        raise InvalidArgument("page_token", "not a token this server issued")
-    if tag != _filter_tag(f):
-        raise InvalidArgument("page_token", "was issued for a different filter")
+        raise InvalidArgument("page_token", "not a token this service issued")
     return position

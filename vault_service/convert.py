@@ -14,8 +14,8 @@ from keyleash_core.keyrecord import KeyRecord, KeyState
 from keyleash_core.money import Money
 from keyleash_core.policy import AttributeConstraint, Policy, RateLimit, SpendCap, SpendWindow
 from keyleash_core.validation import MAX_LIST, duration_ms, money, strings, text, timestamp_ms
-from vault_service.authority import Decision
 from vault_service.domain.checks import CallRequest
+from vault_service.usecases.authorize import Decision
 
 MIN_WINDOW_MS = 1000
 MAX_WINDOW_MS = 31 * 24 * 3600 * 1000

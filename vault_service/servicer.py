@@ -24,8 +24,10 @@ from keyleash_core.telemetry import (
 from keyleash_core.validation import duration_ms, strings, text
 from vault_service import convert
 from vault_service.audit.queries import AuthorizationFilter
-from vault_service.authority import Decision, VaultAuthority, request_digest
-from vault_service.key_admin import KeyAdmin, ListFilter, MintSpec
+from vault_service.usecases.authorize import Authorizer, Decision, request_digest
+from vault_service.usecases.key_chains import KeyChains
+from vault_service.usecases.list_decisions import DecisionLog
+from vault_service.usecases.manage_keys import KeyAdmin, ListFilter, MintSpec
 
 # grpc ships no type information; the context is grpc.aio.ServicerContext.
 Context: TypeAlias = Any
@@ -36,9 +38,19 @@ STREAM_WINDOW = 64
 class VaultServicer(vault_pb2_grpc.VaultServiceServicer):
     """Thin adapter from the generated service to the vault's use cases."""
 
-    def __init__(self, authority: VaultAuthority, admin: KeyAdmin, settings: StoreSettings) -> None:
-        self._vault = authority
+    def __init__(
+        self,
+        authorizer: Authorizer,
+        chains: KeyChains,
+        admin: KeyAdmin,
+        decisions: DecisionLog,
+        settings: StoreSettings,
+    ) -> None:
+        self._authorizer = authorizer
+        self._chains = chains
         self._admin = admin
+        self._decisions = decisions
+        self._clock = authorizer.clock
         self._settings = settings
 
     def _credential(self, context: Context) -> Credential:
@@ -71,7 +83,7 @@ class VaultServicer(vault_pb2_grpc.VaultServiceServicer):
             raise InvalidArgument("tenant_id", "must not contain '/'")
         record, secret = await self._admin.mint(credential, spec)
         return vault_pb2.MintKeyResponse(
-            key=convert.key_to_proto(record, self._vault.clock.now_ms()), secret=secret
+            key=convert.key_to_proto(record, self._clock.now_ms()), secret=secret
         )
 
     def _authorize_secret(self, request: vault_pb2.AuthorizeRequest, credential: Credential) -> str:
@@ -89,7 +101,7 @@ class VaultServicer(vault_pb2_grpc.VaultServiceServicer):
         call = convert.call_from_proto(request)
         if not call.agent_run_id:
             call = replace(call, agent_run_id=agent_run_id_of(context))
-        decision = await self._vault.authorize(secret, call)
+        decision = await self._authorizer.authorize(secret, call)
         _observe(decision, call.agent_run_id, time.perf_counter() - started)
         return convert.decision_to_proto(decision)
 
@@ -119,7 +131,7 @@ class VaultServicer(vault_pb2_grpc.VaultServiceServicer):
                     (self._authorize_secret(r, credential), convert.call_from_proto(r))
                     for r in requests
                 ]
-                for decision in await self._vault.authorize_batch(items):
+                for decision in await self._authorizer.authorize_batch(items):
                     yield convert.decision_to_proto(decision)
             await reader
         finally:
@@ -129,13 +141,13 @@ class VaultServicer(vault_pb2_grpc.VaultServiceServicer):
         self, request: vault_pb2.ValidateKeyRequest, context: Context
     ) -> vault_pb2.ValidateKeyResponse:
         self._credential(context)
-        result = await self._vault.validate(text(request.key, "key", required=True))
+        result = await self._chains.validate(text(request.key, "key", required=True))
         response = vault_pb2.ValidateKeyResponse(
             valid=result.valid,
             reason=convert.deny_reason(result.reason),
         )
         if result.record is not None:
-            response.key.CopyFrom(convert.key_to_proto(result.record, self._vault.clock.now_ms()))
+            response.key.CopyFrom(convert.key_to_proto(result.record, self._clock.now_ms()))
         return response
 
     async def RevokeKey(
@@ -143,32 +155,32 @@ class VaultServicer(vault_pb2_grpc.VaultServiceServicer):
     ) -> vault_pb2.RevokeKeyResponse:
         credential = self._credential(context)
         name = text(request.name, "name", required=True)
-        record, descendants = await self._vault.revoke(
+        record, descendants = await self._admin.revoke(
             credential, name, text(request.reason, "reason")
         )
         return vault_pb2.RevokeKeyResponse(
-            key=convert.key_to_proto(record, self._vault.clock.now_ms()),
+            key=convert.key_to_proto(record, self._clock.now_ms()),
             revoked_descendants=descendants,
         )
 
     async def FreezeKey(
         self, request: vault_pb2.FreezeKeyRequest, context: Context
     ) -> vault_pb2.Key:
-        record = await self._vault.set_frozen(
+        record = await self._admin.set_frozen(
             self._credential(context),
             text(request.name, "name", required=True),
             True,
             text(request.reason, "reason"),
         )
-        return convert.key_to_proto(record, self._vault.clock.now_ms())
+        return convert.key_to_proto(record, self._clock.now_ms())
 
     async def UnfreezeKey(
         self, request: vault_pb2.UnfreezeKeyRequest, context: Context
     ) -> vault_pb2.Key:
-        record = await self._vault.set_frozen(
+        record = await self._admin.set_frozen(
             self._credential(context), text(request.name, "name", required=True), False, ""
         )
-        return convert.key_to_proto(record, self._vault.clock.now_ms())
+        return convert.key_to_proto(record, self._clock.now_ms())
 
     async def UpdateKeyPolicy(
         self, request: vault_pb2.UpdateKeyPolicyRequest, context: Context
@@ -193,13 +205,13 @@ class VaultServicer(vault_pb2_grpc.VaultServiceServicer):
             convert.policy_from_proto(merged),
             text(request.reason, "reason"),
         )
-        return convert.key_to_proto(record, self._vault.clock.now_ms())
+        return convert.key_to_proto(record, self._clock.now_ms())
 
     async def GetKey(self, request: vault_pb2.GetKeyRequest, context: Context) -> vault_pb2.Key:
         record = await self._admin.get(
             self._credential(context), text(request.name, "name", required=True)
         )
-        return convert.key_to_proto(record, self._vault.clock.now_ms())
+        return convert.key_to_proto(record, self._clock.now_ms())
 
     async def ListKeys(
         self, request: vault_pb2.ListKeysRequest, context: Context
@@ -219,7 +231,7 @@ class VaultServicer(vault_pb2_grpc.VaultServiceServicer):
                 page_token=text(request.page_token, "page_token", limit=512),
             ),
         )
-        now = self._vault.clock.now_ms()
+        now = self._clock.now_ms()
         return vault_pb2.ListKeysResponse(
             keys=[convert.key_to_proto(r, now) for r in records], next_page_token=token
         )
@@ -249,7 +261,7 @@ class VaultServicer(vault_pb2_grpc.VaultServiceServicer):
             else None,
             end=convert.utc(request.end_time, "end_time") if request.HasField("end_time") else None,
         )
-        rows, token = await self._admin.list_authorizations(
+        rows, token = await self._decisions.list_authorizations(
             self._credential(context),
             spec,
             text(request.key_name, "key_name"),

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from keyleash_core.errors import FailedPrecondition, InvalidArgument
 from keyleash_core.money import MAX_ABS_MICROS
-from keyleash_core.pricing import ModelPrice, PriceTable
+from metering_service.pricing import ModelPrice, PriceTable
 
 TOKENS_PER_MILLION = 1_000_000
 # One call cannot plausibly use more; keeps every product far inside int64 for Postgres.

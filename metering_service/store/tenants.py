@@ -8,10 +8,10 @@ from datetime import UTC, datetime
 
 import asyncpg
 
-from keyleash_core import keyspace
 from keyleash_core.money import Money
 from keyleash_core.postgres import run_db
-from keyleash_core.redis_store import RedisClient, Scripts, run_redis
+from keyleash_core.redis import keyspace
+from keyleash_core.redis.scripts import RedisClient, Scripts, run_redis
 from keyleash_core.tenants import TENANT_STATE_SQL, load_tenant, throttled_until_ms
 from keyleash_core.windows import day_period
 

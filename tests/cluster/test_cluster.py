@@ -20,11 +20,11 @@ from redis.asyncio.cluster import ClusterNode, RedisCluster
 
 from keyleash.metering.v1 import metering_pb2
 from keyleash.vault.v1 import vault_pb2, vault_pb2_grpc
-from keyleash_core import keyspace
-from keyleash_core.devstores import ManagedServer, RedisClusterServer, start_redis_cluster
 from keyleash_core.errors import StoreUnavailable
 from keyleash_core.postgres import create_pool
-from keyleash_core.redis_store import Scripts, close_redis
+from keyleash_core.redis import keyspace
+from keyleash_core.redis.scripts import Scripts, close_redis
+from keyleash_ops.devstores import ManagedServer, RedisClusterServer, start_redis_cluster
 from tests.conftest import SERVICE_TOKEN, Stores, service_env
 from tests.integration.test_audit import recorded, wait_for_rows
 from tests.integration.vault_helpers import admin_token, authorize, bearer, cap, mint, per, usd

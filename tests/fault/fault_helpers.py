@@ -30,7 +30,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from keyleash.metering.v1 import metering_pb2, metering_pb2_grpc
 from keyleash.type.v1 import money_pb2
 from keyleash.vault.v1 import vault_pb2, vault_pb2_grpc
-from keyleash_core.devstores import ManagedServer, start_postgres, start_redis
+from keyleash_ops.devstores import ManagedServer, start_postgres, start_redis
 from tests.conftest import ADMIN_TOKEN, SERVICE_TOKEN, Stores, service_env
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -1,6 +1,6 @@
 """`keyleash up` as a user runs it: a real process with its own Redis and Postgres.
 
-Each test starts `python -m keyleash_core.cli up` (what the `keyleash` console script runs) with a
+Each test starts `python -m keyleash_ops.cli up` (what the `keyleash` console script runs) with a
 state dir under pytest's tmp_path and listen ports 0, reads the banner for the bound ports and
 store URLs, talks to the servers over real channels, then sends SIGINT and checks the process
 exits 0 and leaves no Redis/Postgres behind. Every subprocess has a deadline and is killed in a
@@ -32,7 +32,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
 from keyleash.vault.v1 import vault_pb2, vault_pb2_grpc
-from keyleash_core.up import default_state_dir
+from keyleash_ops.up import default_state_dir
 
 REPO = Path(__file__).resolve().parents[2]
 START_TIMEOUT = 90.0  # first start runs initdb
@@ -50,7 +50,7 @@ def _env(**extra: str) -> dict[str, str]:
 
 def _command(state_dir: Path, *, metering_flag: bool = True) -> list[str]:
     command = [
-        sys.executable, "-m", "keyleash_core.cli", "up",
+        sys.executable, "-m", "keyleash_ops.cli", "up",
         "--state-dir", str(state_dir),
         "--vault-listen", "127.0.0.1:0",
     ]  # fmt: skip

@@ -14,8 +14,8 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-from keyleash_core.cli import main
 from keyleash_core.telemetry import JsonFormatter
+from keyleash_ops.cli import main
 from tests.conftest import ADMIN_TOKEN, System
 
 # Any key secret: "vk_" + 43 base62 characters + a 6-character checksum.

@@ -12,7 +12,7 @@ import asyncpg
 import redis.asyncio as aioredis
 
 from keyleash.vault.v1 import vault_pb2
-from keyleash_core import keyspace
+from keyleash_core.redis import keyspace
 from tests.conftest import redis_node_url, redis_node_urls
 from tests.integration.vault_helpers import admin_token, authorize, cap, mint
 

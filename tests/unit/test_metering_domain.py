@@ -12,7 +12,6 @@ from keyleash_core.errors import FailedPrecondition, InvalidArgument, StoreUnava
 from keyleash_core.keyrecord import KeyRecord, KeyState
 from keyleash_core.money import Money
 from keyleash_core.policy import Policy, SpendCap, SpendWindow
-from keyleash_core.pricing import ModelPrice, load_price_table
 from metering_service.domain.events import (
     BillingEvent,
     Kind,
@@ -24,6 +23,7 @@ from metering_service.domain.events import (
 )
 from metering_service.domain.pricing import ceil_div, price_for, usage_cost_micros
 from metering_service.domain.settle import settle_call
+from metering_service.pricing import ModelPrice, load_price_table
 from metering_service.store import writer as writer_module
 from metering_service.store.billing import PendingWrite
 

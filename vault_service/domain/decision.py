@@ -13,9 +13,9 @@ from typing import Any
 
 import orjson
 
-from keyleash_core import keyspace
 from keyleash_core.keyrecord import KeyRecord
-from keyleash_core.script_call import ScriptCall
+from keyleash_core.redis import keyspace
+from keyleash_core.redis.script_call import ScriptCall
 from keyleash_core.windows import spend_checks
 from vault_service.domain.checks import CallRequest
 

@@ -12,9 +12,9 @@ from typing import Any
 
 import asyncpg
 
-from keyleash_core import keyspace
 from keyleash_core.keyrecord import KeyRecord
 from keyleash_core.postgres import run_db
+from keyleash_core.redis import keyspace
 from keyleash_core.windows import BUCKET_MS, RUN_TTL_MS, cap_check, window_start_ms
 
 _SUM_SINCE = """SELECT COALESCE(SUM(amount_micros), 0) FROM billing_events

@@ -13,8 +13,8 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from keyleash_core.redis_store import Scripts, run_redis
-from keyleash_core.script_call import ScriptCall
+from keyleash_core.redis.script_call import ScriptCall
+from keyleash_core.redis.scripts import Scripts, run_redis
 from keyleash_core.telemetry import store_span
 
 # Enough to amortise a round trip; small enough that one reply never holds up a caller long.

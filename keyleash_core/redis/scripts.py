@@ -106,7 +106,7 @@ async def ping(client: RedisClient) -> None:
 
 
 class Scripts:
-    """The Lua scripts under keyleash_core/lua, registered once per client.
+    """The Lua scripts under keyleash_core/redis/lua, registered once per client.
 
     redis-py's Script runs EVALSHA and reloads the script on NOSCRIPT (after a Redis restart or
     SCRIPT FLUSH), so the hot path is one EVALSHA per call. On a cluster the reload is SCRIPT LOAD
@@ -116,7 +116,7 @@ class Scripts:
     def __init__(self, client: RedisClient) -> None:
         self.client = client
         self._scripts: dict[str, AsyncScript] = {}
-        for entry in resources.files("keyleash_core.lua").iterdir():
+        for entry in resources.files("keyleash_core.redis.lua").iterdir():
             if entry.name.endswith(".lua"):
                 name = entry.name.removesuffix(".lua")
                 self._scripts[name] = client.register_script(entry.read_text(encoding="utf-8"))
@@ -130,7 +130,7 @@ class Scripts:
             return await run_redis(lambda: script(keys=keys, args=args))
 
     def register(self, name: str, source: str) -> AsyncScript:
-        """Adds a script by name (the services' own come from keyleash_core/lua)."""
+        """Adds a script by name (the services' own come from keyleash_core/redis/lua)."""
         self._scripts[name] = self.client.register_script(source)
         return self._scripts[name]
 

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from google.protobuf import field_mask_pb2
 
 from keyleash.vault.v1 import vault_pb2 as V
-from keyleash_core.cli_common import (
+from keyleash_ops.cli_common import (
     EXIT_OK,
     UsageError,
     connection_parent,

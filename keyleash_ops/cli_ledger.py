@@ -18,7 +18,7 @@ from keyleash.client.run import call_metadata
 from keyleash.metering.v1 import metering_pb2 as P
 from keyleash.metering.v1 import metering_pb2_grpc
 from keyleash.vault.v1 import vault_pb2 as V
-from keyleash_core.cli_common import (
+from keyleash_ops.cli_common import (
     EXIT_OK,
     UsageError,
     connection_parent,

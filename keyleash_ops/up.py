@@ -1,6 +1,6 @@
 """`keyleash up`: the whole system on one machine, in one process.
 
-Starts Redis and PostgreSQL (via keyleash_core.devstores) unless KEYLEASH_REDIS_URL /
+Starts Redis and PostgreSQL (via keyleash_ops.devstores) unless KEYLEASH_REDIS_URL /
 KEYLEASH_DATABASE_URL name existing ones, keeps their data under a state dir so a restart keeps it,
 creates a development pepper once, mints a fresh development admin token on every start, and
 serves Vault and Metering in one asyncio loop until SIGINT/SIGTERM. Then it drains both servers and
@@ -28,9 +28,9 @@ from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING, Any
 
-from keyleash_core.devstores import DevStoreError, ManagedServer, start_postgres, start_redis
 from keyleash_core.settings import SettingsError, env_int, env_str
 from keyleash_core.stores import StartupError
+from keyleash_ops.devstores import DevStoreError, ManagedServer, start_postgres, start_redis
 
 if TYPE_CHECKING:
     from keyleash_core.grpc_server import BuiltServer

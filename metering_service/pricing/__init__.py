@@ -67,6 +67,6 @@ def parse_price_table(data: dict[str, Any]) -> PriceTable:
 
 
 def load_price_table() -> PriceTable:
-    """The price table shipped in this package (keyleash_core/pricing/prices.json)."""
-    text = resources.files("keyleash_core.pricing").joinpath("prices.json").read_text("utf-8")
+    """The price table shipped in this package (metering_service/pricing/prices.json)."""
+    text = resources.files("metering_service.pricing").joinpath("prices.json").read_text("utf-8")
     return parse_price_table(json.loads(text))

@@ -5,7 +5,7 @@ Adding a subcommand: write a module with `register(subparsers)` that adds its pa
 append `_lazy("<module>")` to COMMANDS below (modules are imported when the parser is built).
 
 Subcommands: `up` (run the system), `keys`, `spend`, `events`, `tenant`, `audit` (operations over
-gRPC with an admin token; see keyleash_core.cli_common for flags and exit codes) and `demo`.
+gRPC with an admin token; see keyleash_ops.cli_common for flags and exit codes) and `demo`.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ def _lazy(module: str) -> Register:
     GRPC_VERBOSITY can be set before grpc is first imported (see main)."""
 
     def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-        loaded: Register = importlib.import_module(f"keyleash_core.{module}").register
+        loaded: Register = importlib.import_module(f"keyleash_ops.{module}").register
         loaded(subparsers)
 
     return register

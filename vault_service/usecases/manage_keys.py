@@ -1,17 +1,19 @@
-"""Minting keys, changing policies, reading and listing keys: the vault's management use cases."""
+"""Managing keys: mint, change a policy, freeze/unfreeze and revoke a subtree, get and list.
+
+Every change is durable in Postgres (with a key_events row: who, when, why) and in Redis before
+the RPC returns, so the very next Authorize on any replica sees it.
+"""
 
 from __future__ import annotations
 
-import base64
-import json
+import logging
 import secrets
 from dataclasses import dataclass, field, replace
-from datetime import datetime
-from typing import Any
 
 import asyncpg
 
-from keyleash_core.auth import ADMIN, KEY, SERVICE, Credential
+from keyleash_core import page_tokens
+from keyleash_core.auth import ADMIN, KEY, Credential
 from keyleash_core.errors import (
     AlreadyExists,
     FailedPrecondition,
@@ -20,9 +22,11 @@ from keyleash_core.errors import (
 )
 from keyleash_core.keyrecord import KeyRecord, KeyState
 from keyleash_core.policy import ExceedsParent, Policy, check_within_parent
-from vault_service.audit.queries import AuthorizationFilter, list_authorizations
-from vault_service.authority import VaultAuthority
 from vault_service.domain import secrets as key_secrets
+from vault_service.usecases.key_chains import KeyChains
+from vault_service.usecases.permissions import Permissions
+
+log = logging.getLogger("keyleash.vault")
 
 
 @dataclass(frozen=True)
@@ -51,10 +55,19 @@ class ListFilter:
 
 
 class KeyAdmin:
+    """The key-management use cases. One per process; safe for concurrent use."""
+
     def __init__(
-        self, authority: VaultAuthority, *, max_depth: int, default_ttl_ms: int, max_ttl_ms: int
+        self,
+        chains: KeyChains,
+        permissions: Permissions,
+        *,
+        max_depth: int,
+        default_ttl_ms: int,
+        max_ttl_ms: int,
     ) -> None:
-        self._vault = authority
+        self._vault = chains
+        self._permissions = permissions
         self._max_depth = max_depth
         self._default_ttl_ms = default_ttl_ms
         self._max_ttl_ms = max_ttl_ms
@@ -64,7 +77,7 @@ class KeyAdmin:
         vault = self._vault
         parent: KeyRecord | None = None
         if credential.kind == KEY:
-            parent = (await vault.caller_chain(credential))[0]
+            parent = (await self._permissions.caller_chain(credential))[0]
             if spec.tenant_id and spec.tenant_id != parent.tenant_id:
                 raise PermissionDenied("a key holder mints only in its own tenant")
             spec = replace(spec, tenant_id=parent.tenant_id)
@@ -162,7 +175,7 @@ class KeyAdmin:
     async def update_policy(
         self, credential: Credential, name: str, policy: Policy, reason: str
     ) -> KeyRecord:
-        record = await self._vault.key_by_name(credential, name, allow_self=False)
+        record = await self._permissions.key_by_name(credential, name, allow_self=False)
         if record.state is KeyState.REVOKED:
             raise FailedPrecondition(f"{name} is revoked", reason="KEY_STATE")
         if record.parent_key_id:
@@ -180,8 +193,40 @@ class KeyAdmin:
         await self._vault.hot.set_policy(updated)
         return updated
 
+    async def revoke(self, credential: Credential, name: str, reason: str) -> tuple[KeyRecord, int]:
+        """Revokes the key and its whole subtree, irreversibly; returns it and the count of
+        descendants revoked with it."""
+        record = await self._permissions.key_by_name(credential, name, allow_self=True)
+        vault = self._vault
+        revoked = await vault.registry.revoke_subtree(
+            record, credential.actor, reason, vault.clock.now_ms()
+        )
+        if revoked:
+            await vault.hot.set_state(revoked, KeyState.REVOKED)
+            log.info("revoked %s and %d descendants", record.name, len(revoked) - 1)
+        current = await vault.registry.get(record.key_id)
+        assert current is not None
+        return current, max(len(revoked) - 1, 0)
+
+    async def set_frozen(
+        self, credential: Credential, name: str, frozen: bool, reason: str
+    ) -> KeyRecord:
+        """Freezes (or unfreezes) the key; its descendants are blocked through it."""
+        record = await self._permissions.key_by_name(credential, name, allow_self=False)
+        wanted = KeyState.FROZEN if frozen else KeyState.ACTIVE
+        if record.state is KeyState.REVOKED:
+            raise FailedPrecondition(f"{name} is revoked", reason="KEY_STATE")
+        if record.state is wanted:
+            return record
+        updated = await self._vault.registry.set_state(record, wanted, credential.actor, reason)
+        if updated is None:
+            raise FailedPrecondition(f"{name} changed state meanwhile; retry", reason="KEY_STATE")
+        await self._vault.hot.set_state([updated], wanted)
+        log.info("%s %s", "froze" if frozen else "unfroze", name)
+        return updated
+
     async def get(self, credential: Credential, name: str) -> KeyRecord:
-        return await self._vault.key_by_name(credential, name, allow_self=True)
+        return await self._permissions.key_by_name(credential, name, allow_self=True)
 
     async def list_keys(
         self, credential: Credential, spec: ListFilter
@@ -189,7 +234,7 @@ class KeyAdmin:
         within = ""
         tenant_id = spec.tenant_id
         if credential.kind == KEY:
-            me = (await self._vault.caller_chain(credential))[0]
+            me = (await self._permissions.caller_chain(credential))[0]
             if tenant_id and tenant_id != me.tenant_id:
                 raise PermissionDenied("a key holder lists only its own tenant")
             tenant_id, within = me.tenant_id, me.key_id
@@ -197,7 +242,10 @@ class KeyAdmin:
             raise PermissionDenied("service credentials cannot list keys")
         elif not tenant_id:
             raise InvalidArgument("tenant_id", "required")
-        after = _decode_token(spec.page_token)
+        tag = page_tokens.filter_tag(
+            "keys", tenant_id, within, spec.parent_key_id, spec.label_prefix, spec.state
+        )
+        after = page_tokens.decode_time_position(spec.page_token, tag)
         size = spec.page_size or 100
         rows = await self._vault.registry.list(
             tenant_id=tenant_id,
@@ -212,66 +260,11 @@ class KeyAdmin:
         if len(rows) > size:
             rows = rows[:size]
             last, created = rows[-1]
-            token = _encode_token(created, last.key_id)
+            token = page_tokens.encode_time_position(created, last.key_id, tag)
         return [record for record, _ in rows], token
-
-    async def list_authorizations(
-        self,
-        credential: Credential,
-        spec: AuthorizationFilter,
-        key_name: str,
-        page_size: int,
-        page_token: str,
-    ) -> tuple[list[Any], str]:
-        """Recorded decisions visible to the caller, oldest first, one page."""
-        if credential.kind == KEY:
-            me = (await self._vault.caller_chain(credential))[0]
-            if spec.tenant_id and spec.tenant_id != me.tenant_id:
-                raise PermissionDenied("a key holder reads only its own tenant's decisions")
-            spec = replace(spec, tenant_id=me.tenant_id, within_key_id=me.key_id)
-        elif not spec.tenant_id:
-            raise InvalidArgument("tenant_id", "required")
-        if key_name:
-            record = await self._vault.key_by_name(
-                credential if credential.kind != SERVICE else ADMIN_VIEW, key_name, allow_self=True
-            )
-            if record.tenant_id != spec.tenant_id:
-                raise InvalidArgument("key_name", "not a key of tenant_id")
-            if spec.within_key_id and spec.within_key_id not in record.key_path:
-                raise PermissionDenied(f"{key_name} is outside the caller's subtree")
-            spec = replace(spec, within_key_id=record.key_id)
-        size = page_size or 100
-        rows = await list_authorizations(
-            self._vault.pool, spec, _decode_token(page_token), size + 1
-        )
-        token = ""
-        if len(rows) > size:
-            rows = rows[:size]
-            token = _encode_token(rows[-1]["decision_time"], rows[-1]["decision_id"])
-        return rows, token
-
-
-# Service callers may read a tenant's audit, which means resolving key names as an admin would.
-ADMIN_VIEW = Credential(ADMIN, "", "service")
 
 
 def _exceeds(field_path: str, detail: str) -> PermissionDenied:
     return PermissionDenied(
         f"{field_path}: {detail}", reason="EXCEEDS_PARENT", metadata={"field": field_path}
     )
-
-
-def _encode_token(created: datetime, key_id: str) -> str:
-    raw = json.dumps([created.isoformat(), key_id]).encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
-
-
-def _decode_token(token: str) -> tuple[datetime, str] | None:
-    if not token:
-        return None
-    try:
-        raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
-        created, key_id = json.loads(raw)
-        return datetime.fromisoformat(created), str(key_id)
-    except (ValueError, TypeError):
-        raise InvalidArgument("page_token", "not a token this service issued") from None

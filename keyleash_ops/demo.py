@@ -38,11 +38,11 @@ from keyleash.client.errors import deny_reason_name
 from keyleash.metering.v1 import metering_pb2 as P
 from keyleash.type.v1 import money_pb2
 from keyleash.vault.v1 import vault_pb2 as V
-from keyleash_core import cli_common as common
-from keyleash_core.cli_ledger import AUDIT_HEADERS, authorization_row, iter_authorizations
-from keyleash_core.devstores import DevStoreError, start_postgres, start_redis
 from keyleash_core.settings import SettingsError
 from keyleash_core.stores import StartupError
+from keyleash_ops import cli_common as common
+from keyleash_ops.cli_ledger import AUDIT_HEADERS, authorization_row, iter_authorizations
+from keyleash_ops.devstores import DevStoreError, start_postgres, start_redis
 
 AGENT = "billing-bot"
 
