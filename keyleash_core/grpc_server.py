@@ -22,6 +22,7 @@ from keyleash_core.errors import (
     internal_status,
     to_rpc_status,
 )
+from keyleash_core.reasons import ErrorReason
 from keyleash_core.settings import TlsSettings
 
 log = logging.getLogger("keyleash.server")
@@ -119,7 +120,7 @@ class ErrorMappingInterceptor(grpc.aio.ServerInterceptor):
         if wait:
             raise ResourceExhausted(
                 "too many failed credential attempts from this peer",
-                reason="TOO_MANY_ATTEMPTS",
+                reason=ErrorReason.TOO_MANY_ATTEMPTS,
                 retry_after_seconds=wait,
             )
 

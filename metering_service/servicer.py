@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import AsyncIterator
 from typing import Any, TypeAlias, TypeVar
@@ -11,6 +10,7 @@ from keyleash.metering.v1 import metering_pb2, metering_pb2_grpc
 from keyleash_core.auth import SERVICE, Credential, credential_of
 from keyleash_core.errors import InvalidArgument, PermissionDenied
 from keyleash_core.settings import StoreSettings
+from keyleash_core.streams import batches
 from keyleash_core.telemetry import (
     CHARGE_SECONDS,
     CHARGED_MICROS,
@@ -20,6 +20,7 @@ from keyleash_core.telemetry import (
     annotate,
 )
 from keyleash_core.validation import text
+from keyleash_core.wire import money_to_proto
 from metering_service import convert
 from metering_service.pricing import ModelPrice
 from metering_service.store.billing import EventFilter
@@ -107,38 +108,10 @@ class MeteringServicer(metering_pb2_grpc.MeteringServiceServicer):
         if credential.kind != SERVICE:
             raise PermissionDenied("StreamUsage is for service credentials")
         run_id = _run_id(context)
-        queue: asyncio.Queue[metering_pb2.RecordUsageRequest | None] = asyncio.Queue()
-        space = asyncio.Semaphore(STREAM_BATCH * 4)  # bounds what is read ahead of commits
-
-        async def read() -> None:
-            try:
-                async for request in request_iterator:
-                    await space.acquire()
-                    queue.put_nowait(request)
-            finally:
-                queue.put_nowait(None)
-
-        reader = asyncio.ensure_future(read())
-        try:
-            ended = False
-            while not ended:
-                # Whatever the client has sent so far is one batch: block for one, drain the rest.
-                first = await queue.get()
-                if first is None:
-                    break
-                batch = [first]
-                while len(batch) < STREAM_BATCH and not queue.empty():
-                    more = queue.get_nowait()
-                    if more is None:
-                        ended = True
-                        break
-                    batch.append(more)
-                for _ in batch:
-                    space.release()
-                yield await self._commit_usage(credential, batch, run_id)
-            await reader
-        finally:
-            reader.cancel()
+        async for batch in batches(
+            request_iterator, max_batch=STREAM_BATCH, read_ahead=STREAM_BATCH * 4
+        ):
+            yield await self._commit_usage(credential, batch, run_id)
 
     async def _commit_usage(
         self,
@@ -176,7 +149,7 @@ class MeteringServicer(metering_pb2_grpc.MeteringServiceServicer):
             credential, subject, value, EventFilter(start_us=start_us, end_us=end_us)
         )
         return metering_pb2.GetSpendResponse(
-            totals=[convert._money_proto(t) for t in totals], event_count=count
+            totals=[money_to_proto(t) for t in totals], event_count=count
         )
 
     async def ListBillingEvents(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import AsyncIterator
 from dataclasses import replace
@@ -14,6 +13,7 @@ from keyleash.vault.v1 import vault_pb2, vault_pb2_grpc
 from keyleash_core.auth import ADMIN, KEY, SERVICE, Credential, credential_of
 from keyleash_core.errors import InvalidArgument, PermissionDenied
 from keyleash_core.settings import StoreSettings
+from keyleash_core.streams import batches
 from keyleash_core.telemetry import (
     AUTHORIZE_SECONDS,
     DECISIONS,
@@ -109,33 +109,16 @@ class VaultServicer(vault_pb2_grpc.VaultServiceServicer):
         self, request_iterator: AsyncIterator[vault_pb2.AuthorizeRequest], context: Context
     ) -> AsyncIterator[vault_pb2.AuthorizeResponse]:
         credential = self._credential(context)
-        inbox: asyncio.Queue[vault_pb2.AuthorizeRequest | None] = asyncio.Queue(4 * STREAM_WINDOW)
-
-        async def read() -> None:
-            async for request in request_iterator:
-                await inbox.put(request)
-            await inbox.put(None)
-
-        reader = asyncio.ensure_future(read())
-        try:
-            done = False
-            while not done:
-                # Whatever has arrived goes to Redis as one pipeline; answers keep request order.
-                batch = [await inbox.get()]
-                while not inbox.empty() and len(batch) < STREAM_WINDOW:
-                    batch.append(inbox.get_nowait())
-                if batch[-1] is None:
-                    done = True
-                requests = [r for r in batch if r is not None]
-                items = [
-                    (self._authorize_secret(r, credential), convert.call_from_proto(r))
-                    for r in requests
-                ]
-                for decision in await self._authorizer.authorize_batch(items):
-                    yield convert.decision_to_proto(decision)
-            await reader
-        finally:
-            reader.cancel()
+        # Whatever has arrived goes to Redis as one pipeline; answers keep request order.
+        async for requests in batches(
+            request_iterator, max_batch=STREAM_WINDOW, read_ahead=4 * STREAM_WINDOW
+        ):
+            items = [
+                (self._authorize_secret(r, credential), convert.call_from_proto(r))
+                for r in requests
+            ]
+            for decision in await self._authorizer.authorize_batch(items):
+                yield convert.decision_to_proto(decision)
 
     async def ValidateKey(
         self, request: vault_pb2.ValidateKeyRequest, context: Context
@@ -282,7 +265,7 @@ def _observe(decision: Decision, agent_run_id: str, seconds: float) -> None:
         key_id=decision.key_id,
         agent_run_id=agent_run_id,
         decision=verdict,
-        deny_reason=decision.reason,
+        deny_reason=decision.reason or "",
     )
     DECISIONS.add(1, {"decision": verdict, "reason": decision.reason or "none"})
     AUTHORIZE_SECONDS.record(seconds, {"decision": verdict})

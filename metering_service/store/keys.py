@@ -15,6 +15,7 @@ from keyleash_core.errors import NotFound
 from keyleash_core.key_rows import KEY_COLUMNS, record_from_row
 from keyleash_core.keyrecord import KeyRecord
 from keyleash_core.postgres import run_db
+from keyleash_core.reasons import ErrorReason
 
 CACHE_SIZE = 100_000
 
@@ -53,11 +54,13 @@ class KeyDirectory:
         by_id = {row["key_id"]: row for row in rows}
         if key_id not in by_id:
             raise NotFound(
-                f"no key {key_id!r}", reason="KEY_NOT_FOUND", metadata={"key_id": key_id}
+                f"no key {key_id!r}", reason=ErrorReason.KEY_NOT_FOUND, metadata={"key_id": key_id}
             )
         path = tuple(by_id[key_id]["key_path"])
         if any(k not in by_id for k in path):
-            raise NotFound(f"an ancestor of key {key_id!r} is missing", reason="KEY_NOT_FOUND")
+            raise NotFound(
+                f"an ancestor of key {key_id!r} is missing", reason=ErrorReason.KEY_NOT_FOUND
+            )
         found = KeyChain(
             records=[record_from_row(by_id[k]) for k in reversed(path)],
             secret_hash=bytes(by_id[key_id]["secret_hash"]),

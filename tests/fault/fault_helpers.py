@@ -31,17 +31,13 @@ from keyleash.metering.v1 import metering_pb2, metering_pb2_grpc
 from keyleash.type.v1 import money_pb2
 from keyleash.vault.v1 import vault_pb2, vault_pb2_grpc
 from keyleash_ops.devstores import ManagedServer, start_postgres, start_redis
-from tests.conftest import ADMIN_TOKEN, SERVICE_TOKEN, Stores, service_env
+from tests.conftest import ADMIN_TOKEN, SERVICE_TOKEN, Stores, bearer, service_env
 
 ROOT = Path(__file__).resolve().parents[2]
 ALLOW, DENY = vault_pb2.DECISION_ALLOW, vault_pb2.DECISION_DENY
 DAY = vault_pb2.SpendCap.WINDOW_CALENDAR_DAY
 # What a client may see while a process or a store is down: retryable, never a wrong answer.
 RETRYABLE = frozenset({grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED})
-
-
-def bearer(token: str) -> tuple[tuple[str, str], ...]:
-    return (("authorization", f"Bearer {token}"),)
 
 
 def vault_stub(channel: grpc.aio.Channel) -> Any:

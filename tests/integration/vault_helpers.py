@@ -11,13 +11,10 @@ from google.protobuf import duration_pb2
 
 from keyleash.type.v1 import money_pb2
 from keyleash.vault.v1 import vault_pb2
+from tests.conftest import bearer
 
 # Same values as tests/conftest.py gives the servers.
 PEPPER = b"test-pepper-0123456789abcdef"
-
-
-def bearer(token: str) -> tuple[tuple[str, str], ...]:
-    return (("authorization", f"Bearer {token}"),)
 
 
 def usd(amount: str) -> money_pb2.Money:

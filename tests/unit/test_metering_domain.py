@@ -12,14 +12,13 @@ from keyleash_core.errors import FailedPrecondition, InvalidArgument, StoreUnava
 from keyleash_core.keyrecord import KeyRecord, KeyState
 from keyleash_core.money import Money
 from keyleash_core.policy import Policy, SpendCap, SpendWindow
+from keyleash_core.times import datetime_from_us, us_from_datetime
 from metering_service.domain.events import (
     BillingEvent,
     Kind,
     WriteResult,
     charge_kind,
-    from_datetime,
     payload_digest,
-    to_datetime,
 )
 from metering_service.domain.pricing import ceil_div, price_for, usage_cost_micros
 from metering_service.domain.settle import settle_call
@@ -68,7 +67,7 @@ def test_kinds_and_digests() -> None:
     assert [charge_kind(m) for m in (5, -5, 0)] == [Kind.CHARGE, Kind.REFUND, Kind.RELEASE]
     assert payload_digest("Charge", b"x") == payload_digest("Charge", b"x")
     assert payload_digest("Charge", b"x") != payload_digest("RecordUsage", b"x")
-    assert from_datetime(to_datetime(1_764_000_000_123_456)) == 1_764_000_000_123_456
+    assert us_from_datetime(datetime_from_us(1_764_000_000_123_456)) == 1_764_000_000_123_456
 
 
 def _record(key_id: str, path: tuple[str, ...], caps: tuple[SpendCap, ...]) -> KeyRecord:

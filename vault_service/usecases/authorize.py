@@ -16,20 +16,23 @@ import asyncpg
 from opentelemetry import trace
 
 from keyleash_core.clock import Clock
-from keyleash_core.errors import AuditBacklogFull, StoreUnavailable
+from keyleash_core.errors import StoreUnavailable
 from keyleash_core.keyrecord import KeyRecord
+from keyleash_core.reasons import DenyReason
 from keyleash_core.redis.script_call import ScriptCall
 from keyleash_core.redis.scripts import Scripts
 from keyleash_core.tenants import load_tenant
-from vault_service.domain.checks import CallRequest, check_call
+from vault_service.domain.checks import CallRequest, PureDenial, check_call
 from vault_service.domain.decision import (
     Outcome,
+    OutcomeKind,
     Quota,
     audit_request,
     build_plan,
     denial_verdict,
     parse_outcome,
 )
+from vault_service.errors import AuditBacklogFull
 from vault_service.store.hot import HotKeys
 from vault_service.usecases.key_chains import KeyChains
 
@@ -41,7 +44,7 @@ class Decision:
     """The answer to one Authorize."""
 
     allowed: bool
-    reason: str = ""  # DenyReason name without prefix
+    reason: DenyReason | None = None
     message: str = ""
     key_id: str = ""
     tenant_id: str = ""
@@ -76,7 +79,7 @@ class Authorizer:
     async def authorize(self, secret: str, call: CallRequest) -> Decision:
         chain = await self._chains.for_secret(secret)
         if chain is None:
-            return Decision(False, "KEY_UNKNOWN", "the key is malformed or unknown")
+            return Decision(False, DenyReason.KEY_UNKNOWN, "the key is malformed or unknown")
         for _attempt in range(MAX_DECISION_ATTEMPTS):
             denial = check_call(chain, call)
             if denial is not None:
@@ -93,12 +96,12 @@ class Authorizer:
                     me.tenant_id,
                     decision_id=new_decision_id(),
                 )
-                await self._record_pure_denial(me, call, decision)
+                await self._record_pure_denial(me, call, denial, decision.decision_id)
                 return decision
             outcome = await self._decide(chain, call)
-            if outcome.kind in ("allow", "deny"):
+            if outcome.kind in (OutcomeKind.ALLOW, OutcomeKind.DENY):
                 return self._decision(chain[0], outcome)
-            if outcome.kind == "full":
+            if outcome.kind is OutcomeKind.FULL:
                 raise AuditBacklogFull()
             if outcome.chain_index == 0:
                 await load_tenant(
@@ -129,9 +132,9 @@ class Authorizer:
         raws = await self._hot.authorize_many(plans) if plans else []
         for (index, chain), raw in zip(planned, raws, strict=True):
             outcome = parse_outcome(raw)
-            if outcome.kind in ("allow", "deny"):
+            if outcome.kind in (OutcomeKind.ALLOW, OutcomeKind.DENY):
                 decisions[index] = self._decision(chain[0], outcome)
-            elif outcome.kind == "full":
+            elif outcome.kind is OutcomeKind.FULL:
                 raise AuditBacklogFull()
             else:
                 decisions[index] = await self.authorize(*items[index])
@@ -156,14 +159,14 @@ class Authorizer:
             self._audited_tenants.add(tenant_id)
 
     async def _record_pure_denial(
-        self, me: KeyRecord, call: CallRequest, decision: Decision
+        self, me: KeyRecord, call: CallRequest, denial: PureDenial, decision_id: str
     ) -> None:
         if not self.audit_max:
             return
         await self.register_audit_tenant(me.tenant_id)
         fields = [
             "v",
-            denial_verdict(decision.decision_id, self.clock.now_ms(), decision.reason),
+            denial_verdict(decision_id, self.clock.now_ms(), denial.reason),
             "q",
             audit_request(me, call, current_trace_id()),
         ]
@@ -175,10 +178,10 @@ class Authorizer:
         return parse_outcome(await self._hot.authorize(self._plan(chain, call)))
 
     def _decision(self, me: KeyRecord, outcome: Outcome) -> Decision:
-        allowed = outcome.kind == "allow"
+        allowed = outcome.kind is OutcomeKind.ALLOW
         return Decision(
             allowed=allowed,
-            reason="" if allowed else outcome.reason,
+            reason=None if allowed else outcome.reason,
             message="allowed" if allowed else _deny_message(outcome),
             key_id=me.key_id,
             tenant_id=me.tenant_id,
@@ -190,7 +193,7 @@ class Authorizer:
 
 
 def _deny_message(outcome: Outcome) -> str:
-    text = outcome.reason.lower().replace("_", " ")
+    text = (outcome.reason or "denied").lower().replace("_", " ")
     if outcome.quotas:
         q = outcome.quotas[0]
         text += f": {q.subject} {q.quota} used {q.used} of {q.limit} {q.unit}"

@@ -18,6 +18,7 @@ from keyleash_core.clock import Clock
 from keyleash_core.errors import NotFound, StoreUnavailable
 from keyleash_core.keyrecord import KeyRecord, KeyState
 from keyleash_core.postgres import run_db
+from keyleash_core.reasons import DenyReason, ErrorReason
 from vault_service.domain import secrets as key_secrets
 from vault_service.store.hot import HotKeys
 from vault_service.store.rebuild import rebuild_counters
@@ -30,20 +31,20 @@ MAX_LOAD_ATTEMPTS = 8
 @dataclass(frozen=True)
 class Validation:
     valid: bool
-    reason: str
+    reason: DenyReason | None
     record: KeyRecord | None
     blocked_by: KeyState | None = None
 
 
-def chain_state(chain: Sequence[KeyRecord], now_ms: int) -> str:
-    """ "" when the chain is usable, else the DenyReason name: revoked > frozen > expired."""
+def chain_state(chain: Sequence[KeyRecord], now_ms: int) -> DenyReason | None:
+    """None when the chain is usable, else why not: revoked > frozen > expired."""
     if any(r.state is KeyState.REVOKED for r in chain):
-        return "KEY_REVOKED"
+        return DenyReason.KEY_REVOKED
     if any(r.state is KeyState.FROZEN for r in chain):
-        return "KEY_FROZEN"
+        return DenyReason.KEY_FROZEN
     if any(r.expire_time_ms <= now_ms for r in chain):
-        return "KEY_EXPIRED"
-    return ""
+        return DenyReason.KEY_EXPIRED
+    return None
 
 
 class KeyChains:
@@ -125,7 +126,7 @@ class KeyChains:
         self._cache.pop(cache_key)
         me = await self.registry.get(chain[0].key_id)
         if me is None:
-            raise NotFound("the key no longer exists")
+            raise NotFound("the key no longer exists", reason=ErrorReason.KEY_NOT_FOUND)
         fresh = await self.load_from_postgres(me)
         self._cache.put(cache_key, fresh)
         return fresh
@@ -149,9 +150,9 @@ class KeyChains:
     async def validate(self, secret: str) -> Validation:
         """ValidateKey: the key a secret names and whether it can act, from Postgres."""
         if not key_secrets.is_well_formed(secret):
-            return Validation(False, "KEY_UNKNOWN", None)
+            return Validation(False, DenyReason.KEY_UNKNOWN, None)
         record = await self.registry.get_by_hash(self.hash_secret(secret))
         if record is None:
-            return Validation(False, "KEY_UNKNOWN", None)
+            return Validation(False, DenyReason.KEY_UNKNOWN, None)
         problem = chain_state([record, *(await self.ancestors(record))], self.clock.now_ms())
         return Validation(not problem, problem, record)

@@ -22,6 +22,7 @@ from keyleash_core.errors import (
 )
 from keyleash_core.keyrecord import KeyRecord, KeyState
 from keyleash_core.policy import ExceedsParent, Policy, check_within_parent
+from keyleash_core.reasons import ErrorReason
 from vault_service.domain import secrets as key_secrets
 from vault_service.usecases.key_chains import KeyChains
 from vault_service.usecases.permissions import Permissions
@@ -121,7 +122,7 @@ class KeyAdmin:
         if digest != spec.digest:
             raise AlreadyExists(
                 f"request_id {spec.request_id!r} was used for a different MintKey request",
-                reason="REQUEST_ID_REUSED",
+                reason=ErrorReason.REQUEST_ID_REUSED,
             )
         secret = key_secrets.derived_secret(self._vault.pepper, credential.actor, spec.request_id)
         return record, secret
@@ -138,7 +139,7 @@ class KeyAdmin:
             if parent.depth + 1 > self._max_depth:
                 raise PermissionDenied(
                     f"the key hierarchy is limited to depth {self._max_depth}",
-                    reason="DEPTH_EXCEEDED",
+                    reason=ErrorReason.DEPTH_EXCEEDED,
                 )
             self._check_child(spec, parent, expire)
             path = (*parent.key_path, key_id)
@@ -177,7 +178,7 @@ class KeyAdmin:
     ) -> KeyRecord:
         record = await self._permissions.key_by_name(credential, name, allow_self=False)
         if record.state is KeyState.REVOKED:
-            raise FailedPrecondition(f"{name} is revoked", reason="KEY_STATE")
+            raise FailedPrecondition(f"{name} is revoked", reason=ErrorReason.KEY_STATE)
         if record.parent_key_id:
             parent = await self._vault.registry.get(record.parent_key_id)
             assert parent is not None
@@ -188,7 +189,7 @@ class KeyAdmin:
         updated = await self._vault.registry.update_policy(record, policy, credential.actor, reason)
         if updated is None:
             raise FailedPrecondition(
-                f"{name}'s policy changed meanwhile; retry", reason="KEY_STATE"
+                f"{name}'s policy changed meanwhile; retry", reason=ErrorReason.KEY_STATE
             )
         await self._vault.hot.set_policy(updated)
         return updated
@@ -215,12 +216,14 @@ class KeyAdmin:
         record = await self._permissions.key_by_name(credential, name, allow_self=False)
         wanted = KeyState.FROZEN if frozen else KeyState.ACTIVE
         if record.state is KeyState.REVOKED:
-            raise FailedPrecondition(f"{name} is revoked", reason="KEY_STATE")
+            raise FailedPrecondition(f"{name} is revoked", reason=ErrorReason.KEY_STATE)
         if record.state is wanted:
             return record
         updated = await self._vault.registry.set_state(record, wanted, credential.actor, reason)
         if updated is None:
-            raise FailedPrecondition(f"{name} changed state meanwhile; retry", reason="KEY_STATE")
+            raise FailedPrecondition(
+                f"{name} changed state meanwhile; retry", reason=ErrorReason.KEY_STATE
+            )
         await self._vault.hot.set_state([updated], wanted)
         log.info("%s %s", "froze" if frozen else "unfroze", name)
         return updated
@@ -266,5 +269,5 @@ class KeyAdmin:
 
 def _exceeds(field_path: str, detail: str) -> PermissionDenied:
     return PermissionDenied(
-        f"{field_path}: {detail}", reason="EXCEEDS_PARENT", metadata={"field": field_path}
+        f"{field_path}: {detail}", reason=ErrorReason.EXCEEDS_PARENT, metadata={"field": field_path}
     )

@@ -6,6 +6,7 @@ from __future__ import annotations
 from keyleash_core.auth import ADMIN, KEY, Credential
 from keyleash_core.errors import NotFound, PermissionDenied, Unauthenticated
 from keyleash_core.keyrecord import KeyRecord, parse_key_name
+from keyleash_core.reasons import ErrorReason
 from vault_service.usecases.key_chains import KeyChains, chain_state
 
 # Service callers may read a tenant's audit, which means resolving key names as an admin would.
@@ -25,10 +26,10 @@ class Permissions:
             raise Unauthenticated("the key credential names no key")
         fresh = [me, *(await chains.ancestors(me))]
         problem = chain_state(fresh, chains.clock.now_ms())
-        if problem:
+        if problem is not None:
             raise PermissionDenied(
                 f"the calling key cannot act: {problem.lower().replace('_', ' ')}",
-                metadata={"state": problem},
+                metadata={"state": problem.value},
             )
         return fresh
 
@@ -38,11 +39,11 @@ class Permissions:
         """The named key if the caller may manage it: an admin, or an ancestor key holder."""
         parsed = parse_key_name(name)
         if parsed is None:
-            raise NotFound(f"no key named {name!r}", reason="KEY_NOT_FOUND")
+            raise NotFound(f"no key named {name!r}", reason=ErrorReason.KEY_NOT_FOUND)
         tenant_id, key_id = parsed
         record = await self._chains.registry.get(key_id)
         if record is None or record.tenant_id != tenant_id:
-            raise NotFound(f"no key named {name!r}", reason="KEY_NOT_FOUND")
+            raise NotFound(f"no key named {name!r}", reason=ErrorReason.KEY_NOT_FOUND)
         if credential.kind == ADMIN:
             return record
         if credential.kind != KEY:

@@ -52,6 +52,10 @@ class ErrorReason(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     ERROR_REASON_TOO_MANY_ATTEMPTS: _ClassVar[ErrorReason]
     ERROR_REASON_NOT_IMPLEMENTED: _ClassVar[ErrorReason]
     ERROR_REASON_AUDIT_BACKLOG_FULL: _ClassVar[ErrorReason]
+    ERROR_REASON_INTERNAL: _ClassVar[ErrorReason]
+    ERROR_REASON_NOT_FOUND: _ClassVar[ErrorReason]
+    ERROR_REASON_FAILED_PRECONDITION: _ClassVar[ErrorReason]
+    ERROR_REASON_STORE_TIMEOUT: _ClassVar[ErrorReason]
 DECISION_UNSPECIFIED: Decision
 DECISION_ALLOW: Decision
 DECISION_DENY: Decision
@@ -83,6 +87,10 @@ ERROR_REASON_STORE_UNAVAILABLE: ErrorReason
 ERROR_REASON_TOO_MANY_ATTEMPTS: ErrorReason
 ERROR_REASON_NOT_IMPLEMENTED: ErrorReason
 ERROR_REASON_AUDIT_BACKLOG_FULL: ErrorReason
+ERROR_REASON_INTERNAL: ErrorReason
+ERROR_REASON_NOT_FOUND: ErrorReason
+ERROR_REASON_FAILED_PRECONDITION: ErrorReason
+ERROR_REASON_STORE_TIMEOUT: ErrorReason
 
 class Key(_message.Message):
     __slots__ = ("name", "key_id", "tenant_id", "parent_key_id", "agent_id", "label", "scopes", "policy", "state", "create_time", "expire_time", "revoke_time", "revoke_reason", "metadata", "depth")
