@@ -14,9 +14,11 @@ from keyleash_core.stores import connect_stores
 from keyleash_core.telemetry import server_interceptors, setup_metrics
 from vault_service.audit.drainer import AuditDrainer
 from vault_service.authority import VaultAuthority
+from vault_service.connections import ConnectionAdmin
 from vault_service.key_admin import KeyAdmin
 from vault_service.servicer import VaultServicer
 from vault_service.settings import VaultSettings
+from vault_service.store.connections import ConnectionStore
 from vault_service.store.hot import HotKeys
 from vault_service.store.registry import KeyRegistry
 
@@ -67,7 +69,10 @@ async def create_server(
         default_ttl_ms=settings.default_ttl_seconds * 1000,
         max_ttl_ms=settings.max_ttl_seconds * 1000,
     )
-    servicer = VaultServicer(authority, admin, settings.stores)
+    connections = ConnectionAdmin(
+        ConnectionStore(stores.pool), authority, settings.secrets_key, authority.clock
+    )
+    servicer = VaultServicer(authority, admin, settings.stores, connections=connections)
 
     def register(server: grpc.aio.Server) -> Iterable[str]:
         vault_pb2_grpc.add_VaultServiceServicer_to_server(servicer, server)  # type: ignore[no-untyped-call]

@@ -25,6 +25,8 @@ from keyleash_core.validation import duration_ms, strings, text
 from vault_service import convert
 from vault_service.audit.queries import AuthorizationFilter
 from vault_service.authority import Decision, VaultAuthority, request_digest
+from vault_service.connection_rpcs import ConnectionRpcs
+from vault_service.connections import ConnectionAdmin
 from vault_service.key_admin import KeyAdmin, ListFilter, MintSpec
 
 # grpc ships no type information; the context is grpc.aio.ServicerContext.
@@ -33,13 +35,22 @@ Context: TypeAlias = Any
 STREAM_WINDOW = 64
 
 
-class VaultServicer(vault_pb2_grpc.VaultServiceServicer):
-    """Thin adapter from the generated service to the vault's use cases."""
+class VaultServicer(ConnectionRpcs, vault_pb2_grpc.VaultServiceServicer):
+    """Thin adapter from the generated service to the vault's use cases (the connection RPCs
+    come from ConnectionRpcs)."""
 
-    def __init__(self, authority: VaultAuthority, admin: KeyAdmin, settings: StoreSettings) -> None:
+    def __init__(
+        self,
+        authority: VaultAuthority,
+        admin: KeyAdmin,
+        settings: StoreSettings,
+        *,
+        connections: ConnectionAdmin,
+    ) -> None:
         self._vault = authority
         self._admin = admin
         self._settings = settings
+        self._connections = connections
 
     def _credential(self, context: Context) -> Credential:
         return credential_of(context, self._settings)

@@ -54,6 +54,7 @@ class ErrorReason(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     ERROR_REASON_AUDIT_BACKLOG_FULL: _ClassVar[ErrorReason]
     ERROR_REASON_CONNECTION_NOT_FOUND: _ClassVar[ErrorReason]
     ERROR_REASON_SECRETS_KEY_UNAVAILABLE: _ClassVar[ErrorReason]
+    ERROR_REASON_CONNECTION_EXISTS: _ClassVar[ErrorReason]
 DECISION_UNSPECIFIED: Decision
 DECISION_ALLOW: Decision
 DECISION_DENY: Decision
@@ -87,6 +88,7 @@ ERROR_REASON_NOT_IMPLEMENTED: ErrorReason
 ERROR_REASON_AUDIT_BACKLOG_FULL: ErrorReason
 ERROR_REASON_CONNECTION_NOT_FOUND: ErrorReason
 ERROR_REASON_SECRETS_KEY_UNAVAILABLE: ErrorReason
+ERROR_REASON_CONNECTION_EXISTS: ErrorReason
 
 class Key(_message.Message):
     __slots__ = ("name", "key_id", "tenant_id", "parent_key_id", "agent_id", "label", "scopes", "policy", "state", "create_time", "expire_time", "revoke_time", "revoke_reason", "metadata", "depth")
