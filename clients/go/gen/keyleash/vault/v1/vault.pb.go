@@ -822,7 +822,10 @@ type AttributeConstraint struct {
 
 	// The attribute name, e.g. "customer_id" or "currency".
 	Attribute string `protobuf:"bytes,1,opt,name=attribute,proto3" json:"attribute,omitempty"`
-	// The values allowed; a call without the attribute or with another value is denied.
+	// The values allowed; a call without the attribute or with another value is denied. A value
+	// ending in "*" allows by prefix ("+1*": US/Canada numbers), one starting with "*" by suffix
+	// ("*@acme.com"); anything else must match exactly. An attribute value of several lines is
+	// several values (e.g. every recipient of one email): each must be allowed.
 	AllowedValues []string `protobuf:"bytes,2,rep,name=allowed_values,json=allowedValues,proto3" json:"allowed_values,omitempty"`
 }
 
@@ -1062,7 +1065,8 @@ type AuthorizeRequest struct {
 	EstimatedCost *v1.Money `protobuf:"bytes,6,opt,name=estimated_cost,json=estimatedCost,proto3" json:"estimated_cost,omitempty"`
 	// The agent run this call belongs to; counted against the key's run_spend_cap.
 	AgentRunId string `protobuf:"bytes,7,opt,name=agent_run_id,json=agentRunId,proto3" json:"agent_run_id,omitempty"`
-	// Attributes checked against the key's constraints, e.g. customer_id.
+	// Attributes checked against the key's constraints, e.g. customer_id. Several values of one
+	// attribute go on separate lines ("\n"); a constraint then requires each of them.
 	Attributes map[string]string `protobuf:"bytes,8,rep,name=attributes,proto3" json:"attributes,omitempty" protobuf_key:"bytes,1,opt,name=key,proto3" protobuf_val:"bytes,2,opt,name=value,proto3"`
 	// A retried Authorize with the same request_id returns the first decision, consuming once.
 	RequestId string `protobuf:"bytes,9,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
