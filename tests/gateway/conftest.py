@@ -14,9 +14,12 @@ from dataclasses import dataclass
 import pytest
 
 from keyleash.client import ConnectionsClient, MeteringClient, VaultClient
+from keyleash_gateway.app import create_app
+from keyleash_gateway.settings import GatewaySettings
 from metering_service.server import create_server as create_metering
 from metering_service.settings import MeteringSettings
 from tests.conftest import ADMIN_TOKEN, SERVICE_TOKEN, Stores, service_env
+from tests.gateway.standins import StandIn, serve, stripe_app
 from vault_service.server import create_server as create_vault
 from vault_service.settings import VaultSettings
 
@@ -64,3 +67,38 @@ async def admin_vault(sealed_system: SealedSystem) -> AsyncIterator[VaultClient]
 async def admin_metering(sealed_system: SealedSystem) -> AsyncIterator[MeteringClient]:
     async with MeteringClient(sealed_system.metering_address, token=ADMIN_TOKEN) as client:
         yield client
+
+
+@dataclass
+class Gateway:
+    url: str
+    settings: GatewaySettings
+
+
+@pytest.fixture(scope="session")
+async def gateway(sealed_system: SealedSystem) -> AsyncIterator[Gateway]:
+    settings = GatewaySettings(
+        listen="127.0.0.1:0",
+        vault_target=sealed_system.vault_address,
+        metering_target=sealed_system.metering_address,
+        service_token=SERVICE_TOKEN,
+        max_body_bytes=64 * 1024,
+        upstream_timeout_seconds=2.0,
+    )
+    runner, url = await serve(create_app(settings))
+    try:
+        yield Gateway(url, settings)
+    finally:
+        await runner.cleanup()
+
+
+@pytest.fixture(scope="session")
+async def stripe_upstream() -> AsyncIterator[StandIn]:
+    state = StandIn(url="", accepted_secrets=set())
+    runner, url = await serve(stripe_app(state))
+    state.url = url
+    try:
+        yield state
+    finally:
+        state.release_slow.set()
+        await runner.cleanup()
