@@ -24,9 +24,11 @@ from keyleash_core.telemetry import (
 from keyleash_core.validation import duration_ms, strings, text
 from vault_service import convert
 from vault_service.audit.queries import AuthorizationFilter
+from vault_service.connection_rpcs import ConnectionRpcs
 from vault_service.usecases.authorize import Authorizer, Decision, request_digest
 from vault_service.usecases.key_chains import KeyChains
 from vault_service.usecases.list_decisions import DecisionLog
+from vault_service.usecases.manage_connections import ConnectionAdmin
 from vault_service.usecases.manage_keys import KeyAdmin, ListFilter, MintSpec
 
 # grpc ships no type information; the context is grpc.aio.ServicerContext.
@@ -35,8 +37,9 @@ Context: TypeAlias = Any
 STREAM_WINDOW = 64
 
 
-class VaultServicer(vault_pb2_grpc.VaultServiceServicer):
-    """Thin adapter from the generated service to the vault's use cases."""
+class VaultServicer(ConnectionRpcs, vault_pb2_grpc.VaultServiceServicer):
+    """Thin adapter from the generated service to the vault's use cases (the connection RPCs
+    come from ConnectionRpcs)."""
 
     def __init__(
         self,
@@ -45,6 +48,8 @@ class VaultServicer(vault_pb2_grpc.VaultServiceServicer):
         admin: KeyAdmin,
         decisions: DecisionLog,
         settings: StoreSettings,
+        *,
+        connections: ConnectionAdmin,
     ) -> None:
         self._authorizer = authorizer
         self._chains = chains
@@ -52,6 +57,7 @@ class VaultServicer(vault_pb2_grpc.VaultServiceServicer):
         self._decisions = decisions
         self._clock = authorizer.clock
         self._settings = settings
+        self._connections = connections
 
     def _credential(self, context: Context) -> Credential:
         return credential_of(context, self._settings)

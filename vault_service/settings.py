@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from keyleash_core.settings import StoreSettings, env_bool, env_int, env_str
+from keyleash_core.settings import SettingsError, StoreSettings, env_bool, env_int, env_str
+from vault_service.domain.sealing import SealingError, parse_master_key
 
 
 @dataclass(frozen=True)
@@ -22,6 +23,8 @@ class VaultSettings:
     audit_batch_size: int
     audit_max_stream_length: int
     audit_retention_days: int
+    # Master key sealing connection secrets (KEYLEASH_SECRETS_KEY[_FILE]); None: connections off.
+    secrets_key: bytes | None = None
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> VaultSettings:
@@ -36,4 +39,24 @@ class VaultSettings:
             audit_batch_size=env_int(env, "KEYLEASH_AUDIT_BATCH_SIZE", 2000),
             audit_max_stream_length=env_int(env, "KEYLEASH_AUDIT_MAX_STREAM_LENGTH", 1_000_000),
             audit_retention_days=env_int(env, "KEYLEASH_AUDIT_RETENTION_DAYS", 90),
+            secrets_key=secrets_key_from_env(env),
         )
+
+
+def secrets_key_from_env(env: Mapping[str, str]) -> bytes | None:
+    """KEYLEASH_SECRETS_KEY (base64 of 32 bytes), or the file KEYLEASH_SECRETS_KEY_FILE holds."""
+    name, encoded = "KEYLEASH_SECRETS_KEY", env_str(env, "KEYLEASH_SECRETS_KEY")
+    path = env_str(env, "KEYLEASH_SECRETS_KEY_FILE")
+    if path and not encoded:
+        name = "KEYLEASH_SECRETS_KEY_FILE"
+        try:
+            with open(path, encoding="ascii") as handle:
+                encoded = handle.read()
+        except (OSError, UnicodeDecodeError) as error:
+            raise SettingsError(f"{name}: cannot read {path}: {error}") from None
+    if not encoded:
+        return None
+    try:
+        return parse_master_key(encoded)
+    except SealingError as error:
+        raise SettingsError(f"{name}: {error}") from None

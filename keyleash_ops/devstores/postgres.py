@@ -74,7 +74,10 @@ def _run(
     output = (proc.stderr or proc.stdout).strip()
     if proc.returncode == 0 or (tolerate and tolerate in output):
         return
-    detail = output.splitlines()[-1] if output else f"exit code {proc.returncode}"
+    # The first error line is the cause; the last is often only initdb's clean-up after it.
+    errors = [line for line in output.splitlines() if "error" in line.lower()]
+    detail = "; ".join(dict.fromkeys(errors[:1] + errors[-1:])) if errors else ""
+    detail = detail or (output.splitlines()[-1] if output else f"exit code {proc.returncode}")
     raise DevStoreError(f"{what} failed: {detail}" + (f" ({log_tail(log)})" if log else ""))
 
 

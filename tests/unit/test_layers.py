@@ -1,8 +1,8 @@
 """The direction of dependencies, enforced (in the spirit of asyncpg's tests/test__sourcecode.py).
 
 keyleash_core is the runtime both services share: it imports neither service, nor the operations
-package, nor the agents' client. The two services do not import each other, and no service
-imports the operations package. Imports inside functions count too (they once hid a cycle).
+package, nor the agents' client. The two services do not import each other, no service imports
+the operations package, and the gateway reaches the services only through their gRPC clients. Imports inside functions count too (they once hid a cycle).
 """
 
 from __future__ import annotations
@@ -19,6 +19,8 @@ FORBIDDEN: dict[str, tuple[str, ...]] = {
     "keyleash_core": ("vault_service", "metering_service", "keyleash_ops", "keyleash.client"),
     "vault_service": ("metering_service", "keyleash_ops", "keyleash.client"),
     "metering_service": ("vault_service", "keyleash_ops", "keyleash.client"),
+    # The gateway is a client of both services over gRPC, never of their insides.
+    "keyleash_gateway": ("vault_service", "metering_service", "keyleash_ops"),
 }
 
 

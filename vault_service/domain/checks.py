@@ -46,6 +46,23 @@ def endpoint_matches(pattern: str, method: str, path: str) -> bool:
     return all((w == "*" and a != "") or w == a for w, a in zip(wanted, actual, strict=True))
 
 
+def value_allowed(pattern: str, value: str) -> bool:
+    """ "+1*" matches by prefix, "*@acme.com" by suffix, anything else exactly."""
+    if len(pattern) > 1 and pattern.endswith("*"):
+        return value.startswith(pattern[:-1])
+    if len(pattern) > 1 and pattern.startswith("*"):
+        return value.endswith(pattern[1:])
+    return value == pattern
+
+
+def constraint_met(allowed_values: Sequence[str], value: str | None) -> bool:
+    """Whether an attribute value meets a constraint. A value of several lines is several
+    values (e.g. every recipient of one email): each must be allowed."""
+    if value is None:
+        return False
+    return all(any(value_allowed(p, v) for p in allowed_values) for v in value.split("\n"))
+
+
 def check_call(chain: Sequence[KeyRecord], call: CallRequest) -> PureDenial | None:
     """The first policy of the chain (key first, then ancestors) that forbids the call, if any."""
     for record in chain:
@@ -75,7 +92,7 @@ def _check_one(record: KeyRecord, call: CallRequest) -> PureDenial | None:
         )
     for constraint in policy.constraints:
         value = call.attributes.get(constraint.attribute)
-        if value not in constraint.allowed_values:
+        if not constraint_met(constraint.allowed_values, value):
             return PureDenial(
                 DenyReason.CONSTRAINT_DENIED,
                 f"attribute {constraint.attribute}={value!r} is not allowed for {name}",

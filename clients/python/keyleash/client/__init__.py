@@ -39,6 +39,7 @@ Environment, read by `from_env()`:
 - `KEYLEASH_TLS`: `1`/`true` for TLS with the system's roots (when KEYLEASH_TLS_CA is unset)
 """
 
+from keyleash.client.connections import ConnectionsClient
 from keyleash.client.errors import (
     AlreadyExists,
     BudgetExhausted,
@@ -70,6 +71,7 @@ __all__ = [
     "NO_RETRY",
     "AlreadyExists",
     "BudgetExhausted",
+    "ConnectionsClient",
     "DeadlineExceeded",
     "Denied",
     "FailedPrecondition",

@@ -41,6 +41,10 @@ CALL_KINDS: dict[str, CallKind] = {
     "ValidateKey": CallKind.READ_ONLY,
     "MintKey": CallKind.IDEMPOTENT_BY_REQUEST_ID,
     "Authorize": CallKind.IDEMPOTENT_BY_REQUEST_ID,
+    "GetConnection": CallKind.READ_ONLY,
+    "ListConnections": CallKind.READ_ONLY,
+    "AccessConnectionSecret": CallKind.READ_ONLY,
+    "CreateConnection": CallKind.IDEMPOTENT_BY_REQUEST_ID,
     # MeteringService
     "GetSpend": CallKind.READ_ONLY,
     "GetTenant": CallKind.READ_ONLY,

@@ -56,6 +56,9 @@ class ErrorReason(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     ERROR_REASON_NOT_FOUND: _ClassVar[ErrorReason]
     ERROR_REASON_FAILED_PRECONDITION: _ClassVar[ErrorReason]
     ERROR_REASON_STORE_TIMEOUT: _ClassVar[ErrorReason]
+    ERROR_REASON_CONNECTION_NOT_FOUND: _ClassVar[ErrorReason]
+    ERROR_REASON_SECRETS_KEY_UNAVAILABLE: _ClassVar[ErrorReason]
+    ERROR_REASON_CONNECTION_EXISTS: _ClassVar[ErrorReason]
 DECISION_UNSPECIFIED: Decision
 DECISION_ALLOW: Decision
 DECISION_DENY: Decision
@@ -91,6 +94,9 @@ ERROR_REASON_INTERNAL: ErrorReason
 ERROR_REASON_NOT_FOUND: ErrorReason
 ERROR_REASON_FAILED_PRECONDITION: ErrorReason
 ERROR_REASON_STORE_TIMEOUT: ErrorReason
+ERROR_REASON_CONNECTION_NOT_FOUND: ErrorReason
+ERROR_REASON_SECRETS_KEY_UNAVAILABLE: ErrorReason
+ERROR_REASON_CONNECTION_EXISTS: ErrorReason
 
 class Key(_message.Message):
     __slots__ = ("name", "key_id", "tenant_id", "parent_key_id", "agent_id", "label", "scopes", "policy", "state", "create_time", "expire_time", "revoke_time", "revoke_reason", "metadata", "depth")
@@ -466,3 +472,95 @@ class ListAuthorizationsResponse(_message.Message):
     authorizations: _containers.RepeatedCompositeFieldContainer[Authorization]
     next_page_token: str
     def __init__(self, authorizations: _Optional[_Iterable[_Union[Authorization, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
+
+class Connection(_message.Message):
+    __slots__ = ("name", "connection_id", "tenant_id", "vendor", "base_url", "create_time", "rotate_time")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    CONNECTION_ID_FIELD_NUMBER: _ClassVar[int]
+    TENANT_ID_FIELD_NUMBER: _ClassVar[int]
+    VENDOR_FIELD_NUMBER: _ClassVar[int]
+    BASE_URL_FIELD_NUMBER: _ClassVar[int]
+    CREATE_TIME_FIELD_NUMBER: _ClassVar[int]
+    ROTATE_TIME_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    connection_id: str
+    tenant_id: str
+    vendor: str
+    base_url: str
+    create_time: _timestamp_pb2.Timestamp
+    rotate_time: _timestamp_pb2.Timestamp
+    def __init__(self, name: _Optional[str] = ..., connection_id: _Optional[str] = ..., tenant_id: _Optional[str] = ..., vendor: _Optional[str] = ..., base_url: _Optional[str] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., rotate_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class CreateConnectionRequest(_message.Message):
+    __slots__ = ("tenant_id", "connection", "secret", "request_id")
+    TENANT_ID_FIELD_NUMBER: _ClassVar[int]
+    CONNECTION_FIELD_NUMBER: _ClassVar[int]
+    SECRET_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    tenant_id: str
+    connection: Connection
+    secret: str
+    request_id: str
+    def __init__(self, tenant_id: _Optional[str] = ..., connection: _Optional[_Union[Connection, _Mapping]] = ..., secret: _Optional[str] = ..., request_id: _Optional[str] = ...) -> None: ...
+
+class GetConnectionRequest(_message.Message):
+    __slots__ = ("name",)
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    def __init__(self, name: _Optional[str] = ...) -> None: ...
+
+class ListConnectionsRequest(_message.Message):
+    __slots__ = ("tenant_id", "page_size", "page_token")
+    TENANT_ID_FIELD_NUMBER: _ClassVar[int]
+    PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    tenant_id: str
+    page_size: int
+    page_token: str
+    def __init__(self, tenant_id: _Optional[str] = ..., page_size: _Optional[int] = ..., page_token: _Optional[str] = ...) -> None: ...
+
+class ListConnectionsResponse(_message.Message):
+    __slots__ = ("connections", "next_page_token")
+    CONNECTIONS_FIELD_NUMBER: _ClassVar[int]
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    connections: _containers.RepeatedCompositeFieldContainer[Connection]
+    next_page_token: str
+    def __init__(self, connections: _Optional[_Iterable[_Union[Connection, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
+
+class RotateConnectionSecretRequest(_message.Message):
+    __slots__ = ("name", "secret")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    SECRET_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    secret: str
+    def __init__(self, name: _Optional[str] = ..., secret: _Optional[str] = ...) -> None: ...
+
+class DeleteConnectionRequest(_message.Message):
+    __slots__ = ("name",)
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    def __init__(self, name: _Optional[str] = ...) -> None: ...
+
+class DeleteConnectionResponse(_message.Message):
+    __slots__ = ("connection",)
+    CONNECTION_FIELD_NUMBER: _ClassVar[int]
+    connection: Connection
+    def __init__(self, connection: _Optional[_Union[Connection, _Mapping]] = ...) -> None: ...
+
+class AccessConnectionSecretRequest(_message.Message):
+    __slots__ = ("key", "vendor")
+    KEY_FIELD_NUMBER: _ClassVar[int]
+    VENDOR_FIELD_NUMBER: _ClassVar[int]
+    key: str
+    vendor: str
+    def __init__(self, key: _Optional[str] = ..., vendor: _Optional[str] = ...) -> None: ...
+
+class AccessConnectionSecretResponse(_message.Message):
+    __slots__ = ("connection", "secret", "key_id")
+    CONNECTION_FIELD_NUMBER: _ClassVar[int]
+    SECRET_FIELD_NUMBER: _ClassVar[int]
+    KEY_ID_FIELD_NUMBER: _ClassVar[int]
+    connection: Connection
+    secret: str
+    key_id: str
+    def __init__(self, connection: _Optional[_Union[Connection, _Mapping]] = ..., secret: _Optional[str] = ..., key_id: _Optional[str] = ...) -> None: ...

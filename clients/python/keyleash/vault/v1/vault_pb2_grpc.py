@@ -93,6 +93,36 @@ class VaultServiceStub:
                 request_serializer=keyleash_dot_vault_dot_v1_dot_vault__pb2.ListAuthorizationsRequest.SerializeToString,
                 response_deserializer=keyleash_dot_vault_dot_v1_dot_vault__pb2.ListAuthorizationsResponse.FromString,
                 _registered_method=True)
+        self.CreateConnection = channel.unary_unary(
+                '/keyleash.vault.v1.VaultService/CreateConnection',
+                request_serializer=keyleash_dot_vault_dot_v1_dot_vault__pb2.CreateConnectionRequest.SerializeToString,
+                response_deserializer=keyleash_dot_vault_dot_v1_dot_vault__pb2.Connection.FromString,
+                _registered_method=True)
+        self.GetConnection = channel.unary_unary(
+                '/keyleash.vault.v1.VaultService/GetConnection',
+                request_serializer=keyleash_dot_vault_dot_v1_dot_vault__pb2.GetConnectionRequest.SerializeToString,
+                response_deserializer=keyleash_dot_vault_dot_v1_dot_vault__pb2.Connection.FromString,
+                _registered_method=True)
+        self.ListConnections = channel.unary_unary(
+                '/keyleash.vault.v1.VaultService/ListConnections',
+                request_serializer=keyleash_dot_vault_dot_v1_dot_vault__pb2.ListConnectionsRequest.SerializeToString,
+                response_deserializer=keyleash_dot_vault_dot_v1_dot_vault__pb2.ListConnectionsResponse.FromString,
+                _registered_method=True)
+        self.RotateConnectionSecret = channel.unary_unary(
+                '/keyleash.vault.v1.VaultService/RotateConnectionSecret',
+                request_serializer=keyleash_dot_vault_dot_v1_dot_vault__pb2.RotateConnectionSecretRequest.SerializeToString,
+                response_deserializer=keyleash_dot_vault_dot_v1_dot_vault__pb2.Connection.FromString,
+                _registered_method=True)
+        self.DeleteConnection = channel.unary_unary(
+                '/keyleash.vault.v1.VaultService/DeleteConnection',
+                request_serializer=keyleash_dot_vault_dot_v1_dot_vault__pb2.DeleteConnectionRequest.SerializeToString,
+                response_deserializer=keyleash_dot_vault_dot_v1_dot_vault__pb2.DeleteConnectionResponse.FromString,
+                _registered_method=True)
+        self.AccessConnectionSecret = channel.unary_unary(
+                '/keyleash.vault.v1.VaultService/AccessConnectionSecret',
+                request_serializer=keyleash_dot_vault_dot_v1_dot_vault__pb2.AccessConnectionSecretRequest.SerializeToString,
+                response_deserializer=keyleash_dot_vault_dot_v1_dot_vault__pb2.AccessConnectionSecretResponse.FromString,
+                _registered_method=True)
 
 
 class VaultServiceServicer:
@@ -186,6 +216,55 @@ class VaultServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def CreateConnection(self, request, context):
+        """Stores a vendor's upstream credential (e.g. a Stripe secret key) for a tenant, encrypted at
+        rest. Admin only. Idempotent by request_id: the same request_id returns the same connection.
+        The secret is write-only: no RPC an admin can call ever returns it.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetConnection(self, request, context):
+        """Returns one connection, without its secret. Admin only.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListConnections(self, request, context):
+        """Lists a tenant's connections, oldest first, paginated (AIP-132). Admin only.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RotateConnectionSecret(self, request, context):
+        """Replaces a connection's secret. The next call the gateway forwards through it uses the new
+        one; agents change nothing. Admin only.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DeleteConnection(self, request, context):
+        """Deletes a connection and erases its stored secret; later calls through it are refused.
+        Admin only.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def AccessConnectionSecret(self, request, context):
+        """The clear secret of the connection a vault key uses for a vendor, for the egress gateway
+        only (service credential). The connection is chosen by the key: the one named by the key's
+        metadata "connection.{vendor}" when set, else the oldest connection of the key's tenant for
+        the vendor. Consumes nothing; Authorize still decides the call.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_VaultServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -243,6 +322,36 @@ def add_VaultServiceServicer_to_server(servicer, server):
                     servicer.ListAuthorizations,
                     request_deserializer=keyleash_dot_vault_dot_v1_dot_vault__pb2.ListAuthorizationsRequest.FromString,
                     response_serializer=keyleash_dot_vault_dot_v1_dot_vault__pb2.ListAuthorizationsResponse.SerializeToString,
+            ),
+            'CreateConnection': grpc.unary_unary_rpc_method_handler(
+                    servicer.CreateConnection,
+                    request_deserializer=keyleash_dot_vault_dot_v1_dot_vault__pb2.CreateConnectionRequest.FromString,
+                    response_serializer=keyleash_dot_vault_dot_v1_dot_vault__pb2.Connection.SerializeToString,
+            ),
+            'GetConnection': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetConnection,
+                    request_deserializer=keyleash_dot_vault_dot_v1_dot_vault__pb2.GetConnectionRequest.FromString,
+                    response_serializer=keyleash_dot_vault_dot_v1_dot_vault__pb2.Connection.SerializeToString,
+            ),
+            'ListConnections': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListConnections,
+                    request_deserializer=keyleash_dot_vault_dot_v1_dot_vault__pb2.ListConnectionsRequest.FromString,
+                    response_serializer=keyleash_dot_vault_dot_v1_dot_vault__pb2.ListConnectionsResponse.SerializeToString,
+            ),
+            'RotateConnectionSecret': grpc.unary_unary_rpc_method_handler(
+                    servicer.RotateConnectionSecret,
+                    request_deserializer=keyleash_dot_vault_dot_v1_dot_vault__pb2.RotateConnectionSecretRequest.FromString,
+                    response_serializer=keyleash_dot_vault_dot_v1_dot_vault__pb2.Connection.SerializeToString,
+            ),
+            'DeleteConnection': grpc.unary_unary_rpc_method_handler(
+                    servicer.DeleteConnection,
+                    request_deserializer=keyleash_dot_vault_dot_v1_dot_vault__pb2.DeleteConnectionRequest.FromString,
+                    response_serializer=keyleash_dot_vault_dot_v1_dot_vault__pb2.DeleteConnectionResponse.SerializeToString,
+            ),
+            'AccessConnectionSecret': grpc.unary_unary_rpc_method_handler(
+                    servicer.AccessConnectionSecret,
+                    request_deserializer=keyleash_dot_vault_dot_v1_dot_vault__pb2.AccessConnectionSecretRequest.FromString,
+                    response_serializer=keyleash_dot_vault_dot_v1_dot_vault__pb2.AccessConnectionSecretResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -546,6 +655,168 @@ class VaultService:
             '/keyleash.vault.v1.VaultService/ListAuthorizations',
             keyleash_dot_vault_dot_v1_dot_vault__pb2.ListAuthorizationsRequest.SerializeToString,
             keyleash_dot_vault_dot_v1_dot_vault__pb2.ListAuthorizationsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CreateConnection(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/keyleash.vault.v1.VaultService/CreateConnection',
+            keyleash_dot_vault_dot_v1_dot_vault__pb2.CreateConnectionRequest.SerializeToString,
+            keyleash_dot_vault_dot_v1_dot_vault__pb2.Connection.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetConnection(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/keyleash.vault.v1.VaultService/GetConnection',
+            keyleash_dot_vault_dot_v1_dot_vault__pb2.GetConnectionRequest.SerializeToString,
+            keyleash_dot_vault_dot_v1_dot_vault__pb2.Connection.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListConnections(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/keyleash.vault.v1.VaultService/ListConnections',
+            keyleash_dot_vault_dot_v1_dot_vault__pb2.ListConnectionsRequest.SerializeToString,
+            keyleash_dot_vault_dot_v1_dot_vault__pb2.ListConnectionsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RotateConnectionSecret(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/keyleash.vault.v1.VaultService/RotateConnectionSecret',
+            keyleash_dot_vault_dot_v1_dot_vault__pb2.RotateConnectionSecretRequest.SerializeToString,
+            keyleash_dot_vault_dot_v1_dot_vault__pb2.Connection.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DeleteConnection(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/keyleash.vault.v1.VaultService/DeleteConnection',
+            keyleash_dot_vault_dot_v1_dot_vault__pb2.DeleteConnectionRequest.SerializeToString,
+            keyleash_dot_vault_dot_v1_dot_vault__pb2.DeleteConnectionResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def AccessConnectionSecret(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/keyleash.vault.v1.VaultService/AccessConnectionSecret',
+            keyleash_dot_vault_dot_v1_dot_vault__pb2.AccessConnectionSecretRequest.SerializeToString,
+            keyleash_dot_vault_dot_v1_dot_vault__pb2.AccessConnectionSecretResponse.FromString,
             options,
             channel_credentials,
             insecure,

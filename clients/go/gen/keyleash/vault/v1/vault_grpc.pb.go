@@ -46,6 +46,25 @@ type VaultServiceClient interface {
 	// call finally cost. Records appear once the audit drainer committed them (normally within a
 	// second). Admin or service for any tenant; a key holder for its own subtree.
 	ListAuthorizations(ctx context.Context, in *ListAuthorizationsRequest, opts ...grpc.CallOption) (*ListAuthorizationsResponse, error)
+	// Stores a vendor's upstream credential (e.g. a Stripe secret key) for a tenant, encrypted at
+	// rest. Admin only. Idempotent by request_id: the same request_id returns the same connection.
+	// The secret is write-only: no RPC an admin can call ever returns it.
+	CreateConnection(ctx context.Context, in *CreateConnectionRequest, opts ...grpc.CallOption) (*Connection, error)
+	// Returns one connection, without its secret. Admin only.
+	GetConnection(ctx context.Context, in *GetConnectionRequest, opts ...grpc.CallOption) (*Connection, error)
+	// Lists a tenant's connections, oldest first, paginated (AIP-132). Admin only.
+	ListConnections(ctx context.Context, in *ListConnectionsRequest, opts ...grpc.CallOption) (*ListConnectionsResponse, error)
+	// Replaces a connection's secret. The next call the gateway forwards through it uses the new
+	// one; agents change nothing. Admin only.
+	RotateConnectionSecret(ctx context.Context, in *RotateConnectionSecretRequest, opts ...grpc.CallOption) (*Connection, error)
+	// Deletes a connection and erases its stored secret; later calls through it are refused.
+	// Admin only.
+	DeleteConnection(ctx context.Context, in *DeleteConnectionRequest, opts ...grpc.CallOption) (*DeleteConnectionResponse, error)
+	// The clear secret of the connection a vault key uses for a vendor, for the egress gateway
+	// only (service credential). The connection is chosen by the key: the one named by the key's
+	// metadata "connection.{vendor}" when set, else the oldest connection of the key's tenant for
+	// the vendor. Consumes nothing; Authorize still decides the call.
+	AccessConnectionSecret(ctx context.Context, in *AccessConnectionSecretRequest, opts ...grpc.CallOption) (*AccessConnectionSecretResponse, error)
 }
 
 type vaultServiceClient struct {
@@ -177,6 +196,60 @@ func (c *vaultServiceClient) ListAuthorizations(ctx context.Context, in *ListAut
 	return out, nil
 }
 
+func (c *vaultServiceClient) CreateConnection(ctx context.Context, in *CreateConnectionRequest, opts ...grpc.CallOption) (*Connection, error) {
+	out := new(Connection)
+	err := c.cc.Invoke(ctx, "/keyleash.vault.v1.VaultService/CreateConnection", in, out, opts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *vaultServiceClient) GetConnection(ctx context.Context, in *GetConnectionRequest, opts ...grpc.CallOption) (*Connection, error) {
+	out := new(Connection)
+	err := c.cc.Invoke(ctx, "/keyleash.vault.v1.VaultService/GetConnection", in, out, opts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *vaultServiceClient) ListConnections(ctx context.Context, in *ListConnectionsRequest, opts ...grpc.CallOption) (*ListConnectionsResponse, error) {
+	out := new(ListConnectionsResponse)
+	err := c.cc.Invoke(ctx, "/keyleash.vault.v1.VaultService/ListConnections", in, out, opts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *vaultServiceClient) RotateConnectionSecret(ctx context.Context, in *RotateConnectionSecretRequest, opts ...grpc.CallOption) (*Connection, error) {
+	out := new(Connection)
+	err := c.cc.Invoke(ctx, "/keyleash.vault.v1.VaultService/RotateConnectionSecret", in, out, opts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *vaultServiceClient) DeleteConnection(ctx context.Context, in *DeleteConnectionRequest, opts ...grpc.CallOption) (*DeleteConnectionResponse, error) {
+	out := new(DeleteConnectionResponse)
+	err := c.cc.Invoke(ctx, "/keyleash.vault.v1.VaultService/DeleteConnection", in, out, opts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *vaultServiceClient) AccessConnectionSecret(ctx context.Context, in *AccessConnectionSecretRequest, opts ...grpc.CallOption) (*AccessConnectionSecretResponse, error) {
+	out := new(AccessConnectionSecretResponse)
+	err := c.cc.Invoke(ctx, "/keyleash.vault.v1.VaultService/AccessConnectionSecret", in, out, opts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // VaultServiceServer is the server API for VaultService service.
 // All implementations must embed UnimplementedVaultServiceServer
 // for forward compatibility
@@ -210,6 +283,25 @@ type VaultServiceServer interface {
 	// call finally cost. Records appear once the audit drainer committed them (normally within a
 	// second). Admin or service for any tenant; a key holder for its own subtree.
 	ListAuthorizations(context.Context, *ListAuthorizationsRequest) (*ListAuthorizationsResponse, error)
+	// Stores a vendor's upstream credential (e.g. a Stripe secret key) for a tenant, encrypted at
+	// rest. Admin only. Idempotent by request_id: the same request_id returns the same connection.
+	// The secret is write-only: no RPC an admin can call ever returns it.
+	CreateConnection(context.Context, *CreateConnectionRequest) (*Connection, error)
+	// Returns one connection, without its secret. Admin only.
+	GetConnection(context.Context, *GetConnectionRequest) (*Connection, error)
+	// Lists a tenant's connections, oldest first, paginated (AIP-132). Admin only.
+	ListConnections(context.Context, *ListConnectionsRequest) (*ListConnectionsResponse, error)
+	// Replaces a connection's secret. The next call the gateway forwards through it uses the new
+	// one; agents change nothing. Admin only.
+	RotateConnectionSecret(context.Context, *RotateConnectionSecretRequest) (*Connection, error)
+	// Deletes a connection and erases its stored secret; later calls through it are refused.
+	// Admin only.
+	DeleteConnection(context.Context, *DeleteConnectionRequest) (*DeleteConnectionResponse, error)
+	// The clear secret of the connection a vault key uses for a vendor, for the egress gateway
+	// only (service credential). The connection is chosen by the key: the one named by the key's
+	// metadata "connection.{vendor}" when set, else the oldest connection of the key's tenant for
+	// the vendor. Consumes nothing; Authorize still decides the call.
+	AccessConnectionSecret(context.Context, *AccessConnectionSecretRequest) (*AccessConnectionSecretResponse, error)
 	mustEmbedUnimplementedVaultServiceServer()
 }
 
@@ -249,6 +341,24 @@ func (UnimplementedVaultServiceServer) ListKeys(context.Context, *ListKeysReques
 }
 func (UnimplementedVaultServiceServer) ListAuthorizations(context.Context, *ListAuthorizationsRequest) (*ListAuthorizationsResponse, error) {
 	return nil, status.Errorf(codes.Unimplemented, "method ListAuthorizations not implemented")
+}
+func (UnimplementedVaultServiceServer) CreateConnection(context.Context, *CreateConnectionRequest) (*Connection, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method CreateConnection not implemented")
+}
+func (UnimplementedVaultServiceServer) GetConnection(context.Context, *GetConnectionRequest) (*Connection, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method GetConnection not implemented")
+}
+func (UnimplementedVaultServiceServer) ListConnections(context.Context, *ListConnectionsRequest) (*ListConnectionsResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method ListConnections not implemented")
+}
+func (UnimplementedVaultServiceServer) RotateConnectionSecret(context.Context, *RotateConnectionSecretRequest) (*Connection, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method RotateConnectionSecret not implemented")
+}
+func (UnimplementedVaultServiceServer) DeleteConnection(context.Context, *DeleteConnectionRequest) (*DeleteConnectionResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method DeleteConnection not implemented")
+}
+func (UnimplementedVaultServiceServer) AccessConnectionSecret(context.Context, *AccessConnectionSecretRequest) (*AccessConnectionSecretResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method AccessConnectionSecret not implemented")
 }
 func (UnimplementedVaultServiceServer) mustEmbedUnimplementedVaultServiceServer() {}
 
@@ -469,6 +579,114 @@ func _VaultService_ListAuthorizations_Handler(srv interface{}, ctx context.Conte
 	return interceptor(ctx, in, info, handler)
 }
 
+func _VaultService_CreateConnection_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(CreateConnectionRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(VaultServiceServer).CreateConnection(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: "/keyleash.vault.v1.VaultService/CreateConnection",
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(VaultServiceServer).CreateConnection(ctx, req.(*CreateConnectionRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _VaultService_GetConnection_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetConnectionRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(VaultServiceServer).GetConnection(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: "/keyleash.vault.v1.VaultService/GetConnection",
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(VaultServiceServer).GetConnection(ctx, req.(*GetConnectionRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _VaultService_ListConnections_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListConnectionsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(VaultServiceServer).ListConnections(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: "/keyleash.vault.v1.VaultService/ListConnections",
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(VaultServiceServer).ListConnections(ctx, req.(*ListConnectionsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _VaultService_RotateConnectionSecret_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(RotateConnectionSecretRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(VaultServiceServer).RotateConnectionSecret(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: "/keyleash.vault.v1.VaultService/RotateConnectionSecret",
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(VaultServiceServer).RotateConnectionSecret(ctx, req.(*RotateConnectionSecretRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _VaultService_DeleteConnection_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(DeleteConnectionRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(VaultServiceServer).DeleteConnection(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: "/keyleash.vault.v1.VaultService/DeleteConnection",
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(VaultServiceServer).DeleteConnection(ctx, req.(*DeleteConnectionRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _VaultService_AccessConnectionSecret_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(AccessConnectionSecretRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(VaultServiceServer).AccessConnectionSecret(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: "/keyleash.vault.v1.VaultService/AccessConnectionSecret",
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(VaultServiceServer).AccessConnectionSecret(ctx, req.(*AccessConnectionSecretRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 var _VaultService_serviceDesc = grpc.ServiceDesc{
 	ServiceName: "keyleash.vault.v1.VaultService",
 	HandlerType: (*VaultServiceServer)(nil),
@@ -512,6 +730,30 @@ var _VaultService_serviceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "ListAuthorizations",
 			Handler:    _VaultService_ListAuthorizations_Handler,
+		},
+		{
+			MethodName: "CreateConnection",
+			Handler:    _VaultService_CreateConnection_Handler,
+		},
+		{
+			MethodName: "GetConnection",
+			Handler:    _VaultService_GetConnection_Handler,
+		},
+		{
+			MethodName: "ListConnections",
+			Handler:    _VaultService_ListConnections_Handler,
+		},
+		{
+			MethodName: "RotateConnectionSecret",
+			Handler:    _VaultService_RotateConnectionSecret_Handler,
+		},
+		{
+			MethodName: "DeleteConnection",
+			Handler:    _VaultService_DeleteConnection_Handler,
+		},
+		{
+			MethodName: "AccessConnectionSecret",
+			Handler:    _VaultService_AccessConnectionSecret_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{

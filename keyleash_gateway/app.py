@@ -1,0 +1,101 @@
+"""Composition root of the gateway: the Keyleash port, the upstream client, the use case, the
+routes. `create_app(settings)` returns an aiohttp application (tests serve it on port 0)."""
+
+from __future__ import annotations
+
+import logging
+import re
+from urllib.parse import unquote
+
+from aiohttp import web
+
+from keyleash_gateway import answers
+from keyleash_gateway.answers import Reply
+from keyleash_gateway.keyleash import Keyleash
+from keyleash_gateway.proxy import ProxyCall, VendorRequest
+from keyleash_gateway.settings import GatewaySettings
+from keyleash_gateway.upstream import UpstreamClient
+
+log = logging.getLogger("keyleash.gateway")
+
+PROXY: web.AppKey[ProxyCall] = web.AppKey("proxy", ProxyCall)
+SETTINGS: web.AppKey[GatewaySettings] = web.AppKey("settings", GatewaySettings)
+_BAGGAGE_RUN = re.compile(r"(?:^|,)\s*agent_run_id\s*=\s*([^,;]+)")
+
+
+def create_app(settings: GatewaySettings) -> web.Application:
+    app = web.Application(handler_args={"max_field_size": 16384})
+    app[SETTINGS] = settings
+    keyleash = Keyleash(settings)
+    upstream = UpstreamClient(
+        read_timeout=settings.upstream_timeout_seconds,
+        max_response_bytes=settings.max_response_bytes,
+    )
+    app[PROXY] = ProxyCall(keyleash, upstream)
+
+    async def close(_app: web.Application) -> None:
+        await upstream.close()
+        await keyleash.close()
+
+    app.on_cleanup.append(close)
+    app.router.add_get("/healthz", healthz)
+    app.router.add_route("*", "/{vendor}/{tail:.*}", proxy)
+    return app
+
+
+async def healthz(_request: web.Request) -> web.Response:
+    return web.json_response({"status": "ok"})
+
+
+async def proxy(request: web.Request) -> web.StreamResponse:
+    settings = request.app[SETTINGS]
+    body = await _read_body(request, settings.max_body_bytes)
+    if body is None:
+        return _respond(answers.too_large(settings.max_body_bytes))
+    tail = request.match_info["tail"]
+    call = VendorRequest(
+        vendor=request.match_info["vendor"],
+        method=request.method.upper(),
+        path="/" + tail,
+        query=request.rel_url.raw_query_string,
+        headers=list(request.headers.items()),
+        header_map=request.headers,
+        body=body,
+        agent_run_id=_run_id(request),
+    )
+    try:
+        reply = await request.app[PROXY].handle(call)
+    except Exception:
+        log.exception("gateway error on %s %s", call.method, call.vendor)
+        reply = answers.unavailable("internal gateway error; nothing was charged")
+    return _respond(reply)
+
+
+async def _read_body(request: web.Request, limit: int) -> bytes | None:
+    """The whole body, or None once it passes `limit` bytes (the rest is not read)."""
+    if request.content_length is not None and request.content_length > limit:
+        return None
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.content.iter_chunked(65536):
+        size += len(chunk)
+        if size > limit:
+            return None
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _run_id(request: web.Request) -> str:
+    """X-Keyleash-Run-Id, else `agent_run_id` in W3C baggage."""
+    explicit = request.headers.get("X-Keyleash-Run-Id", "").strip()
+    if explicit:
+        return explicit[:256]
+    match = _BAGGAGE_RUN.search(request.headers.get("baggage", ""))
+    return unquote(match.group(1).strip())[:256] if match else ""
+
+
+def _respond(reply: Reply) -> web.Response:
+    response = web.Response(status=reply.status, body=reply.body)
+    for name, value in reply.headers:
+        response.headers.add(name, value)
+    return response

@@ -1,0 +1,154 @@
+"""The gateway's port to Keyleash: Authorize, the connection secret, Charge, over the project's
+gRPC clients with the service credential. Every failure to reach Keyleash is one exception, so
+the use case fails closed in one place."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from keyleash.client import (
+    ConnectionsClient,
+    KeyleashError,
+    MeteringClient,
+    NotFound,
+    RetryPolicy,
+    VaultClient,
+)
+from keyleash.type.v1 import money_pb2
+from keyleash.vault.v1 import vault_pb2
+from keyleash_core.money import Money
+from keyleash_gateway.settings import GatewaySettings
+
+log = logging.getLogger("keyleash.gateway")
+
+
+class KeyleashUnavailable(Exception):
+    """Vault or Metering did not answer usefully: nothing may be forwarded (503)."""
+
+
+class ConnectionMissing(Exception):
+    """The key's tenant has no connection for the vendor (403)."""
+
+
+@dataclass(frozen=True)
+class Upstream:
+    """Where and with what to forward: held in memory for one call only."""
+
+    base_url: str
+    secret: str
+    key_id: str
+    connection_name: str
+
+
+@dataclass(frozen=True)
+class AuthorizeCall:
+    key: str
+    scope: str
+    vendor: str
+    method: str
+    path: str
+    estimate: Money | None
+    agent_run_id: str
+    attributes: dict[str, str]
+    request_id: str
+
+
+@dataclass(frozen=True)
+class ChargeCall:
+    request_id: str
+    key_id: str
+    reservation_id: str
+    amount: Money
+    vendor: str
+    endpoint: str
+    agent_run_id: str
+    vendor_request_id: str
+    cost_source: str
+    reason: str
+    attributes: dict[str, str]
+
+
+def _money(value: Money) -> money_pb2.Money:
+    return money_pb2.Money(currency_code=value.currency, micros=value.micros)
+
+
+class Keyleash:
+    """Vault + Metering as the gateway uses them. Owns its clients."""
+
+    def __init__(self, settings: GatewaySettings) -> None:
+        retry = RetryPolicy(max_attempts=2, deadline=settings.keyleash_timeout_seconds)
+        common = {
+            "token": settings.service_token,
+            "timeout": settings.keyleash_timeout_seconds,
+            "retry": retry,
+        }
+        self._vault = VaultClient(settings.vault_target, **common)  # type: ignore[arg-type]
+        self._connections = ConnectionsClient(settings.vault_target, **common)  # type: ignore[arg-type]
+        self._metering = MeteringClient(settings.metering_target, **common)  # type: ignore[arg-type]
+
+    async def close(self) -> None:
+        for client in (self._vault, self._connections, self._metering):
+            await client.close()
+
+    async def authorize(self, call: AuthorizeCall) -> vault_pb2.AuthorizeResponse:
+        request = vault_pb2.AuthorizeRequest(
+            key=call.key,
+            scope=call.scope,
+            vendor=call.vendor,
+            method=call.method,
+            path=call.path,
+            agent_run_id=call.agent_run_id,
+            attributes=call.attributes,
+            request_id=call.request_id,
+        )
+        if call.estimate is not None:
+            request.estimated_cost.CopyFrom(_money(call.estimate))
+        try:
+            return await self._vault.authorize(request)
+        except KeyleashError as error:
+            raise KeyleashUnavailable(f"Authorize: {error.code}: {error.reason}") from None
+
+    async def upstream(self, key: str, vendor: str) -> Upstream:
+        try:
+            access = await self._connections.access_connection_secret(key, vendor)
+        except NotFound as error:
+            raise ConnectionMissing(error.reason) from None
+        except KeyleashError as error:
+            raise KeyleashUnavailable(
+                f"AccessConnectionSecret: {error.code}: {error.reason}"
+            ) from None
+        return Upstream(
+            base_url=access.connection.base_url,
+            secret=access.secret,
+            key_id=access.key_id,
+            connection_name=access.connection.name,
+        )
+
+    async def charge(self, call: ChargeCall) -> bool:
+        """Records the cost; False (and a log line) when it could not be recorded now: the
+        hold then stays counted, which errs on the side of the cap."""
+        try:
+            await self._metering.charge(
+                request_id=call.request_id,
+                key_id=call.key_id,
+                reservation_id=call.reservation_id,
+                amount=_money(call.amount),
+                vendor=call.vendor,
+                endpoint=call.endpoint,
+                reason=call.reason,
+                agent_run_id=call.agent_run_id,
+                vendor_request_id=call.vendor_request_id,
+                cost_source=call.cost_source,
+                attributes=call.attributes,
+            )
+        except KeyleashError as error:
+            log.warning(
+                "charge %s for key %s not recorded (%s %s); its hold stays",
+                call.request_id,
+                call.key_id,
+                error.code,
+                error.reason,
+            )
+            return False
+        return True

@@ -1,0 +1,233 @@
+"""The gateway's one use case: authorize → forward → charge, for one vendor request.
+
+Fail closed: nothing is forwarded unless Vault answered ALLOW and handed over the secret. The
+hold Authorize placed is settled from the vendor's answer, released (charge 0) when the vendor
+definitely did nothing, and kept when the outcome is unknown, until a retry with the same
+Idempotency-Key settles it (its Authorize and Charge request_ids are derived from that key, so
+Vault decides it once and Metering counts it once).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from keyleash.vault.v1 import vault_pb2
+from keyleash_core.money import Money
+from keyleash_gateway import answers
+from keyleash_gateway.answers import Reply
+from keyleash_gateway.keyleash import (
+    AuthorizeCall,
+    ChargeCall,
+    ConnectionMissing,
+    Keyleash,
+    KeyleashUnavailable,
+    Upstream,
+)
+from keyleash_gateway.upstream import (
+    Answer,
+    NotSent,
+    OutcomeUnknown,
+    UpstreamClient,
+    request_headers,
+)
+from keyleash_gateway.vendors import VENDORS, Vendor
+from keyleash_gateway.vendors.base import BadRequestBody, Endpoint, UnknownEndpoint
+
+log = logging.getLogger("keyleash.gateway")
+
+
+@dataclass(frozen=True)
+class VendorRequest:
+    """One request as the agent sent it to /{vendor}/{path}."""
+
+    vendor: str
+    method: str
+    path: str  # the upstream path, starting with "/"
+    query: str  # raw, without "?"
+    headers: list[tuple[str, str]]
+    header_map: Mapping[str, str]  # case-insensitive view of the same headers
+    body: bytes
+    agent_run_id: str
+
+
+def request_ids(key: str, vendor: str, idempotency_key: str) -> str:
+    """The base of this call's Authorize/Charge request_ids: derived from the agent's
+    Idempotency-Key (so its retries are decided and charged once), else fresh."""
+    if not idempotency_key:
+        return "gw-" + uuid.uuid4().hex
+    digest = hashlib.sha256(
+        "\x1f".join(("keyleash-gateway-v1", key, vendor, idempotency_key)).encode()
+    )
+    return "gw-" + digest.hexdigest()[:40]
+
+
+class ProxyCall:
+    """Authorize → forward → charge. One per process; safe for concurrent use."""
+
+    def __init__(self, keyleash: Keyleash, upstream: UpstreamClient) -> None:
+        self._keyleash = keyleash
+        self._upstream = upstream
+
+    async def handle(self, request: VendorRequest) -> Reply:
+        vendor = VENDORS.get(request.vendor)
+        if vendor is None:
+            return answers.unknown_vendor(request.vendor)
+        key = vendor.vault_key(request.header_map)
+        if not key:
+            return answers.denied(
+                "KEY_UNKNOWN", f"send the vault key where the {vendor.name} SDK puts its API key"
+            )
+        content_type = request.header_map.get("Content-Type", "")
+        try:
+            endpoint = vendor.describe(
+                request.method, request.path, request.query, content_type, request.body
+            )
+        except UnknownEndpoint:
+            return answers.denied(
+                "ENDPOINT_DENIED",
+                f"{request.method} {request.path} is not in the gateway's {vendor.name} "
+                "endpoint table",
+            )
+        except BadRequestBody as error:
+            return answers.bad_request(str(error))
+        base_id = request_ids(key, vendor.name, request.header_map.get("Idempotency-Key", ""))
+        call = AuthorizeCall(
+            key=key,
+            scope=endpoint.scope,
+            vendor=vendor.name,
+            method=request.method,
+            path=request.path,
+            estimate=endpoint.estimate,
+            agent_run_id=request.agent_run_id,
+            attributes=dict(endpoint.attributes),
+            request_id=base_id,
+        )
+        return await self._decide_and_forward(vendor, endpoint, request, call)
+
+    async def _decide_and_forward(
+        self, vendor: Vendor, endpoint: Endpoint, request: VendorRequest, call: AuthorizeCall
+    ) -> Reply:
+        # Both lookups at once: the secret is opened in the vault anyway, and is used only on ALLOW.
+        decision, upstream = await asyncio.gather(
+            self._keyleash.authorize(call), self._keyleash.upstream(call.key, vendor.name),
+            return_exceptions=True,
+        )  # fmt: skip
+        if isinstance(decision, BaseException):
+            if not isinstance(decision, KeyleashUnavailable):
+                raise decision
+            log.warning("vault unavailable for %s %s: %s", vendor.name, request.path, decision)
+            return answers.unavailable("Keyleash could not decide this call; nothing was sent")
+        if decision.decision != vault_pb2.DECISION_ALLOW:
+            return _denial(decision)
+        if isinstance(upstream, BaseException):
+            await self._release(call, decision, vendor, endpoint, "connection unavailable")
+            if isinstance(upstream, ConnectionMissing):
+                return answers.denied(
+                    "VENDOR_DENIED", f"this key's tenant has no {vendor.name} connection"
+                )
+            if isinstance(upstream, KeyleashUnavailable):
+                return answers.unavailable("Keyleash could not hand over the vendor secret")
+            raise upstream
+        return await self._forward(vendor, endpoint, request, call, decision, upstream)
+
+    async def _forward(
+        self,
+        vendor: Vendor,
+        endpoint: Endpoint,
+        request: VendorRequest,
+        call: AuthorizeCall,
+        decision: vault_pb2.AuthorizeResponse,
+        upstream: Upstream,
+    ) -> Reply:
+        base = (upstream.base_url or vendor.default_base_url).rstrip("/")
+        url = base + request.path + (f"?{request.query}" if request.query else "")
+        headers = request_headers(
+            request.headers,
+            request.header_map,
+            vendor.upstream_auth(request.header_map, upstream.secret),
+        )
+        try:
+            answer = await self._upstream.send(request.method, url, headers, request.body)
+        except NotSent as error:
+            await self._release(call, decision, vendor, endpoint, f"not sent: {error}")
+            return answers.not_sent(vendor.name)
+        except OutcomeUnknown as error:
+            log.warning(
+                "outcome unknown: key %s %s %s (%s); hold %s kept until a retry settles it",
+                decision.key_id, request.method, request.path, error, decision.reservation_id,
+            )  # fmt: skip
+            return answers.outcome_unknown(vendor.name)
+        await self._settle(vendor, endpoint, call, decision, answer)
+        return Reply(answer.status, answer.body, answer.headers)
+
+    async def _settle(
+        self,
+        vendor: Vendor,
+        endpoint: Endpoint,
+        call: AuthorizeCall,
+        decision: vault_pb2.AuthorizeResponse,
+        answer: Answer,
+    ) -> None:
+        cost = vendor.cost(endpoint, answer.status, answer.body)
+        outcome = {"upstream_status": str(answer.status), "latency_ms": str(answer.latency_ms)}
+        if cost is None:
+            log.warning(
+                "outcome unknown: key %s %s answered %d; hold %s kept",
+                decision.key_id, endpoint.name, answer.status, decision.reservation_id,
+            )  # fmt: skip
+            return
+        if cost.amount.micros == 0 and not decision.reservation_id:
+            return  # nothing held, nothing spent: the decision's audit record is the trace
+        await self._keyleash.charge(
+            ChargeCall(
+                request_id=call.request_id + "-charge",
+                key_id=decision.key_id,
+                reservation_id=decision.reservation_id,
+                amount=cost.amount,
+                vendor=vendor.name,
+                endpoint=f"{call.method} {call.path}",
+                agent_run_id=call.agent_run_id,
+                vendor_request_id=cost.vendor_request_id,
+                cost_source=cost.source,
+                reason="gateway",
+                attributes=outcome | {"outcome": "answered"},
+            )
+        )
+
+    async def _release(
+        self,
+        call: AuthorizeCall,
+        decision: vault_pb2.AuthorizeResponse,
+        vendor: Vendor,
+        endpoint: Endpoint,
+        why: str,
+    ) -> None:
+        if not decision.reservation_id:
+            return
+        currency = endpoint.estimate.currency if endpoint.estimate else "USD"
+        await self._keyleash.charge(
+            ChargeCall(
+                request_id=call.request_id + "-release",
+                key_id=decision.key_id,
+                reservation_id=decision.reservation_id,
+                amount=Money(currency, 0),
+                vendor=vendor.name,
+                endpoint=f"{call.method} {call.path}",
+                agent_run_id=call.agent_run_id,
+                vendor_request_id="",
+                cost_source="released",
+                reason=why,
+                attributes={"outcome": "not_sent"},
+            )
+        )
+
+
+def _denial(decision: vault_pb2.AuthorizeResponse) -> Reply:
+    code = vault_pb2.DenyReason.Name(decision.reason).removeprefix("DENY_REASON_")
+    retry = decision.retry_after.seconds + decision.retry_after.nanos / 1e9
+    return answers.denied(code, decision.message or code.lower().replace("_", " "), retry)

@@ -1,0 +1,10 @@
+"""The vendors the gateway knows, by the first path segment of the route (`/{vendor}/...`)."""
+
+from __future__ import annotations
+
+from keyleash_gateway.vendors import stripe
+from keyleash_gateway.vendors.base import Vendor
+
+VENDORS: dict[str, Vendor] = {"stripe": stripe}
+
+__all__ = ["VENDORS", "Vendor"]

@@ -1,0 +1,110 @@
+"""What every vendor module provides: where the SDK puts its secret, what a request is (scope,
+estimated cost, attributes), and what the vendor's answer says it cost.
+
+Vendor modules are pure: bytes and headers in, values out; no I/O, no clock.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+from urllib.parse import parse_qsl
+
+from keyleash_core.money import Money
+
+
+class UnknownEndpoint(Exception):
+    """The method and path are not in the vendor's endpoint table: the gateway refuses (403)."""
+
+
+class BadRequestBody(Exception):
+    """The body cannot be read as the vendor's format, or lacks what the estimate needs (400)."""
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """One recognised vendor request, as Authorize needs it."""
+
+    name: str  # a stable label of the table row, e.g. "charges.create"
+    scope: str
+    estimate: Money | None  # None: the call holds nothing (reads, refunds)
+    attributes: Mapping[str, str] = field(default_factory=dict)
+    cost_source: str = "vendor_response"
+
+
+@dataclass(frozen=True)
+class Cost:
+    """What a forwarded call cost, from the vendor's answer (negative for refunds)."""
+
+    amount: Money
+    source: str  # "vendor_response", or the price table that produced it
+    vendor_request_id: str = ""
+
+
+class Vendor(Protocol):
+    """A vendor module."""
+
+    name: str
+    default_base_url: str
+
+    def vault_key(self, headers: Mapping[str, str]) -> str | None:
+        """The vault key where the vendor's SDK puts its secret, or None."""
+
+    def upstream_auth(self, headers: Mapping[str, str], secret: str) -> dict[str, str]:
+        """The headers that carry the real secret upstream."""
+
+    def describe(
+        self, method: str, path: str, query: str, content_type: str, body: bytes
+    ) -> Endpoint:
+        """The endpoint a request is; UnknownEndpoint or BadRequestBody otherwise."""
+
+    def cost(self, endpoint: Endpoint, status: int, body: bytes) -> Cost | None:
+        """What the answered call cost; zero for definite failures; None when the answer does
+        not settle it (the outcome is unknown and the hold stays)."""
+
+
+def bearer(headers: Mapping[str, str]) -> str | None:
+    scheme, _, token = headers.get("Authorization", "").partition(" ")
+    return token.strip() or None if scheme.lower() == "bearer" else None
+
+
+def form_fields(body: bytes) -> dict[str, str]:
+    """An application/x-www-form-urlencoded body (the last value of a repeated field wins)."""
+    try:
+        return dict(parse_qsl(body.decode("utf-8"), keep_blank_values=True, strict_parsing=False))
+    except UnicodeDecodeError:
+        raise BadRequestBody("the form body is not UTF-8") from None
+
+
+def form_lists(body: bytes) -> dict[str, list[str]]:
+    """Every value of every field of a form body, in order."""
+    out: dict[str, list[str]] = {}
+    try:
+        pairs = parse_qsl(body.decode("utf-8"), keep_blank_values=True)
+    except UnicodeDecodeError:
+        raise BadRequestBody("the form body is not UTF-8") from None
+    for name, value in pairs:
+        out.setdefault(name, []).append(value)
+    return out
+
+
+def json_body(body: bytes) -> Any:
+    try:
+        return json.loads(body or b"null")
+    except (UnicodeDecodeError, ValueError):
+        raise BadRequestBody("the body is not JSON") from None
+
+
+def json_object(body: bytes) -> dict[str, Any]:
+    """The answer's JSON object, or {} when it is none (costs then fall back)."""
+    try:
+        value = json.loads(body)
+    except (UnicodeDecodeError, ValueError):
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
+def path_segments(path: str) -> list[str]:
+    return [s for s in path.split("/") if s]
