@@ -565,7 +565,7 @@ def measure_memory(sut: system.System, busy: vault_pb2.Policy) -> dict[str, floa
         from keyleash.vault.v1 import vault_pb2_grpc
 
         async with grpc.aio.insecure_channel(sut.services["vault"].address) as channel:
-            stub = vault_pb2_grpc.VaultServiceStub(channel)  # type: ignore[no-untyped-call]
+            stub = vault_pb2_grpc.VaultServiceStub(channel)
             request = vault_pb2.AuthorizeRequest(key=minted.secret, scope="api.call")
             request.estimated_cost.CopyFrom(system.usd(10_000))
             for _ in range(9):

@@ -57,7 +57,7 @@ async def create_server(
     )
 
     def register(server: grpc.aio.Server) -> Iterable[str]:
-        metering_pb2_grpc.add_MeteringServiceServicer_to_server(servicer, server)  # type: ignore[no-untyped-call]
+        metering_pb2_grpc.add_MeteringServiceServicer_to_server(servicer, server)
         return [SERVICE_NAME]
 
     async def close() -> None:

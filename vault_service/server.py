@@ -59,7 +59,7 @@ async def create_server(
         await stores.aclose()
 
     def register(server: grpc.aio.Server) -> Iterable[str]:
-        vault_pb2_grpc.add_VaultServiceServicer_to_server(servicer, server)  # type: ignore[no-untyped-call]
+        vault_pb2_grpc.add_VaultServiceServicer_to_server(servicer, server)
         return [SERVICE_NAME]
 
     try:

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import json
-from typing import Any
+from typing import Any, cast
 
+import asyncpg
 import pytest
 
 from keyleash_core.errors import FailedPrecondition, InvalidArgument, StoreUnavailable
@@ -131,7 +132,9 @@ async def test_writer_batches_waiting_writes_and_fails_a_whole_batch(
         return [WriteResult(p.event, False) for p in batch]
 
     monkeypatch.setattr(writer_module, "commit_batch", commit)
-    writer = writer_module.GroupCommitWriter(None, max_batch_size=50)
+    # The patched commit_batch never touches the pool, so the writer gets none.
+    no_pool = cast("asyncpg.Pool[asyncpg.Record]", None)
+    writer = writer_module.GroupCommitWriter(no_pool, max_batch_size=50)
     writer.start()
     try:
         items = [PendingWrite(_event(i, 0), b"") for i in range(120)]

@@ -34,7 +34,10 @@ def test_memoised_periods_match_the_calendar(now_ms: int) -> None:
     day = moment.replace(hour=0, minute=0, second=0, microsecond=0)
     month = day.replace(day=1)
     next_month = (month + timedelta(days=32)).replace(day=1)
-    as_ms = lambda d: int(d.timestamp() * 1000)  # noqa: E731
+
+    def as_ms(when: datetime) -> int:
+        return int(when.timestamp() * 1000)
+
     assert day_period(now_ms) == (
         day.strftime("d%Y%m%d"),
         as_ms(day),
