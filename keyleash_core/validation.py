@@ -35,7 +35,10 @@ def strings(values: Sequence[str], path: str, *, limit: int = MAX_LIST) -> tuple
 
 def money(value: money_pb2.Money, path: str, *, allow_negative: bool = False) -> Money:
     if not is_currency_code(value.currency_code):
-        raise InvalidArgument(f"{path}.currency_code", "an ISO-4217 code such as USD")
+        raise InvalidArgument(
+            f"{path}.currency_code",
+            f"{value.currency_code!r} is not an ISO 4217 currency code Keyleash knows (e.g. USD)",
+        )
     if abs(value.micros) > MAX_ABS_MICROS:
         raise InvalidArgument(f"{path}.micros", f"at most {MAX_ABS_MICROS} in absolute value")
     if value.micros < 0 and not allow_negative:
