@@ -14,7 +14,7 @@ from keyleash_core import page_tokens
 from keyleash_core.errors import InvalidArgument
 from keyleash_core.money import Money
 from keyleash_core.validation import money as validated_money
-from keyleash_core.validation import text
+from keyleash_core.validation import tenant_id, text
 from metering_service.domain.events import BillingEvent, Kind, payload_digest
 from metering_service.store.billing import EventFilter
 from metering_service.store.tenants import TenantView
@@ -168,7 +168,7 @@ def event_filter(f: metering_pb2.BillingEventFilter) -> EventFilter:
         f.start_time, f.HasField("start_time"), f.end_time, f.HasField("end_time"), "filter."
     )
     return EventFilter(
-        tenant_id=text(f.tenant_id, "filter.tenant_id", limit=128),
+        tenant_id=tenant_id(f.tenant_id, "filter.tenant_id"),
         key_id=text(f.key_id, "filter.key_id", limit=128),
         agent_run_id=text(f.agent_run_id, "filter.agent_run_id", limit=256),
         start_us=start_us,
