@@ -7,6 +7,7 @@ from an outdated policy (policy_version), so a cache can never loosen a limit.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -37,7 +38,8 @@ class Quota:
 
 @dataclass(frozen=True)
 class Outcome:
-    """What the script answered: "allow", "deny", "missing", "stale" or "full" (audit)."""
+    """What the script answered: "allow", "deny", "missing", "stale", "full" (audit) or
+    "reused" (the request_id was first used for another call)."""
 
     kind: str
     reason: str = ""
@@ -107,6 +109,7 @@ def build_plan(
     plan: dict[str, Any] = {
         "did": decision_id,
         "memo": 1 if call.request_id else 0,
+        "rd": call_digest(call) if call.request_id else "",
         "memo_ttl": MEMO_TTL_MS,
         "res_id": reservation_id,
         "res_ttl": RESERVATION_TTL_MS,
@@ -123,10 +126,22 @@ def build_plan(
     return ScriptCall(keys=keys, args=[str(now_ms), orjson.dumps(plan)])
 
 
+def call_digest(call: CallRequest) -> str:
+    """What a request_id stands for: a retry must describe the same call (hex SHA-256)."""
+    cost = call.estimated_cost
+    payload = [
+        call.scope, call.vendor, call.method, call.path, call.agent_run_id,
+        [cost.currency, cost.micros] if cost is not None else None,
+        sorted(call.attributes.items()),
+    ]  # fmt: skip
+    return hashlib.sha256(orjson.dumps(payload)).hexdigest()
+
+
 def parse_outcome(raw: bytes | str) -> Outcome:
     data = orjson.loads(raw)
-    kind = {"A": "allow", "D": "deny", "M": "missing", "S": "stale", "F": "full"}[data["r"]]
-    if kind == "full":
+    kinds = {"A": "allow", "D": "deny", "M": "missing", "S": "stale", "F": "full", "R": "reused"}
+    kind = kinds[data["r"]]
+    if kind in ("full", "reused"):
         return Outcome(kind=kind)
     if kind in ("missing", "stale"):
         return Outcome(kind=kind, chain_index=int(data["idx"]))

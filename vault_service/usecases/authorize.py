@@ -16,7 +16,7 @@ import asyncpg
 from opentelemetry import trace
 
 from keyleash_core.clock import Clock
-from keyleash_core.errors import AuditBacklogFull, StoreUnavailable
+from keyleash_core.errors import AlreadyExists, AuditBacklogFull, StoreUnavailable
 from keyleash_core.keyrecord import KeyRecord
 from keyleash_core.redis.script_call import ScriptCall
 from keyleash_core.redis.scripts import Scripts
@@ -100,6 +100,8 @@ class Authorizer:
                 return self._decision(chain[0], outcome)
             if outcome.kind == "full":
                 raise AuditBacklogFull()
+            if outcome.kind == "reused":
+                raise request_id_reused(call)
             if outcome.chain_index == 0:
                 await load_tenant(
                     self._pool, self._scripts, chain[0].tenant_id, self.clock.now_ms()
@@ -133,6 +135,8 @@ class Authorizer:
                 decisions[index] = self._decision(chain[0], outcome)
             elif outcome.kind == "full":
                 raise AuditBacklogFull()
+            elif outcome.kind == "reused":
+                raise request_id_reused(items[index][1])
             else:
                 decisions[index] = await self.authorize(*items[index])
         return [d for d in decisions if d is not None]
@@ -205,6 +209,13 @@ def current_trace_id() -> str:
     """The OpenTelemetry trace id of the current call (32 hex digits), or "" outside a trace."""
     context = trace.get_current_span().get_span_context()
     return format(context.trace_id, "032x") if context.is_valid else ""
+
+
+def request_id_reused(call: CallRequest) -> AlreadyExists:
+    return AlreadyExists(
+        f"request_id {call.request_id!r} was first used for another call; use a new request_id",
+        metadata={"request_id": call.request_id[:128]},
+    )
 
 
 def request_digest(serialized: bytes) -> bytes:

@@ -12,7 +12,8 @@
 -- ARGV[1]            now, ms since the epoch (the caller's clock, so tests can inject it)
 -- ARGV[2]            the plan (JSON), built by vault_service.domain.decision
 --
--- Returns JSON: {r = "A" | "D" | "M" (missing, reload chain[i]) | "S" (stale policy), ...}.
+-- Returns JSON: {r = "A" | "D" | "M" (missing, reload chain[i]) | "S" (stale policy)
+--               | "F" (audit backlog full) | "R" (request_id reused with another payload), ...}.
 -- Numbers leave as strings: Lua numbers are doubles and cjson prints 14 digits.
 
 local now = tonumber(ARGV[1])
@@ -38,7 +39,9 @@ local function finish(result)
   -- Only an ALLOW is remembered (it consumed a slot and placed a hold); a DENY consumed
   -- nothing, so a retried request_id is decided again and may pass once retry_after elapsed.
   if plan.memo == 1 and result.r == 'A' then
-    redis.call('SET', KEYS[2], encoded, 'PX', plan.memo_ttl)
+    -- Remembered with the request's digest, so a replay with another payload is refused.
+    result.rd = plan.rd
+    redis.call('SET', KEYS[2], cjson.encode(result), 'PX', plan.memo_ttl)
   end
   return encoded
 end
@@ -86,9 +89,14 @@ if expired then return deny('KEY_EXPIRED') end
 -- A retried request_id that was allowed gets that decision again, consuming nothing again.
 -- Checked after the state, so a replay is never allowed once the key (or an ancestor) is
 -- blocked.
+-- The same request_id with another payload is refused ("R"), as MintKey and Charge refuse it.
 if plan.memo == 1 then
   local first = redis.call('GET', KEYS[2])
-  if first then return first end
+  if first then
+    local rd = cjson.decode(first).rd
+    if rd and rd ~= plan.rd then return cjson.encode({r = 'R'}) end
+    return first
+  end
 end
 
 -- Exact sliding windows: admitted iff fewer than `limit` calls were admitted in (now-window, now].
