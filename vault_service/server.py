@@ -41,6 +41,7 @@ async def create_server(
         registry=KeyRegistry(stores.pool),
         pepper=settings.stores.key_pepper,
         clock=clock,
+        audit_max_lag_ms=settings.audit_max_lag_ms if settings.audit_enabled else None,
     )
     permissions = Permissions(chains)
     authorizer = Authorizer(
@@ -50,6 +51,7 @@ async def create_server(
         scripts=stores.scripts,
         clock=clock,
         audit_max=settings.audit_max_stream_length if settings.audit_enabled else 0,
+        audit_max_lag_ms=settings.audit_max_lag_ms,
     )
     # Its own Redis connections, so its blocking reads never queue behind (or delay) decisions.
     drainer_redis = create_redis(

@@ -22,6 +22,9 @@ class VaultSettings:
     audit_batch_size: int
     audit_max_stream_length: int
     audit_retention_days: int
+    # No decision is made while the tenant's oldest undrained audit entry is older than this:
+    # so a Redis loss can only forget the decisions of the last audit_max_lag_ms (RELIABILITY.md).
+    audit_max_lag_ms: int
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> VaultSettings:
@@ -36,4 +39,5 @@ class VaultSettings:
             audit_batch_size=env_int(env, "KEYLEASH_AUDIT_BATCH_SIZE", 2000),
             audit_max_stream_length=env_int(env, "KEYLEASH_AUDIT_MAX_STREAM_LENGTH", 1_000_000),
             audit_retention_days=env_int(env, "KEYLEASH_AUDIT_RETENTION_DAYS", 90),
+            audit_max_lag_ms=env_int(env, "KEYLEASH_AUDIT_MAX_LAG_SECONDS", 30) * 1000,
         )

@@ -48,6 +48,7 @@ class Outcome:
     quotas: list[Quota] = field(default_factory=list)
     retry_after_ms: int = 0
     chain_index: int = -1  # for missing/stale: 0 = the tenant, i = chain[i-1]
+    decided_at_ms: int = 0  # the script's "now" (Redis TIME unless a test clock is injected)
 
 
 def build_plan(
@@ -59,10 +60,14 @@ def build_plan(
     reservation_id: str,
     audit: str | None = None,
     audit_max: int = 0,
+    audit_max_lag_ms: int = 30_000,
+    redis_clock: bool = False,
 ) -> ScriptCall:
     """The KEYS and ARGV of authorize.lua for `call` by chain[0] (its ancestors follow).
 
     `audit` is the request's part of the audit record (`audit_request`), None when off.
+    `redis_clock`: the script decides on Redis's TIME (production); otherwise on `now_ms`
+    (an injected test clock). `now_ms` always places the spend windows (buckets, periods).
     """
     me = chain[0]
     tenant_id = me.tenant_id
@@ -123,7 +128,8 @@ def build_plan(
     if audit is not None:
         plan["audit"] = audit
         plan["audit_max"] = audit_max
-    return ScriptCall(keys=keys, args=[str(now_ms), orjson.dumps(plan)])
+        plan["audit_lag"] = audit_max_lag_ms
+    return ScriptCall(keys=keys, args=["" if redis_clock else str(now_ms), orjson.dumps(plan)])
 
 
 def call_digest(call: CallRequest) -> str:
@@ -156,6 +162,7 @@ def parse_outcome(raw: bytes | str) -> Outcome:
             for q in (quotas if isinstance(quotas, list) else [])
         ],
         retry_after_ms=int(data.get("retry_ms", "0")),
+        decided_at_ms=int(data.get("t", "0")),
     )
 
 
