@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field, replace
 from enum import Enum
 
@@ -101,15 +102,26 @@ def key_name(tenant_id: str, key_id: str) -> str:
     return f"tenants/{tenant_id}/keys/{key_id}"
 
 
+# Tenant ids enter Redis key names (inside the {hash tag}) and SCAN patterns, so they are
+# confined to characters with no meaning there: lowercase letters, digits and "._-".
+TENANT_ID_PATTERN = re.compile(r"[a-z0-9][a-z0-9._-]{0,62}")
+TENANT_ID_RULE = (
+    'lowercase letters, digits, ".", "_" or "-", starting with a letter or digit, at most 63'
+)
+# Key ids are minted by the vault ("k_" + hex); a name may carry nothing else.
+KEY_ID_PATTERN = re.compile(r"[A-Za-z0-9_-]{1,128}")
+
+
+def is_tenant_id(value: str) -> bool:
+    return TENANT_ID_PATTERN.fullmatch(value) is not None
+
+
 def parse_key_name(name: str) -> tuple[str, str] | None:
-    """(tenant_id, key_id) of "tenants/{t}/keys/{k}", or None when malformed."""
+    """(tenant_id, key_id) of "tenants/{t}/keys/{k}", or None when malformed (including a
+    tenant id outside TENANT_ID_PATTERN)."""
     parts = name.split("/")
-    if (
-        len(parts) != 4
-        or parts[0] != "tenants"
-        or parts[2] != "keys"
-        or not parts[1]
-        or not parts[3]
-    ):
+    if len(parts) != 4 or parts[0] != "tenants" or parts[2] != "keys":
+        return None
+    if not is_tenant_id(parts[1]) or KEY_ID_PATTERN.fullmatch(parts[3]) is None:
         return None
     return parts[1], parts[3]

@@ -8,6 +8,7 @@ from google.protobuf import duration_pb2, timestamp_pb2
 
 from keyleash.type.v1 import money_pb2
 from keyleash_core.errors import InvalidArgument
+from keyleash_core.keyrecord import TENANT_ID_RULE, is_tenant_id, parse_key_name
 from keyleash_core.money import MAX_ABS_MICROS, Money, is_currency_code
 
 MAX_TEXT = 1024
@@ -27,6 +28,30 @@ def text(value: str, path: str, *, required: bool = False, limit: int = MAX_TEXT
     return value
 
 
+def tenant_id(value: str, path: str = "tenant_id", *, required: bool = False) -> str:
+    """A tenant id (keyleash_core.keyrecord.TENANT_ID_PATTERN), or "" when optional and unset."""
+    if not value and not required:
+        return ""
+    if not value:
+        raise InvalidArgument(path, "required")
+    if not is_tenant_id(value):
+        raise InvalidArgument(path, f"a tenant id: {TENANT_ID_RULE} characters")
+    return value
+
+
+def key_name(value: str, path: str = "name") -> tuple[str, str]:
+    """(tenant_id, key_id) of a key name "tenants/{tenant_id}/keys/{key_id}"."""
+    parsed = parse_key_name(value)
+    if parsed is None:
+        raise InvalidArgument(
+            path,
+            'a key name "tenants/{tenant_id}/keys/{key_id}"; a tenant id has '
+            + TENANT_ID_RULE
+            + " characters",
+        )
+    return parsed
+
+
 def strings(values: Sequence[str], path: str, *, limit: int = MAX_LIST) -> tuple[str, ...]:
     if len(values) > limit:
         raise InvalidArgument(path, f"at most {limit} entries")
@@ -35,7 +60,10 @@ def strings(values: Sequence[str], path: str, *, limit: int = MAX_LIST) -> tuple
 
 def money(value: money_pb2.Money, path: str, *, allow_negative: bool = False) -> Money:
     if not is_currency_code(value.currency_code):
-        raise InvalidArgument(f"{path}.currency_code", "an ISO-4217 code such as USD")
+        raise InvalidArgument(
+            f"{path}.currency_code",
+            f"{value.currency_code!r} is not an ISO 4217 currency code Keyleash knows (e.g. USD)",
+        )
     if abs(value.micros) > MAX_ABS_MICROS:
         raise InvalidArgument(f"{path}.micros", f"at most {MAX_ABS_MICROS} in absolute value")
     if value.micros < 0 and not allow_negative:

@@ -59,16 +59,27 @@ def _range(args: argparse.Namespace, target: Any) -> None:
 # ---- spend -----------------------------------------------------------------------------------
 
 
-def _spend(args: argparse.Namespace) -> int:
+def _spend_request(args: argparse.Namespace) -> P.GetSpendRequest:
+    """--tenant alone is the tenant's spend; with --agent or --run, the tenant they are read in
+    (agent and run ids are only unique within a tenant)."""
     request = P.GetSpendRequest()
-    if args.tenant:
-        request.tenant_id = args.tenant
-    elif args.key:
+    if args.key:
+        if args.tenant:
+            raise UsageError("--key names its tenant already; leave out --tenant")
         request.key_name = args.key
     elif args.agent:
-        request.agent_id = args.agent
+        request.agent_id, request.subject_tenant_id = args.agent, args.tenant or ""
+    elif args.run:
+        request.agent_run_id, request.subject_tenant_id = args.run, args.tenant or ""
+    elif args.tenant:
+        request.tenant_id = args.tenant
     else:
-        request.agent_run_id = args.run
+        raise UsageError("spend needs --tenant T, --key NAME, --agent A or --run R")
+    return request
+
+
+def _spend(args: argparse.Namespace) -> int:
+    request = _spend_request(args)
     _range(args, request)
     with metering_client(args) as metering:
         spend = metering.get_spend(request)
@@ -273,8 +284,10 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     conn = connection_parent()
 
     spend = subparsers.add_parser("spend", parents=[conn], help="totals spent (GetSpend)")
-    who = spend.add_mutually_exclusive_group(required=True)
-    who.add_argument("--tenant")
+    spend.add_argument(
+        "--tenant", help="the tenant's spend; with --agent or --run, the tenant they belong to"
+    )
+    who = spend.add_mutually_exclusive_group()
     who.add_argument("--key", metavar="NAME", help="a key and its descendants")
     who.add_argument("--agent")
     who.add_argument("--run", help="one agent run")

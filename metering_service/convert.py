@@ -15,7 +15,7 @@ from keyleash_core.errors import InvalidArgument
 from keyleash_core.money import Money
 from keyleash_core.times import timestamp_from_ms, timestamp_from_us
 from keyleash_core.validation import money as validated_money
-from keyleash_core.validation import text
+from keyleash_core.validation import tenant_id, text
 from keyleash_core.wire import money_to_proto
 from metering_service.domain.events import BillingEvent, Kind, payload_digest
 from metering_service.store.billing import EventFilter
@@ -161,7 +161,7 @@ def event_filter(f: metering_pb2.BillingEventFilter) -> EventFilter:
         f.start_time, f.HasField("start_time"), f.end_time, f.HasField("end_time"), "filter."
     )
     return EventFilter(
-        tenant_id=text(f.tenant_id, "filter.tenant_id", limit=128),
+        tenant_id=tenant_id(f.tenant_id, "filter.tenant_id"),
         key_id=text(f.key_id, "filter.key_id", limit=128),
         agent_run_id=text(f.agent_run_id, "filter.agent_run_id", limit=256),
         start_us=start_us,

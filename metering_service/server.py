@@ -17,6 +17,7 @@ from metering_service.settings import MeteringSettings
 from metering_service.store.hot import Settlements
 from metering_service.store.keys import KeyDirectory
 from metering_service.store.prices import TenantPrices
+from metering_service.store.reservations import ReservationOwners
 from metering_service.store.tenants import TenantBudgets
 from metering_service.store.writer import GroupCommitWriter
 from metering_service.usecases.key_access import KeyAccess
@@ -46,6 +47,7 @@ async def create_server(
         settlements=Settlements(stores.scripts),
         tenants=tenants,
         prices=prices,
+        reservations=ReservationOwners(stores.pool, stores.redis),
         clock=clock,
     )
     servicer = MeteringServicer(

@@ -19,6 +19,7 @@ from keyleash_core.telemetry import (
     agent_run_id_of,
     annotate,
 )
+from keyleash_core.validation import tenant_id as valid_tenant_id
 from keyleash_core.validation import text
 from keyleash_core.wire import money_to_proto
 from metering_service import convert
@@ -137,6 +138,9 @@ class MeteringServicer(metering_pb2_grpc.MeteringServiceServicer):
         if subject is None:
             raise InvalidArgument("subject", "one of tenant_id, key_name, agent_id, agent_run_id")
         value = text(getattr(request, subject), subject, required=True, limit=256)
+        if subject == "tenant_id":
+            valid_tenant_id(value, required=True)
+        tenant = valid_tenant_id(request.subject_tenant_id, "subject_tenant_id")
         start_us, end_us = convert.window(
             request.start_time,
             request.HasField("start_time"),
@@ -146,7 +150,7 @@ class MeteringServicer(metering_pb2_grpc.MeteringServiceServicer):
         if end_us is None:
             end_us = self._now() * 1000 + 1
         totals, count = await self._reader.spend(
-            credential, subject, value, EventFilter(start_us=start_us, end_us=end_us)
+            credential, subject, value, EventFilter(start_us=start_us, end_us=end_us), tenant
         )
         return metering_pb2.GetSpendResponse(
             totals=[money_to_proto(t) for t in totals], event_count=count
@@ -182,7 +186,7 @@ class MeteringServicer(metering_pb2_grpc.MeteringServiceServicer):
         self, request: metering_pb2.SetTenantBudgetRequest, context: Context
     ) -> metering_pb2.Tenant:
         credential = self._credential(context)
-        tenant_id = text(request.tenant_id, "tenant_id", required=True, limit=128)
+        tenant_id = valid_tenant_id(request.tenant_id, required=True)
         threshold = None
         if request.HasField("daily_threshold") and request.daily_threshold.micros != 0:
             threshold = convert.money(request.daily_threshold, "daily_threshold")
@@ -197,7 +201,7 @@ class MeteringServicer(metering_pb2_grpc.MeteringServiceServicer):
         self, request: metering_pb2.GetTenantRequest, context: Context
     ) -> metering_pb2.Tenant:
         credential = self._credential(context)
-        tenant_id = text(request.tenant_id, "tenant_id", required=True, limit=128)
+        tenant_id = valid_tenant_id(request.tenant_id, required=True)
         view = await self._budgets.get_tenant(credential, tenant_id)
         return convert.tenant_to_proto(view, self._now())
 
@@ -205,7 +209,7 @@ class MeteringServicer(metering_pb2_grpc.MeteringServiceServicer):
         self, request: metering_pb2.SetTenantModelPriceRequest, context: Context
     ) -> metering_pb2.ModelPrice:
         credential = self._credential(context)
-        tenant_id = text(request.tenant_id, "tenant_id", required=True, limit=128)
+        tenant_id = valid_tenant_id(request.tenant_id, required=True)
         model = text(request.model, "model", required=True, limit=256)
         price = None
         if not request.clear:

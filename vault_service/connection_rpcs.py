@@ -14,7 +14,7 @@ from google.protobuf import timestamp_pb2
 from keyleash.vault.v1 import vault_pb2
 from keyleash_core.auth import Credential
 from keyleash_core.errors import InvalidArgument
-from keyleash_core.validation import text
+from keyleash_core.validation import tenant_id, text
 from vault_service.store.connections import ConnectionRow
 from vault_service.usecases.authorize import request_digest
 from vault_service.usecases.manage_connections import (
@@ -62,15 +62,13 @@ class ConnectionRpcs:
         credential = self._credential(context)
         given = request.connection
         spec = ConnectionSpec(
-            tenant_id=text(request.tenant_id, "tenant_id", required=True, limit=128),
+            tenant_id=tenant_id(request.tenant_id, "tenant_id", required=True),
             connection_id=text(given.connection_id, "connection.connection_id", limit=63),
             vendor=text(given.vendor, "connection.vendor", required=True, limit=32),
             base_url=text(given.base_url, "connection.base_url", limit=512),
             request_id=text(request.request_id, "request_id", limit=256),
             digest=request_digest(request.SerializeToString(deterministic=True)),
         )
-        if "/" in spec.tenant_id:
-            raise InvalidArgument("tenant_id", "must not contain '/'")
         validate_spec_fields(spec.vendor, spec.connection_id, spec.base_url)
         secret = validate_secret(request.secret)
         row = await self._connections.create(credential, spec, secret)
@@ -91,7 +89,7 @@ class ConnectionRpcs:
             raise InvalidArgument("page_size", "between 0 and 1000")
         rows, token = await self._connections.list(
             self._credential(context),
-            text(request.tenant_id, "tenant_id", limit=128),
+            tenant_id(request.tenant_id, "tenant_id"),
             request.page_size,
             text(request.page_token, "page_token", limit=512),
         )

@@ -86,6 +86,7 @@ def build_servicer(settings: VaultSettings, stores: Stores, clock: Clock) -> Vau
         registry=KeyRegistry(stores.pool),
         pepper=settings.stores.key_pepper,
         clock=clock,
+        audit_max_lag_ms=settings.audit_max_lag_ms if settings.audit_enabled else None,
     )
     permissions = Permissions(chains)
     authorizer = Authorizer(
@@ -95,6 +96,7 @@ def build_servicer(settings: VaultSettings, stores: Stores, clock: Clock) -> Vau
         scripts=stores.scripts,
         clock=clock,
         audit_max=settings.audit_max_stream_length if settings.audit_enabled else 0,
+        audit_max_lag_ms=settings.audit_max_lag_ms,
     )
     admin = KeyAdmin(
         chains,

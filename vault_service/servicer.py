@@ -21,7 +21,7 @@ from keyleash_core.telemetry import (
     agent_run_id_of,
     annotate,
 )
-from keyleash_core.validation import duration_ms, strings, text
+from keyleash_core.validation import duration_ms, key_name, strings, tenant_id, text
 from vault_service import convert
 from vault_service.audit.queries import AuthorizationFilter
 from vault_service.connection_rpcs import ConnectionRpcs
@@ -72,7 +72,7 @@ class VaultServicer(ConnectionRpcs, vault_pb2_grpc.VaultServiceServicer):
         if len(request.metadata) > 64:
             raise InvalidArgument("metadata", "at most 64 entries")
         spec = MintSpec(
-            tenant_id=text(request.tenant_id, "tenant_id", limit=128),
+            tenant_id=tenant_id(request.tenant_id),
             agent_id=text(request.agent_id, "agent_id", required=True, limit=256),
             label=text(request.label, "label", limit=120),
             scopes=strings(list(request.scopes), "scopes"),
@@ -85,8 +85,6 @@ class VaultServicer(ConnectionRpcs, vault_pb2_grpc.VaultServiceServicer):
             request_id=text(request.request_id, "request_id", limit=256),
             digest=request_digest(request.SerializeToString(deterministic=True)),
         )
-        if spec.tenant_id and "/" in spec.tenant_id:
-            raise InvalidArgument("tenant_id", "must not contain '/'")
         record, secret = await self._admin.mint(credential, spec)
         return vault_pb2.MintKeyResponse(
             key=convert.key_to_proto(record, self._clock.now_ms()), secret=secret
@@ -143,7 +141,7 @@ class VaultServicer(ConnectionRpcs, vault_pb2_grpc.VaultServiceServicer):
         self, request: vault_pb2.RevokeKeyRequest, context: Context
     ) -> vault_pb2.RevokeKeyResponse:
         credential = self._credential(context)
-        name = text(request.name, "name", required=True)
+        name = _name(request.name)
         record, descendants = await self._admin.revoke(
             credential, name, text(request.reason, "reason")
         )
@@ -157,7 +155,7 @@ class VaultServicer(ConnectionRpcs, vault_pb2_grpc.VaultServiceServicer):
     ) -> vault_pb2.Key:
         record = await self._admin.set_frozen(
             self._credential(context),
-            text(request.name, "name", required=True),
+            _name(request.name),
             True,
             text(request.reason, "reason"),
         )
@@ -167,7 +165,7 @@ class VaultServicer(ConnectionRpcs, vault_pb2_grpc.VaultServiceServicer):
         self, request: vault_pb2.UnfreezeKeyRequest, context: Context
     ) -> vault_pb2.Key:
         record = await self._admin.set_frozen(
-            self._credential(context), text(request.name, "name", required=True), False, ""
+            self._credential(context), _name(request.name), False, ""
         )
         return convert.key_to_proto(record, self._clock.now_ms())
 
@@ -175,7 +173,7 @@ class VaultServicer(ConnectionRpcs, vault_pb2_grpc.VaultServiceServicer):
         self, request: vault_pb2.UpdateKeyPolicyRequest, context: Context
     ) -> vault_pb2.Key:
         credential = self._credential(context)
-        name = text(request.name, "name", required=True)
+        name = _name(request.name)
         current = await self._admin.get(credential, name)
         merged = request.policy
         if request.update_mask.paths:
@@ -197,9 +195,7 @@ class VaultServicer(ConnectionRpcs, vault_pb2_grpc.VaultServiceServicer):
         return convert.key_to_proto(record, self._clock.now_ms())
 
     async def GetKey(self, request: vault_pb2.GetKeyRequest, context: Context) -> vault_pb2.Key:
-        record = await self._admin.get(
-            self._credential(context), text(request.name, "name", required=True)
-        )
+        record = await self._admin.get(self._credential(context), _name(request.name))
         return convert.key_to_proto(record, self._clock.now_ms())
 
     async def ListKeys(
@@ -212,7 +208,7 @@ class VaultServicer(ConnectionRpcs, vault_pb2_grpc.VaultServiceServicer):
         records, token = await self._admin.list_keys(
             self._credential(context),
             ListFilter(
-                tenant_id=text(request.tenant_id, "tenant_id", limit=128),
+                tenant_id=tenant_id(request.tenant_id),
                 parent_key_id=text(request.parent_key_id, "parent_key_id", limit=128),
                 label_prefix=text(request.label_prefix, "label_prefix", limit=120),
                 state=convert.STATE_FILTERS[request.state],
@@ -241,7 +237,7 @@ class VaultServicer(ConnectionRpcs, vault_pb2_grpc.VaultServiceServicer):
             raise InvalidArgument("reason", "a DenyReason value")
         reason_name = vault_pb2.DenyReason.Name(request.reason).removeprefix("DENY_REASON_")
         spec = AuthorizationFilter(
-            tenant_id=text(request.tenant_id, "tenant_id", limit=128),
+            tenant_id=tenant_id(request.tenant_id),
             agent_run_id=text(request.agent_run_id, "agent_run_id", limit=256),
             decision=decisions[request.decision],
             deny_reason="" if request.reason == 0 else reason_name,
@@ -253,7 +249,7 @@ class VaultServicer(ConnectionRpcs, vault_pb2_grpc.VaultServiceServicer):
         rows, token = await self._decisions.list_authorizations(
             self._credential(context),
             spec,
-            text(request.key_name, "key_name"),
+            _name(request.key_name, "key_name") if request.key_name else "",
             request.page_size,
             text(request.page_token, "page_token", limit=512),
         )
@@ -277,3 +273,10 @@ def _observe(decision: Decision, agent_run_id: str, seconds: float) -> None:
     AUTHORIZE_SECONDS.record(seconds, {"decision": verdict})
     if decision.reservation_id:
         RESERVATIONS_OPEN.add(1)
+
+
+def _name(value: str, path: str = "name") -> str:
+    """A key name "tenants/{t}/keys/{k}" whose parts are well formed (else INVALID_ARGUMENT)."""
+    text(value, path, required=True)
+    key_name(value, path)
+    return value

@@ -23,6 +23,9 @@ class VaultSettings:
     audit_batch_size: int
     audit_max_stream_length: int
     audit_retention_days: int
+    # No decision is made while the tenant's oldest undrained audit entry is older than this:
+    # so a Redis loss can only forget the decisions of the last audit_max_lag_ms (RELIABILITY.md).
+    audit_max_lag_ms: int
     # Master key sealing connection secrets (KEYLEASH_SECRETS_KEY[_FILE]); None: connections off.
     secrets_key: bytes | None = None
 
@@ -40,6 +43,7 @@ class VaultSettings:
             audit_max_stream_length=env_int(env, "KEYLEASH_AUDIT_MAX_STREAM_LENGTH", 1_000_000),
             audit_retention_days=env_int(env, "KEYLEASH_AUDIT_RETENTION_DAYS", 90),
             secrets_key=secrets_key_from_env(env),
+            audit_max_lag_ms=env_int(env, "KEYLEASH_AUDIT_MAX_LAG_SECONDS", 30) * 1000,
         )
 
 

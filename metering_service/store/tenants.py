@@ -4,7 +4,7 @@ reads), rewritten from Postgres whenever an admin changes the budget."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 
 import asyncpg
 
@@ -22,8 +22,19 @@ UPSERT_TENANT = """INSERT INTO tenants (tenant_id, daily_threshold_micros, daily
     ON CONFLICT (tenant_id) DO UPDATE SET
         daily_threshold_micros = EXCLUDED.daily_threshold_micros,
         daily_threshold_currency = EXCLUDED.daily_threshold_currency,
-        throttle_lifted_at = CASE WHEN $4 THEN $5::timestamptz ELSE tenants.throttle_lifted_at END,
+        -- A lift frees the tenant from the threshold it was lifted under: a new threshold (set
+        -- without lifting) throttles again when today's spend is already over it.
+        throttle_lifted_at = CASE
+            WHEN $4 THEN $5::timestamptz
+            WHEN tenants.daily_threshold_micros IS DISTINCT FROM EXCLUDED.daily_threshold_micros
+              OR tenants.daily_threshold_currency IS DISTINCT FROM EXCLUDED.daily_threshold_currency
+            THEN NULL
+            ELSE tenants.throttle_lifted_at END,
         update_time = $5::timestamptz"""
+
+# Today's spend of a tenant without a threshold: its largest currency that day.
+SPEND_TODAY_SQL = """SELECT currency_code, amount_micros FROM daily_spend
+    WHERE tenant_id = $1 AND day = $2 ORDER BY amount_micros DESC, currency_code LIMIT 1"""
 
 
 @dataclass(frozen=True)
@@ -92,7 +103,7 @@ class TenantBudgets:
         day = datetime.fromtimestamp(start / 1000, tz=UTC).date()
         row = await run_db(lambda: self._pool.fetchrow(TENANT_STATE_SQL, tenant_id, day))
         if row is None or row["daily_threshold_micros"] is None:
-            return TenantView(tenant_id, None, None, 0)
+            return await self._without_threshold(tenant_id, day)
         threshold = int(row["daily_threshold_micros"])
         currency = row["daily_threshold_currency"] or ""
         spent = int(row["spent"])
@@ -100,6 +111,12 @@ class TenantBudgets:
         lifted_ms = int(lifted.timestamp() * 1000) if lifted is not None else 0
         until = throttled_until_ms(threshold, spent, lifted_ms, now_ms)
         return view_from_hash(tenant_id, threshold, currency, spent, until)
+
+    async def _without_threshold(self, tenant_id: str, day: date) -> TenantView:
+        """No threshold: never throttled, but today's spend is still reported."""
+        row = await run_db(lambda: self._pool.fetchrow(SPEND_TODAY_SQL, tenant_id, day))
+        spent = Money(row["currency_code"], int(row["amount_micros"])) if row else None
+        return TenantView(tenant_id, None, spent, 0)
 
     async def from_redis(self, tenant_id: str) -> TenantView | None:
         """The tenant's hash as Authorize sees it, or None when it is not loaded."""

@@ -9,8 +9,8 @@ import asyncpg
 
 from keyleash_core.auth import ADMIN, SERVICE, Credential
 from keyleash_core.errors import InvalidArgument, PermissionDenied
-from keyleash_core.keyrecord import parse_key_name
 from keyleash_core.money import Money
+from keyleash_core.validation import key_name
 from metering_service.domain.events import BillingEvent
 from metering_service.store import billing
 from metering_service.store.billing import EventFilter
@@ -24,23 +24,36 @@ class SpendReader:
         self.keys = access.keys
 
     async def spend_filter(
-        self, credential: Credential, subject: str, value: str, f: EventFilter
+        self, credential: Credential, subject: str, value: str, f: EventFilter, tenant: str = ""
     ) -> EventFilter:
-        """The filter GetSpend sums: the subject, narrowed to what the caller may see."""
+        """The filter GetSpend sums: the subject, narrowed to what the caller may see.
+
+        `tenant` is GetSpend's subject_tenant_id: agent and run ids are only unique within a
+        tenant, so those subjects are always read within one tenant, never summed across."""
+        scoped = subject in ("agent_id", "agent_run_id")
+        if tenant and not scoped:
+            raise InvalidArgument("subject_tenant_id", "only with agent_id or agent_run_id")
         if subject == "key_name":
-            parsed = parse_key_name(value)
-            if parsed is None:
-                raise InvalidArgument("key_name", 'a key name like "tenants/{t}/keys/{k}"')
-            f = EventFilter(tenant_id=parsed[0], subtree_of=parsed[1], start_us=f.start_us,
+            tenant_id, key_id = key_name(value, "key_name")
+            f = EventFilter(tenant_id=tenant_id, subtree_of=key_id, start_us=f.start_us,
                             end_us=f.end_us)  # fmt: skip
         elif subject == "tenant_id":
             f = EventFilter(tenant_id=value, start_us=f.start_us, end_us=f.end_us)
         elif subject == "agent_id":
-            f = EventFilter(agent_id=value, start_us=f.start_us, end_us=f.end_us)
+            f = EventFilter(tenant_id=tenant, agent_id=value, start_us=f.start_us, end_us=f.end_us)
         else:
-            f = EventFilter(agent_run_id=value, start_us=f.start_us, end_us=f.end_us)
+            f = EventFilter(
+                tenant_id=tenant, agent_run_id=value, start_us=f.start_us, end_us=f.end_us
+            )
         if credential.kind in (ADMIN, SERVICE):
+            if scoped and not tenant:
+                raise InvalidArgument("subject_tenant_id", f"required with {subject}")
             return f
+        return await self._key_holders_filter(credential, subject, value, f)
+
+    async def _key_holders_filter(
+        self, credential: Credential, subject: str, value: str, f: EventFilter
+    ) -> EventFilter:
         caller = (await self._access.caller_key(credential)).key
         if subject == "tenant_id":
             raise PermissionDenied("a key holder may read only its own key's subtree")
@@ -49,6 +62,8 @@ class SpendReader:
             if target.key.tenant_id != f.tenant_id or caller.key_id not in target.key.key_path:
                 raise PermissionDenied(f"{caller.name} may not read the spend of {value}")
             return f
+        if f.tenant_id and f.tenant_id != caller.tenant_id:
+            raise PermissionDenied(f"{caller.name} may read only its own tenant's spend")
         return EventFilter(
             tenant_id=caller.tenant_id,
             subtree_of=caller.key_id,
@@ -59,9 +74,14 @@ class SpendReader:
         )
 
     async def spend(
-        self, credential: Credential, subject: str, value: str, window: EventFilter
+        self,
+        credential: Credential,
+        subject: str,
+        value: str,
+        window: EventFilter,
+        tenant: str = "",
     ) -> tuple[list[Money], int]:
-        f = await self.spend_filter(credential, subject, value, window)
+        f = await self.spend_filter(credential, subject, value, window, tenant)
         return await billing.spend_totals(self.pool, f)
 
     @staticmethod

@@ -12,8 +12,9 @@ from dataclasses import dataclass, field
 
 from keyleash_core.auth import Credential
 from keyleash_core.clock import Clock
-from keyleash_core.errors import KeyleashError, StoreUnavailable
+from keyleash_core.errors import FailedPrecondition, KeyleashError, StoreUnavailable
 from keyleash_core.money import Money
+from keyleash_core.reasons import ErrorReason
 from metering_service.domain.events import BillingEvent, Kind, WriteResult, charge_kind
 from metering_service.domain.pricing import usage_cost_micros
 from metering_service.domain.settle import settle_call
@@ -21,6 +22,7 @@ from metering_service.pricing import CURRENCY
 from metering_service.store.billing import PendingWrite
 from metering_service.store.hot import Settlements
 from metering_service.store.keys import KeyChain
+from metering_service.store.reservations import ReservationOwners
 from metering_service.store.tenants import TenantBudgets, TenantView, view_from_hash
 from metering_service.store.writer import GroupCommitWriter
 from metering_service.usecases.key_access import KeyAccess
@@ -75,8 +77,10 @@ class SpendRecorder:
         settlements: Settlements,
         tenants: TenantBudgets,
         prices: ModelPrices,
+        reservations: ReservationOwners,
         clock: Clock,
     ) -> None:
+        self._reservations = reservations
         self._access = access
         self.keys = access.keys
         self.writer = writer
@@ -139,6 +143,8 @@ class SpendRecorder:
     ) -> list[Recorded]:
         """Records every spec or fails as a whole (no partial errors); durable on return."""
         chains = [await self._access.chain_for(credential, s.key_id) for s in specs]
+        for chain, spec in zip(chains, specs, strict=True):
+            await self._own_reservation(chain, spec)
         events = [await self._priced(c, s) for c, s in zip(chains, specs, strict=True)]
         outcomes = await self.writer.write_many(
             [PendingWrite(e, s.digest) for e, s in zip(events, specs, strict=True)]
@@ -153,6 +159,20 @@ class SpendRecorder:
                 *(self._after_commit(c, r) for c, r in zip(chains, results, strict=True))
             )
         )
+
+    async def _own_reservation(self, chain: KeyChain, spec: EventSpec) -> None:
+        """A key settles only the holds it placed (whoever the caller is: admin and service
+        name the key, and the reservation must be that key's)."""
+        if not spec.reservation_id:
+            return
+        me = chain.key
+        if not await self._reservations.placed_by(me.tenant_id, me.key_id, spec.reservation_id):
+            raise FailedPrecondition(
+                f"reservation {spec.reservation_id!r} does not exist or was not placed by "
+                f"{me.name}",
+                reason=ErrorReason.RESERVATION_NOT_FOUND,
+                metadata={"reservation_id": spec.reservation_id[:128], "key": me.name},
+            )
 
     async def _after_commit(self, chain: KeyChain, outcome: WriteResult) -> Recorded:
         try:

@@ -112,7 +112,7 @@ async def test_incident_walkthrough(kl: Cli, system: System, tenant: str) -> Non
     rows = audit_json.json()["authorizations"]
     assert isinstance(rows, list) and len(rows) == 1 and rows[0]["agent_run_id"] == run_id
 
-    spend = await kl("spend", "--run", run_id)
+    spend = await kl("spend", "--run", run_id, "--tenant", tenant)
     assert spend.code == 0 and "0.400000 USD" in spend.out and "1 event" in spend.out
     spend_json = await kl("spend", "--key", name, "--json")
     assert spend_json.json()["totals"] == [{"currency_code": "USD", "micros": "400000"}]

@@ -359,7 +359,7 @@ def _sync_flow(system: System, tenant: str) -> dict[str, Any]:
             permission = None
         except PermissionDenied as error:
             permission = error
-        spend = metering.get_spend(agent_run_id=run_id)
+        spend = metering.get_spend(agent_run_id=run_id, subject_tenant_id=tenant)
         keys = list(vault.iter_keys(tenant_id=tenant, page_size=1))
     return {
         "allowed": allowed.decision,
@@ -443,6 +443,6 @@ async def test_every_other_rpc_round_trips(
         filter=metering_pb2.BillingEventFilter(tenant_id=tenant), page_size=3
     )]  # fmt: skip
     assert paged == [e.event_id for e in exported]
-    spend = await metering.get_spend(agent_run_id=run_id)
+    spend = await metering.get_spend(agent_run_id=run_id, subject_tenant_id=tenant)
     assert spend.event_count == 4
     assert (await metering.get_tenant(tenant)).spend_today.micros == spend.totals[0].micros

@@ -470,8 +470,12 @@ async def test_get_spend_by_key_subtree_agent_and_run(
     assert await spend(parent.secret, key_name=child.key.name) == [
         ("EUR", 700_000), ("USD", 2_500_000)
     ]  # fmt: skip
-    assert await spend(admin(), agent_run_id="run-b") == [("USD", 2_500_000)]
-    assert await spend(admin(), agent_id=parent.key.agent_id) == [("USD", 1_000_000)]
+    assert await spend(admin(), agent_run_id="run-b", subject_tenant_id=tenant) == [
+        ("USD", 2_500_000)
+    ]
+    assert await spend(admin(), agent_id=parent.key.agent_id, subject_tenant_id=tenant) == [
+        ("USD", 1_000_000)
+    ]
     assert await spend(child.secret, agent_run_id="run-a") == []  # outside its subtree
     with pytest.raises(grpc.aio.AioRpcError) as caught:
         await spend(child.secret, key_name=parent.key.name)

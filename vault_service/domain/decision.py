@@ -7,6 +7,7 @@ from an outdated policy (policy_version), so a cache can never loosen a limit.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from enum import Enum
@@ -45,6 +46,7 @@ class OutcomeKind(Enum):
     MISSING = "M"  # a key (or the tenant) is not in Redis: load it, decide again
     STALE = "S"  # a policy changed since the plan was built: re-read the chain, decide again
     FULL = "F"  # the audit stream is at its bound: no decision (fail closed)
+    REUSED = "R"  # the request_id was first used for another call: ALREADY_EXISTS
 
 
 @dataclass(frozen=True)
@@ -58,6 +60,7 @@ class Outcome:
     quotas: list[Quota] = field(default_factory=list)
     retry_after_ms: int = 0
     chain_index: int = -1  # for missing/stale: 0 = the tenant, i = chain[i-1]
+    decided_at_ms: int = 0  # the script's "now" (Redis TIME unless a test clock is injected)
 
 
 def build_plan(
@@ -69,10 +72,14 @@ def build_plan(
     reservation_id: str,
     audit: str | None = None,
     audit_max: int = 0,
+    audit_max_lag_ms: int = 30_000,
+    redis_clock: bool = False,
 ) -> ScriptCall:
     """The KEYS and ARGV of authorize.lua for `call` by chain[0] (its ancestors follow).
 
     `audit` is the request's part of the audit record (`audit_request`), None when off.
+    `redis_clock`: the script decides on Redis's TIME (production); otherwise on `now_ms`
+    (an injected test clock). `now_ms` always places the spend windows (buckets, periods).
     """
     me = chain[0]
     tenant_id = me.tenant_id
@@ -119,6 +126,7 @@ def build_plan(
     plan: dict[str, Any] = {
         "did": decision_id,
         "memo": 1 if call.request_id else 0,
+        "rd": call_digest(call) if call.request_id else "",
         "memo_ttl": MEMO_TTL_MS,
         "res_id": reservation_id,
         "res_ttl": RESERVATION_TTL_MS,
@@ -132,13 +140,25 @@ def build_plan(
     if audit is not None:
         plan["audit"] = audit
         plan["audit_max"] = audit_max
-    return ScriptCall(keys=keys, args=[str(now_ms), orjson.dumps(plan)])
+        plan["audit_lag"] = audit_max_lag_ms
+    return ScriptCall(keys=keys, args=["" if redis_clock else str(now_ms), orjson.dumps(plan)])
+
+
+def call_digest(call: CallRequest) -> str:
+    """What a request_id stands for: a retry must describe the same call (hex SHA-256)."""
+    cost = call.estimated_cost
+    payload = [
+        call.scope, call.vendor, call.method, call.path, call.agent_run_id,
+        [cost.currency, cost.micros] if cost is not None else None,
+        sorted(call.attributes.items()),
+    ]  # fmt: skip
+    return hashlib.sha256(orjson.dumps(payload)).hexdigest()
 
 
 def parse_outcome(raw: bytes | str) -> Outcome:
     data = orjson.loads(raw)
     kind = OutcomeKind(data["r"])
-    if kind is OutcomeKind.FULL:
+    if kind in (OutcomeKind.FULL, OutcomeKind.REUSED):
         return Outcome(kind=kind)
     if kind in (OutcomeKind.MISSING, OutcomeKind.STALE):
         return Outcome(kind=kind, chain_index=int(data["idx"]))
@@ -153,6 +173,7 @@ def parse_outcome(raw: bytes | str) -> Outcome:
             for q in (quotas if isinstance(quotas, list) else [])
         ],
         retry_after_ms=int(data.get("retry_ms", "0")),
+        decided_at_ms=int(data.get("t", "0")),
     )
 
 

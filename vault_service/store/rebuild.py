@@ -1,8 +1,8 @@
 """Rebuilding a key's Redis counters from the billing events (Postgres is the source of truth).
 
 Used whenever Redis does not have a key loaded (first use, FLUSHALL, restart): a flush must
-never reset a cap. Holds that were open when Redis lost them are gone; the charges that settle
-them are still recorded in full.
+never reset a cap, nor empty a rate window (rebuild_rates.py). Holds that were open when Redis
+lost them are gone; the charges that settle them are still recorded in full.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from keyleash_core.postgres import run_db
 from keyleash_core.redis import keyspace
 from keyleash_core.times import datetime_from_ms
 from keyleash_core.windows import BUCKET_MS, RUN_TTL_MS, cap_check, window_start_ms
+from vault_service.store.rebuild_rates import rate_counter
 
 _SUM_SINCE = """SELECT COALESCE(SUM(amount_micros), 0) FROM billing_events
     WHERE key_path @> ARRAY[$1]::text[] AND currency_code = $2 AND occur_time >= $3"""
@@ -31,9 +32,10 @@ _CALLS = """SELECT COUNT(*) FROM billing_events
 
 
 async def rebuild_counters(
-    pool: asyncpg.Pool, record: KeyRecord, now_ms: int
+    pool: asyncpg.Pool, record: KeyRecord, now_ms: int, audit_max_lag_ms: int | None = None
 ) -> tuple[list[dict[str, Any]], list[str], int, str]:
-    """(counters, their Redis keys, lifetime calls) for load_key.lua, from billing_events.
+    """(counters, their Redis keys, lifetime calls) for load_key.lua, from billing_events, and
+    the rate window from the audit table (rebuild_rates; `audit_max_lag_ms` None: audit off).
 
     Calls are rebuilt as the number of billing events of the subtree: a lower bound of the
     calls made, since an allowed call that was never charged leaves no event.
@@ -94,6 +96,11 @@ async def rebuild_counters(
                         "ttl": RUN_TTL_MS,
                     }
                 )
+        rate_key = keyspace.rate(record.tenant_id, record.key_id)
+        rates = await run_db(lambda: rate_counter(con, record, rate_key, now_ms, audit_max_lag_ms))
+        if rates is not None:
+            rates["k"] = add_keys((rate_key,))
+            counters.append(rates)
         calls = 0
         if record.policy.max_calls:
             calls = int(await run_db(lambda: con.fetchval(_CALLS, record.key_id)))

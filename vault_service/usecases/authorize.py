@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 import asyncpg
 from opentelemetry import trace
 
-from keyleash_core.clock import Clock
-from keyleash_core.errors import StoreUnavailable
+from keyleash_core.clock import Clock, SystemClock
+from keyleash_core.errors import AlreadyExists, StoreUnavailable
 from keyleash_core.keyrecord import KeyRecord
 from keyleash_core.reasons import DenyReason
 from keyleash_core.redis.script_call import ScriptCall
@@ -66,7 +66,9 @@ class Authorizer:
         scripts: Scripts,
         clock: Clock,
         audit_max: int = 0,
+        audit_max_lag_ms: int = 30_000,
     ) -> None:
+        self.audit_max_lag_ms = audit_max_lag_ms
         self._chains = chains
         self._pool = pool
         self._hot = hot
@@ -75,6 +77,11 @@ class Authorizer:
         # 0 turns the audit stream off; otherwise the bound on undrained records per tenant.
         self.audit_max = audit_max
         self._audited_tenants: set[str] = set()
+        # With the system clock, scripts decide on Redis's TIME (one clock for every replica),
+        # and the spend windows this process places follow it: `_offset_ms` is how far Redis's
+        # clock was ahead of ours at the last answer. An injected (test) clock is used as is.
+        self._redis_clock = isinstance(clock, SystemClock)
+        self._offset_ms = 0
 
     async def authorize(self, secret: str, call: CallRequest) -> Decision:
         chain = await self._chains.for_secret(secret)
@@ -103,6 +110,8 @@ class Authorizer:
                 return self._decision(chain[0], outcome)
             if outcome.kind is OutcomeKind.FULL:
                 raise AuditBacklogFull()
+            if outcome.kind is OutcomeKind.REUSED:
+                raise request_id_reused(call)
             if outcome.chain_index == 0:
                 await load_tenant(
                     self._pool, self._scripts, chain[0].tenant_id, self.clock.now_ms()
@@ -131,11 +140,13 @@ class Authorizer:
             plans.append(self._plan(chain, call))
         raws = await self._hot.authorize_many(plans) if plans else []
         for (index, chain), raw in zip(planned, raws, strict=True):
-            outcome = parse_outcome(raw)
+            outcome = self._follow(parse_outcome(raw))
             if outcome.kind in (OutcomeKind.ALLOW, OutcomeKind.DENY):
                 decisions[index] = self._decision(chain[0], outcome)
             elif outcome.kind is OutcomeKind.FULL:
                 raise AuditBacklogFull()
+            elif outcome.kind is OutcomeKind.REUSED:
+                raise request_id_reused(items[index][1])
             else:
                 decisions[index] = await self.authorize(*items[index])
         return [d for d in decisions if d is not None]
@@ -145,11 +156,13 @@ class Authorizer:
         return build_plan(
             chain,
             call,
-            now_ms=self.clock.now_ms(),
+            now_ms=self._now_ms(),
+            redis_clock=self._redis_clock,
             decision_id=new_decision_id(),
             reservation_id="r_" + secrets.token_hex(12),
             audit=audit_request(me, call, current_trace_id()) if self.audit_max else None,
             audit_max=self.audit_max,
+            audit_max_lag_ms=self.audit_max_lag_ms,
         )
 
     async def register_audit_tenant(self, tenant_id: str) -> None:
@@ -166,16 +179,24 @@ class Authorizer:
         await self.register_audit_tenant(me.tenant_id)
         fields = [
             "v",
-            denial_verdict(decision_id, self.clock.now_ms(), denial.reason),
+            denial_verdict(decision_id, self._now_ms(), denial.reason),
             "q",
             audit_request(me, call, current_trace_id()),
         ]
         if not await self._hot.audit_only(me.tenant_id, self.audit_max, fields):
             raise AuditBacklogFull()
 
+    def _now_ms(self) -> int:
+        return self.clock.now_ms() + self._offset_ms
+
+    def _follow(self, outcome: Outcome) -> Outcome:
+        if self._redis_clock and outcome.decided_at_ms:
+            self._offset_ms = outcome.decided_at_ms - self.clock.now_ms()
+        return outcome
+
     async def _decide(self, chain: list[KeyRecord], call: CallRequest) -> Outcome:
         await self.register_audit_tenant(chain[0].tenant_id)
-        return parse_outcome(await self._hot.authorize(self._plan(chain, call)))
+        return self._follow(parse_outcome(await self._hot.authorize(self._plan(chain, call))))
 
     def _decision(self, me: KeyRecord, outcome: Outcome) -> Decision:
         allowed = outcome.kind is OutcomeKind.ALLOW
@@ -208,6 +229,13 @@ def current_trace_id() -> str:
     """The OpenTelemetry trace id of the current call (32 hex digits), or "" outside a trace."""
     context = trace.get_current_span().get_span_context()
     return format(context.trace_id, "032x") if context.is_valid else ""
+
+
+def request_id_reused(call: CallRequest) -> AlreadyExists:
+    return AlreadyExists(
+        f"request_id {call.request_id!r} was first used for another call; use a new request_id",
+        metadata={"request_id": call.request_id[:128]},
+    )
 
 
 def request_digest(serialized: bytes) -> bytes:

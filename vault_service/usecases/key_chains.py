@@ -58,7 +58,10 @@ class KeyChains:
         registry: KeyRegistry,
         pepper: bytes,
         clock: Clock,
+        audit_max_lag_ms: int | None = None,
     ) -> None:
+        # How far back a Redis loss can have forgotten decisions (None: audit off, unbounded).
+        self.audit_max_lag_ms = audit_max_lag_ms
         self.pool = pool
         self.hot = hot
         self.registry = registry
@@ -114,7 +117,7 @@ class KeyChains:
             gen = await self.hot.generation(record)
             now = self.clock.now_ms()
             counters, keys, calls, snapshot = await run_db(
-                lambda now=now: rebuild_counters(self.pool, record, now)  # type: ignore[misc]
+                lambda now=now: rebuild_counters(self.pool, record, now, self.audit_max_lag_ms)  # type: ignore[misc]
             )
             if await self.hot.load(record, counters, keys, calls, gen, snapshot):
                 return

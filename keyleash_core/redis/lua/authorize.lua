@@ -9,13 +9,21 @@
 --                    key first, then its ancestors
 -- KEYS[5+n .. 4+2n]  rate sorted sets of the same chain
 -- KEYS[5+2n ..]      spend counters, as indexed by plan.spends[i].k
--- ARGV[1]            now, ms since the epoch (the caller's clock, so tests can inject it)
+-- ARGV[1]            now, ms since the epoch, from an injected (test) clock; empty: the script
+--                    reads Redis's TIME, so every vault replica decides on one clock
 -- ARGV[2]            the plan (JSON), built by vault_service.domain.decision
 --
--- Returns JSON: {r = "A" | "D" | "M" (missing, reload chain[i]) | "S" (stale policy), ...}.
+-- Returns JSON: {r = "A" | "D" | "M" (missing, reload chain[i]) | "S" (stale policy)
+--               | "F" (audit backlog full) | "R" (request_id reused with another payload), ...}.
 -- Numbers leave as strings: Lua numbers are doubles and cjson prints 14 digits.
 
-local now = tonumber(ARGV[1])
+local now
+if ARGV[1] == '' then
+  local t = redis.call('TIME')
+  now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+else
+  now = tonumber(ARGV[1])
+end
 local plan = cjson.decode(ARGV[2])
 local n = #plan.chain
 
@@ -34,11 +42,14 @@ end
 
 local function finish(result)
   record(result)
+  result.t = n2s(now)  -- the time decided on, so the vault can follow this clock (spend windows)
   local encoded = cjson.encode(result)
   -- Only an ALLOW is remembered (it consumed a slot and placed a hold); a DENY consumed
   -- nothing, so a retried request_id is decided again and may pass once retry_after elapsed.
   if plan.memo == 1 and result.r == 'A' then
-    redis.call('SET', KEYS[2], encoded, 'PX', plan.memo_ttl)
+    -- Remembered with the request's digest, so a replay with another payload is refused.
+    result.rd = plan.rd
+    redis.call('SET', KEYS[2], cjson.encode(result), 'PX', plan.memo_ttl)
   end
   return encoded
 end
@@ -61,6 +72,19 @@ if not tenant[1] then return cjson.encode({r = 'M', idx = '0'}) end
 -- A decision that cannot be recorded is not made (fail closed): the drainer is too far behind.
 if plan.audit and redis.call('XLEN', KEYS[4]) >= plan.audit_max then
   return cjson.encode({r = 'F'})
+end
+-- Nor while the oldest undrained entry is older than the lag bound: so a Redis loss can only
+-- forget decisions of the last audit_lag ms, which the rate-window rebuild accounts for
+-- (vault_service/store/rebuild_rates.py). Entry ids carry Redis's own clock, so this reads TIME.
+if plan.audit then
+  local oldest = redis.call('XRANGE', KEYS[4], '-', '+', 'COUNT', 1)[1]
+  if oldest then
+    local t = redis.call('TIME')
+    local redis_ms = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+    if redis_ms - tonumber(string.match(oldest[1], '^(%d+)')) > plan.audit_lag then
+      return cjson.encode({r = 'F'})
+    end
+  end
 end
 local throttled_until = tonumber(tenant[2] or '0')
 if throttled_until > now then
@@ -86,9 +110,16 @@ if expired then return deny('KEY_EXPIRED') end
 -- A retried request_id that was allowed gets that decision again, consuming nothing again.
 -- Checked after the state, so a replay is never allowed once the key (or an ancestor) is
 -- blocked.
+-- The same request_id with another payload is refused ("R"), as MintKey and Charge refuse it.
 if plan.memo == 1 then
   local first = redis.call('GET', KEYS[2])
-  if first then return first end
+  if first then
+    local rd = cjson.decode(first).rd
+    if rd and rd ~= plan.rd then return cjson.encode({r = 'R'}) end
+    local replayed = cjson.decode(first)
+    replayed.t = n2s(now)
+    return cjson.encode(replayed)
+  end
 end
 
 -- Exact sliding windows: admitted iff fewer than `limit` calls were admitted in (now-window, now].

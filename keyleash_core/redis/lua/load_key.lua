@@ -5,7 +5,8 @@
 -- KEYS[1]      the key hash
 -- KEYS[2 ..]   spend counters to set (string counters, or rolling hash + index pairs)
 -- ARGV[1]      JSON: {fields = {state=..., expire_ms=..., policy_version=..., record=...},
---                     calls = n, counters = [{kind, k = [key indexes], value | buckets, ttl}],
+--                     calls = n, counters = [{kind, k = [key indexes], value | buckets
+--                                                  | members ([score, member] of a rate set), ttl}],
 --                     gen = the key hash's "gen" read before Postgres was read}
 -- Returns 1 when it loaded, 0 when the key was already loaded, -1 when a charge was settled
 -- meanwhile (settle.lua bumped "gen"): the snapshot may miss it, so read Postgres again.
@@ -17,7 +18,12 @@ for name, value in pairs(data.fields) do
 end
 redis.call('HSET', KEYS[1], 'calls', data.calls)
 for _, c in ipairs(data.counters) do
-  if c.kind == 'rolling' then
+  if c.kind == 'rate' then
+    -- Admitted calls the audit table holds, plus placeholders for those it may not (merged:
+    -- members that survived in Redis stay).
+    for _, m in ipairs(c.members) do redis.call('ZADD', KEYS[c.k[1]], m[1], m[2]) end
+    if #c.members > 0 then redis.call('PEXPIRE', KEYS[c.k[1]], c.ttl) end
+  elseif c.kind == 'rolling' then
     local hash, index = KEYS[c.k[1]], KEYS[c.k[2]]
     redis.call('DEL', hash, index)
     local total = 0

@@ -106,12 +106,14 @@ class RecordUsageFields(TypedDict, total=False):
 
 
 class GetSpendFields(TypedDict, total=False):
-    """Set exactly one of tenant_id, key_name, agent_id, agent_run_id."""
+    """Set exactly one of tenant_id, key_name, agent_id, agent_run_id; with agent_id or
+    agent_run_id, subject_tenant_id names their tenant (required for admin and service)."""
 
     tenant_id: str
     key_name: str
     agent_id: str
     agent_run_id: str
+    subject_tenant_id: str
     start_time: Time
     end_time: Time
 

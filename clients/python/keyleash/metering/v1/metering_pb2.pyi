@@ -201,20 +201,22 @@ class BillingEvent(_message.Message):
     def __init__(self, event_id: _Optional[str] = ..., request_id: _Optional[str] = ..., tenant_id: _Optional[str] = ..., key_id: _Optional[str] = ..., parent_key_id: _Optional[str] = ..., agent_id: _Optional[str] = ..., agent_run_id: _Optional[str] = ..., trace_id: _Optional[str] = ..., kind: _Optional[_Union[BillingEvent.Kind, str]] = ..., amount: _Optional[_Union[_money_pb2.Money, _Mapping]] = ..., vendor: _Optional[str] = ..., endpoint: _Optional[str] = ..., model: _Optional[str] = ..., input_tokens: _Optional[int] = ..., output_tokens: _Optional[int] = ..., reason: _Optional[str] = ..., cost_source: _Optional[str] = ..., occur_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., record_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., reservation_id: _Optional[str] = ..., vendor_request_id: _Optional[str] = ..., cached_input_tokens: _Optional[int] = ..., attributes: _Optional[_Mapping[str, str]] = ...) -> None: ...
 
 class GetSpendRequest(_message.Message):
-    __slots__ = ("tenant_id", "key_name", "agent_id", "agent_run_id", "start_time", "end_time")
+    __slots__ = ("tenant_id", "key_name", "agent_id", "agent_run_id", "subject_tenant_id", "start_time", "end_time")
     TENANT_ID_FIELD_NUMBER: _ClassVar[int]
     KEY_NAME_FIELD_NUMBER: _ClassVar[int]
     AGENT_ID_FIELD_NUMBER: _ClassVar[int]
     AGENT_RUN_ID_FIELD_NUMBER: _ClassVar[int]
+    SUBJECT_TENANT_ID_FIELD_NUMBER: _ClassVar[int]
     START_TIME_FIELD_NUMBER: _ClassVar[int]
     END_TIME_FIELD_NUMBER: _ClassVar[int]
     tenant_id: str
     key_name: str
     agent_id: str
     agent_run_id: str
+    subject_tenant_id: str
     start_time: _timestamp_pb2.Timestamp
     end_time: _timestamp_pb2.Timestamp
-    def __init__(self, tenant_id: _Optional[str] = ..., key_name: _Optional[str] = ..., agent_id: _Optional[str] = ..., agent_run_id: _Optional[str] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    def __init__(self, tenant_id: _Optional[str] = ..., key_name: _Optional[str] = ..., agent_id: _Optional[str] = ..., agent_run_id: _Optional[str] = ..., subject_tenant_id: _Optional[str] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class GetSpendResponse(_message.Message):
     __slots__ = ("totals", "event_count")
