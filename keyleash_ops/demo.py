@@ -95,7 +95,11 @@ class Demo:
             ):
                 handle.actual_cost = usd(actual or cost)
         except Denied as denied:
-            wait = f", retry_after {denied.retry_after:.1f}s" if denied.retry_after else ""
+            wait = (
+                f", retry_after {common.format_duration(denied.retry_after)}"
+                if denied.retry_after
+                else ""
+            )
             say(f"    {who:8} {run}: DENY {denied.reason}{wait}")
             return denied.reason
         charged = handle.charge.event.amount if handle.charge else None

@@ -19,6 +19,8 @@ from vault_service.store.hot import HotKeys
 from vault_service.store.registry import KeyRegistry
 from vault_service.usecases.authorize import Authorizer
 from vault_service.usecases.key_chains import KeyChains
+from vault_service.usecases.key_history import KeyHistory
+from vault_service.usecases.key_usage import KeyUsageReader
 from vault_service.usecases.list_decisions import DecisionLog
 from vault_service.usecases.manage_keys import KeyAdmin
 from vault_service.usecases.permissions import Permissions
@@ -81,7 +83,13 @@ async def create_server(
         max_ttl_ms=settings.max_ttl_seconds * 1000,
     )
     servicer = VaultServicer(
-        authorizer, chains, admin, DecisionLog(stores.pool, permissions), settings.stores
+        authorizer,
+        chains,
+        admin,
+        DecisionLog(stores.pool, permissions),
+        settings.stores,
+        KeyUsageReader(chains, permissions, stores.pool, stores.scripts),
+        KeyHistory(chains.registry, permissions),
     )
 
     def register(server: grpc.aio.Server) -> Iterable[str]:

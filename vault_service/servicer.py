@@ -24,8 +24,11 @@ from keyleash_core.telemetry import (
 from keyleash_core.validation import duration_ms, strings, text
 from vault_service import convert
 from vault_service.audit.queries import AuthorizationFilter
+from vault_service.convert_usage import key_event_to_proto, usage_to_proto
 from vault_service.usecases.authorize import Authorizer, Decision, request_digest
 from vault_service.usecases.key_chains import KeyChains
+from vault_service.usecases.key_history import KeyHistory
+from vault_service.usecases.key_usage import KeyUsageReader
 from vault_service.usecases.list_decisions import DecisionLog
 from vault_service.usecases.manage_keys import KeyAdmin, ListFilter, MintSpec
 
@@ -45,6 +48,8 @@ class VaultServicer(vault_pb2_grpc.VaultServiceServicer):
         admin: KeyAdmin,
         decisions: DecisionLog,
         settings: StoreSettings,
+        usage: KeyUsageReader,
+        history: KeyHistory,
     ) -> None:
         self._authorizer = authorizer
         self._chains = chains
@@ -52,6 +57,8 @@ class VaultServicer(vault_pb2_grpc.VaultServiceServicer):
         self._decisions = decisions
         self._clock = authorizer.clock
         self._settings = settings
+        self._usage = usage
+        self._history = history
 
     def _credential(self, context: Context) -> Credential:
         return credential_of(context, self._settings)
@@ -271,6 +278,31 @@ class VaultServicer(vault_pb2_grpc.VaultServiceServicer):
         return vault_pb2.ListAuthorizationsResponse(
             authorizations=[convert.authorization_to_proto(r) for r in rows],
             next_page_token=token,
+        )
+
+    async def GetKeyUsage(
+        self, request: vault_pb2.GetKeyUsageRequest, context: Context
+    ) -> vault_pb2.GetKeyUsageResponse:
+        views, now_ms = await self._usage.usage(
+            self._credential(context),
+            text(request.name, "name"),
+            text(request.agent_run_id, "agent_run_id", limit=256),
+        )
+        return usage_to_proto(views, now_ms)
+
+    async def ListKeyEvents(
+        self, request: vault_pb2.ListKeyEventsRequest, context: Context
+    ) -> vault_pb2.ListKeyEventsResponse:
+        if not 0 <= request.page_size <= 1000:
+            raise InvalidArgument("page_size", "between 0 and 1000")
+        rows, token = await self._history.list_events(
+            self._credential(context),
+            text(request.name, "name", required=True),
+            request.page_size,
+            text(request.page_token, "page_token", limit=512),
+        )
+        return vault_pb2.ListKeyEventsResponse(
+            events=[key_event_to_proto(r) for r in rows], next_page_token=token
         )
 
 

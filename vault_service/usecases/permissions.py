@@ -41,7 +41,8 @@ class Permissions:
             raise NotFound(f"no key named {name!r}", reason="KEY_NOT_FOUND")
         tenant_id, key_id = parsed
         record = await self._chains.registry.get(key_id)
-        if record is None or record.tenant_id != tenant_id:
+        # "tenants/-/keys/{key_id}" (AIP-159): key ids are unique across tenants.
+        if record is None or tenant_id not in ("-", record.tenant_id):
             raise NotFound(f"no key named {name!r}", reason="KEY_NOT_FOUND")
         if credential.kind == ADMIN:
             return record

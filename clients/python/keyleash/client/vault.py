@@ -16,8 +16,10 @@ from keyleash.client._transport import build_request
 from keyleash.client.config import VAULT_TARGET_ENV
 from keyleash.client.fields import (
     AuthorizeFields,
+    GetKeyUsageFields,
     KeyActionFields,
     ListAuthorizationsFields,
+    ListKeyEventsFields,
     ListKeysFields,
     MintKeyFields,
     UpdateKeyPolicyFields,
@@ -218,6 +220,43 @@ class VaultClient(AsyncClientBase):
                 return
             built.page_token = page.next_page_token
 
+    async def get_key_usage(
+        self,
+        request: V.GetKeyUsageRequest | str | None = None,
+        /,
+        *,
+        timeout: float | None = None,
+        token: str | None = None,
+        **fields: Unpack[GetKeyUsageFields],
+    ) -> V.GetKeyUsageResponse:
+        """What a key (by request or name; none: the calling key) and its ancestors have used
+        and have left of every limit, and their open holds. Consumes nothing."""
+        built = named_request(V.GetKeyUsageRequest, request, fields)
+        return await self._invoker.unary(
+            "GetKeyUsage", built, V.GetKeyUsageResponse, timeout, token
+        )
+
+    async def iter_key_events(
+        self,
+        request: V.ListKeyEventsRequest | str,
+        /,
+        *,
+        timeout: float | None = None,
+        token: str | None = None,
+        **fields: Unpack[ListKeyEventsFields],
+    ) -> AsyncIterator[V.KeyEvent]:
+        """A key's history (by request or name), oldest first, page after page."""
+        built = named_request(V.ListKeyEventsRequest, request, fields)
+        while True:
+            page = await self._invoker.unary(
+                "ListKeyEvents", built, V.ListKeyEventsResponse, timeout, token
+            )
+            for event in page.events:
+                yield event
+            if not page.next_page_token:
+                return
+            built.page_token = page.next_page_token
+
 
 class SyncVaultClient(SyncClientBase):
     """Blocking VaultService client. `with SyncVaultClient(...) as vault: ...`"""
@@ -403,6 +442,39 @@ class SyncVaultClient(SyncClientBase):
                 "ListAuthorizations", built, V.ListAuthorizationsResponse, timeout, token
             )
             yield from page.authorizations
+            if not page.next_page_token:
+                return
+            built.page_token = page.next_page_token
+
+    def get_key_usage(
+        self,
+        request: V.GetKeyUsageRequest | str | None = None,
+        /,
+        *,
+        timeout: float | None = None,
+        token: str | None = None,
+        **fields: Unpack[GetKeyUsageFields],
+    ) -> V.GetKeyUsageResponse:
+        """See VaultClient.get_key_usage."""
+        built = named_request(V.GetKeyUsageRequest, request, fields)
+        return self._invoker.unary("GetKeyUsage", built, V.GetKeyUsageResponse, timeout, token)
+
+    def iter_key_events(
+        self,
+        request: V.ListKeyEventsRequest | str,
+        /,
+        *,
+        timeout: float | None = None,
+        token: str | None = None,
+        **fields: Unpack[ListKeyEventsFields],
+    ) -> Iterator[V.KeyEvent]:
+        """See VaultClient.iter_key_events."""
+        built = named_request(V.ListKeyEventsRequest, request, fields)
+        while True:
+            page = self._invoker.unary(
+                "ListKeyEvents", built, V.ListKeyEventsResponse, timeout, token
+            )
+            yield from page.events
             if not page.next_page_token:
                 return
             built.page_token = page.next_page_token
