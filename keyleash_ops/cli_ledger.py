@@ -223,6 +223,13 @@ def iter_authorizations(
     return vault.iter_authorizations(request, timeout=timeout)
 
 
+DENY_REASONS = [
+    name.removeprefix("DENY_REASON_")
+    for name in V.DenyReason.keys()
+    if not name.endswith("UNSPECIFIED")
+]
+
+
 def audit_request(args: argparse.Namespace) -> V.ListAuthorizationsRequest:
     request = V.ListAuthorizationsRequest(
         tenant_id=args.tenant,
@@ -234,8 +241,10 @@ def audit_request(args: argparse.Namespace) -> V.ListAuthorizationsRequest:
         request.decision = V.DECISION_ALLOW if args.decision == "allow" else V.DECISION_DENY
     if args.reason:
         name = "DENY_REASON_" + args.reason.upper().removeprefix("DENY_REASON_")
-        if name not in V.DenyReason.keys():
-            raise UsageError(f"unknown deny reason {args.reason!r}")
+        if name not in V.DenyReason.keys() or name == "DENY_REASON_UNSPECIFIED":
+            raise UsageError(
+                f"unknown deny reason {args.reason!r} (one of {', '.join(DENY_REASONS)})"
+            )
         reason: Any = V.DenyReason.Value(name)
         request.reason = reason
     _range(args, request)
@@ -312,7 +321,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     audit.add_argument("--key", metavar="NAME", help="a key and its descendants")
     audit.add_argument("--run")
     audit.add_argument("--decision", choices=["allow", "deny"])
-    audit.add_argument("--reason", help="deny reason, e.g. RATE_LIMITED")
+    audit.add_argument("--reason", metavar="REASON", help=f"deny reason: {', '.join(DENY_REASONS)}")
     audit.add_argument("--limit", type=int, default=1000)
     _add_range(audit)
     audit.set_defaults(handler=guarded(_audit))

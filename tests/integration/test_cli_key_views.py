@@ -169,3 +169,21 @@ def test_negative_amounts_are_refused() -> None:
 async def test_negative_cap_is_a_usage_error(kl: Cli, tenant: str) -> None:
     bad = await kl("keys", "mint", "--tenant", tenant, "--agent", "a", "--cap=-5USD/day")
     assert bad.code == 2 and "amounts must be positive" in bad.err
+
+
+async def test_deny_messages_show_money_and_reasons_are_listed(
+    kl: Cli, system: System, tenant: str
+) -> None:
+    secret = (await mint(kl, tenant))["secret"]  # 5.00 USD a day, at most 1.00 USD a call
+    async with VaultClient(system.vault_address, token=secret) as vault:
+        for _ in range(5):
+            allowed = await vault.authorize(scope="api.call", estimated_cost=parse_money("1USD"),
+                                            vendor="stripe", method="POST", path="/v1/charges")  # fmt: skip
+            assert allowed.decision == V.DECISION_ALLOW
+        denied = await vault.authorize(scope="api.call", estimated_cost=parse_money("1USD"),
+                                       vendor="stripe", method="POST", path="/v1/charges")  # fmt: skip
+    assert denied.reason == V.DENY_REASON_SPEND_CAP_EXCEEDED
+    assert "used 5.000000 USD of 5.000000 USD" in denied.message, denied.message
+
+    bad = await kl("audit", "--tenant", tenant, "--reason", "TOO_FAST")
+    assert bad.code == 2 and "RATE_LIMITED" in bad.err and "SPEND_CAP_EXCEEDED" in bad.err
