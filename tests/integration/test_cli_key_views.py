@@ -187,3 +187,24 @@ async def test_deny_messages_show_money_and_reasons_are_listed(
 
     bad = await kl("audit", "--tenant", tenant, "--reason", "TOO_FAST")
     assert bad.code == 2 and "RATE_LIMITED" in bad.err and "SPEND_CAP_EXCEEDED" in bad.err
+
+
+async def test_lists_say_when_cut_and_refuse_an_inverted_range(
+    kl: Cli, system: System, tenant: str
+) -> None:
+    minted = await mint(kl, tenant)
+    for run in ("r1", "r2"):
+        await spend_once(system, minted["secret"], f"{tenant}-{run}")
+    events = await kl("events", "list", "--tenant", tenant, "--limit", "1")
+    assert events.code == 0 and "showing the first 1 events" in events.err
+    as_json = await kl("events", "list", "--tenant", tenant, "--limit", "1", "--json")
+    assert as_json.json()["truncated"] is True and len(as_json.json()["events"]) == 1
+    whole = await kl("events", "list", "--tenant", tenant, "--json")
+    assert whole.json()["truncated"] is False and whole.err == ""
+
+    spend = await kl("spend", "--key", minted["key"]["key_id"], "--json")  # a bare id
+    assert spend.code == 0 and spend.json()["totals"][0]["micros"] == "800000"
+
+    for command in (["audit"], ["events", "list"]):
+        inverted = await kl(*command, "--tenant", tenant, "--since", "1h", "--until", "2h")
+        assert inverted.code == 2 and "--until 2h is not after --since 1h" in inverted.err
