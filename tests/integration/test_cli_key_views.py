@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+from typing import Any
 
 import pytest
 from google.protobuf import json_format
@@ -208,3 +209,26 @@ async def test_lists_say_when_cut_and_refuse_an_inverted_range(
     for command in (["audit"], ["events", "list"]):
         inverted = await kl(*command, "--tenant", tenant, "--since", "1h", "--until", "2h")
         assert inverted.code == 2 and "--until 2h is not after --since 1h" in inverted.err
+
+
+async def test_usage_reloads_a_key_redis_lost(
+    kl: Cli, system: System, tenant: str, redis_client: Any
+) -> None:
+    minted = await mint(kl, tenant)
+    await spend_once(system, minted["secret"], f"{tenant}-run")  # 0.40 USD settled
+    # Redis loses the tenant's state (a flush of this tenant's keys only).
+    doomed = [name async for name in redis_client.scan_iter(match=f"kl:{{{tenant}}}:*")]
+    assert doomed and await redis_client.delete(*doomed)
+    usage = await kl("keys", "usage", minted["key"]["key_id"], "--json")
+    assert usage.code == 0, usage.err
+    quotas = {q["quota"]: q for q in usage.json()["keys"][0]["quotas"]}
+    assert quotas["spend/calendar_day"]["used"] == "400000"  # rebuilt from Postgres
+
+
+async def test_usage_without_a_name_needs_a_key_holder(system: System) -> None:
+    from keyleash.client.errors import InvalidArgument
+
+    async with VaultClient(system.vault_address, token=ADMIN_TOKEN) as vault:
+        with pytest.raises(InvalidArgument) as raised:
+            await vault.get_key_usage()
+    assert any(v.field == "name" for v in raised.value.field_violations)
