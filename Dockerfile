@@ -11,9 +11,11 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 
 WORKDIR /app
 
-# Pinned dependencies first, in their own layer: rebuilt only when the lock changes.
-COPY requirements.lock ./
-RUN pip install -r requirements.lock
+# Pinned runtime dependencies first, in their own layer: rebuilt only when the lock changes.
+# requirements-runtime.lock is the runtime subset of requirements.lock (no test or lint tools;
+# scripts/runtime_lock.py makes it, tests/unit/test_container.py checks it).
+COPY requirements-runtime.lock ./
+RUN pip install -r requirements-runtime.lock
 
 # The repo's Python sources. Copied by name so a local .venv, node_modules or state dir never
 # ends up in the image.

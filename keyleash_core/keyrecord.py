@@ -116,12 +116,16 @@ def is_tenant_id(value: str) -> bool:
     return TENANT_ID_PATTERN.fullmatch(value) is not None
 
 
-def parse_key_name(name: str) -> tuple[str, str] | None:
+ANY_TENANT = "-"  # "tenants/-/keys/{key_id}" (AIP-159): key ids are unique across tenants
+
+
+def parse_key_name(name: str, *, any_tenant: bool = False) -> tuple[str, str] | None:
     """(tenant_id, key_id) of "tenants/{t}/keys/{k}", or None when malformed (including a
-    tenant id outside TENANT_ID_PATTERN)."""
+    tenant id outside TENANT_ID_PATTERN). With `any_tenant`, the tenant may be "-"."""
     parts = name.split("/")
     if len(parts) != 4 or parts[0] != "tenants" or parts[2] != "keys":
         return None
-    if not is_tenant_id(parts[1]) or KEY_ID_PATTERN.fullmatch(parts[3]) is None:
+    tenant_ok = is_tenant_id(parts[1]) or (any_tenant and parts[1] == ANY_TENANT)
+    if not tenant_ok or KEY_ID_PATTERN.fullmatch(parts[3]) is None:
         return None
     return parts[1], parts[3]

@@ -39,9 +39,10 @@ def tenant_id(value: str, path: str = "tenant_id", *, required: bool = False) ->
     return value
 
 
-def key_name(value: str, path: str = "name") -> tuple[str, str]:
-    """(tenant_id, key_id) of a key name "tenants/{tenant_id}/keys/{key_id}"."""
-    parsed = parse_key_name(value)
+def key_name(value: str, path: str = "name", *, any_tenant: bool = False) -> tuple[str, str]:
+    """(tenant_id, key_id) of a key name "tenants/{tenant_id}/keys/{key_id}" (with
+    `any_tenant`, "tenants/-/keys/{key_id}" too)."""
+    parsed = parse_key_name(value, any_tenant=any_tenant)
     if parsed is None:
         raise InvalidArgument(
             path,

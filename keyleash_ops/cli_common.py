@@ -50,12 +50,15 @@ class UsageError(Exception):
 # ---- parsing ---------------------------------------------------------------------------------
 
 
-def parse_money(text: str) -> money_pb2.Money:
-    """ "5.00USD", "5 usd", "-0.25 EUR" -> Money in integer micros (no floats involved)."""
+def parse_money(text: str, *, allow_negative: bool = False) -> money_pb2.Money:
+    """ "5.00USD", "5 usd" -> Money in integer micros (no floats involved); "-0.25 EUR" only
+    with allow_negative (limits and budgets are never negative)."""
     match = _MONEY.match(text)
     if match is None:
         raise UsageError(f"bad amount {text!r} (want e.g. 5.00USD or '1.5 USD')")
     sign, whole, frac, currency = match.groups()
+    if sign and not allow_negative:
+        raise UsageError(f"bad amount {text!r}: amounts must be positive")
     frac = frac or ""
     if len(frac) > 6:
         raise UsageError(f"bad amount {text!r}: at most 6 decimal places (micros)")
@@ -105,14 +108,39 @@ def parse_time(text: str) -> timestamp_pb2.Timestamp:
 
 
 def format_time(stamp: timestamp_pb2.Timestamp, present: bool = True) -> str:
+    """ "2026-11-28 10:00:00 UTC" ("-" for an unset time): always with its zone."""
     if not present or (stamp.seconds == 0 and stamp.nanos == 0):
         return "-"
-    return stamp.ToDatetime(datetime.UTC).strftime("%Y-%m-%d %H:%M:%S")
+    return stamp.ToDatetime(datetime.UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def format_duration(seconds: float) -> str:
+    """ "45.0s", "5m 3s", "6h 21m", "2d 4h": the two largest units, for humans."""
+    if seconds < 60:
+        return f"{max(seconds, 0):.1f}s"
+    whole = int(seconds)
+    days, rest = divmod(whole, 86_400)
+    hours, rest = divmod(rest, 3600)
+    minutes, secs = divmod(rest, 60)
+    parts = [(days, "d"), (hours, "h"), (minutes, "m"), (secs, "s")]
+    first = next(i for i, (value, _) in enumerate(parts) if value)
+    shown = [f"{value}{unit}" for value, unit in parts[first : first + 2] if value]
+    return " ".join(shown)
 
 
 def key_id_of(name_or_id: str) -> str:
     """The key id of "tenants/{t}/keys/{k}" (or the argument itself when it is an id)."""
     return name_or_id.rsplit("/", 1)[-1]
+
+
+def key_name_of(name_or_id: str) -> str:
+    """A key's resource name from what an operator typed: the full name as it is, a bare key id
+    (as the tables print) as "tenants/-/keys/{id}", which the vault resolves (key ids are unique
+    across tenants, AIP-159)."""
+    text = name_or_id.strip()
+    if not text:
+        raise UsageError("a key name or id is required")
+    return text if "/" in text else f"tenants/-/keys/{text}"
 
 
 # ---- connection ------------------------------------------------------------------------------
@@ -220,7 +248,7 @@ def error_line(error: KeyleashError) -> str:
     if field:
         details.append(f"field {field}")
     if error.retry_after is not None:
-        details.append(f"retry after {error.retry_after:.1f}s")
+        details.append(f"retry after {format_duration(error.retry_after)}")
     message = " ".join(error.message.split()) or code
     suffix = f" ({', '.join(details)})" if details else ""
     return f"{code}: {message}{suffix}"

@@ -1,4 +1,5 @@
-"""`keyleash keys mint|get|list|revoke|freeze|unfreeze|set-policy`."""
+"""`keyleash keys mint|get|list|revoke|freeze|unfreeze|set-policy` (and, from cli_key_views,
+`usage|history|whois`). Keys are named by id or by resource name."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from collections.abc import Iterator
 
 from google.protobuf import field_mask_pb2
 
+from keyleash.client import SyncVaultClient
 from keyleash.vault.v1 import vault_pb2 as V
 from keyleash_ops.cli_common import (
     EXIT_OK,
@@ -15,6 +17,8 @@ from keyleash_ops.cli_common import (
     format_money,
     format_time,
     guarded,
+    key_id_of,
+    key_name_of,
     parse_duration,
     parse_duration_ms,
     parse_money,
@@ -24,6 +28,7 @@ from keyleash_ops.cli_common import (
     to_json,
     vault_client,
 )
+from keyleash_ops.cli_key_views import register_actions
 
 _CAP_WINDOWS = {
     "day": V.SpendCap.WINDOW_CALENDAR_DAY,
@@ -191,18 +196,34 @@ def _mint(args: argparse.Namespace) -> int:
 
 def _get(args: argparse.Namespace) -> int:
     with vault_client(args) as vault:
-        return _show_key(args, vault.get_key(args.name))
+        key = vault.get_key(key_name_of(args.name))
+        frozen = _last_freeze(vault, key) if key.state == V.Key.STATE_FROZEN else None
+    if args.json or frozen is None:
+        return _show_key(args, key)
+    print_key(key)
+    print_fields([("frozen", f"{format_time(frozen.event_time)} by {frozen.actor}: "
+                             f"{frozen.reason or '(no reason given)'}")])  # fmt: skip
+    return EXIT_OK
+
+
+def _last_freeze(vault: SyncVaultClient, key: V.Key) -> V.KeyEvent | None:
+    """The freeze event that froze the key (its reason is kept in the key's history)."""
+    freezes = [e for e in vault.iter_key_events(key.name) if e.action == "freeze"]
+    return freezes[-1] if freezes else None
 
 
 def _list(args: argparse.Namespace) -> int:
+    parent_id = key_id_of(args.parent) if args.parent else ""
     request = V.ListKeysRequest(
         tenant_id=args.tenant,
-        parent_key_id=args.parent or "",
+        parent_key_id=parent_id,
         label_prefix=args.label_prefix or "",
         state=_STATES.get(args.state or "", V.Key.STATE_UNSPECIFIED),
         page_size=min(args.limit, 1000),
     )
     with vault_client(args) as vault:
+        if parent_id:  # a parent that matches nothing is a mistake, not an empty list
+            vault.get_key(f"tenants/{args.tenant}/keys/{parent_id}")
         keys = [key for _, key in zip(range(args.limit), vault.iter_keys(request), strict=False)]
     if args.json:
         print_json({"keys": [to_json(key) for key in keys]})
@@ -218,7 +239,7 @@ def _list(args: argparse.Namespace) -> int:
 
 def _revoke(args: argparse.Namespace) -> int:
     with vault_client(args) as vault:
-        revoked = vault.revoke_key(name=args.name, reason=args.reason or "")
+        revoked = vault.revoke_key(name=key_name_of(args.name), reason=args.reason or "")
     if args.json:
         print_json(revoked)
     else:
@@ -228,12 +249,14 @@ def _revoke(args: argparse.Namespace) -> int:
 
 def _freeze(args: argparse.Namespace) -> int:
     with vault_client(args) as vault:
-        return _show_key(args, vault.freeze_key(name=args.name, reason=args.reason or ""))
+        return _show_key(
+            args, vault.freeze_key(name=key_name_of(args.name), reason=args.reason or "")
+        )
 
 
 def _unfreeze(args: argparse.Namespace) -> int:
     with vault_client(args) as vault:
-        return _show_key(args, vault.unfreeze_key(args.name))
+        return _show_key(args, vault.unfreeze_key(key_name_of(args.name)))
 
 
 def _set_policy(args: argparse.Namespace) -> int:
@@ -242,7 +265,7 @@ def _set_policy(args: argparse.Namespace) -> int:
         raise UsageError("set-policy needs at least one policy flag (see --help)")
     with vault_client(args) as vault:
         key = vault.update_key_policy(
-            name=args.name,
+            name=key_name_of(args.name),
             policy=policy,
             update_mask=field_mask_pb2.FieldMask(paths=fields),
             reason=args.reason or "",
@@ -270,12 +293,12 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     mint.set_defaults(handler=guarded(_mint))
 
     get = actions.add_parser("get", parents=[conn], help="show one key")
-    get.add_argument("name", help="tenants/{tenant}/keys/{key}")
+    get.add_argument("name", help="key id or tenants/{tenant}/keys/{key}")
     get.set_defaults(handler=guarded(_get))
 
     list_ = actions.add_parser("list", parents=[conn], help="list a tenant's keys")
     list_.add_argument("--tenant", required=True)
-    list_.add_argument("--parent", help="only children of this key id")
+    list_.add_argument("--parent", help="only children of this key (id or name)")
     list_.add_argument("--label-prefix")
     list_.add_argument("--state", choices=sorted(_STATES))
     list_.add_argument("--limit", type=int, default=1000)
@@ -286,18 +309,20 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         ("freeze", _freeze, "freeze a key and its subtree until unfreeze"),
     ):
         action = actions.add_parser(name, parents=[conn], help=text)
-        action.add_argument("name", help="tenants/{tenant}/keys/{key}")
+        action.add_argument("name", help="key id or tenants/{tenant}/keys/{key}")
         action.add_argument("--reason")
         action.set_defaults(handler=guarded(handler))
 
     unfreeze = actions.add_parser("unfreeze", parents=[conn], help="lift a freeze")
-    unfreeze.add_argument("name", help="tenants/{tenant}/keys/{key}")
+    unfreeze.add_argument("name", help="key id or tenants/{tenant}/keys/{key}")
     unfreeze.set_defaults(handler=guarded(_unfreeze))
 
     set_policy = actions.add_parser(
         "set-policy", parents=[conn], help="replace the policy fields given (update mask)"
     )
-    set_policy.add_argument("name", help="tenants/{tenant}/keys/{key}")
+    set_policy.add_argument("name", help="key id or tenants/{tenant}/keys/{key}")
     set_policy.add_argument("--reason")
     _add_policy_flags(set_policy)
     set_policy.set_defaults(handler=guarded(_set_policy))
+
+    register_actions(actions, conn)

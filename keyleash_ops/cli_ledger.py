@@ -26,6 +26,7 @@ from keyleash_ops.cli_common import (
     format_time,
     guarded,
     key_id_of,
+    key_name_of,
     metering_client,
     parse_money,
     parse_time,
@@ -54,6 +55,23 @@ def _range(args: argparse.Namespace, target: Any) -> None:
         target.start_time.CopyFrom(parse_time(args.since))
     if args.until:
         target.end_time.CopyFrom(parse_time(args.until))
+    if (
+        args.since
+        and args.until
+        and target.end_time.ToNanoseconds() <= (target.start_time.ToNanoseconds())
+    ):
+        raise UsageError(f"--until {args.until} is not after --since {args.since}")
+
+
+def _cut(items: Iterable[Any], limit: int) -> tuple[list[Any], bool]:
+    """The first `limit` items, and whether more matched (then the list was cut)."""
+    taken = list(_take(items, limit + 1))
+    return taken[:limit], len(taken) > limit
+
+
+def _say_cut(shown: int, what: str) -> None:
+    print(f"keyleash: showing the first {shown} {what} (oldest first); more match: raise --limit "
+          "or narrow --since/--until", file=sys.stderr, flush=True)  # fmt: skip
 
 
 # ---- spend -----------------------------------------------------------------------------------
@@ -67,6 +85,9 @@ def _spend_request(args: argparse.Namespace) -> P.GetSpendRequest:
         if args.tenant:
             raise UsageError("--key names its tenant already; leave out --tenant")
         request.key_name = args.key
+        if "/" not in args.key:  # a bare key id: the vault knows its tenant
+            with vault_client(args) as vault:
+                request.key_name = vault.get_key(key_name_of(args.key)).name
     elif args.agent:
         request.agent_id, request.subject_tenant_id = args.agent, args.tenant or ""
     elif args.run:
@@ -140,11 +161,13 @@ def _print_events(events: list[P.BillingEvent]) -> None:
 
 
 def _events_list(args: argparse.Namespace) -> int:
-    request = P.ListBillingEventsRequest(filter=_filter(args), page_size=min(args.limit, 1000))
+    request = P.ListBillingEventsRequest(filter=_filter(args), page_size=min(args.limit + 1, 1000))
     with metering_client(args) as metering:
-        events = list(_take(metering.iter_billing_events(request), args.limit))
+        events, cut = _cut(metering.iter_billing_events(request), args.limit)
+    if cut:
+        _say_cut(len(events), "events")
     if args.json:
-        print_json({"events": [to_json(e) for e in events]})
+        print_json({"events": [to_json(e) for e in events], "truncated": cut})
     elif args.format:
         _write(events, args.format)
     else:
@@ -234,19 +257,28 @@ def iter_authorizations(
     return vault.iter_authorizations(request, timeout=timeout)
 
 
+DENY_REASONS = [
+    name.removeprefix("DENY_REASON_")
+    for name in V.DenyReason.keys()
+    if not name.endswith("UNSPECIFIED")
+]
+
+
 def audit_request(args: argparse.Namespace) -> V.ListAuthorizationsRequest:
     request = V.ListAuthorizationsRequest(
         tenant_id=args.tenant,
-        key_name=args.key or "",
+        key_name=key_name_of(args.key) if args.key else "",
         agent_run_id=args.run or "",
-        page_size=min(args.limit, 1000),
+        page_size=min(args.limit + 1, 1000),
     )
     if args.decision:
         request.decision = V.DECISION_ALLOW if args.decision == "allow" else V.DECISION_DENY
     if args.reason:
         name = "DENY_REASON_" + args.reason.upper().removeprefix("DENY_REASON_")
-        if name not in V.DenyReason.keys():
-            raise UsageError(f"unknown deny reason {args.reason!r}")
+        if name not in V.DenyReason.keys() or name == "DENY_REASON_UNSPECIFIED":
+            raise UsageError(
+                f"unknown deny reason {args.reason!r} (one of {', '.join(DENY_REASONS)})"
+            )
         reason: Any = V.DenyReason.Value(name)
         request.reason = reason
     _range(args, request)
@@ -268,9 +300,11 @@ AUDIT_HEADERS = ["TIME", "DECISION", "REASON", "KEY", "RUN", "CALL", "ESTIMATED"
 def _audit(args: argparse.Namespace) -> int:
     request = audit_request(args)
     with vault_client(args) as vault:
-        rows = list(_take(iter_authorizations(vault, request, args.timeout), args.limit))
+        rows, cut = _cut(iter_authorizations(vault, request, args.timeout), args.limit)
+    if cut:
+        _say_cut(len(rows), "decisions")
     if args.json:
-        print_json({"authorizations": [to_json(a) for a in rows]})
+        print_json({"authorizations": [to_json(a) for a in rows], "truncated": cut})
     else:
         print_table(AUDIT_HEADERS, [authorization_row(a) for a in rows])
     return EXIT_OK
@@ -305,7 +339,9 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         action.add_argument("--key", help="key name or id")
         action.add_argument("--run")
         action.add_argument("--format", choices=["csv", "jsonl"], default=default)
-        action.add_argument("--limit", type=int, default=1000)
+        action.add_argument(
+            "--limit", type=int, default=1000, help="at most this many (a cut list says so)"
+        )
         _add_range(action)
         action.set_defaults(handler=guarded(handler))
 
@@ -325,7 +361,9 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     audit.add_argument("--key", metavar="NAME", help="a key and its descendants")
     audit.add_argument("--run")
     audit.add_argument("--decision", choices=["allow", "deny"])
-    audit.add_argument("--reason", help="deny reason, e.g. RATE_LIMITED")
-    audit.add_argument("--limit", type=int, default=1000)
+    audit.add_argument("--reason", metavar="REASON", help=f"deny reason: {', '.join(DENY_REASONS)}")
+    audit.add_argument(
+        "--limit", type=int, default=1000, help="at most this many (a cut list says so)"
+    )
     _add_range(audit)
     audit.set_defaults(handler=guarded(_audit))

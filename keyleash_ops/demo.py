@@ -16,8 +16,10 @@ import argparse
 import asyncio
 import contextlib
 import hashlib
+import io
 import secrets
 import shutil
+import sys
 import tempfile
 import threading
 import time
@@ -42,6 +44,7 @@ from keyleash_core.settings import SettingsError
 from keyleash_core.stores import StartupError
 from keyleash_ops import cli_common as common
 from keyleash_ops.cli_ledger import AUDIT_HEADERS, authorization_row, iter_authorizations
+from keyleash_ops.demo_json import demo_document
 from keyleash_ops.devstores import DevStoreError, start_postgres, start_redis
 
 AGENT = "billing-bot"
@@ -70,6 +73,8 @@ class Demo:
     tenant: str = field(default_factory=lambda: "demo-" + uuid.uuid4().hex[:10])
     step: int = 0
     keys: dict[str, V.MintKeyResponse] = field(default_factory=dict)
+    # Every guarded call as data, for --json: step, key, run, decision, charged or retry_after.
+    calls: list[dict[str, Any]] = field(default_factory=list)
 
     def header(self, text: str) -> None:
         self.step += 1
@@ -95,12 +100,22 @@ class Demo:
             ):
                 handle.actual_cost = usd(actual or cost)
         except Denied as denied:
-            wait = f", retry_after {denied.retry_after:.1f}s" if denied.retry_after else ""
+            wait = (
+                f", retry_after {common.format_duration(denied.retry_after)}"
+                if denied.retry_after
+                else ""
+            )
             say(f"    {who:8} {run}: DENY {denied.reason}{wait}")
+            self._record(who, run, denied.reason, retry_after_seconds=denied.retry_after or 0)
             return denied.reason
         charged = handle.charge.event.amount if handle.charge else None
         say(f"    {who:8} {run}: ALLOW, charged {common.format_money(charged)}")
+        self._record(who, run, "ALLOW", charged=common.format_money(charged))
         return "ALLOW"
+
+    def _record(self, who: str, run: str, decision: str, **details: Any) -> None:
+        self.calls.append({"step": self.step, "key": who, "agent_run_id": run,
+                           "decision": decision, **details})  # fmt: skip
 
 
 def expect(seen: str, wanted: str, what: str) -> None:
@@ -270,7 +285,27 @@ def _run_demo(vault_target: str, metering_target: str, args: argparse.Namespace)
         SyncVaultClient(vault_target, **agent) as agent_vault,
         SyncMeteringClient(metering_target, **agent) as agent_metering,
     ):
-        play(Demo(vault, metering, agent_vault, agent_metering))
+        demo = Demo(vault, metering, agent_vault, agent_metering)
+        if not args.json:
+            play(demo)
+            return common.EXIT_OK
+        transcript = io.StringIO()
+        error: DemoError | None = None
+        with contextlib.redirect_stdout(transcript):
+            try:
+                play(demo)
+            except DemoError as failed:
+                error = failed
+        common.print_json(
+            demo_document(
+                demo.tenant,
+                demo.calls,
+                transcript.getvalue(),
+                None if error is None else str(error),
+            )
+        )
+        if error is not None:
+            raise error
     return common.EXIT_OK
 
 
@@ -358,10 +393,12 @@ class _ServerThread:
 def run(args: argparse.Namespace) -> int:
     if not args.start:
         return _run_demo(common.vault_target(args), common.metering_target(args), args)
-    say("keyleash demo: starting Redis, PostgreSQL, Vault and Metering …")
+    # With --json stdout holds the document only; progress goes to stderr.
+    progress = (lambda text: print(text, file=sys.stderr, flush=True)) if args.json else say
+    progress("keyleash demo: starting Redis, PostgreSQL, Vault and Metering …")
     with started_system() as system:
         args.token, args.tls, args.ca = system.token, False, None
-        say(f"    vault {system.vault}, metering {system.metering}")
+        progress(f"    vault {system.vault}, metering {system.metering}")
         return _run_demo(system.vault, system.metering, args)
 
 

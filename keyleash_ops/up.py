@@ -31,11 +31,14 @@ from typing import TYPE_CHECKING, Any
 from keyleash_core.settings import SettingsError, env_int, env_str
 from keyleash_core.stores import StartupError
 from keyleash_ops.devstores import DevStoreError, ManagedServer, start_postgres, start_redis
+from keyleash_ops.up_steps import migrate, say, step
 
 if TYPE_CHECKING:
     from keyleash_core.grpc_server import BuiltServer
 
 PROG = "keyleash up"
+# A first start creates every table; a slow disk may need more than a store call's timeout.
+MIGRATE_TIMEOUT_SECONDS = 30.0
 ROOT_STATE_DIR = Path("/var/lib/keyleash")
 DEFAULT_VAULT_LISTEN = "0.0.0.0:50051"
 DEFAULT_METERING_LISTEN = "0.0.0.0:50052"
@@ -262,13 +265,18 @@ def _plan(
         with contextlib.suppress(OSError):  # its AOF holds key metadata: owner-only, like STATE
             redis_dir.mkdir(mode=0o700, exist_ok=True)
             redis_dir.chmod(0o700)
-        redis = start_redis(redis_dir, persistent=True)
+        with step(f"starting Redis (data in {redis_dir})"):
+            redis = start_redis(redis_dir, persistent=True)
         started.append(redis)
         env["KEYLEASH_REDIS_URL"] = embedded["redis"] = redis.url
         stop.check()
     if own_postgres:
         assert state_dir is not None
-        postgres = start_postgres(state_dir / "postgres", durable=True)
+        fresh = not (state_dir / "postgres" / "PG_VERSION").exists()
+        with step(
+            "creating and starting PostgreSQL (first start)" if fresh else "starting PostgreSQL"
+        ):
+            postgres = start_postgres(state_dir / "postgres", durable=True)
         started.append(postgres)
         env["KEYLEASH_DATABASE_URL"] = embedded["postgres"] = postgres.url
         stop.check()
@@ -399,9 +407,16 @@ async def _serve(plan: _Plan, stop: _StopFlag) -> None:
         stopping.set()
     servers: list[BuiltServer] = []
     try:
-        servers.append(await _create("vault", plan.vault_env))
+        with step("applying database migrations"):
+            applied = await migrate(
+                plan.vault_env["KEYLEASH_DATABASE_URL"], MIGRATE_TIMEOUT_SECONDS
+            )
+        say(f"applied {', '.join(applied)}" if applied else "schema up to date")
+        with step("starting vault"):
+            servers.append(await _create("vault", plan.vault_env))
         if not stopping.is_set():
-            servers.append(await _create("metering", plan.metering_env))
+            with step("starting metering"):
+                servers.append(await _create("metering", plan.metering_env))
         if not stopping.is_set():
             print(_banner(plan, servers[0].port, servers[1].port), flush=True)
         await stopping.wait()

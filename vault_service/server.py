@@ -20,6 +20,8 @@ from vault_service.store.hot import HotKeys
 from vault_service.store.registry import KeyRegistry
 from vault_service.usecases.authorize import Authorizer
 from vault_service.usecases.key_chains import KeyChains
+from vault_service.usecases.key_history import KeyHistory
+from vault_service.usecases.key_usage import KeyUsageReader
 from vault_service.usecases.list_decisions import DecisionLog
 from vault_service.usecases.manage_connections import ConnectionAdmin
 from vault_service.usecases.manage_keys import KeyAdmin
@@ -112,6 +114,8 @@ def build_servicer(settings: VaultSettings, stores: Stores, clock: Clock) -> Vau
         admin,
         DecisionLog(stores.pool, permissions),
         settings.stores,
+        KeyUsageReader(chains, permissions, stores.pool, stores.scripts),
+        KeyHistory(chains.registry, permissions),
         connections=connections,
     )
 

@@ -25,8 +25,11 @@ from keyleash_core.validation import duration_ms, key_name, strings, tenant_id, 
 from vault_service import convert
 from vault_service.audit.queries import AuthorizationFilter
 from vault_service.connection_rpcs import ConnectionRpcs
+from vault_service.convert_usage import key_event_to_proto, usage_to_proto
 from vault_service.usecases.authorize import Authorizer, Decision, request_digest
 from vault_service.usecases.key_chains import KeyChains
+from vault_service.usecases.key_history import KeyHistory
+from vault_service.usecases.key_usage import KeyUsageReader
 from vault_service.usecases.list_decisions import DecisionLog
 from vault_service.usecases.manage_connections import ConnectionAdmin
 from vault_service.usecases.manage_keys import KeyAdmin, ListFilter, MintSpec
@@ -48,6 +51,8 @@ class VaultServicer(ConnectionRpcs, vault_pb2_grpc.VaultServiceServicer):
         admin: KeyAdmin,
         decisions: DecisionLog,
         settings: StoreSettings,
+        usage: KeyUsageReader,
+        history: KeyHistory,
         *,
         connections: ConnectionAdmin,
     ) -> None:
@@ -58,6 +63,8 @@ class VaultServicer(ConnectionRpcs, vault_pb2_grpc.VaultServiceServicer):
         self._clock = authorizer.clock
         self._settings = settings
         self._connections = connections
+        self._usage = usage
+        self._history = history
 
     def _credential(self, context: Context) -> Credential:
         return credential_of(context, self._settings)
@@ -258,6 +265,31 @@ class VaultServicer(ConnectionRpcs, vault_pb2_grpc.VaultServiceServicer):
             next_page_token=token,
         )
 
+    async def GetKeyUsage(
+        self, request: vault_pb2.GetKeyUsageRequest, context: Context
+    ) -> vault_pb2.GetKeyUsageResponse:
+        views, now_ms = await self._usage.usage(
+            self._credential(context),
+            text(request.name, "name"),
+            text(request.agent_run_id, "agent_run_id", limit=256),
+        )
+        return usage_to_proto(views, now_ms)
+
+    async def ListKeyEvents(
+        self, request: vault_pb2.ListKeyEventsRequest, context: Context
+    ) -> vault_pb2.ListKeyEventsResponse:
+        if not 0 <= request.page_size <= 1000:
+            raise InvalidArgument("page_size", "between 0 and 1000")
+        rows, token = await self._history.list_events(
+            self._credential(context),
+            text(request.name, "name", required=True),
+            request.page_size,
+            text(request.page_token, "page_token", limit=512),
+        )
+        return vault_pb2.ListKeyEventsResponse(
+            events=[key_event_to_proto(r) for r in rows], next_page_token=token
+        )
+
 
 def _observe(decision: Decision, agent_run_id: str, seconds: float) -> None:
     """Span attributes and metrics of one decision (never a log line per ALLOW)."""
@@ -276,7 +308,8 @@ def _observe(decision: Decision, agent_run_id: str, seconds: float) -> None:
 
 
 def _name(value: str, path: str = "name") -> str:
-    """A key name "tenants/{t}/keys/{k}" whose parts are well formed (else INVALID_ARGUMENT)."""
+    """A key name "tenants/{t}/keys/{k}" whose parts are well formed (else INVALID_ARGUMENT);
+    the tenant may be "-" (AIP-159), since key ids are unique across tenants."""
     text(value, path, required=True)
-    key_name(value, path)
+    key_name(value, path, any_tenant=True)
     return value

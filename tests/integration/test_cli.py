@@ -199,7 +199,7 @@ async def test_exit_codes(kl: Cli, tenant: str) -> None:
      ("123456789.123456USD", 123_456_789_123_456, "USD")],
 )  # fmt: skip
 def test_parse_money_is_exact(text: str, micros: int, currency: str) -> None:
-    money = parse_money(text)
+    money = parse_money(text, allow_negative=True)
     assert (money.micros, money.currency_code) == (micros, currency)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 
 import pytest
 
@@ -50,3 +51,21 @@ async def test_demo_against_an_unreachable_system_fails_in_one_line(
     )  # fmt: skip
     _, err = capsys.readouterr()
     assert code == 4 and err.startswith("keyleash: UNAVAILABLE") and err.count("\n") == 1
+
+
+async def test_demo_json_prints_one_document(
+    capsys: pytest.CaptureFixture[str], system: System
+) -> None:
+    argv = ["demo", "--json", "--vault", system.vault_address, "--metering",
+            system.metering_address, "--token", ADMIN_TOKEN]  # fmt: skip
+    capsys.readouterr()
+    code = await asyncio.to_thread(main, argv)
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    document = json.loads(out)  # the whole of stdout is one JSON document
+    assert document["ok"] is True and document["tenant"].startswith("demo-")
+    titles = [step["title"] for step in document["steps"]]
+    assert any("ledger" in title for title in titles)
+    decisions = [call["decision"] for step in document["steps"] for call in step["calls"]]
+    assert "RATE_LIMITED" in decisions and decisions.count("KEY_REVOKED") == 2
+    assert "ALLOW" in decisions

@@ -245,6 +245,12 @@ def test_up_serves_both_services_and_stops_cleanly_on_sigint(tmp_path: Path) -> 
             grpc.StatusCode.PERMISSION_DENIED,
         )
         assert _processes_using(state), "expected the embedded Redis/Postgres to be running"
+        # A first start says what it does, step by step, each with how long it took.
+        steps = up.stderr_path.read_text()
+        for label in ("starting Redis", "creating and starting PostgreSQL (first start)",
+                      "applying database migrations", "starting vault", "starting metering"):  # fmt: skip
+            assert re.search(rf"keyleash up: {re.escape(label)}.*: done in \d+\.\d s", steps), steps
+        assert "keyleash up: applied 0001_keys.sql" in steps
 
         assert up.interrupt() == 0
         assert "Traceback" not in up.stderr_path.read_text()
@@ -268,6 +274,9 @@ def test_restart_keeps_postgres_data_and_pepper(tmp_path: Path) -> None:
 
     with keyleash_up(state, tmp_path, "second") as up:
         second = up.banner()
+        restarted = up.stderr_path.read_text()
+        assert "keyleash up: starting PostgreSQL: done in" in restarted
+        assert "keyleash up: schema up to date" in restarted
         value = asyncio.run(_sql(second.postgres_url, "SELECT id FROM up_restart_marker"))
         assert value == 42
         assert second.admin_token != first.admin_token  # a new development token every start
@@ -311,9 +320,13 @@ def test_unreachable_store_exits_2_with_one_line(
         _stop_leftovers(state)
     assert time.monotonic() - started < 30
     assert result.returncode == 2, (result.stdout, result.stderr)
-    lines = result.stderr.strip().splitlines()
+    # The steps started so far ("... ..." / "...: done in 0.1 s"), then one line saying why.
+    lines = [
+        line for line in result.stderr.strip().splitlines()
+        if not line.endswith(" ...") and not re.search(r": done in \d+\.\d s$", line)
+    ]  # fmt: skip
     assert len(lines) == 1, result.stderr
-    assert lines[0].startswith("keyleash up: ")
+    assert lines[0].startswith("keyleash up: ") and result.stderr.strip().endswith(lines[0])
     assert variable in lines[0]
     assert "Traceback" not in result.stderr
     _assert_no_leftovers(state)

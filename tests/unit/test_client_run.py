@@ -83,8 +83,11 @@ def test_connection_settings_from_arguments_and_environment(tmp_path: Path) -> N
     assert env_settings(
         "KEYLEASH_METERING_TARGET", {"KEYLEASH_METERING_TARGET": "m:1", "KEYLEASH_TLS": "1"}
     )["tls"]
-    with pytest.raises(ValueError, match="KEYLEASH_VAULT_TARGET"):
-        env_settings("KEYLEASH_VAULT_TARGET", {})
+    # Unset: the local ports `keyleash up` serves on, as the CLI does.
+    assert env_settings("KEYLEASH_VAULT_TARGET", {})["target"] == "localhost:50051"
+    assert env_settings("KEYLEASH_METERING_TARGET", {})["target"] == "localhost:50052"
+    with pytest.raises(ValueError, match="KEYLEASH_OTHER_TARGET"):
+        env_settings("KEYLEASH_OTHER_TARGET", {})
     plain = Connection.resolve("x:1", env={"KEYLEASH_TOKEN": "from-env"})
     assert (plain.tls, plain.token, plain.credentials()) == (False, "from-env", None)
     assert Connection.resolve("x:1", token="arg", env={"KEYLEASH_TOKEN": "e"}).token == "arg"

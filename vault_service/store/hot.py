@@ -125,3 +125,24 @@ class HotKeys:
     async def authorize_many(self, calls: Sequence[ScriptCall]) -> list[bytes]:
         """Many decisions in one pipelined round trip (AuthorizeStream); each stays atomic."""
         return await self._scripts.run_many("authorize", [(c.keys, list(c.args)) for c in calls])
+
+    async def key_usage(self, call: ScriptCall) -> bytes:
+        """Runs the read-only key_usage.lua (GetKeyUsage)."""
+        result: bytes = await self._scripts.run("key_usage", call.keys, list(call.args))
+        return result
+
+    async def open_reservations(self, tenant_id: str, reservation_ids: Sequence[str]) -> set[str]:
+        """Which of the reservations still hold an amount (present and not settled)."""
+
+        async def fetch() -> list[Any]:
+            async with self._redis.pipeline(transaction=False) as pipe:
+                for reservation_id in reservation_ids:
+                    pipe.hmget(keyspace.reservation(tenant_id, reservation_id), "held", "settled")
+                return list(await pipe.execute())
+
+        rows = await run_redis(fetch) if reservation_ids else []
+        return {
+            reservation_id
+            for reservation_id, (held, settled) in zip(reservation_ids, rows, strict=True)
+            if held is not None and settled in (b"0", "0")
+        }

@@ -203,3 +203,16 @@ class KeyRegistry:
             reason,
             json.dumps(details),
         )
+
+    async def events(self, key_id: str, after_event_id: int, limit: int) -> Sequence[Any]:
+        """The key's key_events rows after `after_event_id`, oldest first."""
+        return await run_db(
+            lambda: self._pool.fetch(
+                """SELECT event_id, action, actor, reason, event_time, details::text AS details
+                   FROM key_events WHERE key_id = $1 AND event_id > $2
+                   ORDER BY event_id LIMIT $3""",
+                key_id,
+                after_event_id,
+                limit,
+            )
+        )

@@ -18,6 +18,7 @@ from opentelemetry import trace
 from keyleash_core.clock import Clock, SystemClock
 from keyleash_core.errors import AlreadyExists, StoreUnavailable
 from keyleash_core.keyrecord import KeyRecord
+from keyleash_core.money import Money
 from keyleash_core.reasons import DenyReason
 from keyleash_core.redis.script_call import ScriptCall
 from keyleash_core.redis.scripts import Scripts
@@ -217,8 +218,15 @@ def _deny_message(outcome: Outcome) -> str:
     text = (outcome.reason or "denied").lower().replace("_", " ")
     if outcome.quotas:
         q = outcome.quotas[0]
-        text += f": {q.subject} {q.quota} used {q.used} of {q.limit} {q.unit}"
+        text += (
+            f": {q.subject} {q.quota} used {_figure(q.used, q.unit)} of {_figure(q.limit, q.unit)}"
+        )
     return text
+
+
+def _figure(amount: int, unit: str) -> str:
+    """ "3 requests", or micros of a currency as "2.400000 USD" (the CLI's money format)."""
+    return f"{amount} {unit}" if unit == "requests" else str(Money(unit, amount))
 
 
 def new_decision_id() -> str:

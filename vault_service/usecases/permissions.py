@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from keyleash_core.auth import ADMIN, KEY, Credential
 from keyleash_core.errors import NotFound, PermissionDenied, Unauthenticated
-from keyleash_core.keyrecord import KeyRecord, parse_key_name
+from keyleash_core.keyrecord import ANY_TENANT, KeyRecord, parse_key_name
 from keyleash_core.reasons import ErrorReason
 from vault_service.usecases.key_chains import KeyChains, chain_state
 
@@ -37,12 +37,13 @@ class Permissions:
         self, credential: Credential, name: str, *, allow_self: bool
     ) -> KeyRecord:
         """The named key if the caller may manage it: an admin, or an ancestor key holder."""
-        parsed = parse_key_name(name)
+        parsed = parse_key_name(name, any_tenant=True)
         if parsed is None:
             raise NotFound(f"no key named {name!r}", reason=ErrorReason.KEY_NOT_FOUND)
         tenant_id, key_id = parsed
         record = await self._chains.registry.get(key_id)
-        if record is None or record.tenant_id != tenant_id:
+        # "tenants/-/keys/{key_id}" (AIP-159): key ids are unique across tenants.
+        if record is None or tenant_id not in (ANY_TENANT, record.tenant_id):
             raise NotFound(f"no key named {name!r}", reason=ErrorReason.KEY_NOT_FOUND)
         if credential.kind == ADMIN:
             return record

@@ -4,8 +4,8 @@ Environment (read by `from_env()`; `KEYLEASH_TOKEN` also by the constructors):
 
 | variable                   | meaning                                                         |
 |----------------------------|-----------------------------------------------------------------|
-| `KEYLEASH_VAULT_TARGET`    | vault address, e.g. `localhost:50051` (gRPC target syntax)      |
-| `KEYLEASH_METERING_TARGET` | metering address, e.g. `localhost:50052`                        |
+| `KEYLEASH_VAULT_TARGET`    | vault address (gRPC target syntax); unset: `localhost:50051`    |
+| `KEYLEASH_METERING_TARGET` | metering address; unset: `localhost:50052`                      |
 | `KEYLEASH_TOKEN`           | bearer token: an admin or service token, or a key secret `vk_…` |
 | `KEYLEASH_TLS_CA`          | path of a PEM root certificate bundle; setting it turns TLS on  |
 | `KEYLEASH_TLS`             | `1`/`true`: TLS with the system roots (when no CA file is set)  |
@@ -32,6 +32,8 @@ TLS_ENV = "KEYLEASH_TLS"
 VAULT_TARGET_ENV = "KEYLEASH_VAULT_TARGET"
 METERING_TARGET_ENV = "KEYLEASH_METERING_TARGET"
 DEFAULT_TIMEOUT = 10.0
+# Where `keyleash up` (and the CLI's defaults) put the services on this machine.
+DEFAULT_TARGETS = {VAULT_TARGET_ENV: "localhost:50051", METERING_TARGET_ENV: "localhost:50052"}
 
 
 def load_pem(source: PemSource | None) -> bytes | None:
@@ -121,7 +123,7 @@ class Connection:
 def env_settings(target_env: str, env: Mapping[str, str] | None = None) -> dict[str, Any]:
     """Constructor arguments from the environment (for `from_env()`)."""
     env = os.environ if env is None else env
-    target = env.get(target_env, "")
+    target = env.get(target_env, "").strip() or DEFAULT_TARGETS.get(target_env, "")
     if not target:
         raise ValueError(f"{target_env} is not set (e.g. {target_env}=localhost:50051)")
     settings: dict[str, Any] = {"target": target, "token": env.get(TOKEN_ENV) or None}

@@ -66,6 +66,15 @@ class ListKeysFields(TypedDict, total=False):
     page_token: str
 
 
+class GetKeyUsageFields(TypedDict, total=False):
+    agent_run_id: str
+
+
+class ListKeyEventsFields(TypedDict, total=False):
+    page_size: int
+    page_token: str
+
+
 class ListAuthorizationsFields(TypedDict, total=False):
     tenant_id: str
     key_name: str

@@ -17,8 +17,10 @@ from keyleash.client._transport import Requests, build_request
 from keyleash.client.config import VAULT_TARGET_ENV
 from keyleash.client.fields import (
     AuthorizeFields,
+    GetKeyUsageFields,
     KeyActionFields,
     ListAuthorizationsFields,
+    ListKeyEventsFields,
     ListKeysFields,
     MintKeyFields,
     UpdateKeyPolicyFields,
@@ -212,6 +214,41 @@ class SyncVaultClient(SyncClientBase):
             )
             for item in page.authorizations:
                 yield item
+            if not page.next_page_token:
+                return
+            built.page_token = page.next_page_token
+
+    def get_key_usage(
+        self,
+        request: V.GetKeyUsageRequest | str | None = None,
+        /,
+        *,
+        timeout: float | None = None,
+        token: str | None = None,
+        **fields: Unpack[GetKeyUsageFields],
+    ) -> V.GetKeyUsageResponse:
+        """What a key (by request or name; none: the calling key) and its ancestors have used
+        and have left of every limit, and their open holds. Consumes nothing."""
+        built = named_request(V.GetKeyUsageRequest, request, fields)
+        return self._invoker.unary("GetKeyUsage", built, V.GetKeyUsageResponse, timeout, token)
+
+    def iter_key_events(
+        self,
+        request: V.ListKeyEventsRequest | str,
+        /,
+        *,
+        timeout: float | None = None,
+        token: str | None = None,
+        **fields: Unpack[ListKeyEventsFields],
+    ) -> Iterator[V.KeyEvent]:
+        """A key's history (by request or name), oldest first, page after page."""
+        built = named_request(V.ListKeyEventsRequest, request, fields)
+        while True:
+            page = self._invoker.unary(
+                "ListKeyEvents", built, V.ListKeyEventsResponse, timeout, token
+            )
+            for event in page.events:
+                yield event
             if not page.next_page_token:
                 return
             built.page_token = page.next_page_token

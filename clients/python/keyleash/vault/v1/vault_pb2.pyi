@@ -564,3 +564,79 @@ class AccessConnectionSecretResponse(_message.Message):
     secret: str
     key_id: str
     def __init__(self, connection: _Optional[_Union[Connection, _Mapping]] = ..., secret: _Optional[str] = ..., key_id: _Optional[str] = ...) -> None: ...
+
+class GetKeyUsageRequest(_message.Message):
+    __slots__ = ("name", "agent_run_id")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    AGENT_RUN_ID_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    agent_run_id: str
+    def __init__(self, name: _Optional[str] = ..., agent_run_id: _Optional[str] = ...) -> None: ...
+
+class GetKeyUsageResponse(_message.Message):
+    __slots__ = ("keys", "read_time")
+    KEYS_FIELD_NUMBER: _ClassVar[int]
+    READ_TIME_FIELD_NUMBER: _ClassVar[int]
+    keys: _containers.RepeatedCompositeFieldContainer[KeyUsage]
+    read_time: _timestamp_pb2.Timestamp
+    def __init__(self, keys: _Optional[_Iterable[_Union[KeyUsage, _Mapping]]] = ..., read_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class KeyUsage(_message.Message):
+    __slots__ = ("name", "state", "quotas", "open_holds")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    STATE_FIELD_NUMBER: _ClassVar[int]
+    QUOTAS_FIELD_NUMBER: _ClassVar[int]
+    OPEN_HOLDS_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    state: Key.State
+    quotas: _containers.RepeatedCompositeFieldContainer[QuotaStatus]
+    open_holds: _containers.RepeatedCompositeFieldContainer[Hold]
+    def __init__(self, name: _Optional[str] = ..., state: _Optional[_Union[Key.State, str]] = ..., quotas: _Optional[_Iterable[_Union[QuotaStatus, _Mapping]]] = ..., open_holds: _Optional[_Iterable[_Union[Hold, _Mapping]]] = ...) -> None: ...
+
+class Hold(_message.Message):
+    __slots__ = ("reservation_id", "amount", "agent_run_id", "create_time", "decision_id")
+    RESERVATION_ID_FIELD_NUMBER: _ClassVar[int]
+    AMOUNT_FIELD_NUMBER: _ClassVar[int]
+    AGENT_RUN_ID_FIELD_NUMBER: _ClassVar[int]
+    CREATE_TIME_FIELD_NUMBER: _ClassVar[int]
+    DECISION_ID_FIELD_NUMBER: _ClassVar[int]
+    reservation_id: str
+    amount: _money_pb2.Money
+    agent_run_id: str
+    create_time: _timestamp_pb2.Timestamp
+    decision_id: str
+    def __init__(self, reservation_id: _Optional[str] = ..., amount: _Optional[_Union[_money_pb2.Money, _Mapping]] = ..., agent_run_id: _Optional[str] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., decision_id: _Optional[str] = ...) -> None: ...
+
+class ListKeyEventsRequest(_message.Message):
+    __slots__ = ("name", "page_size", "page_token")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    page_size: int
+    page_token: str
+    def __init__(self, name: _Optional[str] = ..., page_size: _Optional[int] = ..., page_token: _Optional[str] = ...) -> None: ...
+
+class ListKeyEventsResponse(_message.Message):
+    __slots__ = ("events", "next_page_token")
+    EVENTS_FIELD_NUMBER: _ClassVar[int]
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    events: _containers.RepeatedCompositeFieldContainer[KeyEvent]
+    next_page_token: str
+    def __init__(self, events: _Optional[_Iterable[_Union[KeyEvent, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
+
+class KeyEvent(_message.Message):
+    __slots__ = ("action", "event_time", "actor", "reason", "details_json", "event_id")
+    ACTION_FIELD_NUMBER: _ClassVar[int]
+    EVENT_TIME_FIELD_NUMBER: _ClassVar[int]
+    ACTOR_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    DETAILS_JSON_FIELD_NUMBER: _ClassVar[int]
+    EVENT_ID_FIELD_NUMBER: _ClassVar[int]
+    action: str
+    event_time: _timestamp_pb2.Timestamp
+    actor: str
+    reason: str
+    details_json: str
+    event_id: int
+    def __init__(self, action: _Optional[str] = ..., event_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., actor: _Optional[str] = ..., reason: _Optional[str] = ..., details_json: _Optional[str] = ..., event_id: _Optional[int] = ...) -> None: ...

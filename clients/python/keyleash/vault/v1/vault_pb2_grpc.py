@@ -123,6 +123,16 @@ class VaultServiceStub:
                 request_serializer=keyleash_dot_vault_dot_v1_dot_vault__pb2.AccessConnectionSecretRequest.SerializeToString,
                 response_deserializer=keyleash_dot_vault_dot_v1_dot_vault__pb2.AccessConnectionSecretResponse.FromString,
                 _registered_method=True)
+        self.GetKeyUsage = channel.unary_unary(
+                '/keyleash.vault.v1.VaultService/GetKeyUsage',
+                request_serializer=keyleash_dot_vault_dot_v1_dot_vault__pb2.GetKeyUsageRequest.SerializeToString,
+                response_deserializer=keyleash_dot_vault_dot_v1_dot_vault__pb2.GetKeyUsageResponse.FromString,
+                _registered_method=True)
+        self.ListKeyEvents = channel.unary_unary(
+                '/keyleash.vault.v1.VaultService/ListKeyEvents',
+                request_serializer=keyleash_dot_vault_dot_v1_dot_vault__pb2.ListKeyEventsRequest.SerializeToString,
+                response_deserializer=keyleash_dot_vault_dot_v1_dot_vault__pb2.ListKeyEventsResponse.FromString,
+                _registered_method=True)
 
 
 class VaultServiceServicer:
@@ -265,6 +275,25 @@ class VaultServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetKeyUsage(self, request, context):
+        """Reports what a key and each of its ancestors have used, and have left, of every limit right
+        now: each rate window, spend window, the run cap (for agent_run_id), lifetime calls, and the
+        holds each key has open. Read-only: consumes nothing and places nothing. Admin or service
+        for any key; a key holder for its own key and its descendants.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListKeyEvents(self, request, context):
+        """Lists a key's history, oldest first: minted, frozen, unfrozen, policy changed, revoked
+        (directly or by an ancestor's revocation), each with when, by which credential and why.
+        Admin for any key; a key holder for its own key and its descendants.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_VaultServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -352,6 +381,16 @@ def add_VaultServiceServicer_to_server(servicer, server):
                     servicer.AccessConnectionSecret,
                     request_deserializer=keyleash_dot_vault_dot_v1_dot_vault__pb2.AccessConnectionSecretRequest.FromString,
                     response_serializer=keyleash_dot_vault_dot_v1_dot_vault__pb2.AccessConnectionSecretResponse.SerializeToString,
+            ),
+            'GetKeyUsage': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetKeyUsage,
+                    request_deserializer=keyleash_dot_vault_dot_v1_dot_vault__pb2.GetKeyUsageRequest.FromString,
+                    response_serializer=keyleash_dot_vault_dot_v1_dot_vault__pb2.GetKeyUsageResponse.SerializeToString,
+            ),
+            'ListKeyEvents': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListKeyEvents,
+                    request_deserializer=keyleash_dot_vault_dot_v1_dot_vault__pb2.ListKeyEventsRequest.FromString,
+                    response_serializer=keyleash_dot_vault_dot_v1_dot_vault__pb2.ListKeyEventsResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -817,6 +856,60 @@ class VaultService:
             '/keyleash.vault.v1.VaultService/AccessConnectionSecret',
             keyleash_dot_vault_dot_v1_dot_vault__pb2.AccessConnectionSecretRequest.SerializeToString,
             keyleash_dot_vault_dot_v1_dot_vault__pb2.AccessConnectionSecretResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetKeyUsage(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/keyleash.vault.v1.VaultService/GetKeyUsage',
+            keyleash_dot_vault_dot_v1_dot_vault__pb2.GetKeyUsageRequest.SerializeToString,
+            keyleash_dot_vault_dot_v1_dot_vault__pb2.GetKeyUsageResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListKeyEvents(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/keyleash.vault.v1.VaultService/ListKeyEvents',
+            keyleash_dot_vault_dot_v1_dot_vault__pb2.ListKeyEventsRequest.SerializeToString,
+            keyleash_dot_vault_dot_v1_dot_vault__pb2.ListKeyEventsResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -94,6 +94,17 @@ class VaultServiceStub:
     metadata "connection.{vendor}" when set, else the oldest connection of the key's tenant for
     the vendor. Consumes nothing; Authorize still decides the call.
     """
+    GetKeyUsage: _grpc.UnaryUnaryMultiCallable[_vault_pb2.GetKeyUsageRequest, _vault_pb2.GetKeyUsageResponse]
+    """Reports what a key and each of its ancestors have used, and have left, of every limit right
+    now: each rate window, spend window, the run cap (for agent_run_id), lifetime calls, and the
+    holds each key has open. Read-only: consumes nothing and places nothing. Admin or service
+    for any key; a key holder for its own key and its descendants.
+    """
+    ListKeyEvents: _grpc.UnaryUnaryMultiCallable[_vault_pb2.ListKeyEventsRequest, _vault_pb2.ListKeyEventsResponse]
+    """Lists a key's history, oldest first: minted, frozen, unfrozen, policy changed, revoked
+    (directly or by an ancestor's revocation), each with when, by which credential and why.
+    Admin for any key; a key holder for its own key and its descendants.
+    """
 
 @_typing.type_check_only
 class VaultServiceAsyncStub(VaultServiceStub):
@@ -160,6 +171,17 @@ class VaultServiceAsyncStub(VaultServiceStub):
     only (service credential). The connection is chosen by the key: the one named by the key's
     metadata "connection.{vendor}" when set, else the oldest connection of the key's tenant for
     the vendor. Consumes nothing; Authorize still decides the call.
+    """
+    GetKeyUsage: _aio.UnaryUnaryMultiCallable[_vault_pb2.GetKeyUsageRequest, _vault_pb2.GetKeyUsageResponse]  # type: ignore[assignment]
+    """Reports what a key and each of its ancestors have used, and have left, of every limit right
+    now: each rate window, spend window, the run cap (for agent_run_id), lifetime calls, and the
+    holds each key has open. Read-only: consumes nothing and places nothing. Admin or service
+    for any key; a key holder for its own key and its descendants.
+    """
+    ListKeyEvents: _aio.UnaryUnaryMultiCallable[_vault_pb2.ListKeyEventsRequest, _vault_pb2.ListKeyEventsResponse]  # type: ignore[assignment]
+    """Lists a key's history, oldest first: minted, frozen, unfrozen, policy changed, revoked
+    (directly or by an ancestor's revocation), each with when, by which credential and why.
+    Admin for any key; a key holder for its own key and its descendants.
     """
 
 class VaultServiceServicer(metaclass=_abc_1.ABCMeta):
@@ -326,6 +348,29 @@ class VaultServiceServicer(metaclass=_abc_1.ABCMeta):
         only (service credential). The connection is chosen by the key: the one named by the key's
         metadata "connection.{vendor}" when set, else the oldest connection of the key's tenant for
         the vendor. Consumes nothing; Authorize still decides the call.
+        """
+
+    @_abc_1.abstractmethod
+    def GetKeyUsage(
+        self,
+        request: _vault_pb2.GetKeyUsageRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_vault_pb2.GetKeyUsageResponse, _abc.Awaitable[_vault_pb2.GetKeyUsageResponse]]:
+        """Reports what a key and each of its ancestors have used, and have left, of every limit right
+        now: each rate window, spend window, the run cap (for agent_run_id), lifetime calls, and the
+        holds each key has open. Read-only: consumes nothing and places nothing. Admin or service
+        for any key; a key holder for its own key and its descendants.
+        """
+
+    @_abc_1.abstractmethod
+    def ListKeyEvents(
+        self,
+        request: _vault_pb2.ListKeyEventsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_vault_pb2.ListKeyEventsResponse, _abc.Awaitable[_vault_pb2.ListKeyEventsResponse]]:
+        """Lists a key's history, oldest first: minted, frozen, unfrozen, policy changed, revoked
+        (directly or by an ancestor's revocation), each with when, by which credential and why.
+        Admin for any key; a key holder for its own key and its descendants.
         """
 
 def add_VaultServiceServicer_to_server(servicer: VaultServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

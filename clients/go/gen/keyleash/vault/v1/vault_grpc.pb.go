@@ -65,6 +65,15 @@ type VaultServiceClient interface {
 	// metadata "connection.{vendor}" when set, else the oldest connection of the key's tenant for
 	// the vendor. Consumes nothing; Authorize still decides the call.
 	AccessConnectionSecret(ctx context.Context, in *AccessConnectionSecretRequest, opts ...grpc.CallOption) (*AccessConnectionSecretResponse, error)
+	// Reports what a key and each of its ancestors have used, and have left, of every limit right
+	// now: each rate window, spend window, the run cap (for agent_run_id), lifetime calls, and the
+	// holds each key has open. Read-only: consumes nothing and places nothing. Admin or service
+	// for any key; a key holder for its own key and its descendants.
+	GetKeyUsage(ctx context.Context, in *GetKeyUsageRequest, opts ...grpc.CallOption) (*GetKeyUsageResponse, error)
+	// Lists a key's history, oldest first: minted, frozen, unfrozen, policy changed, revoked
+	// (directly or by an ancestor's revocation), each with when, by which credential and why.
+	// Admin for any key; a key holder for its own key and its descendants.
+	ListKeyEvents(ctx context.Context, in *ListKeyEventsRequest, opts ...grpc.CallOption) (*ListKeyEventsResponse, error)
 }
 
 type vaultServiceClient struct {
@@ -250,6 +259,24 @@ func (c *vaultServiceClient) AccessConnectionSecret(ctx context.Context, in *Acc
 	return out, nil
 }
 
+func (c *vaultServiceClient) GetKeyUsage(ctx context.Context, in *GetKeyUsageRequest, opts ...grpc.CallOption) (*GetKeyUsageResponse, error) {
+	out := new(GetKeyUsageResponse)
+	err := c.cc.Invoke(ctx, "/keyleash.vault.v1.VaultService/GetKeyUsage", in, out, opts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *vaultServiceClient) ListKeyEvents(ctx context.Context, in *ListKeyEventsRequest, opts ...grpc.CallOption) (*ListKeyEventsResponse, error) {
+	out := new(ListKeyEventsResponse)
+	err := c.cc.Invoke(ctx, "/keyleash.vault.v1.VaultService/ListKeyEvents", in, out, opts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // VaultServiceServer is the server API for VaultService service.
 // All implementations must embed UnimplementedVaultServiceServer
 // for forward compatibility
@@ -302,6 +329,15 @@ type VaultServiceServer interface {
 	// metadata "connection.{vendor}" when set, else the oldest connection of the key's tenant for
 	// the vendor. Consumes nothing; Authorize still decides the call.
 	AccessConnectionSecret(context.Context, *AccessConnectionSecretRequest) (*AccessConnectionSecretResponse, error)
+	// Reports what a key and each of its ancestors have used, and have left, of every limit right
+	// now: each rate window, spend window, the run cap (for agent_run_id), lifetime calls, and the
+	// holds each key has open. Read-only: consumes nothing and places nothing. Admin or service
+	// for any key; a key holder for its own key and its descendants.
+	GetKeyUsage(context.Context, *GetKeyUsageRequest) (*GetKeyUsageResponse, error)
+	// Lists a key's history, oldest first: minted, frozen, unfrozen, policy changed, revoked
+	// (directly or by an ancestor's revocation), each with when, by which credential and why.
+	// Admin for any key; a key holder for its own key and its descendants.
+	ListKeyEvents(context.Context, *ListKeyEventsRequest) (*ListKeyEventsResponse, error)
 	mustEmbedUnimplementedVaultServiceServer()
 }
 
@@ -359,6 +395,12 @@ func (UnimplementedVaultServiceServer) DeleteConnection(context.Context, *Delete
 }
 func (UnimplementedVaultServiceServer) AccessConnectionSecret(context.Context, *AccessConnectionSecretRequest) (*AccessConnectionSecretResponse, error) {
 	return nil, status.Errorf(codes.Unimplemented, "method AccessConnectionSecret not implemented")
+}
+func (UnimplementedVaultServiceServer) GetKeyUsage(context.Context, *GetKeyUsageRequest) (*GetKeyUsageResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method GetKeyUsage not implemented")
+}
+func (UnimplementedVaultServiceServer) ListKeyEvents(context.Context, *ListKeyEventsRequest) (*ListKeyEventsResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method ListKeyEvents not implemented")
 }
 func (UnimplementedVaultServiceServer) mustEmbedUnimplementedVaultServiceServer() {}
 
@@ -687,6 +729,42 @@ func _VaultService_AccessConnectionSecret_Handler(srv interface{}, ctx context.C
 	return interceptor(ctx, in, info, handler)
 }
 
+func _VaultService_GetKeyUsage_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetKeyUsageRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(VaultServiceServer).GetKeyUsage(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: "/keyleash.vault.v1.VaultService/GetKeyUsage",
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(VaultServiceServer).GetKeyUsage(ctx, req.(*GetKeyUsageRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _VaultService_ListKeyEvents_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListKeyEventsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(VaultServiceServer).ListKeyEvents(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: "/keyleash.vault.v1.VaultService/ListKeyEvents",
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(VaultServiceServer).ListKeyEvents(ctx, req.(*ListKeyEventsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 var _VaultService_serviceDesc = grpc.ServiceDesc{
 	ServiceName: "keyleash.vault.v1.VaultService",
 	HandlerType: (*VaultServiceServer)(nil),
@@ -754,6 +832,14 @@ var _VaultService_serviceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "AccessConnectionSecret",
 			Handler:    _VaultService_AccessConnectionSecret_Handler,
+		},
+		{
+			MethodName: "GetKeyUsage",
+			Handler:    _VaultService_GetKeyUsage_Handler,
+		},
+		{
+			MethodName: "ListKeyEvents",
+			Handler:    _VaultService_ListKeyEvents_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{
