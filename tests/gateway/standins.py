@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import json
 import secrets
+import uuid
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl
@@ -161,3 +163,31 @@ async def serve(app: web.Application) -> tuple[web.AppRunner, str]:
     await site.start()
     port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
     return runner, f"http://127.0.0.1:{port}"
+
+
+def resend_app(state: StandIn) -> web.Application:
+    """api.resend.com: POST /emails and /emails/batch answer ids; a subject "reject" gets 422."""
+
+    async def handle(request: web.Request) -> web.StreamResponse:
+        body = await request.read()
+        state.seen.append(Seen(request.method, request.path, dict(request.headers), body))
+        token = request.headers.get("Authorization", "").removeprefix("Bearer ")
+        if token not in state.accepted_secrets:
+            return web.json_response(
+                {"statusCode": 401, "name": "invalid_api_key", "message": "API key is invalid"},
+                status=401,
+            )
+        payload = json.loads(body or b"null")
+        emails = payload if isinstance(payload, list) else [payload]
+        if any(e.get("subject") == "reject" for e in emails):
+            return web.json_response(
+                {"statusCode": 422, "name": "validation_error", "message": "Invalid `to` field."},
+                status=422,
+            )
+        if request.path == "/emails/batch":
+            return web.json_response({"data": [{"id": str(uuid.uuid4())} for _ in emails]})
+        return web.json_response({"id": str(uuid.uuid4())})
+
+    app = web.Application()
+    app.router.add_route("*", "/{tail:.*}", handle)
+    return app
