@@ -19,7 +19,7 @@ from keyleash_gateway.settings import GatewaySettings
 from metering_service.server import create_server as create_metering
 from metering_service.settings import MeteringSettings
 from tests.conftest import ADMIN_TOKEN, SERVICE_TOKEN, Stores, service_env
-from tests.gateway.standins import StandIn, resend_app, serve, stripe_app
+from tests.gateway.standins import StandIn, resend_app, serve, stripe_app, twilio_app
 from vault_service.server import create_server as create_vault
 from vault_service.settings import VaultSettings
 
@@ -108,6 +108,17 @@ async def stripe_upstream() -> AsyncIterator[StandIn]:
 async def resend_upstream() -> AsyncIterator[StandIn]:
     state = StandIn(url="", accepted_secrets=set())
     runner, url = await serve(resend_app(state))
+    state.url = url
+    try:
+        yield state
+    finally:
+        await runner.cleanup()
+
+
+@pytest.fixture(scope="session")
+async def twilio_upstream() -> AsyncIterator[StandIn]:
+    state = StandIn(url="", accepted_secrets=set())
+    runner, url = await serve(twilio_app(state))
     state.url = url
     try:
         yield state

@@ -191,3 +191,46 @@ def resend_app(state: StandIn) -> web.Application:
     app = web.Application()
     app.router.add_route("*", "/{tail:.*}", handle)
     return app
+
+
+def twilio_app(state: StandIn) -> web.Application:
+    """api.twilio.com Messages: 201 with the message resource; Body "priced" reports a price
+    at once (as Twilio does once it is known); To +15005550001 is invalid (error 21211)."""
+
+    async def handle(request: web.Request) -> web.StreamResponse:
+        body = await request.read()
+        state.seen.append(Seen(request.method, request.path, dict(request.headers), body))
+        if basic_password(request.headers.get("Authorization", "")) not in state.accepted_secrets:
+            return web.json_response(
+                {
+                    "code": 20003,
+                    "message": "Authenticate",
+                    "more_info": "https://www.twilio.com/docs/errors/20003",
+                    "status": 401,
+                },
+                status=401,
+            )
+        form = dict(parse_qsl(body.decode()))
+        account = request.path.split("/")[3]
+        if form.get("To") == "+15005550001":
+            return web.json_response(
+                {
+                    "code": 21211,
+                    "message": "The 'To' number +15005550001 is not a valid phone number.",
+                    "more_info": "https://www.twilio.com/docs/errors/21211",
+                    "status": 400,
+                },
+                status=400,
+            )
+        priced = "priced" in form.get("Body", "")
+        return web.json_response(
+            {"sid": "SM" + secrets.token_hex(16), "account_sid": account, "to": form.get("To"), "from": form.get("From"), "body": form.get("Body"),
+             "status": "queued", "num_segments": "1", "direction": "outbound-api", "api_version": "2010-04-01",
+             "price": "-0.00790" if priced else None, "price_unit": "USD", "error_code": None, "error_message": None,
+             "date_created": "Tue, 01 Dec 2026 22:00:00 +0000", "uri": f"/2010-04-01/Accounts/{account}/Messages.json"},
+            status=201,
+        )  # fmt: skip
+
+    app = web.Application()
+    app.router.add_route("*", "/{tail:.*}", handle)
+    return app
