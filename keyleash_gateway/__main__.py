@@ -2,19 +2,19 @@
 
 from __future__ import annotations
 
-import logging
 import os
 import sys
 
 from aiohttp import web
 
 from keyleash_core.settings import SettingsError
+from keyleash_core.telemetry import setup_logging
 from keyleash_gateway.app import create_app
 from keyleash_gateway.settings import GatewaySettings, split_listen
 
 
 def main() -> None:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    setup_logging(os.environ)
     try:
         settings = GatewaySettings.from_env(os.environ)
     except SettingsError as error:
