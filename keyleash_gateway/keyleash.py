@@ -125,6 +125,16 @@ class Keyleash:
             connection_name=access.connection.name,
         )
 
+    async def upstream_by_name(self, name: str, vendor: str) -> Upstream:
+        """The named connection's secret, for verifying the vendor's own callbacks."""
+        try:
+            access = await self._connections.access_connection_secret("", vendor, name=name)
+        except NotFound as error:
+            raise ConnectionMissing(error.reason) from None
+        except KeyleashError as error:
+            raise KeyleashUnavailable(f"AccessConnectionSecret: {error.code}") from None
+        return Upstream(access.connection.base_url, access.secret, "", access.connection.name)
+
     async def charge(self, call: ChargeCall) -> bool:
         """Records the cost; False (and a log line) when it could not be recorded now: the
         hold then stays counted, which errs on the side of the cap."""

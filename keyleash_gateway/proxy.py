@@ -15,6 +15,7 @@ import logging
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
+from urllib.parse import urlencode
 
 from keyleash.vault.v1 import vault_pb2
 from keyleash_core.money import Money
@@ -36,7 +37,8 @@ from keyleash_gateway.upstream import (
     request_headers,
 )
 from keyleash_gateway.vendors import VENDORS, Vendor
-from keyleash_gateway.vendors.base import BadRequestBody, Endpoint, UnknownEndpoint
+from keyleash_gateway.vendors.base import BadRequestBody, Endpoint, UnknownEndpoint, form_fields
+from keyleash_gateway.vendors.twilio_status import ChargedMessage, callback_url
 
 log = logging.getLogger("keyleash.gateway")
 
@@ -69,9 +71,10 @@ def request_ids(key: str, vendor: str, idempotency_key: str) -> str:
 class ProxyCall:
     """Authorize → forward → charge. One per process; safe for concurrent use."""
 
-    def __init__(self, keyleash: Keyleash, upstream: UpstreamClient) -> None:
+    def __init__(self, keyleash: Keyleash, upstream: UpstreamClient, public_url: str = "") -> None:
         self._keyleash = keyleash
         self._upstream = upstream
+        self._public_url = public_url
 
     async def handle(self, request: VendorRequest) -> Reply:
         vendor = VENDORS.get(request.vendor)
@@ -151,8 +154,9 @@ class ProxyCall:
             request.header_map,
             vendor.upstream_auth(request.header_map, upstream.secret),
         )
+        body = self._with_status_callback(vendor, endpoint, request, call, decision, upstream)
         try:
-            answer = await self._upstream.send(request.method, url, headers, request.body)
+            answer = await self._upstream.send(request.method, url, headers, body)
         except NotSent as error:
             await self._release(call, decision, vendor, endpoint, f"not sent: {error}")
             return answers.not_sent(vendor.name)
@@ -164,6 +168,32 @@ class ProxyCall:
             return answers.outcome_unknown(vendor.name)
         await self._settle(vendor, endpoint, call, decision, answer)
         return Reply(answer.status, answer.body, answer.headers)
+
+    def _with_status_callback(
+        self,
+        vendor: Vendor,
+        endpoint: Endpoint,
+        request: VendorRequest,
+        call: AuthorizeCall,
+        decision: vault_pb2.AuthorizeResponse,
+        upstream: Upstream,
+    ) -> bytes:
+        """Twilio messages: ask Twilio to report the final status to the gateway (which then
+        corrects the estimate), unless the agent asked for its own callback."""
+        wanted = vendor.name == "twilio" and endpoint.name == "messages.create"
+        if not (wanted and self._public_url and endpoint.estimate is not None):
+            return request.body
+        if "StatusCallback" in form_fields(request.body):
+            return request.body
+        charged = ChargedMessage(
+            upstream.connection_name,
+            decision.key_id,
+            call.request_id + "-charge",
+            endpoint.estimate.micros,
+            call.agent_run_id,
+        )
+        extra = urlencode({"StatusCallback": callback_url(self._public_url, charged)})
+        return request.body + (b"&" if request.body else b"") + extra.encode()
 
     async def _settle(
         self,

@@ -9,7 +9,8 @@ Endpoint table (anything else is refused with 403):
 - POST /2010-04-01/Accounts/{sid}/Messages.json: twilio.messages.write; estimate = segments of
   Body (GSM-7 or UCS-2) x the destination country's per-segment price (vendors/sms.py, table
   twilio-sms-2026-12); cost = the answer's `price` when present (Twilio reports it as a negative
-  decimal), else the estimate.
+  decimal), else the estimate; with KEYLEASH_GATEWAY_PUBLIC_URL set, Twilio's signed status
+  callback later corrects it (vendors/twilio_status.py, keyleash_gateway/callbacks.py).
 - GET /2010-04-01/Accounts/{sid}/Messages.json and .../Messages/{MessageSid}.json:
   twilio.messages.read; cost 0.
 

@@ -212,6 +212,17 @@ def twilio_app(state: StandIn) -> web.Application:
             )
         form = dict(parse_qsl(body.decode()))
         account = request.path.split("/")[3]
+        if request.method == "GET":  # the message once final: Twilio now knows its price
+            sid = request.path.rsplit("/", 1)[1].removesuffix(".json")
+            return web.json_response(
+                {
+                    "sid": sid,
+                    "account_sid": account,
+                    "status": "delivered",
+                    "price": "-0.01580",
+                    "price_unit": "USD",
+                }
+            )
         if form.get("To") == "+15005550001":
             return web.json_response(
                 {
