@@ -205,6 +205,14 @@ class ProxyCall:
     ) -> None:
         cost = vendor.cost(endpoint, answer.status, answer.body)
         outcome = {"upstream_status": str(answer.status), "latency_ms": str(answer.latency_ms)}
+        # One line per forwarded call, with the key's id (never its secret) and both costs.
+        log.info(
+            "proxied key=%s run=%s %s %s %s status=%d latency_ms=%d estimate=%s cost=%s"
+            " vendor_id=%s",
+            decision.key_id, call.agent_run_id or "-", vendor.name, call.method, call.path,
+            answer.status, answer.latency_ms, endpoint.estimate or "-",
+            cost.amount if cost else "unknown", cost.vendor_request_id if cost else "-",
+        )  # fmt: skip
         if cost is None:
             log.warning(
                 "outcome unknown: key %s %s answered %d; hold %s kept",
