@@ -20,7 +20,7 @@ from keyleash_gateway.vendors import sms
 from tests.conftest import SERVICE_TOKEN
 from tests.gateway.conftest import Gateway, SealedSystem
 from tests.gateway.standins import StandIn, basic_password, serve
-from tests.gateway.stripe_helpers import events, in_thread, spent
+from tests.gateway.stripe_helpers import OPEN_SESSIONS, events, in_thread, spent
 
 ACCOUNT = "AC" + "0" * 32
 
@@ -29,6 +29,8 @@ def sdk(gateway_url: str, key: str) -> Client:
     """The README's setup: the Account SID as username, the vault key as the password."""
     client = Client(ACCOUNT, key)
     client.api.base_url = f"{gateway_url}/twilio"
+    if client.http_client.session is not None:  # type: ignore[attr-defined]
+        OPEN_SESSIONS.append(client.http_client.session)  # type: ignore[attr-defined]
     return client
 
 
