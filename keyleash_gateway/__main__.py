@@ -21,7 +21,11 @@ def main() -> None:
         print(f"keyleash_gateway: {error}", file=sys.stderr)
         raise SystemExit(2) from None
     host, port = split_listen(settings.listen)
-    web.run_app(create_app(settings), host=host, port=port, print=None, access_log=None)
+
+    async def app() -> web.Application:
+        return create_app(settings)  # inside the loop: its clients bind to it
+
+    web.run_app(app(), host=host, port=port, print=None, access_log=None)
 
 
 if __name__ == "__main__":
