@@ -22,6 +22,7 @@ import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
 
 import aiohttp
@@ -30,6 +31,9 @@ from aiohttp import web
 
 from bench.stats import percentile
 from keyleash.vault.v1 import vault_pb2, vault_pb2_grpc
+from keyleash_core.money import Money
+from keyleash_gateway.keyleash import AuthorizeCall, ChargeCall, Keyleash
+from keyleash_gateway.settings import GatewaySettings
 
 BODY = b"amount=100&currency=usd&source=tok_visa"
 CHARGE = (
@@ -216,6 +220,8 @@ def run(count: int, seconds: float, callers: int) -> None:
                 wait_http(f"http://127.0.0.1:{port}")
             key = provision(banner["vault"], banner["token"], upstream)
             report(asyncio.run(measure(ports, key, count, seconds, callers)), callers)
+            settings = GatewaySettings.from_env(gateway_env)
+            report_phases(asyncio.run(phases(settings, key, min(count, 300))))
 
 
 async def measure(
@@ -233,6 +239,45 @@ async def measure(
         rate = await throughput(url, key, callers, seconds)
         results[name] = (percentile(samples, 50), percentile(samples, 99), rate)
     return results
+
+
+async def phases(settings: GatewaySettings, key: str, count: int) -> dict[str, list[float]]:
+    """Where a gateway call's time goes: each Keyleash call it makes, alone, at one caller."""
+    keyleash = Keyleash(settings)
+    timings: dict[str, list[float]] = {"Authorize": [], "AccessConnectionSecret": [], "Charge": []}
+    cost = Money("USD", 1_000_000)
+    try:
+        for _ in range(count):
+            request_id = "gw-" + secrets.token_hex(8)
+            call = AuthorizeCall(
+                key, "stripe.charges.write", "stripe", "POST", "/v1/charges", cost, "bench", {},
+                request_id,
+            )  # fmt: skip
+            charge = ChargeCall(
+                request_id + "-charge", "", "", cost, "stripe", "POST /v1/charges", "bench",
+                "ch_1", "vendor_response", "bench", {},
+            )  # fmt: skip
+            started = time.perf_counter()
+            decision = await keyleash.authorize(call)
+            timings["Authorize"].append((time.perf_counter() - started) * 1000)
+            started = time.perf_counter()
+            await keyleash.upstream(key, "stripe")
+            timings["AccessConnectionSecret"].append((time.perf_counter() - started) * 1000)
+            started = time.perf_counter()
+            await keyleash.charge(
+                replace(charge, key_id=decision.key_id, reservation_id=decision.reservation_id)
+            )
+            timings["Charge"].append((time.perf_counter() - started) * 1000)
+    finally:
+        await keyleash.close()
+    return timings
+
+
+def report_phases(timings: dict[str, list[float]]) -> None:
+    print("\nwhere the time goes (each call alone, one caller):")
+    for name, samples in timings.items():
+        p50, p99 = percentile(samples, 50), percentile(samples, 99)
+        print(f"  {name:<24} p50 {p50:7.2f} ms   p99 {p99:7.2f} ms")
 
 
 def report(results: dict[str, tuple[float, float, float]], callers: int) -> None:
