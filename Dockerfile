@@ -20,6 +20,7 @@ RUN pip install -r requirements.lock
 # ends up in the image.
 COPY pyproject.toml README.md ./
 COPY keyleash_core ./keyleash_core
+COPY keyleash_ops ./keyleash_ops
 COPY vault_service ./vault_service
 COPY metering_service ./metering_service
 COPY keyleash_gateway ./keyleash_gateway

@@ -29,7 +29,7 @@ from bench import stats, system
 from bench.stats import Comparison, Measurement, Target
 from bench.worker import worker_main
 from keyleash.vault.v1 import vault_pb2
-from keyleash_core import devstores
+from keyleash_ops import devstores
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -551,7 +551,7 @@ def run_all(
 
 def measure_memory(sut: system.System, busy: vault_pb2.Policy) -> dict[str, float]:
     """Bytes of one idle key and of one active key (2 rate + 2 spend windows) after 10 calls."""
-    from keyleash_core import keyspace
+    from keyleash_core.redis import keyspace
 
     out: dict[str, float] = {}
     minted = system.run_async(system.mint_keys(sut, "bench-mem", 1, busy))[0]
@@ -565,7 +565,7 @@ def measure_memory(sut: system.System, busy: vault_pb2.Policy) -> dict[str, floa
         from keyleash.vault.v1 import vault_pb2_grpc
 
         async with grpc.aio.insecure_channel(sut.services["vault"].address) as channel:
-            stub = vault_pb2_grpc.VaultServiceStub(channel)  # type: ignore[no-untyped-call]
+            stub = vault_pb2_grpc.VaultServiceStub(channel)
             request = vault_pb2.AuthorizeRequest(key=minted.secret, scope="api.call")
             request.estimated_cost.CopyFrom(system.usd(10_000))
             for _ in range(9):

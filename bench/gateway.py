@@ -134,7 +134,7 @@ def provision(vault: str, admin: str, upstream: str) -> str:
     metadata = (("authorization", f"Bearer {admin}"),)
     tenant = "bench-" + secrets.token_hex(4)
     with grpc.insecure_channel(vault) as channel:
-        stub = vault_pb2_grpc.VaultServiceStub(channel)  # type: ignore[no-untyped-call]
+        stub = vault_pb2_grpc.VaultServiceStub(channel)
         stub.CreateConnection(
             vault_pb2.CreateConnectionRequest(
                 tenant_id=tenant,
@@ -204,7 +204,7 @@ def run(count: int, seconds: float, callers: int) -> None:
     with (
         process(*me, "upstream", str(ports["upstream"])),
         process(*me, "bare", str(ports["bare"]), upstream),
-        process(sys.executable, "-m", "keyleash_core.cli", "up", "--state-dir", str(state),
+        process(sys.executable, "-m", "keyleash_ops.cli", "up", "--state-dir", str(state),
                 "--vault-listen", "127.0.0.1:0", "--metering-listen", "127.0.0.1:0",
                 "--gateway-listen", "127.0.0.1:0", env=env) as up,
     ):  # fmt: skip

@@ -136,15 +136,15 @@ async def _grpc_op(ctx: Context, spec: dict[str, Any]) -> Op:
     channels = [ctx.channel(a, n) for a in addresses for n in range(connections)]
     if kind == "health":
         stubs = _round_robin([health_pb2_grpc.HealthStub(c) for c in channels])
-        request = health_pb2.HealthCheckRequest(service="")
+        health_request = health_pb2.HealthCheckRequest(service="")
 
         async def health() -> int:
-            await stubs().Check(request)
+            await stubs().Check(health_request)
             return 1
 
         return health
     if kind == "authorize":
-        vaults = _round_robin([vault_pb2_grpc.VaultServiceStub(c) for c in channels])  # type: ignore[no-untyped-call]
+        vaults = _round_robin([vault_pb2_grpc.VaultServiceStub(c) for c in channels])
         want = vault_pb2.DECISION_ALLOW if p["expect"] == "allow" else vault_pb2.DECISION_DENY
         requests = []
         for secret in p["secrets"]:
@@ -163,7 +163,7 @@ async def _grpc_op(ctx: Context, spec: dict[str, Any]) -> Op:
 
         return authorize
     if kind == "mint":
-        vault = vault_pb2_grpc.VaultServiceStub(channels[0])  # type: ignore[no-untyped-call]
+        vault = vault_pb2_grpc.VaultServiceStub(channels[0])
         metadata = bearer(p["admin_token"])
         policy = vault_pb2.Policy(
             rate_limits=[vault_pb2.RateLimit(limit=100, window={"seconds": 60})],
@@ -187,9 +187,7 @@ async def _grpc_op(ctx: Context, spec: dict[str, Any]) -> Op:
 
         return mint
     if kind == "charge":
-        metering = _round_robin(
-            [metering_pb2_grpc.MeteringServiceStub(c) for c in channels]  # type: ignore[no-untyped-call]
-        )
+        metering = _round_robin([metering_pb2_grpc.MeteringServiceStub(c) for c in channels])
         metadata = bearer(p["service_token"])
         key_ids = _round_robin(p["key_ids"])
         amount = money_pb2.Money(currency_code="USD", micros=10_000)
@@ -283,10 +281,10 @@ async def _redis_op(ctx: Context, spec: dict[str, Any], extra: list[Any]) -> Op:
     if kind == "lua_keyleash":
         from keyleash_core.keyrecord import KeyRecord
         from keyleash_core.money import Money
-        from keyleash_core.redis_store import Scripts
-        from vault_service.authority import new_decision_id
+        from keyleash_core.redis.scripts import Scripts
         from vault_service.domain.checks import CallRequest
-        from vault_service.domain.decision import build_plan, parse_outcome
+        from vault_service.domain.decision import OutcomeKind, build_plan, parse_outcome
+        from vault_service.usecases.authorize import new_decision_id
 
         chains = _round_robin([[KeyRecord.from_json(r) for r in chain] for chain in p["chains"]])
         decide = Scripts(client)["authorize"]
@@ -301,7 +299,7 @@ async def _redis_op(ctx: Context, spec: dict[str, Any], extra: list[Any]) -> Op:
                 reservation_id="r_" + secrets.token_hex(12),
             )  # fmt: skip
             raw = await decide(keys=plan.keys, args=plan.args)
-            return 1 if parse_outcome(raw).kind == "allow" else 0
+            return 1 if parse_outcome(raw).kind is OutcomeKind.ALLOW else 0
 
         return lua
     if kind == "redis_seed":
@@ -358,7 +356,7 @@ async def _authorize_streams(ctx: Context, spec: dict[str, Any], rec: Recorder) 
 
     async def stream(index: int) -> None:
         secret = secrets_list[index % len(secrets_list)]
-        stub = vault_pb2_grpc.VaultServiceStub(ctx.channel(addresses[index % len(addresses)]))  # type: ignore[no-untyped-call]
+        stub = vault_pb2_grpc.VaultServiceStub(ctx.channel(addresses[index % len(addresses)]))
         request = vault_pb2.AuthorizeRequest(
             key=secret, scope="api.call", vendor="stripe", method="POST", path="/v1/charges",
             agent_run_id="bench-run",
@@ -422,7 +420,7 @@ async def _usage_streams(ctx: Context, spec: dict[str, Any], rec: Recorder) -> N
     tag = secrets.token_hex(4)
 
     async def stream(index: int) -> None:
-        stub = metering_pb2_grpc.MeteringServiceStub(ctx.channel(p["addresses"][0]))  # type: ignore[no-untyped-call]
+        stub = metering_pb2_grpc.MeteringServiceStub(ctx.channel(p["addresses"][0]))
         key_id = p["key_ids"][index % len(p["key_ids"])]
         call = stub.StreamUsage(metadata=bearer(p["service_token"]))
         sem = asyncio.Semaphore(window)

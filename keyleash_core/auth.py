@@ -11,20 +11,31 @@ import hmac
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
+from enum import StrEnum
 from typing import Any
 
 from keyleash_core.errors import Unauthenticated
 
-ADMIN = "admin"
-SERVICE = "service"
-KEY = "key"
+
+class CredentialKind(StrEnum):
+    """Who is calling: an operator (admin token), a Keyleash component such as the gateway
+    (service token), or an agent holding a vault key."""
+
+    ADMIN = "admin"
+    SERVICE = "service"
+    KEY = "key"
+
+
+ADMIN = CredentialKind.ADMIN
+SERVICE = CredentialKind.SERVICE
+KEY = CredentialKind.KEY
 
 
 @dataclass(frozen=True)
 class Credential:
     """A bearer token the caller presented, classified. `token` is a key secret for KEY."""
 
-    kind: str
+    kind: CredentialKind
     token: str
     actor: str  # how audit rows name the caller; never the token itself
 

@@ -14,6 +14,8 @@ import grpc
 from google.protobuf import any_pb2, duration_pb2
 from google.rpc import code_pb2, error_details_pb2, status_pb2
 
+from keyleash_core.reasons import ErrorReason
+
 
 @dataclass
 class FieldViolation:
@@ -27,13 +29,13 @@ class KeyleashError(Exception):
     """Base of every error a caller may see. `status` is a google.rpc.Code name."""
 
     status = "INTERNAL"
-    default_reason = "INTERNAL"
+    default_reason = ErrorReason.INTERNAL
 
     def __init__(
         self,
         message: str,
         *,
-        reason: str | None = None,
+        reason: ErrorReason | None = None,
         metadata: Mapping[str, str] | None = None,
         violations: Sequence[FieldViolation] = (),
         retry_after_seconds: float | None = None,
@@ -50,7 +52,7 @@ class InvalidArgument(KeyleashError):
     """A malformed request; `violations` names the fields."""
 
     status = "INVALID_ARGUMENT"
-    default_reason = "INVALID_ARGUMENT"
+    default_reason = ErrorReason.INVALID_ARGUMENT
 
     def __init__(self, field_path: str, description: str) -> None:
         super().__init__(
@@ -62,68 +64,55 @@ class InvalidArgument(KeyleashError):
 
 class Unauthenticated(KeyleashError):
     status = "UNAUTHENTICATED"
-    default_reason = "UNAUTHENTICATED"
+    default_reason = ErrorReason.UNAUTHENTICATED
 
 
 class PermissionDenied(KeyleashError):
     status = "PERMISSION_DENIED"
-    default_reason = "PERMISSION_DENIED"
+    default_reason = ErrorReason.PERMISSION_DENIED
 
 
 class NotFound(KeyleashError):
     status = "NOT_FOUND"
-    default_reason = "NOT_FOUND"
+    default_reason = ErrorReason.NOT_FOUND
 
 
 class AlreadyExists(KeyleashError):
     status = "ALREADY_EXISTS"
-    default_reason = "REQUEST_ID_REUSED"
+    default_reason = ErrorReason.REQUEST_ID_REUSED
 
 
 class FailedPrecondition(KeyleashError):
     status = "FAILED_PRECONDITION"
-    default_reason = "FAILED_PRECONDITION"
+    default_reason = ErrorReason.FAILED_PRECONDITION
 
 
 class ResourceExhausted(KeyleashError):
     status = "RESOURCE_EXHAUSTED"
-    default_reason = "TOO_MANY_ATTEMPTS"
+    default_reason = ErrorReason.TOO_MANY_ATTEMPTS
 
 
 class DeadlineExceeded(KeyleashError):
     status = "DEADLINE_EXCEEDED"
-    default_reason = "STORE_TIMEOUT"
+    default_reason = ErrorReason.STORE_TIMEOUT
 
 
 class Unimplemented(KeyleashError):
     status = "UNIMPLEMENTED"
-    default_reason = "NOT_IMPLEMENTED"
+    default_reason = ErrorReason.NOT_IMPLEMENTED
 
 
 class StoreUnavailable(KeyleashError):
     """Redis or Postgres could not be reached: nothing was decided or acknowledged (fail closed)."""
 
     status = "UNAVAILABLE"
-    default_reason = "STORE_UNAVAILABLE"
+    default_reason = ErrorReason.STORE_UNAVAILABLE
 
     def __init__(self, store: str, detail: str = "") -> None:
         super().__init__(
             f"{store} is unavailable; nothing was decided or recorded, retry with the same "
             "request_id",
             metadata={"store": store, **({"detail": detail[:200]} if detail else {})},
-            retry_after_seconds=1.0,
-        )
-
-
-class AuditBacklogFull(KeyleashError):
-    """The audit stream is at its bound: a decision that cannot be recorded is not made."""
-
-    status = "UNAVAILABLE"
-    default_reason = "AUDIT_BACKLOG_FULL"
-
-    def __init__(self) -> None:
-        super().__init__(
-            "the audit backlog is full; no decision was made, retry later",
             retry_after_seconds=1.0,
         )
 
@@ -159,7 +148,7 @@ def to_rpc_status(error: KeyleashError, domain: str) -> status_pb2.Status:
 
 def internal_status(domain: str) -> status_pb2.Status:
     """What a caller sees for a bug: a generic message, never a traceback."""
-    info = error_details_pb2.ErrorInfo(reason="INTERNAL", domain=domain)
+    info = error_details_pb2.ErrorInfo(reason=ErrorReason.INTERNAL, domain=domain)
     return status_pb2.Status(
         code=code_pb2.INTERNAL, message="internal error", details=[_pack(info)]
     )
@@ -171,7 +160,6 @@ def grpc_code(error: KeyleashError) -> grpc.StatusCode:
 
 __all__ = [
     "AlreadyExists",
-    "AuditBacklogFull",
     "DeadlineExceeded",
     "FailedPrecondition",
     "FieldViolation",

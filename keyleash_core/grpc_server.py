@@ -6,7 +6,7 @@ import asyncio
 import logging
 import signal
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
-from typing import Any
+from typing import Any, TypeAlias, TypeVar, cast
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
@@ -22,14 +22,22 @@ from keyleash_core.errors import (
     internal_status,
     to_rpc_status,
 )
+from keyleash_core.reasons import ErrorReason
 from keyleash_core.settings import TlsSettings
 
 log = logging.getLogger("keyleash.server")
 
 Behavior = Callable[..., Any]
+Handler: TypeAlias = "grpc.RpcMethodHandler[Any, Any]"
+Context: TypeAlias = "grpc.aio.ServicerContext[Any, Any]"
+Request = TypeVar("Request")
+Response = TypeVar("Response")
+Continuation: TypeAlias = Callable[
+    [grpc.HandlerCallDetails], Awaitable["grpc.RpcMethodHandler[Request, Response] | None"]
+]
 
 
-class ErrorMappingInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
+class ErrorMappingInterceptor(grpc.aio.ServerInterceptor):
     """Turns KeyleashError into a rich status and anything else into a bare INTERNAL.
 
     One place for it, so servicers stay thin and no traceback ever reaches a caller.
@@ -38,13 +46,13 @@ class ErrorMappingInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
     def __init__(self, domain: str, limiter: FailedAttemptLimiter | None = None) -> None:
         self._domain = domain
         self._limiter = limiter or FailedAttemptLimiter()
-        self._wrapped: dict[str, tuple[grpc.RpcMethodHandler, grpc.RpcMethodHandler]] = {}
+        self._wrapped: dict[str, tuple[Handler, Handler]] = {}
 
     async def intercept_service(
         self,
-        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
+        continuation: Continuation[Request, Response],
         handler_call_details: grpc.HandlerCallDetails,
-    ) -> grpc.RpcMethodHandler:
+    ) -> grpc.RpcMethodHandler[Request, Response] | None:
         handler = await continuation(handler_call_details)
         if handler is None:
             return None
@@ -58,9 +66,9 @@ class ErrorMappingInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
             return cached[1]
         wrapped = self._wrap(handler, method)
         self._wrapped[method] = (handler, wrapped)
-        return wrapped
+        return cast("grpc.RpcMethodHandler[Request, Response]", wrapped)
 
-    def _wrap(self, handler: grpc.RpcMethodHandler, method: str) -> grpc.RpcMethodHandler:
+    def _wrap(self, handler: Handler, method: str) -> Handler:
         if handler.unary_unary:
             return grpc.unary_unary_rpc_method_handler(
                 self._wrap_unary(handler.unary_unary, method),
@@ -79,6 +87,7 @@ class ErrorMappingInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
                 request_deserializer=handler.request_deserializer,
                 response_serializer=handler.response_serializer,
             )
+        assert handler.stream_stream is not None
         return grpc.stream_stream_rpc_method_handler(
             self._wrap_stream(handler.stream_stream, method),
             request_deserializer=handler.request_deserializer,
@@ -86,7 +95,7 @@ class ErrorMappingInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
         )
 
     def _wrap_unary(self, behavior: Behavior, method: str) -> Behavior:
-        async def wrapped(request: Any, context: grpc.aio.ServicerContext) -> Any:
+        async def wrapped(request: Any, context: Context) -> Any:
             try:
                 self._check_peer(context)
                 return await behavior(request, context)
@@ -96,7 +105,7 @@ class ErrorMappingInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
         return wrapped
 
     def _wrap_stream(self, behavior: Behavior, method: str) -> Behavior:
-        async def wrapped(request: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
+        async def wrapped(request: Any, context: Context) -> AsyncIterator[Any]:
             try:
                 self._check_peer(context)
                 async for response in behavior(request, context):
@@ -106,18 +115,16 @@ class ErrorMappingInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
 
         return wrapped
 
-    def _check_peer(self, context: grpc.aio.ServicerContext) -> None:
+    def _check_peer(self, context: Context) -> None:
         wait = self._limiter.retry_after(context.peer() or "")
         if wait:
             raise ResourceExhausted(
                 "too many failed credential attempts from this peer",
-                reason="TOO_MANY_ATTEMPTS",
+                reason=ErrorReason.TOO_MANY_ATTEMPTS,
                 retry_after_seconds=wait,
             )
 
-    async def _abort(
-        self, error: Exception, context: grpc.aio.ServicerContext, method: str
-    ) -> None:
+    async def _abort(self, error: Exception, context: Context, method: str) -> None:
         if isinstance(error, Unauthenticated):
             self._limiter.failed(context.peer() or "")
         if isinstance(error, grpc.aio.AbortError):

@@ -9,13 +9,14 @@ from typing import Any
 
 from keyleash_core.keyrecord import KeyRecord, KeyState
 from keyleash_core.policy import Policy
+from keyleash_core.times import ms_from_datetime
 
 KEY_COLUMNS = """key_id, tenant_id, parent_key_id, key_path, agent_id, label, scopes, policy::text,
     policy_version, state, create_time, expire_time, revoke_time, revoke_reason, metadata::text"""
 
 
 def _ms(moment: datetime | None) -> int:
-    return 0 if moment is None else int(moment.timestamp() * 1000)
+    return 0 if moment is None else ms_from_datetime(moment)
 
 
 def record_from_row(row: Any) -> KeyRecord:

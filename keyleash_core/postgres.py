@@ -38,6 +38,13 @@ CONNECTION_ERRORS: tuple[type[BaseException], ...] = (
     # Postgres was killed under group commits: nothing was committed, so it is UNAVAILABLE.
     asyncpg.exceptions.InternalClientError,
 )
+# Everything a failed Postgres call raises that means "unavailable", as one tuple (mypy cannot
+# check a starred tuple in an except clause).
+POSTGRES_ERRORS: tuple[type[BaseException], ...] = (
+    *CONNECTION_ERRORS,
+    asyncpg.exceptions.PostgresError,
+)
+_STARTUP_ERRORS: tuple[type[BaseException], ...] = (TimeoutError, *POSTGRES_ERRORS)
 
 
 async def create_pool(
@@ -55,7 +62,7 @@ async def create_pool(
             ),
             timeout=timeout_seconds * 3,
         )
-    except (TimeoutError, *CONNECTION_ERRORS, asyncpg.PostgresError) as error:
+    except _STARTUP_ERRORS as error:
         raise StoreUnavailable("postgres", f"{type(error).__name__}: {error}") from None
     assert pool is not None
     return pool

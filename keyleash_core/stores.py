@@ -10,7 +10,7 @@ import asyncpg
 
 from keyleash_core.errors import StoreUnavailable
 from keyleash_core.postgres import apply_migrations, create_pool
-from keyleash_core.redis_store import RedisClient, Scripts, close_redis, create_redis, ping
+from keyleash_core.redis.scripts import RedisClient, Scripts, close_redis, create_redis, ping
 from keyleash_core.settings import StoreSettings
 
 log = logging.getLogger("keyleash.stores")

@@ -16,13 +16,17 @@ import os
 import time
 from collections.abc import Awaitable, Callable, Iterator, Mapping
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, TypeAlias, TypeVar, cast
 
 import grpc
 from opentelemetry import baggage, metrics, trace
 
 AGENT_RUN_BAGGAGE = "agent_run_id"
 AGENT_RUN_HEADER = "x-agent-run-id"
+Handler: TypeAlias = "grpc.RpcMethodHandler[Any, Any]"
+Context: TypeAlias = "grpc.aio.ServicerContext[Any, Any]"
+Request = TypeVar("Request")
+Response = TypeVar("Response")
 
 tracer = trace.get_tracer("keyleash")
 meter = metrics.get_meter("keyleash")
@@ -139,7 +143,7 @@ def server_interceptors() -> list[grpc.aio.ServerInterceptor]:
     return [aio_server_interceptor(), AgentRunInterceptor()]  # type: ignore[no-untyped-call]
 
 
-def agent_run_id_of(context: grpc.aio.ServicerContext) -> str:
+def agent_run_id_of(context: Context) -> str:
     """The call's agent run: W3C baggage first, then the x-agent-run-id header."""
     run = baggage.get_baggage(AGENT_RUN_BAGGAGE)
     if run:
@@ -150,27 +154,30 @@ def agent_run_id_of(context: grpc.aio.ServicerContext) -> str:
     return ""
 
 
-class AgentRunInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
+class AgentRunInterceptor(grpc.aio.ServerInterceptor):
     """Puts the call's agent_run_id on its span, and makes it the baggage of the handler."""
 
     def __init__(self) -> None:
-        self._wrapped: dict[str, tuple[grpc.RpcMethodHandler, grpc.RpcMethodHandler]] = {}
+        self._wrapped: dict[str, tuple[Handler, Handler]] = {}
 
     async def intercept_service(
         self,
-        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
+        continuation: Callable[
+            [grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler[Request, Response] | None]
+        ],
         handler_call_details: grpc.HandlerCallDetails,
-    ) -> grpc.RpcMethodHandler:
+    ) -> grpc.RpcMethodHandler[Request, Response] | None:
         handler = await continuation(handler_call_details)
         if handler is None or not handler.unary_unary:
             return handler
         # Built once per method and handler (grpc.aio asks on every call).
         cached = self._wrapped.get(handler_call_details.method)
         if cached is not None and cached[0] is handler:
-            return cached[1]
-        behavior = handler.unary_unary
+            return cast("grpc.RpcMethodHandler[Request, Response]", cached[1])
+        # grpc.aio calls the same slot with an async behaviour; the stubs type the sync one.
+        behavior = cast(Callable[..., Awaitable[Any]], handler.unary_unary)
 
-        async def wrapped(request: Any, context: grpc.aio.ServicerContext) -> Any:
+        async def wrapped(request: Any, context: Context) -> Any:
             run = agent_run_id_of(context)
             if run:
                 trace.get_current_span().set_attribute("keyleash.agent_run_id", run)

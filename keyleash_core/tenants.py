@@ -7,10 +7,10 @@ from datetime import UTC, datetime
 
 import asyncpg
 
-from keyleash_core import keyspace
 from keyleash_core.errors import StoreUnavailable
 from keyleash_core.postgres import run_db
-from keyleash_core.redis_store import Scripts, run_redis
+from keyleash_core.redis import keyspace
+from keyleash_core.redis.scripts import Scripts, run_redis
 from keyleash_core.windows import day_period
 
 TENANT_STATE_SQL = """

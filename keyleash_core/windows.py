@@ -5,12 +5,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from functools import lru_cache
 
-from keyleash_core import keyspace
 from keyleash_core.keyrecord import KeyRecord
 from keyleash_core.policy import SpendWindow
+from keyleash_core.redis import keyspace
+from keyleash_core.times import datetime_from_ms, ms_from_datetime
 
 BUCKET_MS = 60_000
 ROLLING_24H_MS = 24 * 3600 * 1000
@@ -40,14 +41,6 @@ class SpendCheck:
     first_bucket: int = 0
 
 
-def _utc(now_ms: int) -> datetime:
-    return datetime.fromtimestamp(now_ms / 1000, tz=UTC)
-
-
-def _ms(moment: datetime) -> int:
-    return int(moment.timestamp() * 1000)
-
-
 DAY_MS = 24 * 3600 * 1000
 
 
@@ -66,14 +59,14 @@ def month_period(now_ms: int) -> tuple[str, int, int]:
 @lru_cache(maxsize=64)
 def _day_period(day: int) -> tuple[str, int, int]:
     start = day * DAY_MS
-    return _utc(start).strftime("d%Y%m%d"), start, start + DAY_MS
+    return datetime_from_ms(start).strftime("d%Y%m%d"), start, start + DAY_MS
 
 
 @lru_cache(maxsize=64)
 def _month_period(day: int) -> tuple[str, int, int]:
-    start = _utc(day * DAY_MS).replace(day=1)
+    start = datetime_from_ms(day * DAY_MS).replace(day=1)
     following = (start + timedelta(days=32)).replace(day=1)
-    return start.strftime("m%Y%m"), _ms(start), _ms(following)
+    return start.strftime("m%Y%m"), ms_from_datetime(start), ms_from_datetime(following)
 
 
 def window_start_ms(window: SpendWindow, now_ms: int) -> int:

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import json
 import uuid
 from collections.abc import Mapping
 
@@ -13,14 +10,17 @@ from opentelemetry import trace
 
 from keyleash.metering.v1 import metering_pb2
 from keyleash.type.v1 import money_pb2
+from keyleash_core import page_tokens
 from keyleash_core.errors import InvalidArgument
 from keyleash_core.money import Money
+from keyleash_core.times import timestamp_from_ms, timestamp_from_us
 from keyleash_core.validation import money as validated_money
 from keyleash_core.validation import text
+from keyleash_core.wire import money_to_proto
 from metering_service.domain.events import BillingEvent, Kind, payload_digest
-from metering_service.meter import EventSpec
 from metering_service.store.billing import EventFilter
 from metering_service.store.tenants import TenantView
+from metering_service.usecases.record_spend import EventSpec
 
 MAX_ATTRIBUTES = 100
 # Clients' clocks run a little ahead of ours; an occur_time this far "in the future" is accepted.
@@ -49,12 +49,6 @@ def micros_of(ts: timestamp_pb2.Timestamp, path: str = "time") -> int:
     if not 0 <= ts.seconds <= MAX_SECONDS or not 0 <= ts.nanos < 1_000_000_000:
         raise InvalidArgument(path, "a valid timestamp between 1970 and 9999")
     return ts.seconds * 1_000_000 + ts.nanos // 1000
-
-
-def timestamp(micros: int) -> timestamp_pb2.Timestamp:
-    ts = timestamp_pb2.Timestamp()
-    ts.FromMicroseconds(micros)
-    return ts
 
 
 def occur_time(ts: timestamp_pb2.Timestamp, has: bool, now_ms: int, path: str) -> int:
@@ -123,31 +117,28 @@ def usage_spec(
     )
 
 
-def _money_proto(value: Money) -> money_pb2.Money:
-    return money_pb2.Money(currency_code=value.currency, micros=value.micros)
-
-
 def event_to_proto(e: BillingEvent) -> metering_pb2.BillingEvent:
     return metering_pb2.BillingEvent(
         event_id=e.event_id, request_id=e.request_id, tenant_id=e.tenant_id, key_id=e.key_id,
         parent_key_id=e.parent_key_id, agent_id=e.agent_id, agent_run_id=e.agent_run_id,
-        trace_id=e.trace_id, kind=_KINDS[e.kind], amount=_money_proto(e.amount),
+        trace_id=e.trace_id, kind=_KINDS[e.kind], amount=money_to_proto(e.amount),
         vendor=e.vendor, endpoint=e.endpoint, model=e.model, input_tokens=e.input_tokens,
         output_tokens=e.output_tokens, cached_input_tokens=e.cached_input_tokens,
         reason=e.reason, cost_source=e.cost_source, vendor_request_id=e.vendor_request_id,
         reservation_id=e.reservation_id, attributes=e.attributes,
-        occur_time=timestamp(e.occur_time_us), record_time=timestamp(e.record_time_us),
+        occur_time=timestamp_from_us(e.occur_time_us),
+        record_time=timestamp_from_us(e.record_time_us),
     )  # fmt: skip
 
 
 def tenant_to_proto(view: TenantView, now_ms: int) -> metering_pb2.Tenant:
     out = metering_pb2.Tenant(tenant_id=view.tenant_id, throttled=view.throttled(now_ms))
     if view.threshold is not None:
-        out.daily_threshold.CopyFrom(_money_proto(view.threshold))
+        out.daily_threshold.CopyFrom(money_to_proto(view.threshold))
     if view.spend_today is not None:
-        out.spend_today.CopyFrom(_money_proto(view.spend_today))
+        out.spend_today.CopyFrom(money_to_proto(view.spend_today))
     if view.throttled(now_ms):
-        out.throttled_until.CopyFrom(timestamp(view.throttled_until_ms * 1000))
+        out.throttled_until.CopyFrom(timestamp_from_ms(view.throttled_until_ms))
     return out
 
 
@@ -185,26 +176,22 @@ def page_size(value: int) -> int:
 
 
 def _filter_tag(f: metering_pb2.BillingEventFilter) -> str:
-    return hashlib.sha256(f.SerializeToString(deterministic=True)).hexdigest()[:16]
+    return page_tokens.filter_tag(f.SerializeToString(deterministic=True).hex())
 
 
 def page_token(f: metering_pb2.BillingEventFilter, last: BillingEvent) -> str:
-    data = {"t": last.occur_time_us, "e": last.event_id, "f": _filter_tag(f)}
-    return base64.urlsafe_b64encode(json.dumps(data).encode()).decode().rstrip("=")
+    return page_tokens.encode([last.occur_time_us, last.event_id], _filter_tag(f))
 
 
 def parse_page_token(f: metering_pb2.BillingEventFilter, token: str) -> tuple[int, str] | None:
-    if not token:
+    found = page_tokens.decode(token, _filter_tag(f))
+    if found is None:
         return None
     try:
-        padded = token + "=" * (-len(token) % 4)
-        data = json.loads(base64.urlsafe_b64decode(padded))
-        position = (int(data["t"]), str(uuid.UUID(str(data["e"]))))
-        tag = data["f"]
-    except (ValueError, KeyError, TypeError, OverflowError):
-        raise InvalidArgument("page_token", "not a token this server issued") from None
+        time_us, event_id = found
+        position = (int(time_us), str(uuid.UUID(str(event_id))))
+    except (ValueError, TypeError, OverflowError):
+        raise InvalidArgument("page_token", "not a token this service issued") from None
     if not 0 <= position[0] <= MAX_SECONDS * 1_000_000:
-        raise InvalidArgument("page_token", "not a token this server issued")
-    if tag != _filter_tag(f):
-        raise InvalidArgument("page_token", "was issued for a different filter")
+        raise InvalidArgument("page_token", "not a token this service issued")
     return position

@@ -9,10 +9,9 @@ import grpc
 from keyleash.metering.v1 import metering_pb2, metering_pb2_grpc
 from keyleash_core.clock import Clock, SystemClock
 from keyleash_core.grpc_server import BuiltServer, start_grpc_server
-from keyleash_core.pricing import load_price_table
 from keyleash_core.stores import connect_stores
 from keyleash_core.telemetry import server_interceptors, setup_metrics
-from metering_service.meter import Meter
+from metering_service.pricing import load_price_table
 from metering_service.servicer import MeteringServicer
 from metering_service.settings import MeteringSettings
 from metering_service.store.hot import Settlements
@@ -20,6 +19,11 @@ from metering_service.store.keys import KeyDirectory
 from metering_service.store.prices import TenantPrices
 from metering_service.store.tenants import TenantBudgets
 from metering_service.store.writer import GroupCommitWriter
+from metering_service.usecases.key_access import KeyAccess
+from metering_service.usecases.model_prices import ModelPrices
+from metering_service.usecases.read_spend import SpendReader
+from metering_service.usecases.record_spend import SpendRecorder
+from metering_service.usecases.tenant_budgets import TenantBudgetAdmin
 
 ERROR_DOMAIN = "metering.keyleash"
 SERVICE_NAME = metering_pb2.DESCRIPTOR.services_by_name["MeteringService"].full_name
@@ -32,21 +36,28 @@ async def create_server(
     setup_metrics(settings.stores.metrics_port)
     stores = await connect_stores(settings.stores)
     writer = GroupCommitWriter(stores.pool, max_batch_size=settings.max_batch_size)
-    meter = Meter(
-        pool=stores.pool,
-        keys=KeyDirectory(stores.pool),
+    clock = clock or SystemClock()
+    access = KeyAccess(KeyDirectory(stores.pool), settings.stores.key_pepper)
+    tenants = TenantBudgets(stores.pool, stores.redis, stores.scripts)
+    prices = ModelPrices(load_price_table(), TenantPrices(stores.pool))
+    recorder = SpendRecorder(
+        access=access,
         writer=writer,
         settlements=Settlements(stores.scripts),
-        tenants=TenantBudgets(stores.pool, stores.redis, stores.scripts),
-        prices=load_price_table(),
-        tenant_prices=TenantPrices(stores.pool),
-        pepper=settings.stores.key_pepper,
-        clock=clock or SystemClock(),
+        tenants=tenants,
+        prices=prices,
+        clock=clock,
     )
-    servicer = MeteringServicer(meter, settings.stores)
+    servicer = MeteringServicer(
+        recorder=recorder,
+        reader=SpendReader(stores.pool, access),
+        budgets=TenantBudgetAdmin(tenants, clock),
+        prices=prices,
+        settings=settings.stores,
+    )
 
     def register(server: grpc.aio.Server) -> Iterable[str]:
-        metering_pb2_grpc.add_MeteringServiceServicer_to_server(servicer, server)  # type: ignore[no-untyped-call]
+        metering_pb2_grpc.add_MeteringServiceServicer_to_server(servicer, server)
         return [SERVICE_NAME]
 
     async def close() -> None:

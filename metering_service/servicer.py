@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import AsyncIterator
 from typing import Any, TypeAlias, TypeVar
@@ -10,8 +9,8 @@ from typing import Any, TypeAlias, TypeVar
 from keyleash.metering.v1 import metering_pb2, metering_pb2_grpc
 from keyleash_core.auth import SERVICE, Credential, credential_of
 from keyleash_core.errors import InvalidArgument, PermissionDenied
-from keyleash_core.pricing import ModelPrice
 from keyleash_core.settings import StoreSettings
+from keyleash_core.streams import batches
 from keyleash_core.telemetry import (
     CHARGE_SECONDS,
     CHARGED_MICROS,
@@ -21,9 +20,14 @@ from keyleash_core.telemetry import (
     annotate,
 )
 from keyleash_core.validation import text
+from keyleash_core.wire import money_to_proto
 from metering_service import convert
-from metering_service.meter import Meter, Recorded
+from metering_service.pricing import ModelPrice
 from metering_service.store.billing import EventFilter
+from metering_service.usecases.model_prices import ModelPrices
+from metering_service.usecases.read_spend import SpendReader
+from metering_service.usecases.record_spend import Recorded, SpendRecorder
+from metering_service.usecases.tenant_budgets import TenantBudgetAdmin
 
 # grpc ships no type information; the context is grpc.aio.ServicerContext.
 Context: TypeAlias = Any
@@ -40,15 +44,26 @@ def _run_id(context: Context) -> str:
 class MeteringServicer(metering_pb2_grpc.MeteringServiceServicer):
     """Thin adapter from the generated service to the metering use cases."""
 
-    def __init__(self, meter: Meter, settings: StoreSettings) -> None:
-        self._meter = meter
+    def __init__(
+        self,
+        *,
+        recorder: SpendRecorder,
+        reader: SpendReader,
+        budgets: TenantBudgetAdmin,
+        prices: ModelPrices,
+        settings: StoreSettings,
+    ) -> None:
+        self._recorder = recorder
+        self._reader = reader
+        self._budgets = budgets
+        self._prices = prices
         self._settings = settings
 
     def _credential(self, context: Context) -> Credential:
         return credential_of(context, self._settings)
 
     def _now(self) -> int:
-        return self._meter.clock.now_ms()
+        return self._recorder.clock.now_ms()
 
     async def Charge(
         self, request: metering_pb2.ChargeRequest, context: Context
@@ -56,7 +71,7 @@ class MeteringServicer(metering_pb2_grpc.MeteringServiceServicer):
         started = time.perf_counter()
         credential = self._credential(context)
         spec = convert.charge_spec(request, self._now(), _run_id(context))
-        recorded = await self._meter.record(credential, spec)
+        recorded = await self._recorder.record(credential, spec)
         CHARGE_SECONDS.record(time.perf_counter() - started, {"rpc": "Charge"})
         return self._recorded(metering_pb2.ChargeResponse(), recorded)
 
@@ -66,7 +81,7 @@ class MeteringServicer(metering_pb2_grpc.MeteringServiceServicer):
         started = time.perf_counter()
         credential = self._credential(context)
         spec = convert.usage_spec(request, self._now(), _run_id(context))
-        recorded = await self._meter.record(credential, spec)
+        recorded = await self._recorder.record(credential, spec)
         CHARGE_SECONDS.record(time.perf_counter() - started, {"rpc": "RecordUsage"})
         return self._recorded(metering_pb2.RecordUsageResponse(), recorded)
 
@@ -93,38 +108,10 @@ class MeteringServicer(metering_pb2_grpc.MeteringServiceServicer):
         if credential.kind != SERVICE:
             raise PermissionDenied("StreamUsage is for service credentials")
         run_id = _run_id(context)
-        queue: asyncio.Queue[metering_pb2.RecordUsageRequest | None] = asyncio.Queue()
-        space = asyncio.Semaphore(STREAM_BATCH * 4)  # bounds what is read ahead of commits
-
-        async def read() -> None:
-            try:
-                async for request in request_iterator:
-                    await space.acquire()
-                    queue.put_nowait(request)
-            finally:
-                queue.put_nowait(None)
-
-        reader = asyncio.ensure_future(read())
-        try:
-            ended = False
-            while not ended:
-                # Whatever the client has sent so far is one batch: block for one, drain the rest.
-                first = await queue.get()
-                if first is None:
-                    break
-                batch = [first]
-                while len(batch) < STREAM_BATCH and not queue.empty():
-                    more = queue.get_nowait()
-                    if more is None:
-                        ended = True
-                        break
-                    batch.append(more)
-                for _ in batch:
-                    space.release()
-                yield await self._commit_usage(credential, batch, run_id)
-            await reader
-        finally:
-            reader.cancel()
+        async for batch in batches(
+            request_iterator, max_batch=STREAM_BATCH, read_ahead=STREAM_BATCH * 4
+        ):
+            yield await self._commit_usage(credential, batch, run_id)
 
     async def _commit_usage(
         self,
@@ -134,7 +121,7 @@ class MeteringServicer(metering_pb2_grpc.MeteringServiceServicer):
     ) -> metering_pb2.UsageAck:
         now = self._now()
         specs = [convert.usage_spec(r, now, run_id) for r in batch]
-        recorded = await self._meter.record_many(credential, specs)
+        recorded = await self._recorder.record_many(credential, specs)
         duplicates = sum(r.duplicate for r in recorded)
         return metering_pb2.UsageAck(
             request_ids=[s.request_id for s in specs],
@@ -158,11 +145,11 @@ class MeteringServicer(metering_pb2_grpc.MeteringServiceServicer):
         )
         if end_us is None:
             end_us = self._now() * 1000 + 1
-        totals, count = await self._meter.spend(
+        totals, count = await self._reader.spend(
             credential, subject, value, EventFilter(start_us=start_us, end_us=end_us)
         )
         return metering_pb2.GetSpendResponse(
-            totals=[convert._money_proto(t) for t in totals], event_count=count
+            totals=[money_to_proto(t) for t in totals], event_count=count
         )
 
     async def ListBillingEvents(
@@ -174,7 +161,7 @@ class MeteringServicer(metering_pb2_grpc.MeteringServiceServicer):
         after = convert.parse_page_token(
             request.filter, text(request.page_token, "page_token", limit=512)
         )
-        events = await self._meter.list_events(credential, f, after, size + 1)
+        events = await self._reader.list_events(credential, f, after, size + 1)
         token = ""
         if len(events) > size:
             events = events[:size]
@@ -188,7 +175,7 @@ class MeteringServicer(metering_pb2_grpc.MeteringServiceServicer):
     ) -> AsyncIterator[metering_pb2.BillingEvent]:
         credential = self._credential(context)
         f = convert.event_filter(request.filter)
-        async for event in self._meter.export_events(credential, f):
+        async for event in self._reader.export_events(credential, f):
             yield convert.event_to_proto(event)
 
     async def SetTenantBudget(
@@ -201,7 +188,9 @@ class MeteringServicer(metering_pb2_grpc.MeteringServiceServicer):
             threshold = convert.money(request.daily_threshold, "daily_threshold")
             if threshold.micros < 0:
                 raise InvalidArgument("daily_threshold.micros", "must not be negative")
-        view = await self._meter.set_budget(credential, tenant_id, threshold, request.lift_throttle)
+        view = await self._budgets.set_budget(
+            credential, tenant_id, threshold, request.lift_throttle
+        )
         return convert.tenant_to_proto(view, self._now())
 
     async def GetTenant(
@@ -209,7 +198,7 @@ class MeteringServicer(metering_pb2_grpc.MeteringServiceServicer):
     ) -> metering_pb2.Tenant:
         credential = self._credential(context)
         tenant_id = text(request.tenant_id, "tenant_id", required=True, limit=128)
-        view = await self._meter.get_tenant(credential, tenant_id)
+        view = await self._budgets.get_tenant(credential, tenant_id)
         return convert.tenant_to_proto(view, self._now())
 
     async def SetTenantModelPrice(
@@ -229,7 +218,7 @@ class MeteringServicer(metering_pb2_grpc.MeteringServiceServicer):
                 ),
                 effective="",
             )
-        in_force, source = await self._meter.set_tenant_price(credential, tenant_id, price, model)
+        in_force, source = await self._prices.set_tenant_price(credential, tenant_id, price, model)
         return metering_pb2.ModelPrice(
             tenant_id=tenant_id if source.startswith("tenant:") else "",
             model=model,

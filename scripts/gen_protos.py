@@ -2,6 +2,8 @@
 
 The import path of the generated code equals the proto package (`keyleash.vault.v1.vault_pb2`),
 because protoc runs with `-I protos` over files laid out by package (AIP-191).
+Besides protoc's messages and their `.pyi`, mypy-protobuf's `protoc-gen-mypy_grpc` writes typed
+stubs for the gRPC modules (`*_pb2_grpc.pyi`), so `VaultServiceStub(channel)` is checked by mypy.
 Run: python scripts/gen_protos.py [--out DIR]
 """
 
@@ -11,12 +13,15 @@ import argparse
 import sys
 from pathlib import Path
 
-import grpc_tools
-from grpc_tools import protoc  # type: ignore[import-untyped]
+import grpc_tools  # type: ignore[import-untyped]  # grpcio-tools ships no types or stubs
+from grpc_tools import protoc
 
 ROOT = Path(__file__).resolve().parent.parent
 PROTOS = ROOT / "protos"
 DEFAULT_OUT = ROOT / "clients" / "python"
+# mypy-protobuf's plugin, next to the interpreter running this script (the venv's bin/), so it
+# is found without the venv on PATH (the staleness test runs this script by sys.executable).
+MYPY_GRPC_PLUGIN = Path(sys.executable).parent / "protoc-gen-mypy_grpc"
 PACKAGE_DOC = '"""Generated from protos/{path}.proto by scripts/gen_protos.py; do not edit."""\n'
 
 
@@ -34,6 +39,8 @@ def generate(out: Path) -> None:
         f"--python_out={out}",
         f"--pyi_out={out}",
         f"--grpc_python_out={out}",
+        f"--plugin=protoc-gen-mypy_grpc={MYPY_GRPC_PLUGIN}",
+        f"--mypy_grpc_out={out}",
         *files,
     ]
     if protoc.main(args) != 0:

@@ -30,8 +30,8 @@ from redis.asyncio.cluster import RedisCluster
 
 from keyleash.metering.v1 import metering_pb2_grpc
 from keyleash.vault.v1 import vault_pb2_grpc
-from keyleash_core.devstores import ManagedServer, start_postgres, start_redis
 from keyleash_core.grpc_server import BuiltServer
+from keyleash_ops.devstores import ManagedServer, start_postgres, start_redis
 from metering_service.server import create_server as create_metering
 from metering_service.settings import MeteringSettings
 from vault_service.server import create_server as create_vault

@@ -15,14 +15,14 @@ from keyleash.vault.v1 import vault_pb2
 from keyleash_core.auth import Credential
 from keyleash_core.errors import InvalidArgument
 from keyleash_core.validation import text
-from vault_service.authority import request_digest
-from vault_service.connections import (
+from vault_service.store.connections import ConnectionRow
+from vault_service.usecases.authorize import request_digest
+from vault_service.usecases.manage_connections import (
     ConnectionAdmin,
     ConnectionSpec,
     validate_secret,
     validate_spec_fields,
 )
-from vault_service.store.connections import ConnectionRow
 
 Context: TypeAlias = Any
 

@@ -7,15 +7,17 @@ from typing import Any
 
 from google.protobuf import duration_pb2, timestamp_pb2
 
-from keyleash.type.v1 import money_pb2
 from keyleash.vault.v1 import vault_pb2
 from keyleash_core.errors import InvalidArgument
 from keyleash_core.keyrecord import KeyRecord, KeyState
 from keyleash_core.money import Money
 from keyleash_core.policy import AttributeConstraint, Policy, RateLimit, SpendCap, SpendWindow
+from keyleash_core.reasons import DenyReason
+from keyleash_core.times import timestamp_from_ms
 from keyleash_core.validation import MAX_LIST, duration_ms, money, strings, text, timestamp_ms
-from vault_service.authority import Decision
+from keyleash_core.wire import money_to_proto
 from vault_service.domain.checks import CallRequest
+from vault_service.usecases.authorize import Decision
 
 MIN_WINDOW_MS = 1000
 MAX_WINDOW_MS = 31 * 24 * 3600 * 1000
@@ -93,10 +95,6 @@ def policy_from_proto(p: vault_pb2.Policy, path: str = "policy") -> Policy:
     )
 
 
-def _money_proto(value: Money) -> money_pb2.Money:
-    return money_pb2.Money(currency_code=value.currency, micros=value.micros)
-
-
 def policy_to_proto(policy: Policy) -> vault_pb2.Policy:
     out = vault_pb2.Policy(
         allowed_endpoints=policy.allowed_endpoints,
@@ -108,20 +106,14 @@ def policy_to_proto(policy: Policy) -> vault_pb2.Policy:
         window.FromMilliseconds(r.window_ms)
         out.rate_limits.add(limit=r.limit, window=window)
     for c in policy.spend_caps:
-        out.spend_caps.add(limit=_money_proto(c.limit), window=_WINDOWS_BACK[c.window])
+        out.spend_caps.add(limit=money_to_proto(c.limit), window=_WINDOWS_BACK[c.window])
     for a in policy.constraints:
         out.constraints.add(attribute=a.attribute, allowed_values=a.allowed_values)
     if policy.max_cost_per_call is not None:
-        out.max_cost_per_call.CopyFrom(_money_proto(policy.max_cost_per_call))
+        out.max_cost_per_call.CopyFrom(money_to_proto(policy.max_cost_per_call))
     if policy.run_spend_cap is not None:
-        out.run_spend_cap.CopyFrom(_money_proto(policy.run_spend_cap))
+        out.run_spend_cap.CopyFrom(money_to_proto(policy.run_spend_cap))
     return out
-
-
-def timestamp(ms: int) -> timestamp_pb2.Timestamp:
-    ts = timestamp_pb2.Timestamp()
-    ts.FromMilliseconds(ms)
-    return ts
 
 
 def key_to_proto(record: KeyRecord, now_ms: int) -> vault_pb2.Key:
@@ -138,14 +130,14 @@ def key_to_proto(record: KeyRecord, now_ms: int) -> vault_pb2.Key:
         scopes=record.scopes,
         policy=policy_to_proto(record.policy),
         state=state,
-        create_time=timestamp(record.create_time_ms),
-        expire_time=timestamp(record.expire_time_ms),
+        create_time=timestamp_from_ms(record.create_time_ms),
+        expire_time=timestamp_from_ms(record.expire_time_ms),
         revoke_reason=record.revoke_reason,
         metadata=record.metadata,
         depth=record.depth,
     )
     if record.revoke_time_ms:
-        key.revoke_time.CopyFrom(timestamp(record.revoke_time_ms))
+        key.revoke_time.CopyFrom(timestamp_from_ms(record.revoke_time_ms))
     return key
 
 
@@ -191,11 +183,17 @@ def decision_to_proto(d: Decision) -> vault_pb2.AuthorizeResponse:
     return out
 
 
-def deny_reason(name: str) -> vault_pb2.DenyReason:
-    """The DenyReason for a reason name without its prefix ("" means unspecified)."""
-    if not name:
+# Built at import, so a DenyReason the proto lacks fails the service's start, not a call.
+_DENY_REASONS: dict[DenyReason, vault_pb2.DenyReason] = {
+    reason: getattr(vault_pb2, "DENY_REASON_" + reason.value) for reason in DenyReason
+}
+
+
+def deny_reason(reason: DenyReason | None) -> vault_pb2.DenyReason:
+    """The proto's DenyReason (None: unspecified)."""
+    if reason is None:
         return vault_pb2.DENY_REASON_UNSPECIFIED
-    return vault_pb2.DenyReason.Value("DENY_REASON_" + name)  # type: ignore[return-value]
+    return _DENY_REASONS[reason]
 
 
 def authorization_to_proto(row: Any) -> vault_pb2.Authorization:
@@ -215,7 +213,7 @@ def authorization_to_proto(row: Any) -> vault_pb2.Authorization:
         decision=vault_pb2.DECISION_ALLOW
         if row["decision"] == "allow"
         else vault_pb2.DECISION_DENY,
-        reason=deny_reason(row["deny_reason"]),
+        reason=deny_reason(DenyReason(row["deny_reason"]) if row["deny_reason"] else None),
         reservation_id=row["reservation_id"],
         request_id=row["request_id"],
         settled_events=row["settled_events"],
@@ -223,10 +221,10 @@ def authorization_to_proto(row: Any) -> vault_pb2.Authorization:
     out.decision_time.FromDatetime(row["decision_time"])
     if row["currency_code"]:
         out.estimated_cost.CopyFrom(
-            _money_proto(Money(row["currency_code"], row["estimated_micros"]))
+            money_to_proto(Money(row["currency_code"], row["estimated_micros"]))
         )
         out.settled_cost.CopyFrom(
-            _money_proto(Money(row["currency_code"], int(row["settled_micros"])))
+            money_to_proto(Money(row["currency_code"], int(row["settled_micros"])))
         )
     if row["quota"]:
         out.quota.CopyFrom(

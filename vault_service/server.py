@@ -9,18 +9,21 @@ import grpc
 from keyleash.vault.v1 import vault_pb2, vault_pb2_grpc
 from keyleash_core.clock import Clock, SystemClock
 from keyleash_core.grpc_server import BuiltServer, start_grpc_server
-from keyleash_core.redis_store import close_redis, create_redis
-from keyleash_core.stores import connect_stores
+from keyleash_core.redis.scripts import close_redis, create_redis
+from keyleash_core.stores import Stores, connect_stores
 from keyleash_core.telemetry import server_interceptors, setup_metrics
 from vault_service.audit.drainer import AuditDrainer
-from vault_service.authority import VaultAuthority
-from vault_service.connections import ConnectionAdmin
-from vault_service.key_admin import KeyAdmin
 from vault_service.servicer import VaultServicer
 from vault_service.settings import VaultSettings
 from vault_service.store.connections import ConnectionStore
 from vault_service.store.hot import HotKeys
 from vault_service.store.registry import KeyRegistry
+from vault_service.usecases.authorize import Authorizer
+from vault_service.usecases.key_chains import KeyChains
+from vault_service.usecases.list_decisions import DecisionLog
+from vault_service.usecases.manage_connections import ConnectionAdmin
+from vault_service.usecases.manage_keys import KeyAdmin
+from vault_service.usecases.permissions import Permissions
 
 ERROR_DOMAIN = "vault.keyleash"
 SERVICE_NAME = vault_pb2.DESCRIPTOR.services_by_name["VaultService"].full_name
@@ -32,15 +35,7 @@ async def create_server(
     """Connects the stores and starts the server on `address` (port 0 picks a free port)."""
     setup_metrics(settings.stores.metrics_port)
     stores = await connect_stores(settings.stores)
-    authority = VaultAuthority(
-        pool=stores.pool,
-        hot=HotKeys(stores.redis, stores.scripts),
-        scripts=stores.scripts,
-        registry=KeyRegistry(stores.pool),
-        pepper=settings.stores.key_pepper,
-        clock=clock or SystemClock(),
-        audit_max=settings.audit_max_stream_length if settings.audit_enabled else 0,
-    )
+    servicer = build_servicer(settings, stores, clock or SystemClock())
     # Its own Redis connections, so its blocking reads never queue behind (or delay) decisions.
     drainer_redis = create_redis(
         settings.stores.redis_url,
@@ -63,19 +58,8 @@ async def create_server(
         await close_redis(drainer_redis)
         await stores.aclose()
 
-    admin = KeyAdmin(
-        authority,
-        max_depth=settings.max_key_depth,
-        default_ttl_ms=settings.default_ttl_seconds * 1000,
-        max_ttl_ms=settings.max_ttl_seconds * 1000,
-    )
-    connections = ConnectionAdmin(
-        ConnectionStore(stores.pool), authority, settings.secrets_key, authority.clock
-    )
-    servicer = VaultServicer(authority, admin, settings.stores, connections=connections)
-
     def register(server: grpc.aio.Server) -> Iterable[str]:
-        vault_pb2_grpc.add_VaultServiceServicer_to_server(servicer, server)  # type: ignore[no-untyped-call]
+        vault_pb2_grpc.add_VaultServiceServicer_to_server(servicer, server)
         return [SERVICE_NAME]
 
     try:
@@ -91,6 +75,43 @@ async def create_server(
     except BaseException:
         await close()
         raise
+
+
+def build_servicer(settings: VaultSettings, stores: Stores, clock: Clock) -> VaultServicer:
+    """The use cases over the stores, and the servicer over them."""
+    hot = HotKeys(stores.redis, stores.scripts)
+    chains = KeyChains(
+        pool=stores.pool,
+        hot=hot,
+        registry=KeyRegistry(stores.pool),
+        pepper=settings.stores.key_pepper,
+        clock=clock,
+    )
+    permissions = Permissions(chains)
+    authorizer = Authorizer(
+        chains=chains,
+        pool=stores.pool,
+        hot=hot,
+        scripts=stores.scripts,
+        clock=clock,
+        audit_max=settings.audit_max_stream_length if settings.audit_enabled else 0,
+    )
+    admin = KeyAdmin(
+        chains,
+        permissions,
+        max_depth=settings.max_key_depth,
+        default_ttl_ms=settings.default_ttl_seconds * 1000,
+        max_ttl_ms=settings.max_ttl_seconds * 1000,
+    )
+    connections = ConnectionAdmin(ConnectionStore(stores.pool), chains, settings.secrets_key, clock)
+    return VaultServicer(
+        authorizer,
+        chains,
+        admin,
+        DecisionLog(stores.pool, permissions),
+        settings.stores,
+        connections=connections,
+    )
 
 
 async def start_from_env(env: Mapping[str, str]) -> BuiltServer:

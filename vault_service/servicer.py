@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import AsyncIterator
 from dataclasses import replace
@@ -14,6 +13,7 @@ from keyleash.vault.v1 import vault_pb2, vault_pb2_grpc
 from keyleash_core.auth import ADMIN, KEY, SERVICE, Credential, credential_of
 from keyleash_core.errors import InvalidArgument, PermissionDenied
 from keyleash_core.settings import StoreSettings
+from keyleash_core.streams import batches
 from keyleash_core.telemetry import (
     AUTHORIZE_SECONDS,
     DECISIONS,
@@ -24,10 +24,12 @@ from keyleash_core.telemetry import (
 from keyleash_core.validation import duration_ms, strings, text
 from vault_service import convert
 from vault_service.audit.queries import AuthorizationFilter
-from vault_service.authority import Decision, VaultAuthority, request_digest
 from vault_service.connection_rpcs import ConnectionRpcs
-from vault_service.connections import ConnectionAdmin
-from vault_service.key_admin import KeyAdmin, ListFilter, MintSpec
+from vault_service.usecases.authorize import Authorizer, Decision, request_digest
+from vault_service.usecases.key_chains import KeyChains
+from vault_service.usecases.list_decisions import DecisionLog
+from vault_service.usecases.manage_connections import ConnectionAdmin
+from vault_service.usecases.manage_keys import KeyAdmin, ListFilter, MintSpec
 
 # grpc ships no type information; the context is grpc.aio.ServicerContext.
 Context: TypeAlias = Any
@@ -41,14 +43,19 @@ class VaultServicer(ConnectionRpcs, vault_pb2_grpc.VaultServiceServicer):
 
     def __init__(
         self,
-        authority: VaultAuthority,
+        authorizer: Authorizer,
+        chains: KeyChains,
         admin: KeyAdmin,
+        decisions: DecisionLog,
         settings: StoreSettings,
         *,
         connections: ConnectionAdmin,
     ) -> None:
-        self._vault = authority
+        self._authorizer = authorizer
+        self._chains = chains
         self._admin = admin
+        self._decisions = decisions
+        self._clock = authorizer.clock
         self._settings = settings
         self._connections = connections
 
@@ -82,7 +89,7 @@ class VaultServicer(ConnectionRpcs, vault_pb2_grpc.VaultServiceServicer):
             raise InvalidArgument("tenant_id", "must not contain '/'")
         record, secret = await self._admin.mint(credential, spec)
         return vault_pb2.MintKeyResponse(
-            key=convert.key_to_proto(record, self._vault.clock.now_ms()), secret=secret
+            key=convert.key_to_proto(record, self._clock.now_ms()), secret=secret
         )
 
     def _authorize_secret(self, request: vault_pb2.AuthorizeRequest, credential: Credential) -> str:
@@ -100,7 +107,7 @@ class VaultServicer(ConnectionRpcs, vault_pb2_grpc.VaultServiceServicer):
         call = convert.call_from_proto(request)
         if not call.agent_run_id:
             call = replace(call, agent_run_id=agent_run_id_of(context))
-        decision = await self._vault.authorize(secret, call)
+        decision = await self._authorizer.authorize(secret, call)
         _observe(decision, call.agent_run_id, time.perf_counter() - started)
         return convert.decision_to_proto(decision)
 
@@ -108,45 +115,28 @@ class VaultServicer(ConnectionRpcs, vault_pb2_grpc.VaultServiceServicer):
         self, request_iterator: AsyncIterator[vault_pb2.AuthorizeRequest], context: Context
     ) -> AsyncIterator[vault_pb2.AuthorizeResponse]:
         credential = self._credential(context)
-        inbox: asyncio.Queue[vault_pb2.AuthorizeRequest | None] = asyncio.Queue(4 * STREAM_WINDOW)
-
-        async def read() -> None:
-            async for request in request_iterator:
-                await inbox.put(request)
-            await inbox.put(None)
-
-        reader = asyncio.ensure_future(read())
-        try:
-            done = False
-            while not done:
-                # Whatever has arrived goes to Redis as one pipeline; answers keep request order.
-                batch = [await inbox.get()]
-                while not inbox.empty() and len(batch) < STREAM_WINDOW:
-                    batch.append(inbox.get_nowait())
-                if batch[-1] is None:
-                    done = True
-                requests = [r for r in batch if r is not None]
-                items = [
-                    (self._authorize_secret(r, credential), convert.call_from_proto(r))
-                    for r in requests
-                ]
-                for decision in await self._vault.authorize_batch(items):
-                    yield convert.decision_to_proto(decision)
-            await reader
-        finally:
-            reader.cancel()
+        # Whatever has arrived goes to Redis as one pipeline; answers keep request order.
+        async for requests in batches(
+            request_iterator, max_batch=STREAM_WINDOW, read_ahead=4 * STREAM_WINDOW
+        ):
+            items = [
+                (self._authorize_secret(r, credential), convert.call_from_proto(r))
+                for r in requests
+            ]
+            for decision in await self._authorizer.authorize_batch(items):
+                yield convert.decision_to_proto(decision)
 
     async def ValidateKey(
         self, request: vault_pb2.ValidateKeyRequest, context: Context
     ) -> vault_pb2.ValidateKeyResponse:
         self._credential(context)
-        result = await self._vault.validate(text(request.key, "key", required=True))
+        result = await self._chains.validate(text(request.key, "key", required=True))
         response = vault_pb2.ValidateKeyResponse(
             valid=result.valid,
             reason=convert.deny_reason(result.reason),
         )
         if result.record is not None:
-            response.key.CopyFrom(convert.key_to_proto(result.record, self._vault.clock.now_ms()))
+            response.key.CopyFrom(convert.key_to_proto(result.record, self._clock.now_ms()))
         return response
 
     async def RevokeKey(
@@ -154,32 +144,32 @@ class VaultServicer(ConnectionRpcs, vault_pb2_grpc.VaultServiceServicer):
     ) -> vault_pb2.RevokeKeyResponse:
         credential = self._credential(context)
         name = text(request.name, "name", required=True)
-        record, descendants = await self._vault.revoke(
+        record, descendants = await self._admin.revoke(
             credential, name, text(request.reason, "reason")
         )
         return vault_pb2.RevokeKeyResponse(
-            key=convert.key_to_proto(record, self._vault.clock.now_ms()),
+            key=convert.key_to_proto(record, self._clock.now_ms()),
             revoked_descendants=descendants,
         )
 
     async def FreezeKey(
         self, request: vault_pb2.FreezeKeyRequest, context: Context
     ) -> vault_pb2.Key:
-        record = await self._vault.set_frozen(
+        record = await self._admin.set_frozen(
             self._credential(context),
             text(request.name, "name", required=True),
             True,
             text(request.reason, "reason"),
         )
-        return convert.key_to_proto(record, self._vault.clock.now_ms())
+        return convert.key_to_proto(record, self._clock.now_ms())
 
     async def UnfreezeKey(
         self, request: vault_pb2.UnfreezeKeyRequest, context: Context
     ) -> vault_pb2.Key:
-        record = await self._vault.set_frozen(
+        record = await self._admin.set_frozen(
             self._credential(context), text(request.name, "name", required=True), False, ""
         )
-        return convert.key_to_proto(record, self._vault.clock.now_ms())
+        return convert.key_to_proto(record, self._clock.now_ms())
 
     async def UpdateKeyPolicy(
         self, request: vault_pb2.UpdateKeyPolicyRequest, context: Context
@@ -204,13 +194,13 @@ class VaultServicer(ConnectionRpcs, vault_pb2_grpc.VaultServiceServicer):
             convert.policy_from_proto(merged),
             text(request.reason, "reason"),
         )
-        return convert.key_to_proto(record, self._vault.clock.now_ms())
+        return convert.key_to_proto(record, self._clock.now_ms())
 
     async def GetKey(self, request: vault_pb2.GetKeyRequest, context: Context) -> vault_pb2.Key:
         record = await self._admin.get(
             self._credential(context), text(request.name, "name", required=True)
         )
-        return convert.key_to_proto(record, self._vault.clock.now_ms())
+        return convert.key_to_proto(record, self._clock.now_ms())
 
     async def ListKeys(
         self, request: vault_pb2.ListKeysRequest, context: Context
@@ -230,7 +220,7 @@ class VaultServicer(ConnectionRpcs, vault_pb2_grpc.VaultServiceServicer):
                 page_token=text(request.page_token, "page_token", limit=512),
             ),
         )
-        now = self._vault.clock.now_ms()
+        now = self._clock.now_ms()
         return vault_pb2.ListKeysResponse(
             keys=[convert.key_to_proto(r, now) for r in records], next_page_token=token
         )
@@ -260,7 +250,7 @@ class VaultServicer(ConnectionRpcs, vault_pb2_grpc.VaultServiceServicer):
             else None,
             end=convert.utc(request.end_time, "end_time") if request.HasField("end_time") else None,
         )
-        rows, token = await self._admin.list_authorizations(
+        rows, token = await self._decisions.list_authorizations(
             self._credential(context),
             spec,
             text(request.key_name, "key_name"),
@@ -281,7 +271,7 @@ def _observe(decision: Decision, agent_run_id: str, seconds: float) -> None:
         key_id=decision.key_id,
         agent_run_id=agent_run_id,
         decision=verdict,
-        deny_reason=decision.reason,
+        deny_reason=decision.reason or "",
     )
     DECISIONS.add(1, {"decision": verdict, "reason": decision.reason or "none"})
     AUTHORIZE_SECONDS.record(seconds, {"decision": verdict})

@@ -4,13 +4,11 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import date
 from enum import Enum
 
 from keyleash_core.money import Money
-
-EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_ONE_US = timedelta(microseconds=1)
+from keyleash_core.times import datetime_from_us
 
 
 class Kind(Enum):
@@ -83,14 +81,6 @@ def payload_digest(rpc: str, serialized_request: bytes) -> bytes:
     return hashlib.sha256(rpc.encode("ascii") + b"\x00" + serialized_request).digest()
 
 
-def to_datetime(micros: int) -> datetime:
-    return EPOCH + timedelta(microseconds=micros)
-
-
-def from_datetime(moment: datetime) -> int:
-    return (moment - EPOCH) // _ONE_US
-
-
 def utc_day(micros: int) -> date:
     """The UTC day an event counts in (daily_spend.day)."""
-    return to_datetime(micros).date()
+    return datetime_from_us(micros).date()

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from keyleash_core.errors import FailedPrecondition, InvalidArgument
 from keyleash_core.money import MAX_ABS_MICROS
-from keyleash_core.pricing import ModelPrice, PriceTable
+from keyleash_core.reasons import ErrorReason
+from metering_service.pricing import ModelPrice, PriceTable
 
 TOKENS_PER_MILLION = 1_000_000
 # One call cannot plausibly use more; keeps every product far inside int64 for Postgres.
@@ -49,7 +50,7 @@ def price_for(table: PriceTable, model: str) -> ModelPrice:
     if price is None:
         raise FailedPrecondition(
             f"model {model!r} is not in price table {table.version}",
-            reason="UNKNOWN_MODEL",
+            reason=ErrorReason.UNKNOWN_MODEL,
             metadata={"model": model, "price_table": table.version},
         )
     return price

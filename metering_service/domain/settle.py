@@ -15,9 +15,9 @@ from typing import Any
 
 import orjson
 
-from keyleash_core import keyspace
 from keyleash_core.keyrecord import KeyRecord
-from keyleash_core.script_call import ScriptCall
+from keyleash_core.redis import keyspace
+from keyleash_core.redis.script_call import ScriptCall
 from keyleash_core.windows import BUCKET_MS, ROLLING_24H_MS, SpendCheck, day_period, spend_checks
 from metering_service.domain.events import BillingEvent
 

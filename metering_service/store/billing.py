@@ -19,12 +19,12 @@ import asyncpg
 from keyleash_core.errors import AlreadyExists, KeyleashError
 from keyleash_core.money import Money
 from keyleash_core.postgres import run_db, transaction
+from keyleash_core.reasons import ErrorReason
+from keyleash_core.times import datetime_from_us, us_from_datetime
 from metering_service.domain.events import (
     BillingEvent,
     Kind,
     WriteResult,
-    from_datetime,
-    to_datetime,
     utc_day,
 )
 
@@ -79,8 +79,8 @@ def event_from_row(row: Any) -> BillingEvent:
         vendor_request_id=row["vendor_request_id"],
         reservation_id=row["reservation_id"],
         attributes=json.loads(row["attributes"]),
-        occur_time_us=from_datetime(row["occur_time"]),
-        record_time_us=from_datetime(row["record_time"]),
+        occur_time_us=us_from_datetime(row["occur_time"]),
+        record_time_us=us_from_datetime(row["record_time"]),
         commit_xid=row.get("xid") or "",
     )
 
@@ -91,8 +91,8 @@ def _event_args(e: BillingEvent, record_time: Any) -> tuple[Any, ...]:
         list(e.key_path), e.agent_id, e.agent_run_id, e.trace_id, e.kind.value,
         e.amount.currency, e.amount.micros, e.vendor, e.endpoint, e.model, e.input_tokens,
         e.output_tokens, e.cached_input_tokens, e.reason, e.cost_source, e.vendor_request_id,
-        e.reservation_id, json.dumps(e.attributes, sort_keys=True), to_datetime(e.occur_time_us),
-        record_time,
+        e.reservation_id, json.dumps(e.attributes, sort_keys=True),
+        datetime_from_us(e.occur_time_us), record_time,
     )  # fmt: skip
 
 
@@ -110,7 +110,7 @@ Outcome = WriteResult | KeyleashError
 def _reused(request_id: str) -> AlreadyExists:
     return AlreadyExists(
         f"request_id {request_id!r} was already used with a different payload",
-        reason="REQUEST_ID_REUSED",
+        reason=ErrorReason.REQUEST_ID_REUSED,
         metadata={"request_id": request_id},
     )
 
@@ -140,7 +140,7 @@ async def _commit(
         [p.event.request_id for p in firsts],
         [p.digest for p in firsts],
         [uuid.UUID(p.event.event_id) for p in firsts],
-        [to_datetime(p.event.occur_time_us) for p in firsts],
+        [datetime_from_us(p.event.occur_time_us) for p in firsts],
     )
     new: dict[str, BillingEvent] = {}
     if inserted:
@@ -150,7 +150,7 @@ async def _commit(
             if p.event.request_id in fresh_ids:
                 new[p.event.request_id] = replace(
                     p.event,
-                    record_time_us=from_datetime(record_time),
+                    record_time_us=us_from_datetime(record_time),
                     commit_xid=inserted[0]["xid"],
                 )
         # COPY: one round trip and no per-row statement for the whole group commit.
@@ -233,9 +233,9 @@ def where_clause(f: EventFilter, args: list[Any]) -> str:
     if f.agent_run_id:
         add("agent_run_id = ?", f.agent_run_id)
     if f.start_us is not None:
-        add("occur_time >= ?", to_datetime(f.start_us))
+        add("occur_time >= ?", datetime_from_us(f.start_us))
     if f.end_us is not None:
-        add("occur_time < ?", to_datetime(f.end_us))
+        add("occur_time < ?", datetime_from_us(f.end_us))
     return " AND ".join(conditions)
 
 
@@ -258,7 +258,7 @@ async def list_events(
     args: list[Any] = []
     where = where_clause(f, args)
     if after is not None:
-        args.extend([to_datetime(after[0]), uuid.UUID(after[1])])
+        args.extend([datetime_from_us(after[0]), uuid.UUID(after[1])])
         where += f" AND (occur_time, event_id) > (${len(args) - 1}, ${len(args)})"
     args.append(limit)
     sql = f"""SELECT {EVENT_COLUMNS} FROM billing_events WHERE {where}

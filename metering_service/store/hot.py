@@ -6,9 +6,9 @@ from dataclasses import dataclass
 
 import orjson
 
-from keyleash_core.redis_store import Scripts
-from keyleash_core.script_call import ScriptCall
-from keyleash_core.script_pipeline import ScriptBatcher
+from keyleash_core.redis.script_call import ScriptCall
+from keyleash_core.redis.script_pipeline import ScriptBatcher
+from keyleash_core.redis.scripts import Scripts
 
 
 @dataclass(frozen=True)

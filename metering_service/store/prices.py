@@ -8,7 +8,7 @@ from collections.abc import Callable
 import asyncpg
 
 from keyleash_core.postgres import run_db
-from keyleash_core.pricing import ModelPrice
+from metering_service.pricing import ModelPrice
 
 # A changed price reaches every metering replica within this many seconds.
 CACHE_SECONDS = 5.0

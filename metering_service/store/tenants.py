@@ -8,11 +8,12 @@ from datetime import UTC, datetime
 
 import asyncpg
 
-from keyleash_core import keyspace
 from keyleash_core.money import Money
 from keyleash_core.postgres import run_db
-from keyleash_core.redis_store import RedisClient, Scripts, run_redis
+from keyleash_core.redis import keyspace
+from keyleash_core.redis.scripts import RedisClient, Scripts, run_redis
 from keyleash_core.tenants import TENANT_STATE_SQL, load_tenant, throttled_until_ms
+from keyleash_core.times import datetime_from_ms
 from keyleash_core.windows import day_period
 
 UPSERT_TENANT = """INSERT INTO tenants (tenant_id, daily_threshold_micros, daily_threshold_currency,
@@ -53,10 +54,6 @@ def _text(value: bytes | str | None) -> str:
     return value.decode() if isinstance(value, bytes) else (value or "")
 
 
-def _ts(ms: int) -> datetime:
-    return datetime.fromtimestamp(ms / 1000, tz=UTC)
-
-
 class TenantBudgets:
     """The tenants table and the tenant hash in Redis."""
 
@@ -76,7 +73,7 @@ class TenantBudgets:
                 threshold.micros if threshold else None,
                 threshold.currency if threshold else None,
                 lift,
-                _ts(now_ms),
+                datetime_from_ms(now_ms),
             )
         )
         await self.reload(tenant_id, now_ms)

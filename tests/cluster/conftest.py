@@ -1,5 +1,5 @@
 """The cluster run: the vault, metering and audit tests again, on a local Redis Cluster of three
-primaries (keyleash_core.devstores.start_redis_cluster) with KEYLEASH_REDIS_CLUSTER=on.
+primaries (keyleash_ops.devstores.start_redis_cluster) with KEYLEASH_REDIS_CLUSTER=on.
 
 Every fixture of tests/conftest.py that holds Redis, directly or through `stores`, is overridden
 here: session fixtures are cached per definition, so one left out would hand these tests the
@@ -19,8 +19,8 @@ import grpc
 import pytest
 from redis.asyncio.cluster import RedisCluster
 
-from keyleash_core.devstores import ManagedServer, start_postgres, start_redis_cluster
-from keyleash_core.redis_store import close_redis
+from keyleash_core.redis.scripts import close_redis
+from keyleash_ops.devstores import ManagedServer, start_postgres, start_redis_cluster
 from tests.conftest import Stores, System, running_system
 
 

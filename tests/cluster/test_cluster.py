@@ -20,14 +20,14 @@ from redis.asyncio.cluster import ClusterNode, RedisCluster
 
 from keyleash.metering.v1 import metering_pb2
 from keyleash.vault.v1 import vault_pb2, vault_pb2_grpc
-from keyleash_core import keyspace
-from keyleash_core.devstores import ManagedServer, RedisClusterServer, start_redis_cluster
 from keyleash_core.errors import StoreUnavailable
 from keyleash_core.postgres import create_pool
-from keyleash_core.redis_store import Scripts, close_redis
-from tests.conftest import SERVICE_TOKEN, Stores, service_env
+from keyleash_core.redis import keyspace
+from keyleash_core.redis.scripts import Scripts, close_redis
+from keyleash_ops.devstores import ManagedServer, RedisClusterServer, start_redis_cluster
+from tests.conftest import SERVICE_TOKEN, Stores, bearer, service_env
 from tests.integration.test_audit import recorded, wait_for_rows
-from tests.integration.vault_helpers import admin_token, authorize, bearer, cap, mint, per, usd
+from tests.integration.vault_helpers import admin_token, authorize, cap, mint, per, usd
 from vault_service.audit.drainer import AuditDrainer
 from vault_service.server import create_server
 from vault_service.settings import VaultSettings
@@ -235,7 +235,7 @@ async def own_cluster_vault(
     built = await create_server(VaultSettings.from_env(env), "127.0.0.1:0")
     channel = grpc.aio.insecure_channel(f"127.0.0.1:{built.port}")
     try:
-        yield vault_pb2_grpc.VaultServiceStub(channel), own_redis  # type: ignore[no-untyped-call]
+        yield vault_pb2_grpc.VaultServiceStub(channel), own_redis
     finally:
         await channel.close()
         await built.stop(1)
@@ -323,7 +323,7 @@ async def test_a_promoted_replica_takes_over_without_a_restart_and_keeps_the_cou
     client = RedisCluster.from_url(replicated_cluster.url)
     try:
         async with grpc.aio.insecure_channel(f"127.0.0.1:{built.port}") as channel:
-            vault = vault_pb2_grpc.VaultServiceStub(channel)  # type: ignore[no-untyped-call]
+            vault = vault_pb2_grpc.VaultServiceStub(channel)
             await client.initialize()
             while owner(client, keyspace.tenant(tenant)).port == replicated_cluster.port:
                 tenant = "t-" + uuid.uuid4().hex[:12]  # not the seed node: a plainer failover

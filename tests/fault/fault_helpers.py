@@ -25,13 +25,14 @@ from typing import Any
 
 import asyncpg
 import grpc
-from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_health.v1 import health_pb2
 
 from keyleash.metering.v1 import metering_pb2, metering_pb2_grpc
 from keyleash.type.v1 import money_pb2
 from keyleash.vault.v1 import vault_pb2, vault_pb2_grpc
-from keyleash_core.devstores import ManagedServer, start_postgres, start_redis
-from tests.conftest import ADMIN_TOKEN, SERVICE_TOKEN, Stores, service_env
+from keyleash_ops.devstores import ManagedServer, start_postgres, start_redis
+from tests.conftest import ADMIN_TOKEN, SERVICE_TOKEN, Stores, bearer, service_env
+from tests.typed_stubs import health_stub
 
 ROOT = Path(__file__).resolve().parents[2]
 ALLOW, DENY = vault_pb2.DECISION_ALLOW, vault_pb2.DECISION_DENY
@@ -40,16 +41,12 @@ DAY = vault_pb2.SpendCap.WINDOW_CALENDAR_DAY
 RETRYABLE = frozenset({grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED})
 
 
-def bearer(token: str) -> tuple[tuple[str, str], ...]:
-    return (("authorization", f"Bearer {token}"),)
-
-
 def vault_stub(channel: grpc.aio.Channel) -> Any:
-    return vault_pb2_grpc.VaultServiceStub(channel)  # type: ignore[no-untyped-call]
+    return vault_pb2_grpc.VaultServiceStub(channel)
 
 
 def metering_stub(channel: grpc.aio.Channel) -> Any:
-    return metering_pb2_grpc.MeteringServiceStub(channel)  # type: ignore[no-untyped-call]
+    return metering_pb2_grpc.MeteringServiceStub(channel)
 
 
 def admin_md() -> tuple[tuple[str, str], ...]:
@@ -143,7 +140,7 @@ class ServiceProcess:
     async def wait_serving(self, seconds: float = 40.0) -> None:
         deadline = time.monotonic() + seconds
         async with grpc.aio.insecure_channel(self.target) as channel:
-            stub = health_pb2_grpc.HealthStub(channel)
+            stub = health_stub(channel)
             while time.monotonic() < deadline:
                 assert self.proc is not None
                 if self.proc.poll() is not None:
@@ -302,6 +299,7 @@ async def read_ledger(database_url: str, tenant: str) -> Ledger:
         )
     finally:
         await con.close()
+    assert daily is not None  # an aggregate without GROUP BY always returns one row
     return Ledger(
         per_request={r["request_id"]: int(r["n"]) for r in rows},
         amounts={r["request_id"]: int(r["s"]) for r in rows},

@@ -20,13 +20,14 @@ import grpc
 import pytest
 from google.protobuf import descriptor as d
 from google.protobuf.message import Message
-from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_health.v1 import health_pb2
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from keyleash.metering.v1 import metering_pb2, metering_pb2_grpc
 from keyleash.vault.v1 import vault_pb2, vault_pb2_grpc
 from tests.conftest import ADMIN_TOKEN, SERVICE_TOKEN, Stores, service_env
+from tests.typed_stubs import health_stub
 
 ROOT = Path(__file__).resolve().parents[2]
 FORBIDDEN = {grpc.StatusCode.INTERNAL, grpc.StatusCode.UNKNOWN}
@@ -54,6 +55,7 @@ def scalar(field: d.FieldDescriptor) -> st.SearchStrategy[Any]:
         return st.booleans()
     if kind == d.FieldDescriptor.TYPE_ENUM:
         # Proto3 enums are open: unknown values must be handled too.
+        assert field.enum_type is not None  # every enum field names its enum
         known = [v.number for v in field.enum_type.values]
         return st.one_of(st.sampled_from(known), st.integers(-(2**31), 2**31 - 1))
     if kind in (
@@ -89,16 +91,14 @@ def message(
                     continue
                 if depth > 3:
                     continue
-                sub_cls = type(getattr(msg, field.name)) if not repeated else None
                 if repeated:
                     container = getattr(msg, field.name)
                     for _ in range(draw(st.integers(0, 3))):
                         item = container.add()
                         item.MergeFrom(draw(message(field.message_type, type(item), depth + 1)))
                 else:
-                    getattr(msg, field.name).MergeFrom(
-                        draw(message(field.message_type, sub_cls, depth + 1))
-                    )  # type: ignore[arg-type]
+                    sub = getattr(msg, field.name)
+                    sub.MergeFrom(draw(message(field.message_type, type(sub), depth + 1)))
                 continue
             if repeated:
                 getattr(msg, field.name).extend(draw(st.lists(scalar(field), max_size=4)))
@@ -150,9 +150,7 @@ def wait_serving(target: str, seconds: float = 30) -> None:
     with grpc.insecure_channel(target) as channel:
         while True:
             try:
-                reply = health_pb2_grpc.HealthStub(channel).Check(
-                    health_pb2.HealthCheckRequest(), timeout=1
-                )
+                reply = health_stub(channel).Check(health_pb2.HealthCheckRequest(), timeout=1)
                 if reply.status == health_pb2.HealthCheckResponse.SERVING:
                     return
             except grpc.RpcError:
@@ -197,7 +195,9 @@ def test_every_rpc_answers_with_a_well_formed_status(
         max_examples=40, deadline=None, suppress_health_check=list(HealthCheck), database=None
     )
     @given(
-        message(cls.DESCRIPTOR, cls), st.sampled_from([ADMIN_TOKEN, SERVICE_TOKEN, "vk_bogus", ""])
+        # method.input_type is cls.DESCRIPTOR (request_class checks it), typed as a Descriptor.
+        message(method.input_type, cls),
+        st.sampled_from([ADMIN_TOKEN, SERVICE_TOKEN, "vk_bogus", ""]),
     )
     def fuzz(request: Message, token: str) -> None:
         metadata = (("authorization", f"Bearer {token}"),) if token else ()
@@ -212,7 +212,7 @@ def test_every_rpc_answers_with_a_well_formed_status(
         except grpc.RpcError as error:
             assert error.code() not in FORBIDDEN, (
                 f"{method.full_name}: {error.code()} {error.details()}"
-            )  # type: ignore[attr-defined]
+            )
 
     try:
         fuzz()

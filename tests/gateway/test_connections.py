@@ -3,6 +3,8 @@ gateway's service-only access to the clear secret."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import asyncpg
 import pytest
 
@@ -93,11 +95,11 @@ async def test_create_is_idempotent_by_request_id(
     ],
 )
 async def test_bad_requests_name_the_field(
-    admin_connections: ConnectionsClient, tenant: str, field: str, request_fields: dict[str, object]
+    admin_connections: ConnectionsClient, tenant: str, field: str, request_fields: dict[str, Any]
 ) -> None:
     request = vault_pb2.CreateConnectionRequest(
         tenant_id=tenant, **({"secret": "s"} | request_fields)
-    )  # type: ignore[arg-type]
+    )
     with pytest.raises(InvalidArgument) as error:
         await admin_connections.create_connection(request)
     assert error.value.field_violations[0].field == field

@@ -10,7 +10,7 @@ import json
 import pytest
 
 from keyleash.client import ConnectionsClient, VaultClient
-from keyleash_core.cli import main
+from keyleash_ops.cli import main
 from tests.conftest import ADMIN_TOKEN
 from tests.gateway.conftest import SealedSystem
 

@@ -33,7 +33,7 @@ def test_up_serves_the_gateway_and_connections(tmp_path: Path) -> None:
             urllib.request.urlopen(request, timeout=10)
         assert refused.value.code == 401
         with grpc.insecure_channel(banner.vault) as channel:
-            stub = vault_pb2_grpc.VaultServiceStub(channel)  # type: ignore[no-untyped-call]
+            stub = vault_pb2_grpc.VaultServiceStub(channel)
             created = stub.CreateConnection(
                 vault_pb2.CreateConnectionRequest(
                     tenant_id="acme",

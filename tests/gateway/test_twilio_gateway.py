@@ -29,8 +29,8 @@ def sdk(gateway_url: str, key: str) -> Client:
     """The README's setup: the Account SID as username, the vault key as the password."""
     client = Client(ACCOUNT, key)
     client.api.base_url = f"{gateway_url}/twilio"
-    if client.http_client.session is not None:  # type: ignore[attr-defined]
-        OPEN_SESSIONS.append(client.http_client.session)  # type: ignore[attr-defined]
+    if client.http_client.session is not None:
+        OPEN_SESSIONS.append(client.http_client.session)
     return client
 
 

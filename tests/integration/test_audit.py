@@ -18,9 +18,9 @@ import pytest
 
 from keyleash.metering.v1 import metering_pb2
 from keyleash.vault.v1 import vault_pb2, vault_pb2_grpc
-from keyleash_core.devstores import ManagedServer
-from tests.conftest import Stores, service_env
-from tests.integration.vault_helpers import admin_token, authorize, bearer, cap, mint, per, usd
+from keyleash_ops.devstores import ManagedServer
+from tests.conftest import Stores, bearer, service_env
+from tests.integration.vault_helpers import admin_token, authorize, cap, mint, per, usd
 from vault_service.server import create_server
 from vault_service.settings import VaultSettings
 

@@ -19,8 +19,8 @@ from typing import Any
 import pytest
 
 from keyleash.client import MeteringClient, VaultClient, agent_run, guard
-from keyleash_core.cli import main
-from keyleash_core.cli_common import parse_money
+from keyleash_ops.cli import main
+from keyleash_ops.cli_common import parse_money
 from tests.conftest import ADMIN_TOKEN, System
 
 
@@ -205,7 +205,7 @@ def test_parse_money_is_exact(text: str, micros: int, currency: str) -> None:
 
 @pytest.mark.parametrize("text", ["5", "USD", "5.0000001USD", "1,5USD", "5.00 US", "1e3USD"])
 def test_parse_money_rejects(text: str) -> None:
-    from keyleash_core.cli_common import UsageError
+    from keyleash_ops.cli_common import UsageError
 
     with pytest.raises(UsageError):
         parse_money(text)

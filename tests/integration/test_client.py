@@ -157,7 +157,7 @@ async def test_errors_are_decoded_into_typed_exceptions(
     assert unauthenticated.value.reason == "UNAUTHENTICATED"
 
 
-class RecordingInterceptor(grpc.aio.UnaryUnaryClientInterceptor):  # type: ignore[misc]
+class RecordingInterceptor(grpc.aio.UnaryUnaryClientInterceptor):
     """Remembers the method and metadata of every unary call (each retry attempt too)."""
 
     def __init__(self) -> None:

@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from keyleash_core.cli import main
+from keyleash_ops.cli import main
 from tests.conftest import ADMIN_TOKEN, System
 
 

@@ -7,12 +7,13 @@ from typing import Any
 
 import grpc
 import pytest
-from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_health.v1 import health_pb2
 
 from keyleash.vault.v1 import vault_pb2, vault_pb2_grpc
-from tests.conftest import Stores, service_env
+from tests.conftest import Stores, bearer, service_env
 from tests.integration.test_vault import error_info
-from tests.integration.vault_helpers import admin_token, bearer, mint
+from tests.integration.vault_helpers import admin_token, mint
+from tests.typed_stubs import health_stub
 from vault_service.server import create_server
 from vault_service.settings import VaultSettings
 
@@ -52,7 +53,7 @@ async def test_a_credential_guesser_is_refused_and_told_when_to_retry(
         await stub.GetKey(lookup, metadata=bearer(admin_token()))
     assert also_refused.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
     # ...but health checks still answer, and another vault process is not affected.
-    health = health_pb2_grpc.HealthStub(lone_vault)
+    health = health_stub(lone_vault)
     reply = await health.Check(health_pb2.HealthCheckRequest())
     assert reply.status == health_pb2.HealthCheckResponse.SERVING
     again = await vault.GetKey(lookup, metadata=bearer(admin_token()))

@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import grpc
-from grpc_health.v1 import health_pb2, health_pb2_grpc
-from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
+from grpc_health.v1 import health_pb2
+from grpc_reflection.v1alpha import reflection_pb2
 
 from keyleash_core.postgres import migration_files
+from tests.typed_stubs import health_stub, reflection_stub
 
 
 async def _services(channel: grpc.aio.Channel) -> set[str]:
-    stub = reflection_pb2_grpc.ServerReflectionStub(channel)
+    stub = reflection_stub(channel)
     request = reflection_pb2.ServerReflectionRequest(list_services="")
     async for response in stub.ServerReflectionInfo(iter([request])):
         return {s.name for s in response.list_services_response.service}
@@ -24,7 +25,7 @@ async def test_health_and_reflection(
         (vault_channel, "keyleash.vault.v1.VaultService"),
         (metering_channel, "keyleash.metering.v1.MeteringService"),
     ):
-        health = health_pb2_grpc.HealthStub(channel)
+        health = health_stub(channel)
         for name in ("", service):
             reply = await health.Check(health_pb2.HealthCheckRequest(service=name))
             assert reply.status == health_pb2.HealthCheckResponse.SERVING

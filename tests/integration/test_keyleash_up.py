@@ -1,6 +1,6 @@
 """`keyleash up` as a user runs it: a real process with its own Redis and Postgres.
 
-Each test starts `python -m keyleash_core.cli up` (what the `keyleash` console script runs) with a
+Each test starts `python -m keyleash_ops.cli up` (what the `keyleash` console script runs) with a
 state dir under pytest's tmp_path and listen ports 0, reads the banner for the bound ports and
 store URLs, talks to the servers over real channels, then sends SIGINT and checks the process
 exits 0 and leaves no Redis/Postgres behind. Every subprocess has a deadline and is killed in a
@@ -28,11 +28,12 @@ from typing import Any
 import asyncpg
 import grpc
 import pytest
-from grpc_health.v1 import health_pb2, health_pb2_grpc
-from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
+from grpc_health.v1 import health_pb2
+from grpc_reflection.v1alpha import reflection_pb2
 
 from keyleash.vault.v1 import vault_pb2, vault_pb2_grpc
-from keyleash_core.up import default_state_dir
+from keyleash_ops.up import default_state_dir
+from tests.typed_stubs import health_stub, reflection_stub
 
 REPO = Path(__file__).resolve().parents[2]
 START_TIMEOUT = 90.0  # first start runs initdb
@@ -50,7 +51,7 @@ def _env(**extra: str) -> dict[str, str]:
 
 def _command(state_dir: Path, *, metering_flag: bool = True) -> list[str]:
     command = [
-        sys.executable, "-m", "keyleash_core.cli", "up",
+        sys.executable, "-m", "keyleash_ops.cli", "up",
         "--state-dir", str(state_dir),
         "--vault-listen", "127.0.0.1:0",
         "--gateway-listen", "127.0.0.1:0",
@@ -193,11 +194,11 @@ def _assert_no_leftovers(state_dir: Path) -> None:
 
 def _check_serving(target: str, service: str) -> None:
     with grpc.insecure_channel(target) as channel:
-        health = health_pb2_grpc.HealthStub(channel)
+        health = health_stub(channel)
         for name in ("", service):
             reply = health.Check(health_pb2.HealthCheckRequest(service=name), timeout=10)
             assert reply.status == health_pb2.HealthCheckResponse.SERVING, (target, name)
-        reflection = reflection_pb2_grpc.ServerReflectionStub(channel)
+        reflection = reflection_stub(channel)
         request = reflection_pb2.ServerReflectionRequest(list_services="")
         responses = reflection.ServerReflectionInfo(iter([request]), timeout=10)
         names = {s.name for r in responses for s in r.list_services_response.service}

@@ -16,6 +16,7 @@ from google.rpc import error_details_pb2, status_pb2
 from keyleash.metering.v1 import metering_pb2
 from keyleash.type.v1 import money_pb2
 from keyleash.vault.v1 import vault_pb2
+from tests.conftest import bearer
 
 ALLOW, DENY = vault_pb2.DECISION_ALLOW, vault_pb2.DECISION_DENY
 DAY, ROLLING = vault_pb2.SpendCap.WINDOW_CALENDAR_DAY, vault_pb2.SpendCap.WINDOW_ROLLING_24H
@@ -31,10 +32,6 @@ def admin() -> str:
 
 def service() -> str:
     return os.environ["KEYLEASH_TEST_SERVICE_TOKEN"]
-
-
-def bearer(token: str) -> tuple[tuple[str, str], ...]:
-    return (("authorization", f"Bearer {token}"),)
 
 
 def usd(amount: str) -> money_pb2.Money:

@@ -6,11 +6,11 @@ import json
 import uuid
 from typing import Any
 
-from keyleash_core import keyspace
 from keyleash_core.keyrecord import KeyRecord, KeyState
 from keyleash_core.money import Money
 from keyleash_core.policy import Policy, SpendCap, SpendWindow
-from keyleash_core.redis_store import Scripts
+from keyleash_core.redis import keyspace
+from keyleash_core.redis.scripts import Scripts
 from metering_service.domain.events import BillingEvent, Kind
 from metering_service.domain.settle import settle_call
 

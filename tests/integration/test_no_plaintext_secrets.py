@@ -14,8 +14,8 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-from keyleash_core.cli import main
 from keyleash_core.telemetry import JsonFormatter
+from keyleash_ops.cli import main
 from tests.conftest import ADMIN_TOKEN, System
 
 # Any key secret: "vk_" + 43 base62 characters + a 6-character checksum.
@@ -38,7 +38,8 @@ async def dump_redis(url: str) -> list[str]:
     try:
         async for name in client.scan_iter(count=1000):
             out.append(name.decode(errors="replace"))
-            kind = (await client.type(name)).decode()
+            kind = await client.type(name)  # bytes: the client does not decode responses
+            kind = kind.decode() if isinstance(kind, bytes) else kind
             if kind == "string":
                 out.append(repr(await client.get(name)))
             elif kind == "hash":
@@ -58,7 +59,7 @@ async def dump_postgres(url: str) -> list[str]:
     con = await asyncpg.connect(url)
     try:
         tables = await con.fetch("SELECT tablename FROM pg_tables WHERE schemaname = 'public'")
-        out = []
+        out: list[str] = []
         for row in tables:
             rows = await con.fetch(f'SELECT row_to_json(t)::text AS j FROM "{row["tablename"]}" t')
             out.extend(r["j"] for r in rows)

@@ -11,9 +11,9 @@ from typing import Any
 import pytest
 
 from keyleash_core.errors import StoreUnavailable
-from keyleash_core.redis_store import RedisClient, Scripts, create_redis
-from keyleash_core.script_call import ScriptCall
-from keyleash_core.script_pipeline import ScriptBatcher
+from keyleash_core.redis.script_call import ScriptCall
+from keyleash_core.redis.script_pipeline import ScriptBatcher
+from keyleash_core.redis.scripts import RedisClient, Scripts, create_redis
 
 # Appends ARGV[1] to a list and answers the list's length: shows order and exactly-once.
 APPEND = "return redis.call('RPUSH', KEYS[1], ARGV[1])"

@@ -89,6 +89,7 @@ async def test_one_trace_per_run_across_both_services(
         )
     finally:
         await con.close()
+    assert row is not None
     assert (row["trace_id"], row["agent_run_id"]) == (trace_id, run_id)
 
 

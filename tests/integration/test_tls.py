@@ -7,9 +7,10 @@ from pathlib import Path
 import grpc
 import pytest
 import trustme
-from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_health.v1 import health_pb2
 
 from tests.conftest import Stores, service_env
+from tests.typed_stubs import health_stub
 from vault_service.server import create_server
 from vault_service.settings import VaultSettings
 
@@ -21,9 +22,7 @@ def write(path: Path, blob: trustme.Blob) -> str:
 
 async def check(target: str, credentials: grpc.ChannelCredentials) -> int:
     async with grpc.aio.secure_channel(target, credentials) as channel:
-        reply = await health_pb2_grpc.HealthStub(channel).Check(
-            health_pb2.HealthCheckRequest(), timeout=5
-        )
+        reply = await health_stub(channel).Check(health_pb2.HealthCheckRequest(), timeout=5)
         return int(reply.status)
 
 
@@ -54,8 +53,6 @@ async def test_tls_and_mutual_tls(stores: Stores, tmp_path: Path, mutual: bool) 
             assert await check(target, grpc.ssl_channel_credentials(root)) == 1
         with pytest.raises(grpc.aio.AioRpcError):
             async with grpc.aio.insecure_channel(target) as channel:
-                await health_pb2_grpc.HealthStub(channel).Check(
-                    health_pb2.HealthCheckRequest(), timeout=2
-                )
+                await health_stub(channel).Check(health_pb2.HealthCheckRequest(), timeout=2)
     finally:
         await built.stop(1)

@@ -10,7 +10,8 @@ import pytest
 from google.rpc import error_details_pb2, status_pb2
 
 from keyleash.vault.v1 import vault_pb2
-from tests.integration.vault_helpers import admin_token, authorize, bearer, cap, mint, per, usd
+from tests.conftest import bearer
+from tests.integration.vault_helpers import admin_token, authorize, cap, mint, per, usd
 
 ALLOW, DENY = vault_pb2.DECISION_ALLOW, vault_pb2.DECISION_DENY
 
@@ -129,7 +130,7 @@ async def test_child_beyond_parent_is_refused(vault: Any, tenant: str) -> None:
     parent = await mint(
         vault, admin_token(), tenant, rate_limits=[per(10, 60)], spend_caps=[cap("5.00")]
     )
-    attempts = [
+    attempts: list[tuple[dict[str, Any], str]] = [
         ({"scopes": ("api.call", "admin.all")}, "scopes"),
         ({"rate_limits": [per(11, 60)]}, "policy.rate_limits[0]"),
         ({"spend_caps": [cap("5.01")]}, "policy.spend_caps[0]"),
@@ -285,7 +286,8 @@ async def test_list_keys_paginates_within_subtree(vault: Any, tenant: str) -> No
     for _ in range(5):
         await mint(vault, parent.secret)
     await mint(vault, admin_token(), tenant)  # not in the parent's subtree
-    seen, token = [], ""
+    seen: list[str] = []
+    token = ""
     while True:
         page = await vault.ListKeys(
             vault_pb2.ListKeysRequest(page_size=2, page_token=token), metadata=bearer(parent.secret)

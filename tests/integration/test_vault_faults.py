@@ -13,7 +13,7 @@ import grpc
 import pytest
 
 from keyleash.vault.v1 import vault_pb2, vault_pb2_grpc
-from keyleash_core.devstores import ManagedServer, start_postgres, start_redis
+from keyleash_ops.devstores import ManagedServer, start_postgres, start_redis
 from tests.conftest import Stores, service_env
 from tests.integration.vault_helpers import admin_token, authorize, cap, mint
 from vault_service.server import create_server

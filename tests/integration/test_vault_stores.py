@@ -12,7 +12,7 @@ import asyncpg
 import redis.asyncio as aioredis
 
 from keyleash.vault.v1 import vault_pb2
-from keyleash_core import keyspace
+from keyleash_core.redis import keyspace
 from tests.conftest import redis_node_url, redis_node_urls
 from tests.integration.vault_helpers import admin_token, authorize, cap, mint
 
@@ -70,7 +70,7 @@ async def test_one_script_call_per_authorize_on_the_hot_path(
     await authorize(vault, minted.secret, "0.01")  # warm: tenant loaded, chain cached
     node_url = await redis_node_url(system.stores, keyspace.tenant(tenant))  # the tenant's node
     watcher = aioredis.Redis.from_url(node_url)
-    issued: list[str] = []
+    issued: list[tuple[Any, Any, str]] = []
     async with watcher.monitor() as monitor:
         ready = asyncio.Event()
 
@@ -127,7 +127,8 @@ async def test_no_plaintext_secret_in_redis_or_postgres(
         ).stdout
         client = aioredis.Redis.from_url(node_url)
         async for name in client.scan_iter(count=1000):
-            kind = (await client.type(name)).decode()
+            kind = await client.type(name)  # bytes: the client does not decode responses
+            kind = kind.decode() if isinstance(kind, bytes) else kind
             if kind == "string":
                 values.append(await client.get(name))
             elif kind == "hash":

@@ -5,19 +5,19 @@ from __future__ import annotations
 import hashlib
 import os
 import uuid
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from google.protobuf import duration_pb2
 
 from keyleash.type.v1 import money_pb2
 from keyleash.vault.v1 import vault_pb2
+from tests.conftest import bearer
+
+if TYPE_CHECKING:  # mypy-protobuf's stub type for grpc.aio channels exists in the .pyi only
+    from keyleash.vault.v1.vault_pb2_grpc import VaultServiceAsyncStub
 
 # Same values as tests/conftest.py gives the servers.
 PEPPER = b"test-pepper-0123456789abcdef"
-
-
-def bearer(token: str) -> tuple[tuple[str, str], ...]:
-    return (("authorization", f"Bearer {token}"),)
 
 
 def usd(amount: str) -> money_pb2.Money:
@@ -31,12 +31,14 @@ def per(limit: int, seconds: int) -> vault_pb2.RateLimit:
     return vault_pb2.RateLimit(limit=limit, window=duration_pb2.Duration(seconds=seconds))
 
 
-def cap(amount: str, window: int = vault_pb2.SpendCap.WINDOW_CALENDAR_DAY) -> vault_pb2.SpendCap:
+def cap(
+    amount: str, window: vault_pb2.SpendCap.Window = vault_pb2.SpendCap.WINDOW_CALENDAR_DAY
+) -> vault_pb2.SpendCap:
     return vault_pb2.SpendCap(limit=usd(amount), window=window)
 
 
 async def mint(
-    vault: Any,
+    vault: VaultServiceAsyncStub,
     token: str,
     tenant: str = "",
     *,
@@ -56,7 +58,7 @@ async def mint(
 
 
 async def authorize(
-    vault: Any, secret: str, cost: str | None = None, **fields: Any
+    vault: VaultServiceAsyncStub, secret: str, cost: str | None = None, **fields: Any
 ) -> vault_pb2.AuthorizeResponse:
     request = vault_pb2.AuthorizeRequest(
         key=secret, scope=fields.pop("scope", "api.call"), **fields

@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 from keyleash_core.keyrecord import KeyRecord, KeyState
 from keyleash_core.money import Money
 from keyleash_core.policy import Policy
+from keyleash_core.reasons import DenyReason
 from vault_service.audit.records import entry_parts
 from vault_service.domain.checks import CallRequest
 from vault_service.domain.decision import (
@@ -42,7 +43,7 @@ def named(parts: tuple[str, str]) -> dict[str, str]:
 
 def test_a_denial_entry_passes_through_in_field_order() -> None:
     raw = {
-        b"v": denial_verdict("d_1", 1_764_331_200_000, "SCOPE_DENIED").encode(),
+        b"v": denial_verdict("d_1", 1_764_331_200_000, DenyReason.SCOPE_DENIED).encode(),
         b"q": audit_request(ME, call(), "ab" * 16).encode(),
     }
     fields = named(entry_parts(raw))
@@ -64,7 +65,7 @@ def test_an_entry_of_the_earlier_one_field_per_column_format_is_converted() -> N
 @given(st.text(), st.text())
 def test_any_request_text_survives_the_round_trip(path: str, run: str) -> None:
     raw = {
-        b"v": denial_verdict("d_3", 5, "X").encode(),
+        b"v": denial_verdict("d_3", 5, DenyReason.RATE_LIMITED).encode(),
         b"q": audit_request(ME, call(path, run), "").encode(),
     }
     fields = named(entry_parts(raw))

@@ -18,6 +18,7 @@ from keyleash.client.retry import NO_RETRY, RetryPolicy, is_safe_to_retry
 from keyleash.metering.v1 import metering_pb2
 from keyleash.vault.v1 import vault_pb2
 from keyleash_core import errors as server_errors
+from keyleash_core.reasons import ErrorReason
 
 VAULT, METERING = "vault.keyleash", "metering.keyleash"
 UNAVAILABLE, PERMISSION_DENIED = grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.PERMISSION_DENIED
@@ -28,10 +29,10 @@ UNAVAILABLE, PERMISSION_DENIED = grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.PE
     [
         (server_errors.InvalidArgument("policy.spend_caps[0].limit", "required"), VAULT, errors.InvalidArgument, grpc.StatusCode.INVALID_ARGUMENT, "INVALID_ARGUMENT", False),
         (server_errors.Unauthenticated("missing credential"), VAULT, errors.Unauthenticated, grpc.StatusCode.UNAUTHENTICATED, "UNAUTHENTICATED", False),
-        (server_errors.PermissionDenied("more than the parent", reason="EXCEEDS_PARENT", metadata={"field": "scopes"}), VAULT, errors.PermissionDenied, PERMISSION_DENIED, "EXCEEDS_PARENT", False),
-        (server_errors.NotFound("no such key", reason="KEY_NOT_FOUND"), VAULT, errors.NotFound, grpc.StatusCode.NOT_FOUND, "KEY_NOT_FOUND", False),
+        (server_errors.PermissionDenied("more than the parent", reason=ErrorReason.EXCEEDS_PARENT, metadata={"field": "scopes"}), VAULT, errors.PermissionDenied, PERMISSION_DENIED, "EXCEEDS_PARENT", False),
+        (server_errors.NotFound("no such key", reason=ErrorReason.KEY_NOT_FOUND), VAULT, errors.NotFound, grpc.StatusCode.NOT_FOUND, "KEY_NOT_FOUND", False),
         (server_errors.AlreadyExists("request_id reused"), METERING, errors.AlreadyExists, grpc.StatusCode.ALREADY_EXISTS, "REQUEST_ID_REUSED", False),
-        (server_errors.FailedPrecondition("unknown model", reason="UNKNOWN_MODEL"), METERING, errors.FailedPrecondition, grpc.StatusCode.FAILED_PRECONDITION, "UNKNOWN_MODEL", False),
+        (server_errors.FailedPrecondition("unknown model", reason=ErrorReason.UNKNOWN_MODEL), METERING, errors.FailedPrecondition, grpc.StatusCode.FAILED_PRECONDITION, "UNKNOWN_MODEL", False),
         (server_errors.StoreUnavailable("redis", "connection refused"), METERING, errors.Unavailable, UNAVAILABLE, "STORE_UNAVAILABLE", True),
         (server_errors.ResourceExhausted("slow down"), VAULT, errors.ResourceExhausted, grpc.StatusCode.RESOURCE_EXHAUSTED, "TOO_MANY_ATTEMPTS", False),
         (server_errors.Unimplemented("later"), VAULT, errors.Unimplemented, grpc.StatusCode.UNIMPLEMENTED, "NOT_IMPLEMENTED", False),
@@ -84,7 +85,7 @@ def test_rpc_error_with_rich_status_in_trailers() -> None:
     status = server_errors.to_rpc_status(
         server_errors.PermissionDenied(
             "a child may not exceed its parent",
-            reason="EXCEEDS_PARENT",
+            reason=ErrorReason.EXCEEDS_PARENT,
             metadata={"field": "policy.spend_caps[0]"},
         ),
         VAULT,

@@ -1,4 +1,4 @@
-"""Real-process tests for keyleash_core.devstores: start, kill, stop and restart Redis/Postgres.
+"""Real-process tests for keyleash_ops.devstores: start, kill, stop and restart Redis/Postgres.
 
 These need redis-server and the PostgreSQL server binaries installed; they never touch the
 machine's shared services on 6379/5432. tmp_path lives under /tmp, so when run as root this also
@@ -17,7 +17,7 @@ import asyncpg
 import pytest
 import redis
 
-from keyleash_core.devstores import (
+from keyleash_ops.devstores import (
     DevStoreError,
     ManagedServer,
     find_free_port,

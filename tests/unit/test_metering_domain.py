@@ -4,26 +4,26 @@ from __future__ import annotations
 
 import asyncio
 import json
-from typing import Any
+from typing import Any, cast
 
+import asyncpg
 import pytest
 
 from keyleash_core.errors import FailedPrecondition, InvalidArgument, StoreUnavailable
 from keyleash_core.keyrecord import KeyRecord, KeyState
 from keyleash_core.money import Money
 from keyleash_core.policy import Policy, SpendCap, SpendWindow
-from keyleash_core.pricing import ModelPrice, load_price_table
+from keyleash_core.times import datetime_from_us, us_from_datetime
 from metering_service.domain.events import (
     BillingEvent,
     Kind,
     WriteResult,
     charge_kind,
-    from_datetime,
     payload_digest,
-    to_datetime,
 )
 from metering_service.domain.pricing import ceil_div, price_for, usage_cost_micros
 from metering_service.domain.settle import settle_call
+from metering_service.pricing import ModelPrice, load_price_table
 from metering_service.store import writer as writer_module
 from metering_service.store.billing import PendingWrite
 
@@ -68,7 +68,7 @@ def test_kinds_and_digests() -> None:
     assert [charge_kind(m) for m in (5, -5, 0)] == [Kind.CHARGE, Kind.REFUND, Kind.RELEASE]
     assert payload_digest("Charge", b"x") == payload_digest("Charge", b"x")
     assert payload_digest("Charge", b"x") != payload_digest("RecordUsage", b"x")
-    assert from_datetime(to_datetime(1_764_000_000_123_456)) == 1_764_000_000_123_456
+    assert us_from_datetime(datetime_from_us(1_764_000_000_123_456)) == 1_764_000_000_123_456
 
 
 def _record(key_id: str, path: tuple[str, ...], caps: tuple[SpendCap, ...]) -> KeyRecord:
@@ -132,7 +132,9 @@ async def test_writer_batches_waiting_writes_and_fails_a_whole_batch(
         return [WriteResult(p.event, False) for p in batch]
 
     monkeypatch.setattr(writer_module, "commit_batch", commit)
-    writer = writer_module.GroupCommitWriter(None, max_batch_size=50)
+    # The patched commit_batch never touches the pool, so the writer gets none.
+    no_pool = cast("asyncpg.Pool[asyncpg.Record]", None)
+    writer = writer_module.GroupCommitWriter(no_pool, max_batch_size=50)
     writer.start()
     try:
         items = [PendingWrite(_event(i, 0), b"") for i in range(120)]

@@ -7,7 +7,7 @@ import redis.asyncio as aioredis
 from redis.asyncio.cluster import RedisCluster
 from redis.asyncio.connection import SSLConnection
 
-from keyleash_core.redis_store import create_redis
+from keyleash_core.redis.scripts import create_redis
 from keyleash_core.settings import SettingsError, StoreSettings
 
 BASE = {

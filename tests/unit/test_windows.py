@@ -11,9 +11,10 @@ from hypothesis import strategies as st
 from keyleash_core.keyrecord import KeyRecord, KeyState
 from keyleash_core.money import Money
 from keyleash_core.policy import Policy, RateLimit, SpendCap, SpendWindow
+from keyleash_core.reasons import DenyReason
 from keyleash_core.windows import BUCKET_MS, day_period, month_period, spend_checks
 from vault_service.domain.checks import CallRequest
-from vault_service.domain.decision import build_plan, parse_outcome
+from vault_service.domain.decision import OutcomeKind, build_plan, parse_outcome
 
 
 def ms(text: str) -> int:
@@ -33,7 +34,10 @@ def test_memoised_periods_match_the_calendar(now_ms: int) -> None:
     day = moment.replace(hour=0, minute=0, second=0, microsecond=0)
     month = day.replace(day=1)
     next_month = (month + timedelta(days=32)).replace(day=1)
-    as_ms = lambda d: int(d.timestamp() * 1000)  # noqa: E731
+
+    def as_ms(when: datetime) -> int:
+        return int(when.timestamp() * 1000)
+
     assert day_period(now_ms) == (
         day.strftime("d%Y%m%d"),
         as_ms(day),
@@ -91,6 +95,7 @@ def test_plan_names_every_key_it_touches_and_parses_answers() -> None:
         '{"r":"D","reason":"RATE_LIMITED","quotas":[["n","rate/1s","requests","2","2","0","5"]],'
         '"retry_ms":"5","did":"d1"}'
     )
-    assert denied.kind == "deny" and denied.quotas[0].limit == 2 and denied.retry_after_ms == 5
+    assert denied.kind is OutcomeKind.DENY and denied.reason is DenyReason.RATE_LIMITED
+    assert denied.quotas[0].limit == 2 and denied.retry_after_ms == 5
     assert parse_outcome('{"r":"A","did":"d","res_id":"","quotas":{}}').quotas == []
     assert parse_outcome('{"r":"S","idx":"2"}').chain_index == 2

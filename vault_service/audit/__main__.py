@@ -12,7 +12,7 @@ import os
 import signal
 import sys
 
-from keyleash_core.redis_store import close_redis, create_redis
+from keyleash_core.redis.scripts import close_redis, create_redis
 from keyleash_core.settings import SettingsError
 from keyleash_core.stores import StartupError, connect_stores
 from vault_service.audit.drainer import AuditDrainer

@@ -25,13 +25,15 @@ import asyncpg
 import redis.exceptions
 from redis.asyncio.cluster import RedisCluster
 
-from keyleash_core import keyspace
 from keyleash_core.errors import KeyleashError
-from keyleash_core.postgres import CONNECTION_ERRORS
-from keyleash_core.redis_store import REDIS_ERRORS, RedisClient
+from keyleash_core.postgres import POSTGRES_ERRORS
+from keyleash_core.redis import keyspace
+from keyleash_core.redis.scripts import REDIS_ERRORS, RedisClient
 from vault_service.audit.records import INSERT_ENTRIES, entry_parts
 
 log = logging.getLogger("keyleash.audit")
+# What pauses the drainer (it retries), as opposed to a bug (it stops loudly).
+_DRAIN_ERRORS: tuple[type[BaseException], ...] = (KeyleashError, *REDIS_ERRORS, *POSTGRES_ERRORS)
 
 GROUP = "audit-drainers"
 STREAM_PATTERN = "kl:{*}:audit"
@@ -94,7 +96,7 @@ class AuditDrainer:
                     await asyncio.sleep(self._block_ms / 1000)
             except asyncio.CancelledError:
                 raise
-            except (KeyleashError, *REDIS_ERRORS, *CONNECTION_ERRORS, asyncpg.PostgresError) as e:
+            except _DRAIN_ERRORS as e:
                 log.warning("audit drain paused: %s", e)
                 self._streams.clear()
                 await asyncio.sleep(1.0)

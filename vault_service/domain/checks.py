@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 from keyleash_core.keyrecord import KeyRecord
 from keyleash_core.money import Money
+from keyleash_core.reasons import DenyReason
 
 
 @dataclass(frozen=True)
@@ -28,7 +29,7 @@ class CallRequest:
 
 @dataclass(frozen=True)
 class PureDenial:
-    reason: str  # a DenyReason name without its prefix, e.g. "SCOPE_DENIED"
+    reason: DenyReason
     message: str
     subject: str
 
@@ -74,24 +75,26 @@ def check_call(chain: Sequence[KeyRecord], call: CallRequest) -> PureDenial | No
 def _check_one(record: KeyRecord, call: CallRequest) -> PureDenial | None:
     policy, name = record.policy, record.name
     if call.scope not in record.scopes:
-        return PureDenial("SCOPE_DENIED", f"scope {call.scope!r} is not granted to {name}", name)
+        return PureDenial(
+            DenyReason.SCOPE_DENIED, f"scope {call.scope!r} is not granted to {name}", name
+        )
     if policy.allowed_endpoints and not any(
         endpoint_matches(p, call.method, call.path) for p in policy.allowed_endpoints
     ):
         return PureDenial(
-            "ENDPOINT_DENIED",
+            DenyReason.ENDPOINT_DENIED,
             f"{call.method} {call.path} is not an allowed endpoint of {name}",
             name,
         )
     if policy.allowed_vendors and call.vendor not in policy.allowed_vendors:
         return PureDenial(
-            "VENDOR_DENIED", f"vendor {call.vendor!r} is not allowed for {name}", name
+            DenyReason.VENDOR_DENIED, f"vendor {call.vendor!r} is not allowed for {name}", name
         )
     for constraint in policy.constraints:
         value = call.attributes.get(constraint.attribute)
         if not constraint_met(constraint.allowed_values, value):
             return PureDenial(
-                "CONSTRAINT_DENIED",
+                DenyReason.CONSTRAINT_DENIED,
                 f"attribute {constraint.attribute}={value!r} is not allowed for {name}",
                 name,
             )
@@ -100,13 +103,15 @@ def _check_one(record: KeyRecord, call: CallRequest) -> PureDenial | None:
     if cap is not None and cost is not None and cost.micros > 0:
         if cost.currency != cap.currency or cost.micros > cap.micros:
             return PureDenial(
-                "PER_CALL_CAP_EXCEEDED", f"estimated {cost} exceeds {cap} per call for {name}", name
+                DenyReason.PER_CALL_CAP_EXCEEDED,
+                f"estimated {cost} exceeds {cap} per call for {name}",
+                name,
             )
     if cost is not None and cost.micros > 0:
         for spend_cap in policy.spend_caps:
             if spend_cap.limit.currency != cost.currency:
                 return PureDenial(
-                    "SPEND_CAP_EXCEEDED",
+                    DenyReason.SPEND_CAP_EXCEEDED,
                     f"estimated cost in {cost.currency} but {name} caps spend in "
                     f"{spend_cap.limit.currency}",
                     name,
@@ -114,7 +119,7 @@ def _check_one(record: KeyRecord, call: CallRequest) -> PureDenial | None:
         run_cap = policy.run_spend_cap
         if run_cap is not None and run_cap.currency != cost.currency:
             return PureDenial(
-                "RUN_CAP_EXCEEDED",
+                DenyReason.RUN_CAP_EXCEEDED,
                 f"estimated cost in {cost.currency} but {name} caps runs in {run_cap.currency}",
                 name,
             )

@@ -9,13 +9,15 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from enum import Enum
 from typing import Any
 
 import orjson
 
-from keyleash_core import keyspace
 from keyleash_core.keyrecord import KeyRecord
-from keyleash_core.script_call import ScriptCall
+from keyleash_core.reasons import DenyReason
+from keyleash_core.redis import keyspace
+from keyleash_core.redis.script_call import ScriptCall
 from keyleash_core.windows import spend_checks
 from vault_service.domain.checks import CallRequest
 
@@ -35,12 +37,22 @@ class Quota:
     reset_ms: int
 
 
+class OutcomeKind(Enum):
+    """What the decision script answered."""
+
+    ALLOW = "A"
+    DENY = "D"
+    MISSING = "M"  # a key (or the tenant) is not in Redis: load it, decide again
+    STALE = "S"  # a policy changed since the plan was built: re-read the chain, decide again
+    FULL = "F"  # the audit stream is at its bound: no decision (fail closed)
+
+
 @dataclass(frozen=True)
 class Outcome:
-    """What the script answered: "allow", "deny", "missing", "stale" or "full" (audit)."""
+    """What the script answered, parsed."""
 
-    kind: str
-    reason: str = ""
+    kind: OutcomeKind
+    reason: DenyReason | None = None
     decision_id: str = ""
     reservation_id: str = ""
     quotas: list[Quota] = field(default_factory=list)
@@ -125,15 +137,15 @@ def build_plan(
 
 def parse_outcome(raw: bytes | str) -> Outcome:
     data = orjson.loads(raw)
-    kind = {"A": "allow", "D": "deny", "M": "missing", "S": "stale", "F": "full"}[data["r"]]
-    if kind == "full":
+    kind = OutcomeKind(data["r"])
+    if kind is OutcomeKind.FULL:
         return Outcome(kind=kind)
-    if kind in ("missing", "stale"):
+    if kind in (OutcomeKind.MISSING, OutcomeKind.STALE):
         return Outcome(kind=kind, chain_index=int(data["idx"]))
     quotas = data.get("quotas") or []
     return Outcome(
         kind=kind,
-        reason=data.get("reason", ""),
+        reason=DenyReason(data["reason"]) if data.get("reason") else None,
         decision_id=data.get("did", ""),
         reservation_id=data.get("res_id", ""),
         quotas=[
@@ -169,6 +181,6 @@ def audit_request(me: KeyRecord, call: CallRequest, trace_id: str) -> str:
     ).decode()  # fmt: skip
 
 
-def denial_verdict(decision_id: str, now_ms: int, reason: str) -> str:
+def denial_verdict(decision_id: str, now_ms: int, reason: DenyReason) -> str:
     """The verdict part (AUDIT_VERDICT_FIELDS, JSON) of a denial made without the script."""
     return orjson.dumps([decision_id, str(now_ms), "D", reason, "", "", "0", "0", "0", ""]).decode()

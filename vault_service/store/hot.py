@@ -6,11 +6,11 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-from keyleash_core import keyspace
 from keyleash_core.keyrecord import KeyRecord, KeyState
-from keyleash_core.redis_store import RedisClient, Scripts, run_redis
-from keyleash_core.script_call import ScriptCall
-from keyleash_core.script_pipeline import ScriptBatcher
+from keyleash_core.redis import keyspace
+from keyleash_core.redis.script_call import ScriptCall
+from keyleash_core.redis.script_pipeline import ScriptBatcher
+from keyleash_core.redis.scripts import RedisClient, Scripts, run_redis
 
 
 class HotKeys:

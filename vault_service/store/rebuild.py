@@ -7,14 +7,14 @@ them are still recorded in full.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Any
 
 import asyncpg
 
-from keyleash_core import keyspace
 from keyleash_core.keyrecord import KeyRecord
 from keyleash_core.postgres import run_db
+from keyleash_core.redis import keyspace
+from keyleash_core.times import datetime_from_ms
 from keyleash_core.windows import BUCKET_MS, RUN_TTL_MS, cap_check, window_start_ms
 
 _SUM_SINCE = """SELECT COALESCE(SUM(amount_micros), 0) FROM billing_events
@@ -28,10 +28,6 @@ _RUNS_SINCE = """SELECT agent_run_id, SUM(amount_micros) AS micros FROM billing_
     GROUP BY agent_run_id"""
 _CALLS = """SELECT COUNT(*) FROM billing_events
     WHERE key_path @> ARRAY[$1]::text[] AND kind <> 'refund'"""
-
-
-def _ts(ms: int) -> datetime:
-    return datetime.fromtimestamp(ms / 1000, tz=UTC)
 
 
 async def rebuild_counters(
@@ -57,7 +53,7 @@ async def rebuild_counters(
         snapshot = str(await run_db(lambda: con.fetchval("SELECT pg_current_snapshot()::text")))
         for index, cap in enumerate(record.policy.spend_caps):
             check = cap_check(record, index, now_ms)
-            since = _ts(window_start_ms(cap.window, now_ms))
+            since = datetime_from_ms(window_start_ms(cap.window, now_ms))
             args = (record.key_id, check.currency, since)
             if check.kind == "rolling":
                 rows = await run_db(lambda a=args: con.fetch(_BUCKETS_SINCE, *a, BUCKET_MS))  # type: ignore[misc]
@@ -82,7 +78,7 @@ async def rebuild_counters(
                 )
         run_cap = record.policy.run_spend_cap
         if run_cap is not None:
-            since = _ts(now_ms - RUN_TTL_MS)
+            since = datetime_from_ms(now_ms - RUN_TTL_MS)
             rows = await run_db(
                 lambda: con.fetch(_RUNS_SINCE, record.key_id, run_cap.currency, since)
             )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import asyncpg
@@ -13,12 +13,9 @@ from keyleash_core.key_rows import KEY_COLUMNS, record_from_row
 from keyleash_core.keyrecord import KeyRecord, KeyState
 from keyleash_core.policy import Policy
 from keyleash_core.postgres import run_db, transaction
+from keyleash_core.times import datetime_from_ms
 
 _COLUMNS = KEY_COLUMNS
-
-
-def _ts(ms: int) -> datetime:
-    return datetime.fromtimestamp(ms / 1000, tz=UTC)
 
 
 class KeyRegistry:
@@ -49,7 +46,7 @@ class KeyRegistry:
                 record.key_id, record.tenant_id, record.parent_key_id, list(record.key_path),
                 record.agent_id, record.label, list(record.scopes), record.policy.to_json(),
                 record.policy_version, secret_hash, record.state.value,
-                _ts(record.create_time_ms), _ts(record.expire_time_ms),
+                datetime_from_ms(record.create_time_ms), datetime_from_ms(record.expire_time_ms),
                 json.dumps(record.metadata), minted_by, request_id, request_digest,
             )  # fmt: skip
             if not inserted:
@@ -100,7 +97,7 @@ class KeyRegistry:
                     WHERE key_path @> ARRAY[$1]::text[] AND state <> 'revoked'
                     RETURNING {_COLUMNS}""",
                 record.key_id,
-                _ts(now_ms),
+                datetime_from_ms(now_ms),
                 reason,
             )
             revoked = sorted((record_from_row(r) for r in rows), key=lambda r: r.depth)

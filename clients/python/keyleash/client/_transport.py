@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Iterator, Mapping
-from typing import Any, TypeVar, cast
+from typing import Any, TypeAlias, TypeVar, cast
 
 import grpc
 from google.protobuf.message import Message
@@ -16,6 +16,11 @@ from keyleash.client.run import call_metadata
 
 M = TypeVar("M", bound=Message)
 R = TypeVar("R", bound=Message)
+
+# The requests of a client-streaming call: the async clients take either kind of iterable.
+# scripts/unasync.py turns AsyncRequests into Requests in the generated blocking clients.
+AsyncRequests: TypeAlias = AsyncIterable[M] | Iterable[M]
+Requests: TypeAlias = Iterable[M]
 
 
 def build_request(
@@ -94,7 +99,7 @@ class AsyncInvoker(_Base):
     def stream_stream(
         self,
         rpc: str,
-        requests: AsyncIterable[M] | Iterable[M],
+        requests: AsyncRequests[M],
         prepare: Callable[[M], M],
         response_type: type[R],
         timeout: float | None,
@@ -184,7 +189,7 @@ class SyncInvoker(_Base):
     def stream_stream(
         self,
         rpc: str,
-        requests: Iterable[M],
+        requests: Requests[M],
         prepare: Callable[[M], M],
         response_type: type[R],
         timeout: float | None,

@@ -23,6 +23,11 @@ class ErrorReason(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     ERROR_REASON_RESERVATION_NOT_FOUND: _ClassVar[ErrorReason]
     ERROR_REASON_STORE_UNAVAILABLE: _ClassVar[ErrorReason]
     ERROR_REASON_NOT_IMPLEMENTED: _ClassVar[ErrorReason]
+    ERROR_REASON_INTERNAL: _ClassVar[ErrorReason]
+    ERROR_REASON_NOT_FOUND: _ClassVar[ErrorReason]
+    ERROR_REASON_FAILED_PRECONDITION: _ClassVar[ErrorReason]
+    ERROR_REASON_STORE_TIMEOUT: _ClassVar[ErrorReason]
+    ERROR_REASON_TOO_MANY_ATTEMPTS: _ClassVar[ErrorReason]
 ERROR_REASON_UNSPECIFIED: ErrorReason
 ERROR_REASON_INVALID_ARGUMENT: ErrorReason
 ERROR_REASON_UNAUTHENTICATED: ErrorReason
@@ -33,6 +38,11 @@ ERROR_REASON_UNKNOWN_MODEL: ErrorReason
 ERROR_REASON_RESERVATION_NOT_FOUND: ErrorReason
 ERROR_REASON_STORE_UNAVAILABLE: ErrorReason
 ERROR_REASON_NOT_IMPLEMENTED: ErrorReason
+ERROR_REASON_INTERNAL: ErrorReason
+ERROR_REASON_NOT_FOUND: ErrorReason
+ERROR_REASON_FAILED_PRECONDITION: ErrorReason
+ERROR_REASON_STORE_TIMEOUT: ErrorReason
+ERROR_REASON_TOO_MANY_ATTEMPTS: ErrorReason
 
 class ChargeRequest(_message.Message):
     __slots__ = ("request_id", "key_id", "reservation_id", "amount", "vendor", "endpoint", "reason", "agent_run_id", "vendor_request_id", "cost_source", "attributes", "occur_time")

@@ -1,0 +1,217 @@
+# Generated from _async/vault.py by scripts/unasync.py; do not edit: edit the async source.
+"""The VaultService client.
+
+Methods take the generated request message, or its fields as keywords, and return the generated
+response. Every method also takes `timeout` (seconds; default: the client's) and `token` (a
+bearer token for this call only, e.g. a key secret). Failures raise `keyleash.client.errors`
+exceptions; a DENY decision is an answer, not an exception (see `raise_for_decision` / `guard`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any, ClassVar, Unpack
+
+from keyleash.client._base import SyncClientBase, named_request, run_stamper
+from keyleash.client._transport import Requests, build_request
+from keyleash.client.config import VAULT_TARGET_ENV
+from keyleash.client.fields import (
+    AuthorizeFields,
+    KeyActionFields,
+    ListAuthorizationsFields,
+    ListKeysFields,
+    MintKeyFields,
+    UpdateKeyPolicyFields,
+)
+from keyleash.vault.v1 import vault_pb2 as V
+from keyleash.vault.v1 import vault_pb2_grpc
+
+
+class SyncVaultClient(SyncClientBase):
+    """VaultService client. `with SyncVaultClient(...) as vault: ...`"""
+
+    TARGET_ENV: ClassVar[str] = VAULT_TARGET_ENV
+
+    def _make_stub(self, channel: Any) -> Any:
+        return vault_pb2_grpc.VaultServiceStub(channel)
+
+    def mint_key(
+        self,
+        request: V.MintKeyRequest | None = None,
+        /,
+        *,
+        timeout: float | None = None,
+        token: str | None = None,
+        **fields: Unpack[MintKeyFields],
+    ) -> V.MintKeyResponse:
+        """Mints a key (retried on UNAVAILABLE only when request_id is set)."""
+        built = build_request(V.MintKeyRequest, request, fields)
+        return self._invoker.unary("MintKey", built, V.MintKeyResponse, timeout, token)
+
+    def authorize(
+        self,
+        request: V.AuthorizeRequest | None = None,
+        /,
+        *,
+        timeout: float | None = None,
+        token: str | None = None,
+        **fields: Unpack[AuthorizeFields],
+    ) -> V.AuthorizeResponse:
+        """Decides one call; agent_run_id comes from `agent_run()` when empty."""
+        built = run_stamper()(build_request(V.AuthorizeRequest, request, fields))
+        return self._invoker.unary("Authorize", built, V.AuthorizeResponse, timeout, token)
+
+    def authorize_stream(
+        self,
+        requests: Requests[V.AuthorizeRequest],
+        *,
+        timeout: float | None = None,
+        token: str | None = None,
+    ) -> Iterator[V.AuthorizeResponse]:
+        """One decision per request, in request order."""
+        return self._invoker.stream_stream(
+            "AuthorizeStream", requests, run_stamper(), V.AuthorizeResponse, timeout, token
+        )
+
+    def validate_key(
+        self,
+        request: V.ValidateKeyRequest | str,
+        /,
+        *,
+        timeout: float | None = None,
+        token: str | None = None,
+    ) -> V.ValidateKeyResponse:
+        """Introspects a key (a request, or the secret itself); consumes nothing."""
+        built = named_request(V.ValidateKeyRequest, request, {}, "key")
+        return self._invoker.unary("ValidateKey", built, V.ValidateKeyResponse, timeout, token)
+
+    def revoke_key(
+        self,
+        request: V.RevokeKeyRequest | str | None = None,
+        /,
+        *,
+        timeout: float | None = None,
+        token: str | None = None,
+        **fields: Unpack[KeyActionFields],
+    ) -> V.RevokeKeyResponse:
+        """Revokes a key (a request, or its name) and its descendants. Never retried."""
+        built = named_request(V.RevokeKeyRequest, request, fields)
+        return self._invoker.unary("RevokeKey", built, V.RevokeKeyResponse, timeout, token)
+
+    def freeze_key(
+        self,
+        request: V.FreezeKeyRequest | str | None = None,
+        /,
+        *,
+        timeout: float | None = None,
+        token: str | None = None,
+        **fields: Unpack[KeyActionFields],
+    ) -> V.Key:
+        """Freezes a key (a request, or its name) and its subtree. Never retried."""
+        built = named_request(V.FreezeKeyRequest, request, fields)
+        return self._invoker.unary("FreezeKey", built, V.Key, timeout, token)
+
+    def unfreeze_key(
+        self,
+        request: V.UnfreezeKeyRequest | str,
+        /,
+        *,
+        timeout: float | None = None,
+        token: str | None = None,
+    ) -> V.Key:
+        """Lifts a freeze (a request, or the key's name). Never retried."""
+        built = named_request(V.UnfreezeKeyRequest, request, {})
+        return self._invoker.unary("UnfreezeKey", built, V.Key, timeout, token)
+
+    def update_key_policy(
+        self,
+        request: V.UpdateKeyPolicyRequest | None = None,
+        /,
+        *,
+        timeout: float | None = None,
+        token: str | None = None,
+        **fields: Unpack[UpdateKeyPolicyFields],
+    ) -> V.Key:
+        """Changes a key's policy, never beyond its parent's. Never retried."""
+        built = build_request(V.UpdateKeyPolicyRequest, request, fields)
+        return self._invoker.unary("UpdateKeyPolicy", built, V.Key, timeout, token)
+
+    def get_key(
+        self,
+        request: V.GetKeyRequest | str,
+        /,
+        *,
+        timeout: float | None = None,
+        token: str | None = None,
+    ) -> V.Key:
+        """One key, by request or name "tenants/{t}/keys/{k}"."""
+        built = named_request(V.GetKeyRequest, request, {})
+        return self._invoker.unary("GetKey", built, V.Key, timeout, token)
+
+    def list_keys(
+        self,
+        request: V.ListKeysRequest | None = None,
+        /,
+        *,
+        timeout: float | None = None,
+        token: str | None = None,
+        **fields: Unpack[ListKeysFields],
+    ) -> V.ListKeysResponse:
+        """One page of keys."""
+        built = build_request(V.ListKeysRequest, request, fields)
+        return self._invoker.unary("ListKeys", built, V.ListKeysResponse, timeout, token)
+
+    def iter_keys(
+        self,
+        request: V.ListKeysRequest | None = None,
+        /,
+        *,
+        timeout: float | None = None,
+        token: str | None = None,
+        **fields: Unpack[ListKeysFields],
+    ) -> Iterator[V.Key]:
+        """Every key matching the filter, page after page."""
+        built = build_request(V.ListKeysRequest, request, fields)
+        while True:
+            page = self._invoker.unary("ListKeys", built, V.ListKeysResponse, timeout, token)
+            for key in page.keys:
+                yield key
+            if not page.next_page_token:
+                return
+            built.page_token = page.next_page_token
+
+    def list_authorizations(
+        self,
+        request: V.ListAuthorizationsRequest | None = None,
+        /,
+        *,
+        timeout: float | None = None,
+        token: str | None = None,
+        **fields: Unpack[ListAuthorizationsFields],
+    ) -> V.ListAuthorizationsResponse:
+        """One page of recorded decisions (the per-call audit), oldest first."""
+        built = build_request(V.ListAuthorizationsRequest, request, fields)
+        return self._invoker.unary(
+            "ListAuthorizations", built, V.ListAuthorizationsResponse, timeout, token
+        )
+
+    def iter_authorizations(
+        self,
+        request: V.ListAuthorizationsRequest | None = None,
+        /,
+        *,
+        timeout: float | None = None,
+        token: str | None = None,
+        **fields: Unpack[ListAuthorizationsFields],
+    ) -> Iterator[V.Authorization]:
+        """Every recorded decision matching the filter, page after page."""
+        built = build_request(V.ListAuthorizationsRequest, request, fields)
+        while True:
+            page = self._invoker.unary(
+                "ListAuthorizations", built, V.ListAuthorizationsResponse, timeout, token
+            )
+            for item in page.authorizations:
+                yield item
+            if not page.next_page_token:
+                return
+            built.page_token = page.next_page_token

@@ -1,1 +1,0 @@
-"""Lua scripts run atomically inside Redis; loaded by keyleash_core.redis_store.Scripts."""

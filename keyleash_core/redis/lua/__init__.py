@@ -1,0 +1,1 @@
+"""Lua scripts run atomically inside Redis; loaded by keyleash_core.redis.scripts.Scripts."""

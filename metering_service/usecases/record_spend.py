@@ -1,0 +1,202 @@
+"""Charge, RecordUsage and StreamUsage: price the event, commit it to Postgres (group commit;
+durable before the RPC returns), then settle the hold and the counters in Redis exactly once per
+newly recorded event (`domain/settle.py` plans it, `settle.lua` runs it)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from keyleash_core.auth import Credential
+from keyleash_core.clock import Clock
+from keyleash_core.errors import KeyleashError, StoreUnavailable
+from keyleash_core.money import Money
+from metering_service.domain.events import BillingEvent, Kind, WriteResult, charge_kind
+from metering_service.domain.pricing import usage_cost_micros
+from metering_service.domain.settle import settle_call
+from metering_service.pricing import CURRENCY
+from metering_service.store.billing import PendingWrite
+from metering_service.store.hot import Settlements
+from metering_service.store.keys import KeyChain
+from metering_service.store.tenants import TenantBudgets, TenantView, view_from_hash
+from metering_service.store.writer import GroupCommitWriter
+from metering_service.usecases.key_access import KeyAccess
+from metering_service.usecases.model_prices import ModelPrices
+
+log = logging.getLogger("keyleash.metering")
+
+MAX_SETTLE_ATTEMPTS = 3
+
+
+@dataclass(frozen=True)
+class EventSpec:
+    """A validated request to record one event (Charge or RecordUsage), before pricing."""
+
+    request_id: str
+    key_id: str
+    digest: bytes
+    occur_time_us: int
+    reservation_id: str = ""
+    amount: Money | None = None  # None for usage: priced from the table
+    agent_run_id: str = ""
+    trace_id: str = ""
+    vendor: str = ""
+    endpoint: str = ""
+    reason: str = ""
+    vendor_request_id: str = ""
+    cost_source: str = ""
+    model: str = ""
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cached_input_tokens: int = 0
+    attributes: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Recorded:
+    """The answer to one Charge or RecordUsage."""
+
+    event: BillingEvent
+    duplicate: bool
+    tenant: TenantView | None
+
+
+class SpendRecorder:
+    """Records spend. One per process; safe for concurrent use."""
+
+    def __init__(
+        self,
+        *,
+        access: KeyAccess,
+        writer: GroupCommitWriter,
+        settlements: Settlements,
+        tenants: TenantBudgets,
+        prices: ModelPrices,
+        clock: Clock,
+    ) -> None:
+        self._access = access
+        self.keys = access.keys
+        self.writer = writer
+        self.settlements = settlements
+        self.tenants = tenants
+        self._prices = prices
+        self.clock = clock
+
+    def _event(
+        self,
+        chain: KeyChain,
+        spec: EventSpec,
+        kind: Kind,
+        amount: Money,
+        cost_source: str | None = None,
+    ) -> BillingEvent:
+        me = chain.key
+        return BillingEvent(
+            event_id=str(uuid.uuid4()),
+            request_id=spec.request_id,
+            tenant_id=me.tenant_id,
+            key_id=me.key_id,
+            parent_key_id=me.parent_key_id,
+            key_path=me.key_path,
+            agent_id=me.agent_id,
+            kind=kind,
+            amount=amount,
+            occur_time_us=spec.occur_time_us,
+            agent_run_id=spec.agent_run_id,
+            trace_id=spec.trace_id,
+            vendor=spec.vendor,
+            endpoint=spec.endpoint,
+            model=spec.model,
+            input_tokens=spec.input_tokens,
+            output_tokens=spec.output_tokens,
+            cached_input_tokens=spec.cached_input_tokens,
+            reason=spec.reason,
+            cost_source=spec.cost_source if cost_source is None else cost_source,
+            vendor_request_id=spec.vendor_request_id,
+            reservation_id=spec.reservation_id,
+            attributes=dict(spec.attributes),
+        )
+
+    async def _priced(self, chain: KeyChain, spec: EventSpec) -> BillingEvent:
+        if spec.amount is not None:
+            return self._event(chain, spec, charge_kind(spec.amount.micros), spec.amount)
+        price, source = await self._prices.price_of(chain.key.tenant_id, spec.model)
+        cost = usage_cost_micros(
+            price, spec.input_tokens, spec.output_tokens, spec.cached_input_tokens
+        )
+        return self._event(chain, spec, Kind.USAGE, Money(CURRENCY, cost), source)
+
+    async def record(self, credential: Credential, spec: EventSpec) -> Recorded:
+        """Charge or RecordUsage: commit (group-committed), then settle if newly recorded."""
+        (recorded,) = await self.record_many(credential, [spec])
+        return recorded
+
+    async def record_many(
+        self, credential: Credential, specs: Sequence[EventSpec]
+    ) -> list[Recorded]:
+        """Records every spec or fails as a whole (no partial errors); durable on return."""
+        chains = [await self._access.chain_for(credential, s.key_id) for s in specs]
+        events = [await self._priced(c, s) for c, s in zip(chains, specs, strict=True)]
+        outcomes = await self.writer.write_many(
+            [PendingWrite(e, s.digest) for e, s in zip(events, specs, strict=True)]
+        )
+        results: list[WriteResult] = []
+        for outcome in outcomes:
+            if isinstance(outcome, KeyleashError):
+                raise outcome
+            results.append(outcome)
+        return list(
+            await asyncio.gather(
+                *(self._after_commit(c, r) for c, r in zip(chains, results, strict=True))
+            )
+        )
+
+    async def _after_commit(self, chain: KeyChain, outcome: WriteResult) -> Recorded:
+        try:
+            # Duplicates settle too: the event's marker makes that a no-op unless the first
+            # attempt never got to settle (it crashed after the commit).
+            tenant = await self._settle(chain, outcome.event, outcome.duplicate)
+        except StoreUnavailable as error:
+            # Committed but not counted in the Redis windows, and nothing rebuilds a key Redis
+            # still holds: so it is not acknowledged. The caller's retry (same request_id) finds
+            # it recorded (duplicate) and settles it then, exactly once.
+            log.warning("event %s recorded but not settled: %s", outcome.event.event_id, error)
+            raise
+        return Recorded(outcome.event, outcome.duplicate, tenant)
+
+    async def _settle(
+        self, chain: KeyChain, event: BillingEvent, duplicate: bool
+    ) -> TenantView | None:
+        now = self.clock.now_ms()
+        for _attempt in range(MAX_SETTLE_ATTEMPTS):
+            call = settle_call(chain.records, event, now, duplicate=duplicate)
+            settled = await self.settlements.settle(call)
+            if settled.status == "ok":
+                break
+            chain = await self.keys.chain(chain.key.key_id, fresh=True)
+        else:
+            log.warning("event %s not settled: the key's policy kept changing", event.event_id)
+            return await self._tenant_from_redis(event.tenant_id)
+        if settled.tenant == "missing":
+            await self.tenants.ensure_loaded(event.tenant_id, now)
+            return await self.tenants.from_redis(event.tenant_id)
+        if settled.tenant == "stale":
+            await self.tenants.reload(event.tenant_id, now)
+            return await self.tenants.from_redis(event.tenant_id)
+        return view_from_hash(
+            event.tenant_id,
+            settled.threshold,
+            settled.currency,
+            settled.spent,
+            settled.throttled_until_ms,
+        )
+
+    async def _tenant_from_redis(self, tenant_id: str) -> TenantView | None:
+        view = await self.tenants.from_redis(tenant_id)
+        if view is None:
+            await self.tenants.ensure_loaded(tenant_id, self.clock.now_ms())
+            view = await self.tenants.from_redis(tenant_id)
+        return view

@@ -1,0 +1,214 @@
+"""Authorize and AuthorizeStream: where a call is decided.
+
+The pure checks (scope, endpoint, vendor, attributes, per-call cost) run over the cached
+policies; then one Lua script (`authorize.lua`) checks state, expiry, throttle, rate and spend
+windows of the key and every ancestor, and on ALLOW consumes the slots and places the hold.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import asyncpg
+from opentelemetry import trace
+
+from keyleash_core.clock import Clock
+from keyleash_core.errors import StoreUnavailable
+from keyleash_core.keyrecord import KeyRecord
+from keyleash_core.reasons import DenyReason
+from keyleash_core.redis.script_call import ScriptCall
+from keyleash_core.redis.scripts import Scripts
+from keyleash_core.tenants import load_tenant
+from vault_service.domain.checks import CallRequest, PureDenial, check_call
+from vault_service.domain.decision import (
+    Outcome,
+    OutcomeKind,
+    Quota,
+    audit_request,
+    build_plan,
+    denial_verdict,
+    parse_outcome,
+)
+from vault_service.errors import AuditBacklogFull
+from vault_service.store.hot import HotKeys
+from vault_service.usecases.key_chains import KeyChains
+
+MAX_DECISION_ATTEMPTS = 4
+
+
+@dataclass(frozen=True)
+class Decision:
+    """The answer to one Authorize."""
+
+    allowed: bool
+    reason: DenyReason | None = None
+    message: str = ""
+    key_id: str = ""
+    tenant_id: str = ""
+    decision_id: str = ""
+    reservation_id: str = ""
+    quotas: list[Quota] = field(default_factory=list)
+    retry_after_ms: int = 0
+
+
+class Authorizer:
+    """Decides calls. One per process; safe for concurrent use."""
+
+    def __init__(
+        self,
+        *,
+        chains: KeyChains,
+        pool: asyncpg.Pool,
+        hot: HotKeys,
+        scripts: Scripts,
+        clock: Clock,
+        audit_max: int = 0,
+    ) -> None:
+        self._chains = chains
+        self._pool = pool
+        self._hot = hot
+        self._scripts = scripts
+        self.clock = clock
+        # 0 turns the audit stream off; otherwise the bound on undrained records per tenant.
+        self.audit_max = audit_max
+        self._audited_tenants: set[str] = set()
+
+    async def authorize(self, secret: str, call: CallRequest) -> Decision:
+        chain = await self._chains.for_secret(secret)
+        if chain is None:
+            return Decision(False, DenyReason.KEY_UNKNOWN, "the key is malformed or unknown")
+        for _attempt in range(MAX_DECISION_ATTEMPTS):
+            denial = check_call(chain, call)
+            if denial is not None:
+                fresh = await self._chains.fresher(secret, chain)
+                if fresh is not None:
+                    chain = fresh
+                    continue
+                me = chain[0]
+                decision = Decision(
+                    False,
+                    denial.reason,
+                    denial.message,
+                    me.key_id,
+                    me.tenant_id,
+                    decision_id=new_decision_id(),
+                )
+                await self._record_pure_denial(me, call, denial, decision.decision_id)
+                return decision
+            outcome = await self._decide(chain, call)
+            if outcome.kind in (OutcomeKind.ALLOW, OutcomeKind.DENY):
+                return self._decision(chain[0], outcome)
+            if outcome.kind is OutcomeKind.FULL:
+                raise AuditBacklogFull()
+            if outcome.chain_index == 0:
+                await load_tenant(
+                    self._pool, self._scripts, chain[0].tenant_id, self.clock.now_ms()
+                )
+            else:
+                chain = await self._chains.refresh(secret, chain)
+        raise StoreUnavailable("redis", "the key kept changing while it was being decided")
+
+    async def authorize_batch(self, items: Sequence[tuple[str, CallRequest]]) -> list[Decision]:
+        """Decisions for many calls, their scripts pipelined in one round trip, in order.
+
+        Redis runs the pipelined scripts in order, so the decisions happen in request order.
+        Calls that need the slow path (a policy denial to double-check, a key to load) take it
+        one by one.
+        """
+        decisions: list[Decision | None] = [None] * len(items)
+        planned: list[tuple[int, list[KeyRecord]]] = []
+        plans = []
+        for index, (secret, call) in enumerate(items):
+            chain = await self._chains.for_secret(secret)
+            if chain is None or check_call(chain, call) is not None:
+                decisions[index] = await self.authorize(secret, call)
+                continue
+            await self.register_audit_tenant(chain[0].tenant_id)
+            planned.append((index, chain))
+            plans.append(self._plan(chain, call))
+        raws = await self._hot.authorize_many(plans) if plans else []
+        for (index, chain), raw in zip(planned, raws, strict=True):
+            outcome = parse_outcome(raw)
+            if outcome.kind in (OutcomeKind.ALLOW, OutcomeKind.DENY):
+                decisions[index] = self._decision(chain[0], outcome)
+            elif outcome.kind is OutcomeKind.FULL:
+                raise AuditBacklogFull()
+            else:
+                decisions[index] = await self.authorize(*items[index])
+        return [d for d in decisions if d is not None]
+
+    def _plan(self, chain: list[KeyRecord], call: CallRequest) -> ScriptCall:
+        me = chain[0]
+        return build_plan(
+            chain,
+            call,
+            now_ms=self.clock.now_ms(),
+            decision_id=new_decision_id(),
+            reservation_id="r_" + secrets.token_hex(12),
+            audit=audit_request(me, call, current_trace_id()) if self.audit_max else None,
+            audit_max=self.audit_max,
+        )
+
+    async def register_audit_tenant(self, tenant_id: str) -> None:
+        """Tells the drainers about a tenant's stream, once per tenant and process."""
+        if self.audit_max and tenant_id not in self._audited_tenants:
+            await self._hot.add_audit_tenant(tenant_id)
+            self._audited_tenants.add(tenant_id)
+
+    async def _record_pure_denial(
+        self, me: KeyRecord, call: CallRequest, denial: PureDenial, decision_id: str
+    ) -> None:
+        if not self.audit_max:
+            return
+        await self.register_audit_tenant(me.tenant_id)
+        fields = [
+            "v",
+            denial_verdict(decision_id, self.clock.now_ms(), denial.reason),
+            "q",
+            audit_request(me, call, current_trace_id()),
+        ]
+        if not await self._hot.audit_only(me.tenant_id, self.audit_max, fields):
+            raise AuditBacklogFull()
+
+    async def _decide(self, chain: list[KeyRecord], call: CallRequest) -> Outcome:
+        await self.register_audit_tenant(chain[0].tenant_id)
+        return parse_outcome(await self._hot.authorize(self._plan(chain, call)))
+
+    def _decision(self, me: KeyRecord, outcome: Outcome) -> Decision:
+        allowed = outcome.kind is OutcomeKind.ALLOW
+        return Decision(
+            allowed=allowed,
+            reason=None if allowed else outcome.reason,
+            message="allowed" if allowed else _deny_message(outcome),
+            key_id=me.key_id,
+            tenant_id=me.tenant_id,
+            decision_id=outcome.decision_id,
+            reservation_id=outcome.reservation_id,
+            quotas=outcome.quotas,
+            retry_after_ms=max(outcome.retry_after_ms, 0),
+        )
+
+
+def _deny_message(outcome: Outcome) -> str:
+    text = (outcome.reason or "denied").lower().replace("_", " ")
+    if outcome.quotas:
+        q = outcome.quotas[0]
+        text += f": {q.subject} {q.quota} used {q.used} of {q.limit} {q.unit}"
+    return text
+
+
+def new_decision_id() -> str:
+    return "d_" + secrets.token_hex(12)
+
+
+def current_trace_id() -> str:
+    """The OpenTelemetry trace id of the current call (32 hex digits), or "" outside a trace."""
+    context = trace.get_current_span().get_span_context()
+    return format(context.trace_id, "032x") if context.is_valid else ""
+
+
+def request_digest(serialized: bytes) -> bytes:
+    return hashlib.sha256(serialized).digest()
