@@ -32,6 +32,7 @@ def test_up_serves_the_gateway_and_connections(tmp_path: Path) -> None:
         with pytest.raises(urllib.error.HTTPError) as refused:
             urllib.request.urlopen(request, timeout=10)
         assert refused.value.code == 401
+        refused.value.close()  # an HTTPError holds the open response
         with grpc.insecure_channel(banner.vault) as channel:
             stub = vault_pb2_grpc.VaultServiceStub(channel)
             created = stub.CreateConnection(
