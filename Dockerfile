@@ -1,6 +1,7 @@
 # One image for both services; docker-compose.yml picks the entry point per container:
 #   python -m vault_service      (gRPC :50051)
 #   python -m metering_service   (gRPC :50052)
+#   python -m keyleash_gateway   (HTTP :8080, the egress gateway)
 # Configuration comes only from KEYLEASH_* environment variables (see the README).
 FROM python:3.11-slim
 
@@ -24,10 +25,11 @@ COPY keyleash_core ./keyleash_core
 COPY keyleash_ops ./keyleash_ops
 COPY vault_service ./vault_service
 COPY metering_service ./metering_service
+COPY keyleash_gateway ./keyleash_gateway
 COPY clients/python ./clients/python
 RUN pip install --no-deps . \
     && useradd --system --uid 10001 --no-create-home --shell /usr/sbin/nologin keyleash
 
 USER keyleash
-EXPOSE 50051 50052
+EXPOSE 50051 50052 8080
 CMD ["python", "-m", "vault_service"]

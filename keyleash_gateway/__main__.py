@@ -2,26 +2,30 @@
 
 from __future__ import annotations
 
-import logging
 import os
 import sys
 
 from aiohttp import web
 
 from keyleash_core.settings import SettingsError
+from keyleash_core.telemetry import setup_logging
 from keyleash_gateway.app import create_app
 from keyleash_gateway.settings import GatewaySettings, split_listen
 
 
 def main() -> None:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    setup_logging(os.environ)
     try:
         settings = GatewaySettings.from_env(os.environ)
     except SettingsError as error:
         print(f"keyleash_gateway: {error}", file=sys.stderr)
         raise SystemExit(2) from None
     host, port = split_listen(settings.listen)
-    web.run_app(create_app(settings), host=host, port=port, print=None, access_log=None)
+
+    async def app() -> web.Application:
+        return create_app(settings)  # inside the loop: its clients bind to it
+
+    web.run_app(app(), host=host, port=port, print=None, access_log=None)
 
 
 if __name__ == "__main__":

@@ -68,6 +68,11 @@ def bad_request(message: str) -> Reply:
     )
 
 
+def refused(status: int, code: str, message: str) -> Reply:
+    """Vault refused the call as malformed (400) or as a reused Idempotency-Key (409)."""
+    return _json(status, {"type": "keyleash_invalid_request", "code": code, "message": message})
+
+
 def too_large(limit: int) -> Reply:
     return _json(
         413,

@@ -11,15 +11,18 @@ from aiohttp import web
 
 from keyleash_gateway import answers
 from keyleash_gateway.answers import Reply
+from keyleash_gateway.callbacks import TwilioStatusCallbacks
 from keyleash_gateway.keyleash import Keyleash
 from keyleash_gateway.proxy import ProxyCall, VendorRequest
 from keyleash_gateway.settings import GatewaySettings
 from keyleash_gateway.upstream import UpstreamClient
+from keyleash_gateway.vendors.twilio_status import CALLBACK_PATH
 
 log = logging.getLogger("keyleash.gateway")
 
 PROXY: web.AppKey[ProxyCall] = web.AppKey("proxy", ProxyCall)
 SETTINGS: web.AppKey[GatewaySettings] = web.AppKey("settings", GatewaySettings)
+CALLBACKS: web.AppKey[TwilioStatusCallbacks] = web.AppKey("callbacks", TwilioStatusCallbacks)
 _BAGGAGE_RUN = re.compile(r"(?:^|,)\s*agent_run_id\s*=\s*([^,;]+)")
 
 
@@ -31,7 +34,8 @@ def create_app(settings: GatewaySettings) -> web.Application:
         read_timeout=settings.upstream_timeout_seconds,
         max_response_bytes=settings.max_response_bytes,
     )
-    app[PROXY] = ProxyCall(keyleash, upstream)
+    app[PROXY] = ProxyCall(keyleash, upstream, settings.public_url)
+    app[CALLBACKS] = TwilioStatusCallbacks(keyleash, upstream, settings.public_url)
 
     async def close(_app: web.Application) -> None:
         await upstream.close()
@@ -39,6 +43,7 @@ def create_app(settings: GatewaySettings) -> web.Application:
 
     app.on_cleanup.append(close)
     app.router.add_get("/healthz", healthz)
+    app.router.add_post(CALLBACK_PATH, twilio_status)  # before the catch-all route
     app.router.add_route("*", "/{vendor}/{tail:.*}", proxy)
     return app
 
@@ -68,6 +73,24 @@ async def proxy(request: web.Request) -> web.StreamResponse:
     except Exception:
         log.exception("gateway error on %s %s", call.method, call.vendor)
         reply = answers.unavailable("internal gateway error; nothing was charged")
+    return _respond(reply)
+
+
+async def twilio_status(request: web.Request) -> web.Response:
+    """Twilio's signed status callback for a message the gateway forwarded."""
+    if (request.content_length or 0) > request.app[SETTINGS].max_body_bytes:
+        return _respond(answers.too_large(request.app[SETTINGS].max_body_bytes))
+    form = {name: str(value) for name, value in (await request.post()).items()}
+    try:
+        reply = await request.app[CALLBACKS].handle(
+            request.rel_url.raw_path_qs,
+            request.rel_url.raw_query_string,
+            request.headers.get("X-Twilio-Signature", ""),
+            form,
+        )
+    except Exception:
+        log.exception("gateway error on a twilio status callback")
+        reply = answers.unavailable("internal gateway error")
     return _respond(reply)
 
 

@@ -8,7 +8,9 @@ import logging
 from dataclasses import dataclass
 
 from keyleash.client import (
+    AlreadyExists,
     ConnectionsClient,
+    InvalidArgument,
     KeyleashError,
     MeteringClient,
     NotFound,
@@ -25,6 +27,18 @@ log = logging.getLogger("keyleash.gateway")
 
 class KeyleashUnavailable(Exception):
     """Vault or Metering did not answer usefully: nothing may be forwarded (503)."""
+
+
+class CallRefused(Exception):
+    """Vault refused the request itself (not a decision): the agent's fault, nothing forwarded.
+    `status` is the HTTP answer: 400 for a malformed call (e.g. an unknown currency), 409 for an
+    Idempotency-Key reused with a different request."""
+
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
 
 
 class ConnectionMissing(Exception):
@@ -106,6 +120,14 @@ class Keyleash:
             request.estimated_cost.CopyFrom(_money(call.estimate))
         try:
             return await self._vault.authorize(request)
+        except InvalidArgument as error:
+            raise CallRefused(400, "INVALID_REQUEST", str(error.message)) from None
+        except AlreadyExists:
+            raise CallRefused(
+                409,
+                "IDEMPOTENCY_KEY_REUSED",
+                "this Idempotency-Key was used for a different request; nothing was sent",
+            ) from None
         except KeyleashError as error:
             raise KeyleashUnavailable(f"Authorize: {error.code}: {error.reason}") from None
 
@@ -124,6 +146,16 @@ class Keyleash:
             key_id=access.key_id,
             connection_name=access.connection.name,
         )
+
+    async def upstream_by_name(self, name: str, vendor: str) -> Upstream:
+        """The named connection's secret, for verifying the vendor's own callbacks."""
+        try:
+            access = await self._connections.access_connection_secret("", vendor, name=name)
+        except NotFound as error:
+            raise ConnectionMissing(error.reason) from None
+        except KeyleashError as error:
+            raise KeyleashUnavailable(f"AccessConnectionSecret: {error.code}") from None
+        return Upstream(access.connection.base_url, access.secret, "", access.connection.name)
 
     async def charge(self, call: ChargeCall) -> bool:
         """Records the cost; False (and a log line) when it could not be recorded now: the

@@ -15,6 +15,7 @@ import logging
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
+from urllib.parse import urlencode
 
 from keyleash.vault.v1 import vault_pb2
 from keyleash_core.money import Money
@@ -22,6 +23,7 @@ from keyleash_gateway import answers
 from keyleash_gateway.answers import Reply
 from keyleash_gateway.keyleash import (
     AuthorizeCall,
+    CallRefused,
     ChargeCall,
     ConnectionMissing,
     Keyleash,
@@ -36,7 +38,8 @@ from keyleash_gateway.upstream import (
     request_headers,
 )
 from keyleash_gateway.vendors import VENDORS, Vendor
-from keyleash_gateway.vendors.base import BadRequestBody, Endpoint, UnknownEndpoint
+from keyleash_gateway.vendors.base import BadRequestBody, Endpoint, UnknownEndpoint, form_fields
+from keyleash_gateway.vendors.twilio_status import ChargedMessage, callback_url
 
 log = logging.getLogger("keyleash.gateway")
 
@@ -69,9 +72,10 @@ def request_ids(key: str, vendor: str, idempotency_key: str) -> str:
 class ProxyCall:
     """Authorize → forward → charge. One per process; safe for concurrent use."""
 
-    def __init__(self, keyleash: Keyleash, upstream: UpstreamClient) -> None:
+    def __init__(self, keyleash: Keyleash, upstream: UpstreamClient, public_url: str = "") -> None:
         self._keyleash = keyleash
         self._upstream = upstream
+        self._public_url = public_url
 
     async def handle(self, request: VendorRequest) -> Reply:
         vendor = VENDORS.get(request.vendor)
@@ -117,6 +121,8 @@ class ProxyCall:
             self._keyleash.authorize(call), self._keyleash.upstream(call.key, vendor.name),
             return_exceptions=True,
         )  # fmt: skip
+        if isinstance(decision, CallRefused):
+            return answers.refused(decision.status, decision.code, decision.message)
         if isinstance(decision, BaseException):
             if not isinstance(decision, KeyleashUnavailable):
                 raise decision
@@ -151,8 +157,9 @@ class ProxyCall:
             request.header_map,
             vendor.upstream_auth(request.header_map, upstream.secret),
         )
+        body = self._with_status_callback(vendor, endpoint, request, call, decision, upstream)
         try:
-            answer = await self._upstream.send(request.method, url, headers, request.body)
+            answer = await self._upstream.send(request.method, url, headers, body)
         except NotSent as error:
             await self._release(call, decision, vendor, endpoint, f"not sent: {error}")
             return answers.not_sent(vendor.name)
@@ -165,6 +172,32 @@ class ProxyCall:
         await self._settle(vendor, endpoint, call, decision, answer)
         return Reply(answer.status, answer.body, answer.headers)
 
+    def _with_status_callback(
+        self,
+        vendor: Vendor,
+        endpoint: Endpoint,
+        request: VendorRequest,
+        call: AuthorizeCall,
+        decision: vault_pb2.AuthorizeResponse,
+        upstream: Upstream,
+    ) -> bytes:
+        """Twilio messages: ask Twilio to report the final status to the gateway (which then
+        corrects the estimate), unless the agent asked for its own callback."""
+        wanted = vendor.name == "twilio" and endpoint.name == "messages.create"
+        if not (wanted and self._public_url and endpoint.estimate is not None):
+            return request.body
+        if "StatusCallback" in form_fields(request.body):
+            return request.body
+        charged = ChargedMessage(
+            upstream.connection_name,
+            decision.key_id,
+            call.request_id + "-charge",
+            endpoint.estimate.micros,
+            call.agent_run_id,
+        )
+        extra = urlencode({"StatusCallback": callback_url(self._public_url, charged)})
+        return request.body + (b"&" if request.body else b"") + extra.encode()
+
     async def _settle(
         self,
         vendor: Vendor,
@@ -175,6 +208,14 @@ class ProxyCall:
     ) -> None:
         cost = vendor.cost(endpoint, answer.status, answer.body)
         outcome = {"upstream_status": str(answer.status), "latency_ms": str(answer.latency_ms)}
+        # One line per forwarded call, with the key's id (never its secret) and both costs.
+        log.info(
+            "proxied key=%s run=%s %s %s %s status=%d latency_ms=%d estimate=%s cost=%s"
+            " vendor_id=%s",
+            decision.key_id, call.agent_run_id or "-", vendor.name, call.method, call.path,
+            answer.status, answer.latency_ms, endpoint.estimate or "-",
+            cost.amount if cost else "unknown", cost.vendor_request_id if cost else "-",
+        )  # fmt: skip
         if cost is None:
             log.warning(
                 "outcome unknown: key %s %s answered %d; hold %s kept",

@@ -36,6 +36,7 @@ COMMANDS: list[Register] = [
     _lazy("up"),
     _lazy("cli_keys"),
     _lazy("cli_ledger"),
+    _lazy("cli_connections"),
     _lazy("demo"),
 ]
 

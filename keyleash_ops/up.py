@@ -22,7 +22,7 @@ import signal
 import socket
 import stat
 import sys
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
@@ -95,6 +95,13 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         default=None,
         help="Metering listen address (default: $KEYLEASH_METERING_LISTEN or "
         f"{DEFAULT_METERING_LISTEN}; port 0 picks a free port)",
+    )
+    parser.add_argument(
+        "--gateway-listen",
+        metavar="ADDR",
+        default=None,
+        help="egress gateway listen address (default: $KEYLEASH_GATEWAY_LISTEN or 0.0.0.0:8080; "
+        "port 0 picks a free port)",
     )
     parser.set_defaults(handler=run)
 
@@ -231,6 +238,10 @@ def check_bindable(kind: str, address: str) -> None:
                     ) from None
 
 
+def _wants_secrets_key(env: Mapping[str, str]) -> bool:
+    return "KEYLEASH_SECRETS_KEY" not in env and "KEYLEASH_SECRETS_KEY_FILE" not in env
+
+
 def _plan(
     args: argparse.Namespace,
     environ: Mapping[str, str],
@@ -251,7 +262,7 @@ def _plan(
     own_redis = "KEYLEASH_REDIS_URL" not in env
     own_postgres = "KEYLEASH_DATABASE_URL" not in env
     state_dir: Path | None = None
-    if own_redis or own_postgres or "KEYLEASH_KEY_PEPPER" not in env:
+    if own_redis or own_postgres or "KEYLEASH_KEY_PEPPER" not in env or _wants_secrets_key(env):
         state_dir = _ensure_state_dir(
             args.state_dir or default_state_dir(environ, os.geteuid()), for_postgres=own_postgres
         )
@@ -281,6 +292,11 @@ def _plan(
         env["KEYLEASH_DATABASE_URL"] = embedded["postgres"] = postgres.url
         stop.check()
 
+    if args.gateway_listen:
+        env["KEYLEASH_GATEWAY_LISTEN"] = args.gateway_listen
+    from keyleash_gateway import embedded as gateway_embedded  # like the services: lazily
+
+    gateway_embedded.prepare_env(env, state_dir)
     token, digest = new_admin_token()
     configured = env_str(env, "KEYLEASH_ADMIN_TOKEN_SHA256")
     env["KEYLEASH_ADMIN_TOKEN_SHA256"] = f"{configured},{digest}" if configured else digest
@@ -406,6 +422,7 @@ async def _serve(plan: _Plan, stop: _StopFlag) -> None:
     if stop.requested:
         stopping.set()
     servers: list[BuiltServer] = []
+    stoppers: list[Callable[[], Awaitable[None]]] = []
     try:
         with step("applying database migrations"):
             applied = await migrate(
@@ -418,10 +435,21 @@ async def _serve(plan: _Plan, stop: _StopFlag) -> None:
             with step("starting metering"):
                 servers.append(await _create("metering", plan.metering_env))
         if not stopping.is_set():
-            print(_banner(plan, servers[0].port, servers[1].port), flush=True)
+            from keyleash_gateway import embedded as gateway_embedded
+
+            gateway = await gateway_embedded.start_gateway(
+                plan.vault_env, servers[0].port, servers[1].port
+            )
+            stoppers.append(gateway.stop)
+            banner = _banner(plan, servers[0].port, servers[1].port).splitlines()
+            listen = plan.vault_env["KEYLEASH_GATEWAY_LISTEN"]
+            banner.insert(3, f"  gateway listening on {_host_port(listen, gateway.port)}")
+            print("\n".join(banner), flush=True)
         await stopping.wait()
         print("keyleash up: stopping", flush=True)
     finally:
+        for stop_one in stoppers:
+            await stop_one()
         results = await asyncio.gather(
             *(server.stop(GRACE_SECONDS) for server in reversed(servers)), return_exceptions=True
         )

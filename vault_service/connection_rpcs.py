@@ -117,10 +117,12 @@ class ConnectionRpcs:
         self, request: vault_pb2.AccessConnectionSecretRequest, context: Context
     ) -> vault_pb2.AccessConnectionSecretResponse:
         credential = self._credential(context)
+        name = text(request.name, "name", limit=256)
         access = await self._connections.access(
             credential,
-            text(request.key, "key", required=True, limit=256),
+            text(request.key, "key", required=not name, limit=256),
             text(request.vendor, "vendor", required=True, limit=32),
+            name,
         )
         return vault_pb2.AccessConnectionSecretResponse(
             connection=connection_to_proto(access.connection),

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from keyleash_gateway.vendors import stripe
+from keyleash_gateway.vendors import resend, stripe, twilio
 from keyleash_gateway.vendors.base import Vendor
 
-VENDORS: dict[str, Vendor] = {"stripe": stripe}
+VENDORS: dict[str, Vendor] = {"stripe": stripe, "resend": resend, "twilio": twilio}
 
 __all__ = ["VENDORS", "Vendor"]

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import base64
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 
 import pytest
@@ -19,11 +19,20 @@ from keyleash_gateway.settings import GatewaySettings
 from metering_service.server import create_server as create_metering
 from metering_service.settings import MeteringSettings
 from tests.conftest import ADMIN_TOKEN, SERVICE_TOKEN, Stores, service_env
-from tests.gateway.standins import StandIn, serve, stripe_app
+from tests.gateway.standins import StandIn, resend_app, serve, stripe_app, twilio_app
+from tests.gateway.stripe_helpers import OPEN_SESSIONS
 from vault_service.server import create_server as create_vault
 from vault_service.settings import VaultSettings
 
 SECRETS_KEY = base64.b64encode(os.urandom(32)).decode()
+
+
+@pytest.fixture(autouse=True)
+def close_sdk_sessions() -> Iterator[None]:
+    """Closes the HTTP sessions the vendor SDKs opened during the test."""
+    yield
+    while OPEN_SESSIONS:
+        OPEN_SESSIONS.pop().close()
 
 
 @dataclass
@@ -101,4 +110,26 @@ async def stripe_upstream() -> AsyncIterator[StandIn]:
         yield state
     finally:
         state.release_slow.set()
+        await runner.cleanup()
+
+
+@pytest.fixture(scope="session")
+async def resend_upstream() -> AsyncIterator[StandIn]:
+    state = StandIn(url="", accepted_secrets=set())
+    runner, url = await serve(resend_app(state))
+    state.url = url
+    try:
+        yield state
+    finally:
+        await runner.cleanup()
+
+
+@pytest.fixture(scope="session")
+async def twilio_upstream() -> AsyncIterator[StandIn]:
+    state = StandIn(url="", accepted_secrets=set())
+    runner, url = await serve(twilio_app(state))
+    state.url = url
+    try:
+        yield state
+    finally:
         await runner.cleanup()

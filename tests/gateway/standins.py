@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import json
 import secrets
+import uuid
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl
@@ -161,3 +163,85 @@ async def serve(app: web.Application) -> tuple[web.AppRunner, str]:
     await site.start()
     port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
     return runner, f"http://127.0.0.1:{port}"
+
+
+def resend_app(state: StandIn) -> web.Application:
+    """api.resend.com: POST /emails and /emails/batch answer ids; a subject "reject" gets 422."""
+
+    async def handle(request: web.Request) -> web.StreamResponse:
+        body = await request.read()
+        state.seen.append(Seen(request.method, request.path, dict(request.headers), body))
+        token = request.headers.get("Authorization", "").removeprefix("Bearer ")
+        if token not in state.accepted_secrets:
+            return web.json_response(
+                {"statusCode": 401, "name": "invalid_api_key", "message": "API key is invalid"},
+                status=401,
+            )
+        payload = json.loads(body or b"null")
+        emails = payload if isinstance(payload, list) else [payload]
+        if any(e.get("subject") == "reject" for e in emails):
+            return web.json_response(
+                {"statusCode": 422, "name": "validation_error", "message": "Invalid `to` field."},
+                status=422,
+            )
+        if request.path == "/emails/batch":
+            return web.json_response({"data": [{"id": str(uuid.uuid4())} for _ in emails]})
+        return web.json_response({"id": str(uuid.uuid4())})
+
+    app = web.Application()
+    app.router.add_route("*", "/{tail:.*}", handle)
+    return app
+
+
+def twilio_app(state: StandIn) -> web.Application:
+    """api.twilio.com Messages: 201 with the message resource; Body "priced" reports a price
+    at once (as Twilio does once it is known); To +15005550001 is invalid (error 21211)."""
+
+    async def handle(request: web.Request) -> web.StreamResponse:
+        body = await request.read()
+        state.seen.append(Seen(request.method, request.path, dict(request.headers), body))
+        if basic_password(request.headers.get("Authorization", "")) not in state.accepted_secrets:
+            return web.json_response(
+                {
+                    "code": 20003,
+                    "message": "Authenticate",
+                    "more_info": "https://www.twilio.com/docs/errors/20003",
+                    "status": 401,
+                },
+                status=401,
+            )
+        form = dict(parse_qsl(body.decode()))
+        account = request.path.split("/")[3]
+        if request.method == "GET":  # the message once final: Twilio now knows its price
+            sid = request.path.rsplit("/", 1)[1].removesuffix(".json")
+            return web.json_response(
+                {
+                    "sid": sid,
+                    "account_sid": account,
+                    "status": "delivered",
+                    "price": "-0.01580",
+                    "price_unit": "USD",
+                }
+            )
+        if form.get("To") == "+15005550001":
+            return web.json_response(
+                {
+                    "code": 21211,
+                    "message": "The 'To' number +15005550001 is not a valid phone number.",
+                    "more_info": "https://www.twilio.com/docs/errors/21211",
+                    "status": 400,
+                },
+                status=400,
+            )
+        priced = "priced" in form.get("Body", "")
+        return web.json_response(
+            {"sid": "SM" + secrets.token_hex(16), "account_sid": account, "to": form.get("To"), "from": form.get("From"), "body": form.get("Body"),
+             "status": "queued", "num_segments": "1", "direction": "outbound-api", "api_version": "2010-04-01",
+             "price": "-0.00790" if priced else None, "price_unit": "USD", "error_code": None, "error_message": None,
+             "date_created": "Tue, 01 Dec 2026 22:00:00 +0000", "uri": f"/2010-04-01/Accounts/{account}/Messages.json"},
+            status=201,
+        )  # fmt: skip
+
+    app = web.Application()
+    app.router.add_route("*", "/{tail:.*}", handle)
+    return app

@@ -10,6 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
+import requests
 import stripe
 
 from keyleash.client import ConnectionsClient, MeteringClient, VaultClient
@@ -20,6 +21,15 @@ from tests.gateway.standins import StandIn
 
 T = TypeVar("T")
 USD = 1_000_000
+# Sessions the SDK clients of a test opened; the autouse fixture `close_sdk_sessions` closes
+# them, so no socket is left for the garbage collector to warn about in a later test.
+OPEN_SESSIONS: list[requests.Session] = []
+
+
+def tracked_session() -> requests.Session:
+    session = requests.Session()
+    OPEN_SESSIONS.append(session)
+    return session
 
 
 @dataclass
@@ -34,7 +44,10 @@ class StripeTenant:
     def sdk(self, gateway_url: str) -> stripe.StripeClient:
         """The official client, configured as the README says: base URL and the vault key."""
         return stripe.StripeClient(
-            self.key, base_addresses={"api": f"{gateway_url}/stripe"}, max_network_retries=0
+            self.key,
+            base_addresses={"api": f"{gateway_url}/stripe"},
+            max_network_retries=0,
+            http_client=stripe.RequestsClient(session=tracked_session()),
         )
 
 

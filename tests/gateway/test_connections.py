@@ -181,3 +181,17 @@ async def test_the_secret_is_sealed_at_rest(
     finally:
         await con.close()
     assert erased is None
+
+
+async def test_the_service_reads_a_named_connection_for_vendor_callbacks(
+    admin_connections: ConnectionsClient, service_connections: ConnectionsClient, tenant: str
+) -> None:
+    created = await admin_connections.create_connection(_create(tenant, vendor="twilio"))
+    access = await service_connections.access_connection_secret("", "twilio", name=created.name)
+    assert access.secret == SECRET and access.connection.name == created.name
+    with pytest.raises(NotFound):
+        await service_connections.access_connection_secret("", "stripe", name=created.name)
+    with pytest.raises(PermissionDenied):
+        await admin_connections.access_connection_secret("", "twilio", name=created.name)
+    with pytest.raises(InvalidArgument):
+        await service_connections.access_connection_secret("", "twilio")

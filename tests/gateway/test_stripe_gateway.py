@@ -270,3 +270,34 @@ async def test_refunds_are_negative_charges_and_reads_cost_nothing(
     fetched = await in_thread(client.v1.charges.retrieve, paid.id)
     assert fetched.id == paid.id
     assert await spent(admin_metering, tenant) == {"USD": 13 * USD}
+
+
+async def test_an_idempotency_key_reused_for_another_request_is_409_and_nothing_is_sent(
+    gateway: Gateway,
+    stripe_upstream: StandIn,
+    admin_connections: ConnectionsClient,
+    admin_vault: VaultClient,
+    admin_metering: MeteringClient,
+    tenant: str,
+) -> None:
+    t = await stripe_tenant(tenant, admin_connections, admin_vault, stripe_upstream)
+    await charge(t, gateway.url, 2000, idempotency_key="order-7")
+    with pytest.raises(stripe.StripeError) as refused:
+        await charge(t, gateway.url, 9000, idempotency_key="order-7")
+    assert refused.value.http_status == 409 and code(refused.value) == "IDEMPOTENCY_KEY_REUSED"
+    assert len(stripe_upstream.seen_by(t.run_id)) == 1
+    assert await spent(admin_metering, tenant) == {"USD": 20 * USD}
+
+
+async def test_an_unknown_currency_is_400_and_nothing_is_sent(
+    gateway: Gateway,
+    stripe_upstream: StandIn,
+    admin_connections: ConnectionsClient,
+    admin_vault: VaultClient,
+    tenant: str,
+) -> None:
+    t = await stripe_tenant(tenant, admin_connections, admin_vault, stripe_upstream)
+    with pytest.raises(stripe.InvalidRequestError) as refused:
+        await charge(t, gateway.url, 2000, currency="usx")
+    assert refused.value.http_status == 400 and code(refused.value) == "INVALID_REQUEST"
+    assert stripe_upstream.seen_by(t.run_id) == []

@@ -25,7 +25,7 @@ def python_blocks() -> list[str]:
 async def test_readme_python_snippet_runs(
     system: System, tenant: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    (snippet,) = python_blocks()
+    snippet = next(b for b in python_blocks() if "guard(" in b)
     monkeypatch.setenv("KEYLEASH_VAULT_TARGET", system.vault_address)
     monkeypatch.setenv("KEYLEASH_METERING_TARGET", system.metering_address)
     monkeypatch.delenv("KEYLEASH_TOKEN", raising=False)
@@ -54,6 +54,37 @@ async def test_readme_python_snippet_runs(
             P.ListBillingEventsRequest(filter=P.BillingEventFilter(tenant_id=tenant))
         )
     assert [(e.amount.micros, e.agent_run_id) for e in page.events] == [(1_500_000, "run-42")]
+
+
+def test_every_python_block_is_one_the_tests_run() -> None:
+    """A new block must come with a test: each is either the guard() snippet or the gateway's
+    SDK set-up (both run below)."""
+    blocks = python_blocks()
+    assert len(blocks) == 2
+    assert sum("guard(" in b for b in blocks) == 1
+    assert sum("base_addresses" in b for b in blocks) == 1
+
+
+def test_readme_gateway_sdk_setup_runs_and_points_every_sdk_at_the_gateway() -> None:
+    import resend
+    import stripe
+    import twilio.rest
+
+    snippet = next(b for b in python_blocks() if "base_addresses" in b)
+    names: dict[str, Any] = {
+        "stripe": stripe,
+        "resend": resend,
+        "twilio": twilio,
+        "vault_key": "vk_example",
+        "account_sid": "AC" + "0" * 32,
+    }
+    saved = resend.api_key, resend.api_url
+    try:
+        exec(compile(snippet, "README", "exec"), names)
+        assert resend.api_url == "http://localhost:8080/resend"
+        assert names["twilio_client"].api.base_url == "http://localhost:8080/twilio"
+    finally:
+        resend.api_key, resend.api_url = saved
 
 
 def test_from_env_defaults_to_the_local_ports() -> None:

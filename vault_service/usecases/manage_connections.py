@@ -202,11 +202,22 @@ class ConnectionAdmin:
             raise NotFound(f"no connection named {name!r}", reason=ErrorReason.CONNECTION_NOT_FOUND)
         return row
 
-    async def access(self, credential: Credential, key_secret: str, vendor: str) -> Access:
-        """The clear secret of the connection the key uses for `vendor` (service only)."""
+    async def access(
+        self, credential: Credential, key_secret: str, vendor: str, name: str = ""
+    ) -> Access:
+        """The clear secret of the connection the key uses for `vendor`, or of the connection
+        `name` (service only)."""
         if credential.kind != SERVICE:
             raise PermissionDenied("only the gateway's service credential reads secrets")
         master = self._master_key()
+        if name:
+            named = await self._live(name)
+            if named.vendor != vendor:
+                raise NotFound(
+                    f"{name} is not a {vendor} connection",
+                    reason=ErrorReason.CONNECTION_NOT_FOUND,
+                )
+            return Access(named, self._open(master, named), "")
         chain = await self._vault.for_secret(key_secret)
         if chain is None:
             raise NotFound("the key names no key", reason=ErrorReason.KEY_NOT_FOUND)
@@ -222,13 +233,18 @@ class ConnectionAdmin:
                 f"tenant {key.tenant_id} has no {vendor} connection for {key.name}",
                 reason=ErrorReason.CONNECTION_NOT_FOUND,
             )
+        return Access(row, self._open(master, row), key.key_id)
+
+    @staticmethod
+    def _open(master: bytes, row: ConnectionRow) -> str:
+        if row.sealed_secret is None:
+            raise NotFound(f"{row.name} was deleted", reason=ErrorReason.CONNECTION_NOT_FOUND)
         try:
-            clear = open_sealed(master, row.sealed_secret, row.name)
+            return open_sealed(master, row.sealed_secret, row.name)
         except SealingError as error:
             raise FailedPrecondition(
                 f"{row.name}: {error}", reason=ErrorReason.SECRETS_KEY_UNAVAILABLE
             ) from None
-        return Access(row, clear, key.key_id)
 
 
 def _admin_only(credential: Credential) -> None:

@@ -100,10 +100,17 @@ class ConnectionsClient(AsyncClientBase):
         )
 
     async def access_connection_secret(
-        self, key: str, vendor: str, *, timeout: float | None = None, token: str | None = None
+        self,
+        key: str,
+        vendor: str,
+        *,
+        name: str = "",
+        timeout: float | None = None,
+        token: str | None = None,
     ) -> V.AccessConnectionSecretResponse:
-        """The clear secret the key's connection for `vendor` holds (service credential)."""
-        built = V.AccessConnectionSecretRequest(key=key, vendor=vendor)
+        """The clear secret the key's connection for `vendor` holds, or the connection `name`
+        holds when key is empty (service credential)."""
+        built = V.AccessConnectionSecretRequest(key=key, vendor=vendor, name=name)
         return await self._invoker.unary(
             "AccessConnectionSecret", built, V.AccessConnectionSecretResponse, timeout, token
         )

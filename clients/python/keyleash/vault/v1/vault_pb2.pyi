@@ -548,12 +548,14 @@ class DeleteConnectionResponse(_message.Message):
     def __init__(self, connection: _Optional[_Union[Connection, _Mapping]] = ...) -> None: ...
 
 class AccessConnectionSecretRequest(_message.Message):
-    __slots__ = ("key", "vendor")
+    __slots__ = ("key", "vendor", "name")
     KEY_FIELD_NUMBER: _ClassVar[int]
     VENDOR_FIELD_NUMBER: _ClassVar[int]
+    NAME_FIELD_NUMBER: _ClassVar[int]
     key: str
     vendor: str
-    def __init__(self, key: _Optional[str] = ..., vendor: _Optional[str] = ...) -> None: ...
+    name: str
+    def __init__(self, key: _Optional[str] = ..., vendor: _Optional[str] = ..., name: _Optional[str] = ...) -> None: ...
 
 class AccessConnectionSecretResponse(_message.Message):
     __slots__ = ("connection", "secret", "key_id")
