@@ -11,16 +11,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import base64
 import contextlib
-import errno
-import hashlib
 import logging
 import os
-import secrets
 import signal
-import socket
-import stat
 import sys
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
@@ -31,6 +25,15 @@ from typing import TYPE_CHECKING, Any
 from keyleash_core.settings import SettingsError, env_int, env_str
 from keyleash_core.stores import StartupError
 from keyleash_ops.devstores import DevStoreError, ManagedServer, start_postgres, start_redis
+from keyleash_ops.up_state import (
+    ROOT_STATE_DIR,
+    UpError,
+    check_bindable,
+    default_state_dir,
+    ensure_state_dir,
+    load_or_create_pepper,
+    new_admin_token,
+)
 from keyleash_ops.up_steps import migrate, say, step
 
 if TYPE_CHECKING:
@@ -39,19 +42,13 @@ if TYPE_CHECKING:
 PROG = "keyleash up"
 # A first start creates every table; a slow disk may need more than a store call's timeout.
 MIGRATE_TIMEOUT_SECONDS = 30.0
-ROOT_STATE_DIR = Path("/var/lib/keyleash")
 DEFAULT_VAULT_LISTEN = "0.0.0.0:50051"
 DEFAULT_METERING_LISTEN = "0.0.0.0:50052"
-ADMIN_TOKEN_PREFIX = "kl_admin_"
 GRACE_SECONDS = 5.0  # in-flight RPCs get this long to finish on Ctrl-C
 _STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 _WILDCARD_HOSTS = frozenset({"", "0.0.0.0", "[::]", "::"})
 
 log = logging.getLogger("keyleash.up")
-
-
-class UpError(Exception):
-    """`keyleash up` cannot go on; the message is one line saying what to fix."""
 
 
 class _Interrupted(Exception):
@@ -118,72 +115,6 @@ class _Plan:
     embedded: dict[str, str] = field(default_factory=dict)  # store name -> URL we started
 
 
-def default_state_dir(env: Mapping[str, str], euid: int) -> Path:
-    """~/.local/state/keyleash (XDG_STATE_HOME respected), or /var/lib/keyleash for root."""
-    if euid == 0:
-        return ROOT_STATE_DIR
-    xdg = env.get("XDG_STATE_HOME", "").strip()
-    if xdg and Path(xdg).is_absolute():  # the XDG spec says to ignore relative paths
-        return Path(xdg) / "keyleash"
-    home = env.get("HOME", "").strip()
-    return (Path(home) if home else Path.home()) / ".local" / "state" / "keyleash"
-
-
-def _ensure_state_dir(state_dir: Path, *, for_postgres: bool) -> Path:
-    state_dir = state_dir.expanduser().resolve()
-    try:
-        state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-        if for_postgres and os.geteuid() == 0:
-            # Postgres runs as an unprivileged user that must pass through STATE to STATE/postgres.
-            # Search permission only: the pepper file stays 0600 and STATE stays unlistable.
-            mode = stat.S_IMODE(state_dir.stat().st_mode)
-            if not mode & stat.S_IXOTH:
-                state_dir.chmod(mode | stat.S_IXOTH)
-    except OSError as error:
-        raise UpError(f"cannot use state dir {state_dir}: {error.strerror or error}") from None
-    return state_dir
-
-
-def load_or_create_pepper(path: Path) -> str:
-    """The development pepper in `path`, created once (0600, 32 random bytes, urlsafe base64)."""
-    try:
-        existing = path.read_text().strip()
-    except FileNotFoundError:
-        pass
-    except OSError as error:
-        raise UpError(f"cannot read {path}: {error.strerror or error}") from None
-    else:
-        if len(existing) < 16:
-            raise UpError(
-                f"{path} does not hold a pepper of at least 16 characters; "
-                "restore it or set KEYLEASH_KEY_PEPPER"
-            )
-        return existing
-    pepper = base64.urlsafe_b64encode(secrets.token_bytes(32)).decode("ascii")
-    scratch = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        fd = os.open(scratch, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w") as out:
-            out.write(pepper + "\n")
-            out.flush()
-            os.fsync(out.fileno())
-        try:
-            os.link(scratch, path)  # atomic and exclusive: a concurrent start keeps one pepper
-        except FileExistsError:
-            return load_or_create_pepper(path)
-    except OSError as error:
-        raise UpError(f"cannot create {path}: {error.strerror or error}") from None
-    finally:
-        scratch.unlink(missing_ok=True)
-    return pepper
-
-
-def new_admin_token() -> tuple[str, str]:
-    """A fresh development admin token and its SHA-256 hex digest."""
-    token = ADMIN_TOKEN_PREFIX + secrets.token_urlsafe(32)
-    return token, hashlib.sha256(token.encode()).hexdigest()
-
-
 def _check_log_level(env: Mapping[str, str]) -> int:
     name = env_str(env, "KEYLEASH_LOG_LEVEL", "WARNING").upper()
     level = logging.getLevelName(name)
@@ -205,37 +136,6 @@ def _preflight(env: Mapping[str, str]) -> None:
     MeteringSettings.from_env(probe)
     check_bindable("vault", probe["KEYLEASH_VAULT_LISTEN"])
     check_bindable("metering", probe["KEYLEASH_METERING_LISTEN"])
-
-
-def check_bindable(kind: str, address: str) -> None:
-    """Raise OSError when `address`'s port is taken (port 0 and odd addresses are left to grpc).
-
-    Checked before the stores start, so a busy port fails in milliseconds with one clean line
-    instead of after Postgres has started and with grpc's own log line on stderr.
-    """
-    host, sep, port_text = address.rpartition(":")
-    if not sep or not port_text.isdigit() or int(port_text) == 0:
-        return
-    try:
-        candidates = socket.getaddrinfo(
-            host.strip("[]") or None,
-            int(port_text),
-            type=socket.SOCK_STREAM,
-            flags=socket.AI_PASSIVE,
-        )
-    except OSError:
-        return  # unresolvable: grpc reports it
-    for family, kind_, proto, _, sockaddr in candidates:
-        with socket.socket(family, kind_, proto) as probe:
-            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as grpc does
-            try:
-                probe.bind(sockaddr)
-            except OSError as error:
-                if error.errno == errno.EADDRINUSE:
-                    raise OSError(
-                        f"{kind} cannot listen on {address}: address already in use "
-                        f"(pass --{kind}-listen or set KEYLEASH_{kind.upper()}_LISTEN)"
-                    ) from None
 
 
 def _wants_secrets_key(env: Mapping[str, str]) -> bool:
@@ -263,13 +163,42 @@ def _plan(
     own_postgres = "KEYLEASH_DATABASE_URL" not in env
     state_dir: Path | None = None
     if own_redis or own_postgres or "KEYLEASH_KEY_PEPPER" not in env or _wants_secrets_key(env):
-        state_dir = _ensure_state_dir(
+        state_dir = ensure_state_dir(
             args.state_dir or default_state_dir(environ, os.geteuid()), for_postgres=own_postgres
         )
-    embedded: dict[str, str] = {}
     if "KEYLEASH_KEY_PEPPER" not in env:
         assert state_dir is not None
         env["KEYLEASH_KEY_PEPPER"] = load_or_create_pepper(state_dir / "pepper")
+    embedded = _start_own_stores(env, state_dir, own_redis, own_postgres, started, stop)
+
+    if args.gateway_listen:
+        env["KEYLEASH_GATEWAY_LISTEN"] = args.gateway_listen
+    from keyleash_gateway import embedded as gateway_embedded  # like the services: lazily
+
+    gateway_embedded.prepare_env(env, state_dir)
+    token, digest = new_admin_token()
+    configured = env_str(env, "KEYLEASH_ADMIN_TOKEN_SHA256")
+    env["KEYLEASH_ADMIN_TOKEN_SHA256"] = f"{configured},{digest}" if configured else digest
+
+    # One metrics port per service process: the configured one for Vault, the next for Metering.
+    vault_env, metering_env = dict(env), dict(env)
+    if metrics_port > 0:
+        vault_env["KEYLEASH_METRICS_PORT"] = str(metrics_port)
+        metering_env["KEYLEASH_METRICS_PORT"] = str(metrics_port + 1)
+    return _Plan(vault_env, metering_env, token, state_dir, embedded)
+
+
+def _start_own_stores(
+    env: dict[str, str],
+    state_dir: Path | None,
+    own_redis: bool,
+    own_postgres: bool,
+    started: list[ManagedServer],
+    stop: _StopFlag,
+) -> dict[str, str]:
+    """Starts the Redis/PostgreSQL that no URL names, with their data under STATE; sets their
+    URLs in `env` and returns them by store."""
+    embedded: dict[str, str] = {}
     if own_redis:
         assert state_dir is not None
         redis_dir = state_dir / "redis"
@@ -291,22 +220,7 @@ def _plan(
         started.append(postgres)
         env["KEYLEASH_DATABASE_URL"] = embedded["postgres"] = postgres.url
         stop.check()
-
-    if args.gateway_listen:
-        env["KEYLEASH_GATEWAY_LISTEN"] = args.gateway_listen
-    from keyleash_gateway import embedded as gateway_embedded  # like the services: lazily
-
-    gateway_embedded.prepare_env(env, state_dir)
-    token, digest = new_admin_token()
-    configured = env_str(env, "KEYLEASH_ADMIN_TOKEN_SHA256")
-    env["KEYLEASH_ADMIN_TOKEN_SHA256"] = f"{configured},{digest}" if configured else digest
-
-    # One metrics port per service process: the configured one for Vault, the next for Metering.
-    vault_env, metering_env = dict(env), dict(env)
-    if metrics_port > 0:
-        vault_env["KEYLEASH_METRICS_PORT"] = str(metrics_port)
-        metering_env["KEYLEASH_METRICS_PORT"] = str(metrics_port + 1)
-    return _Plan(vault_env, metering_env, token, state_dir, embedded)
+    return embedded
 
 
 # --- signals -------------------------------------------------------------------------------------

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 import grpc
 import pytest
 import redis.asyncio as aioredis
@@ -212,3 +213,11 @@ def fail_on_unhandled_loop_errors() -> Iterator[None]:
     yield
     loop.set_exception_handler(previous)
     assert not errors, f"unhandled exceptions in the event loop: {errors}"
+
+
+@pytest.fixture
+async def db(system: System) -> AsyncIterator[asyncpg.Connection]:
+    """A connection to the suite's Postgres, for reading what the services wrote."""
+    con = await asyncpg.connect(system.stores.database_url)
+    yield con
+    await con.close()

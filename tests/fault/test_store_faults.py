@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
+from dataclasses import dataclass, field
 from typing import Any
 
 import asyncpg
@@ -52,6 +53,43 @@ async def wait_answering(call: Any, seconds: float = 30.0) -> Any:
             await asyncio.sleep(0.2)
 
 
+async def _authorize_load_through_a_redis_kill(
+    vault: Any, loaded: Any, stores: Any
+) -> tuple[list[tuple[float, str]], float]:
+    """16 callers authorize with `loaded` while Redis is killed after 100 ALLOWs; returns every
+    answer (send time, ALLOW/DENY/status code) and when the kill was done."""
+    answers: list[tuple[float, str]] = []
+    kill_done = [float("inf")]
+    stop = asyncio.Event()
+
+    async def caller() -> None:
+        for _ in range(2000):
+            if stop.is_set():
+                return
+            sent_at = time.monotonic()
+            try:
+                reply = await authorize(vault, loaded.secret, CENT, deadline=5)
+            except grpc.aio.AioRpcError as error:
+                answers.append((sent_at, error.code().name))
+                await asyncio.sleep(0.01)
+                continue
+            answers.append((sent_at, vault_pb2.Decision.Name(reply.decision)))
+
+    async def killer() -> None:
+        for _ in range(600):
+            if sum(a == "DECISION_ALLOW" for _, a in answers) >= 100:
+                break
+            await asyncio.sleep(0.05)
+        assert stores.redis_server is not None
+        stores.redis_server.kill()
+        kill_done[0] = time.monotonic()
+        await asyncio.sleep(1.5)  # load keeps coming while Redis is gone
+        stop.set()
+
+    await asyncio.gather(killer(), *(caller() for _ in range(16)))
+    return answers, kill_done[0]
+
+
 async def test_redis_killed_under_authorize_load_fails_closed_and_recovers_with_caps() -> None:
     tenant = "t-" + uuid.uuid4().hex[:12]
     with own_stores() as stores, services(stores, "vault", "metering") as procs:
@@ -74,38 +112,10 @@ async def test_redis_killed_under_authorize_load_fails_closed_and_recovers_with_
             )
             assert (await authorize(vault, revoked.secret)).decision == DENY
 
-            answers: list[tuple[float, str]] = []  # (send time, ALLOW/DENY/status code)
-            kill_done = [float("inf")]
-            stop = asyncio.Event()
-
-            async def caller() -> None:
-                for _ in range(2000):
-                    if stop.is_set():
-                        return
-                    sent_at = time.monotonic()
-                    try:
-                        reply = await authorize(vault, loaded.secret, CENT, deadline=5)
-                    except grpc.aio.AioRpcError as error:
-                        answers.append((sent_at, error.code().name))
-                        await asyncio.sleep(0.01)
-                        continue
-                    answers.append((sent_at, vault_pb2.Decision.Name(reply.decision)))
-
-            async def killer() -> None:
-                for _ in range(600):
-                    if sum(a == "DECISION_ALLOW" for _, a in answers) >= 100:
-                        break
-                    await asyncio.sleep(0.05)
-                assert stores.redis_server is not None
-                stores.redis_server.kill()
-                kill_done[0] = time.monotonic()
-                await asyncio.sleep(1.5)  # load keeps coming while Redis is gone
-                stop.set()
-
-            await asyncio.gather(killer(), *(caller() for _ in range(16)))
+            answers, kill_done = await _authorize_load_through_a_redis_kill(vault, loaded, stores)
             kinds = {a for _, a in answers}
             assert kinds <= {"DECISION_ALLOW", "DECISION_DENY", "UNAVAILABLE"}, kinds
-            after = [a for t, a in answers if t > kill_done[0]]
+            after = [a for t, a in answers if t > kill_done]
             allows_after_kill = sum(a == "DECISION_ALLOW" for a in after)
             assert allows_after_kill == 0
             assert after and all(a == "UNAVAILABLE" for a in after)
@@ -143,6 +153,56 @@ async def test_redis_killed_under_authorize_load_fails_closed_and_recovers_with_
             )
 
 
+@dataclass
+class _ChargeLoad:
+    sent: dict[str, metering_pb2.ChargeRequest] = field(default_factory=dict)
+    acked: set[str] = field(default_factory=set)
+    failed: dict[str, str] = field(default_factory=dict)
+    acked_after_kill: list[str] = field(default_factory=list)
+
+
+async def _charges_through_a_postgres_kill(
+    metering: Any, key_id: str, tenant: str, stores: Any
+) -> _ChargeLoad:
+    """16 callers charge while Postgres is killed after 200 acknowledged charges."""
+    load = _ChargeLoad()
+    kill_done = [float("inf")]
+    stop = asyncio.Event()
+    counter = iter(range(100_000))
+
+    async def caller() -> None:
+        for _ in range(2000):
+            if stop.is_set():
+                return
+            n = next(counter)
+            request = charge_request(f"{tenant}-{n}", key_id, 1_000 + (n % 89) * 113)
+            load.sent[request.request_id] = request
+            sent_at = time.monotonic()
+            try:
+                await metering.Charge(request, metadata=service_md(), timeout=5)
+            except grpc.aio.AioRpcError as error:
+                load.failed[request.request_id] = error.code().name
+                await asyncio.sleep(0.02)
+                continue
+            load.acked.add(request.request_id)
+            if sent_at > kill_done[0]:
+                load.acked_after_kill.append(request.request_id)
+
+    async def killer() -> None:
+        for _ in range(600):
+            if len(load.acked) >= 200:
+                break
+            await asyncio.sleep(0.05)
+        assert stores.postgres_server is not None
+        stores.postgres_server.kill()
+        kill_done[0] = time.monotonic()
+        await asyncio.sleep(2.0)
+        stop.set()
+
+    await asyncio.gather(killer(), *(caller() for _ in range(16)))
+    return load
+
+
 async def test_postgres_killed_during_charges_acknowledges_only_what_committed() -> None:
     tenant = "t-" + uuid.uuid4().hex[:12]
     # Durable (fsync on) here: with synchronous_commit off a killed server may lose commits it
@@ -154,44 +214,13 @@ async def test_postgres_killed_during_charges_acknowledges_only_what_committed()
         assert stores.postgres_server is not None
         async with connected(procs) as (vault, metering):
             key_id = (await mint(vault, tenant)).key.key_id
-            sent: dict[str, metering_pb2.ChargeRequest] = {}
-            acked: set[str] = set()
-            failed: dict[str, str] = {}
-            acked_after_kill: list[str] = []
-            kill_done = [float("inf")]
-            stop = asyncio.Event()
-            counter = iter(range(100_000))
-
-            async def caller() -> None:
-                for _ in range(2000):
-                    if stop.is_set():
-                        return
-                    n = next(counter)
-                    request = charge_request(f"{tenant}-{n}", key_id, 1_000 + (n % 89) * 113)
-                    sent[request.request_id] = request
-                    sent_at = time.monotonic()
-                    try:
-                        await metering.Charge(request, metadata=service_md(), timeout=5)
-                    except grpc.aio.AioRpcError as error:
-                        failed[request.request_id] = error.code().name
-                        await asyncio.sleep(0.02)
-                        continue
-                    acked.add(request.request_id)
-                    if sent_at > kill_done[0]:
-                        acked_after_kill.append(request.request_id)
-
-            async def killer() -> None:
-                for _ in range(600):
-                    if len(acked) >= 200:
-                        break
-                    await asyncio.sleep(0.05)
-                assert stores.postgres_server is not None
-                stores.postgres_server.kill()
-                kill_done[0] = time.monotonic()
-                await asyncio.sleep(2.0)
-                stop.set()
-
-            await asyncio.gather(killer(), *(caller() for _ in range(16)))
+            load = await _charges_through_a_postgres_kill(metering, key_id, tenant, stores)
+            sent, acked, failed, acked_after_kill = (
+                load.sent,
+                load.acked,
+                load.failed,
+                load.acked_after_kill,
+            )
             acked_before = set(acked)
             codes = sorted(set(failed.values()))
             assert set(codes) <= {c.name for c in RETRYABLE}, codes
@@ -219,6 +248,19 @@ async def test_postgres_killed_during_charges_acknowledges_only_what_committed()
                 f" ledger_rows={ledger.rows} duplicates={len(ledger.duplicated)}"
             )
             assert_ledger_exact(ledger, sent, acked, spend)
+
+
+async def _authorize_twenty_times(vault: Any, secret: str) -> list[str]:
+    """20 Authorize calls 0.1 s apart, each with a 2 s deadline: decisions or status codes."""
+    seen = []
+    for _ in range(20):
+        try:
+            reply = await authorize(vault, secret, CENT, deadline=2)
+            seen.append(vault_pb2.Decision.Name(reply.decision))
+        except grpc.aio.AioRpcError as error:
+            seen.append(error.code().name)
+        await asyncio.sleep(0.1)
+    return seen
 
 
 async def test_slow_postgres_times_charges_out_cleanly_and_authorize_keeps_answering() -> None:
@@ -258,20 +300,10 @@ async def test_slow_postgres_times_charges_out_cleanly_and_authorize_keeps_answe
                         return error.code().name, error.details() or ""
                     return "OK", ""
 
-                async def authorizer() -> list[str]:
-                    seen = []
-                    for _ in range(20):
-                        try:
-                            reply = await authorize(vault, minted.secret, CENT, deadline=2)
-                            seen.append(vault_pb2.Decision.Name(reply.decision))
-                        except grpc.aio.AioRpcError as error:
-                            seen.append(error.code().name)
-                        await asyncio.sleep(0.1)
-                    return seen
-
                 patient_task = asyncio.ensure_future(server_answer())
                 short, decisions = await asyncio.gather(
-                    asyncio.gather(*(short_deadline(r) for r in blocked)), authorizer()
+                    asyncio.gather(*(short_deadline(r) for r in blocked)),
+                    _authorize_twenty_times(vault, minted.secret),
                 )
                 # Hold the lock until the server has given up by itself (bounded by the 30 s).
                 server_code, server_details = await patient_task

@@ -32,7 +32,7 @@ from grpc_health.v1 import health_pb2
 from grpc_reflection.v1alpha import reflection_pb2
 
 from keyleash.vault.v1 import vault_pb2, vault_pb2_grpc
-from keyleash_ops.up import default_state_dir
+from keyleash_ops.up_state import default_state_dir
 from tests.typed_stubs import health_stub, reflection_stub
 
 REPO = Path(__file__).resolve().parents[2]

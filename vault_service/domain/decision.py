@@ -19,7 +19,7 @@ from keyleash_core.keyrecord import KeyRecord
 from keyleash_core.reasons import DenyReason
 from keyleash_core.redis import keyspace
 from keyleash_core.redis.script_call import ScriptCall
-from keyleash_core.windows import spend_checks
+from keyleash_core.windows import SpendCheck, spend_checks
 from vault_service.domain.checks import CallRequest
 
 MEMO_TTL_MS = 24 * 3600 * 1000
@@ -91,37 +91,8 @@ def build_plan(
         *(keyspace.key(tenant_id, r.key_id) for r in chain),
         *(keyspace.rate(tenant_id, r.key_id) for r in chain),
     ]
-    links = [
-        {
-            "pv": r.policy_version,
-            "name": r.name,
-            "rates": [[x.limit, x.window_ms, x.quota_name] for x in r.policy.rate_limits],
-            "max_window": max((x.window_ms for x in r.policy.rate_limits), default=0),
-            "calls": r.policy.max_calls,
-        }
-        for r in chain
-    ]
-    spends = []
-    for check in spend_checks(chain, call.agent_run_id, now_ms):
-        indexes = []
-        for name in check.keys:
-            keys.append(name)
-            indexes.append(len(keys))  # Lua's KEYS are 1-based
-        spends.append(
-            {
-                "kind": check.kind,
-                "k": indexes,
-                "lim": check.limit_micros,
-                "cur": check.currency,
-                "subj": check.subject,
-                "q": check.quota,
-                "run": 1 if check.is_run else 0,
-                "reset": check.reset_ms,
-                "ttl": check.ttl_ms,
-                "b": check.bucket,
-                "fb": check.first_bucket,
-            }
-        )
+    links = [_link(r) for r in chain]
+    spends = _spend_entries(spend_checks(chain, call.agent_run_id, now_ms), keys)
     cost = call.estimated_cost
     plan: dict[str, Any] = {
         "did": decision_id,
@@ -142,6 +113,44 @@ def build_plan(
         plan["audit_max"] = audit_max
         plan["audit_lag"] = audit_max_lag_ms
     return ScriptCall(keys=keys, args=["" if redis_clock else str(now_ms), orjson.dumps(plan)])
+
+
+def _link(record: KeyRecord) -> dict[str, Any]:
+    """What the script checks of one key of the chain besides its spend windows."""
+    rates = record.policy.rate_limits
+    return {
+        "pv": record.policy_version,
+        "name": record.name,
+        "rates": [[x.limit, x.window_ms, x.quota_name] for x in rates],
+        "max_window": max((x.window_ms for x in rates), default=0),
+        "calls": record.policy.max_calls,
+    }
+
+
+def _spend_entries(checks: Sequence[SpendCheck], keys: list[str]) -> list[dict[str, Any]]:
+    """The script's spend checks; appends the Redis keys each one reads to `keys`."""
+    spends = []
+    for check in checks:
+        indexes = []
+        for name in check.keys:
+            keys.append(name)
+            indexes.append(len(keys))  # Lua's KEYS are 1-based
+        spends.append(
+            {
+                "kind": check.kind,
+                "k": indexes,
+                "lim": check.limit_micros,
+                "cur": check.currency,
+                "subj": check.subject,
+                "q": check.quota,
+                "run": 1 if check.is_run else 0,
+                "reset": check.reset_ms,
+                "ttl": check.ttl_ms,
+                "b": check.bucket,
+                "fb": check.first_bucket,
+            }
+        )
+    return spends
 
 
 def call_digest(call: CallRequest) -> str:

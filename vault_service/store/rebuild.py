@@ -31,6 +31,20 @@ _CALLS = """SELECT COUNT(*) FROM billing_events
     WHERE key_path @> ARRAY[$1]::text[] AND kind <> 'refund'"""
 
 
+class _KeyList:
+    """The KEYS of load_key.lua after KEYS[1] (the key hash itself), as counters name them."""
+
+    def __init__(self) -> None:
+        self.names: list[str] = []
+
+    def add(self, names: tuple[str, ...]) -> list[int]:
+        indexes = []
+        for name in names:
+            self.names.append(name)
+            indexes.append(len(self.names) + 1)  # KEYS[1] is the key hash itself
+        return indexes
+
+
 async def rebuild_counters(
     pool: asyncpg.Pool, record: KeyRecord, now_ms: int, audit_max_lag_ms: int | None = None
 ) -> tuple[list[dict[str, Any]], list[str], int, str]:
@@ -40,68 +54,70 @@ async def rebuild_counters(
     Calls are rebuilt as the number of billing events of the subtree: a lower bound of the
     calls made, since an allowed call that was never charged leaves no event.
     """
-    counters: list[dict[str, Any]] = []
-    keys: list[str] = []
-
-    def add_keys(names: tuple[str, ...]) -> list[int]:
-        indexes = []
-        for name in names:
-            keys.append(name)
-            indexes.append(len(keys) + 1)  # KEYS[1] is the key hash itself
-        return indexes
-
+    keys = _KeyList()
     async with pool.acquire() as con, con.transaction(isolation="repeatable_read", readonly=True):
         # One snapshot for every sum, remembered by the key: settle.lua skips events it saw.
         snapshot = str(await run_db(lambda: con.fetchval("SELECT pg_current_snapshot()::text")))
-        for index, cap in enumerate(record.policy.spend_caps):
-            check = cap_check(record, index, now_ms)
-            since = datetime_from_ms(window_start_ms(cap.window, now_ms))
-            args = (record.key_id, check.currency, since)
-            if check.kind == "rolling":
-                rows = await run_db(lambda a=args: con.fetch(_BUCKETS_SINCE, *a, BUCKET_MS))  # type: ignore[misc]
-                buckets = [[str(r["bucket"]), str(int(r["micros"]))] for r in rows]
-                counters.append(
-                    {
-                        "kind": "rolling",
-                        "k": add_keys(check.keys),
-                        "buckets": buckets,
-                        "ttl": check.ttl_ms,
-                    }
-                )
-            else:
-                total = await run_db(lambda a=args: con.fetchval(_SUM_SINCE, *a))  # type: ignore[misc]
-                counters.append(
-                    {
-                        "kind": "counter",
-                        "k": add_keys(check.keys),
-                        "value": str(int(total)),
-                        "ttl": check.ttl_ms,
-                    }
-                )
-        run_cap = record.policy.run_spend_cap
-        if run_cap is not None:
-            since = datetime_from_ms(now_ms - RUN_TTL_MS)
-            rows = await run_db(
-                lambda: con.fetch(_RUNS_SINCE, record.key_id, run_cap.currency, since)
-            )
-            for row in rows:
-                name = keyspace.run_spend(
-                    record.tenant_id, record.key_id, run_cap.currency, row["agent_run_id"]
-                )
-                counters.append(
-                    {
-                        "kind": "counter",
-                        "k": add_keys((name,)),
-                        "value": str(int(row["micros"])),
-                        "ttl": RUN_TTL_MS,
-                    }
-                )
+        counters = await _spend_counters(con, record, now_ms, keys)
+        counters += await _run_counters(con, record, now_ms, keys)
         rate_key = keyspace.rate(record.tenant_id, record.key_id)
         rates = await run_db(lambda: rate_counter(con, record, rate_key, now_ms, audit_max_lag_ms))
         if rates is not None:
-            rates["k"] = add_keys((rate_key,))
+            rates["k"] = keys.add((rate_key,))
             counters.append(rates)
         calls = 0
         if record.policy.max_calls:
             calls = int(await run_db(lambda: con.fetchval(_CALLS, record.key_id)))
-    return counters, keys, calls, snapshot
+    return counters, keys.names, calls, snapshot
+
+
+async def _spend_counters(
+    con: asyncpg.Connection | asyncpg.pool.PoolConnectionProxy,
+    record: KeyRecord,
+    now_ms: int,
+    keys: _KeyList,
+) -> list[dict[str, Any]]:
+    """Each spend cap's window: per-minute buckets (rolling 24 h) or one counter."""
+    counters: list[dict[str, Any]] = []
+    for index, cap in enumerate(record.policy.spend_caps):
+        check = cap_check(record, index, now_ms)
+        since = datetime_from_ms(window_start_ms(cap.window, now_ms))
+        args = (record.key_id, check.currency, since)
+        if check.kind == "rolling":
+            rows = await run_db(lambda a=args: con.fetch(_BUCKETS_SINCE, *a, BUCKET_MS))  # type: ignore[misc]
+            buckets = [[str(r["bucket"]), str(int(r["micros"]))] for r in rows]
+            counters.append(
+                {"kind": "rolling", "k": keys.add(check.keys), "buckets": buckets,
+                 "ttl": check.ttl_ms}
+            )  # fmt: skip
+        else:
+            total = await run_db(lambda a=args: con.fetchval(_SUM_SINCE, *a))  # type: ignore[misc]
+            counters.append(
+                {"kind": "counter", "k": keys.add(check.keys), "value": str(int(total)),
+                 "ttl": check.ttl_ms}
+            )  # fmt: skip
+    return counters
+
+
+async def _run_counters(
+    con: asyncpg.Connection | asyncpg.pool.PoolConnectionProxy,
+    record: KeyRecord,
+    now_ms: int,
+    keys: _KeyList,
+) -> list[dict[str, Any]]:
+    """The run cap's counter of every run the key spent in within the run TTL."""
+    run_cap = record.policy.run_spend_cap
+    if run_cap is None:
+        return []
+    since = datetime_from_ms(now_ms - RUN_TTL_MS)
+    rows = await run_db(lambda: con.fetch(_RUNS_SINCE, record.key_id, run_cap.currency, since))
+    counters: list[dict[str, Any]] = []
+    for row in rows:
+        name = keyspace.run_spend(
+            record.tenant_id, record.key_id, run_cap.currency, row["agent_run_id"]
+        )
+        counters.append(
+            {"kind": "counter", "k": keys.add((name,)), "value": str(int(row["micros"])),
+             "ttl": RUN_TTL_MS}
+        )  # fmt: skip
+    return counters
