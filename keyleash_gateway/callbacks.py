@@ -11,6 +11,7 @@ import logging
 from collections.abc import Mapping
 
 from keyleash_core.money import Money
+from keyleash_core.reasons import DenyReason
 from keyleash_gateway import answers
 from keyleash_gateway.answers import Reply
 from keyleash_gateway.keyleash import ChargeCall, ConnectionMissing, Keyleash, KeyleashUnavailable
@@ -40,11 +41,15 @@ class TwilioStatusCallbacks:
     ) -> Reply:
         charged = parse_callback_query(query)
         if charged is None or not signature or not self._public_url:
-            return answers.denied("KEY_UNKNOWN", "not a status callback this gateway asked for")
+            return answers.denied(
+                DenyReason.KEY_UNKNOWN, "not a status callback this gateway asked for"
+            )
         try:
             upstream = await self._keyleash.upstream_by_name(charged.connection, "twilio")
         except ConnectionMissing:
-            return answers.denied("VENDOR_DENIED", "the callback names no twilio connection")
+            return answers.denied(
+                DenyReason.VENDOR_DENIED, "the callback names no twilio connection"
+            )
         except KeyleashUnavailable:
             return answers.unavailable("Keyleash could not verify this callback; retry")
         token = upstream.secret.rpartition(":")[2]

@@ -20,6 +20,7 @@ from keyleash.client import (
 from keyleash.type.v1 import money_pb2
 from keyleash.vault.v1 import vault_pb2
 from keyleash_core.money import Money
+from keyleash_gateway.answers import GatewayError
 from keyleash_gateway.settings import GatewaySettings
 
 log = logging.getLogger("keyleash.gateway")
@@ -34,7 +35,7 @@ class CallRefused(Exception):
     `status` is the HTTP answer: 400 for a malformed call (e.g. an unknown currency), 409 for an
     Idempotency-Key reused with a different request."""
 
-    def __init__(self, status: int, code: str, message: str) -> None:
+    def __init__(self, status: int, code: GatewayError, message: str) -> None:
         super().__init__(message)
         self.status = status
         self.code = code
@@ -121,11 +122,11 @@ class Keyleash:
         try:
             return await self._vault.authorize(request)
         except InvalidArgument as error:
-            raise CallRefused(400, "INVALID_REQUEST", str(error.message)) from None
+            raise CallRefused(400, GatewayError.INVALID_REQUEST, str(error.message)) from None
         except AlreadyExists:
             raise CallRefused(
                 409,
-                "IDEMPOTENCY_KEY_REUSED",
+                GatewayError.IDEMPOTENCY_KEY_REUSED,
                 "this Idempotency-Key was used for a different request; nothing was sent",
             ) from None
         except KeyleashError as error:

@@ -19,6 +19,7 @@ from urllib.parse import urlencode
 
 from keyleash.vault.v1 import vault_pb2
 from keyleash_core.money import Money
+from keyleash_core.reasons import DenyReason
 from keyleash_gateway import answers
 from keyleash_gateway.answers import Reply
 from keyleash_gateway.keyleash import (
@@ -84,7 +85,8 @@ class ProxyCall:
         key = vendor.vault_key(request.header_map)
         if not key:
             return answers.denied(
-                "KEY_UNKNOWN", f"send the vault key where the {vendor.name} SDK puts its API key"
+                DenyReason.KEY_UNKNOWN,
+                f"send the vault key where the {vendor.name} SDK puts its API key",
             )
         content_type = request.header_map.get("Content-Type", "")
         try:
@@ -93,7 +95,7 @@ class ProxyCall:
             )
         except UnknownEndpoint:
             return answers.denied(
-                "ENDPOINT_DENIED",
+                DenyReason.ENDPOINT_DENIED,
                 f"{request.method} {request.path} is not in the gateway's {vendor.name} "
                 "endpoint table",
             )
@@ -134,7 +136,7 @@ class ProxyCall:
             await self._release(call, decision, vendor, endpoint, "connection unavailable")
             if isinstance(upstream, ConnectionMissing):
                 return answers.denied(
-                    "VENDOR_DENIED", f"this key's tenant has no {vendor.name} connection"
+                    DenyReason.VENDOR_DENIED, f"this key's tenant has no {vendor.name} connection"
                 )
             if isinstance(upstream, KeyleashUnavailable):
                 return answers.unavailable("Keyleash could not hand over the vendor secret")
@@ -269,6 +271,7 @@ class ProxyCall:
 
 
 def _denial(decision: vault_pb2.AuthorizeResponse) -> Reply:
-    code = vault_pb2.DenyReason.Name(decision.reason).removeprefix("DENY_REASON_")
+    # A reason the contract lacks raises here (a bug), never an answer with a made-up code.
+    code = DenyReason(vault_pb2.DenyReason.Name(decision.reason).removeprefix("DENY_REASON_"))
     retry = decision.retry_after.seconds + decision.retry_after.nanos / 1e9
     return answers.denied(code, decision.message or code.lower().replace("_", " "), retry)
