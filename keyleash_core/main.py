@@ -1,4 +1,4 @@
-"""The `python -m vault_service` / `python -m metering_service` entry point, shared."""
+"""The entry point both service processes share (`python -m` of either service)."""
 
 from __future__ import annotations
 

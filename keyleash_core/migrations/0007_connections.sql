@@ -1,6 +1,6 @@
 -- Vendor connections (vault): a tenant's upstream credential for one vendor's API. The secret is
 -- stored only sealed (AES-256-GCM envelope under KEYLEASH_SECRETS_KEY, see
--- vault_service/domain/sealing.py); deleting a connection erases it and keeps the row as a
+-- the vault's domain/sealing.py); deleting a connection erases it and keeps the row as a
 -- tombstone, so the name is never reused and an idempotent create retried later stays answered.
 CREATE TABLE connections (
     tenant_id             text NOT NULL,

@@ -11,7 +11,7 @@
 -- KEYS[5+2n ..]      spend counters, as indexed by plan.spends[i].k
 -- ARGV[1]            now, ms since the epoch, from an injected (test) clock; empty: the script
 --                    reads Redis's TIME, so every vault replica decides on one clock
--- ARGV[2]            the plan (JSON), built by vault_service.domain.decision
+-- ARGV[2]            the plan (JSON), built by the vault (domain/decision.py)
 --
 -- Returns JSON: {r = "A" | "D" | "M" (missing, reload chain[i]) | "S" (stale policy)
 --               | "F" (audit backlog full) | "R" (request_id reused with another payload), ...}.
@@ -32,7 +32,7 @@ local function n2s(x) return string.format('%d', x) end
 -- The audit record of this decision: the request's fields from the plan, the verdict from here.
 local function record(result)
   if not plan.audit then return end
-  -- Two fields (vault_service.domain.decision.AUDIT_*_FIELDS): "v" the verdict, made here,
+  -- Two fields (the vault's AUDIT_*_FIELDS, domain/decision.py): "v" the verdict, made here,
   -- and "q" the request's part, as the plan brings it.
   local q = (result.quotas or {})[1] or {'', '', '', '0', '0', '0', '0'}
   local verdict = {plan.did, n2s(now), result.r, result.reason or '', q[1], q[2], q[4], q[5],
@@ -75,7 +75,7 @@ if plan.audit and redis.call('XLEN', KEYS[4]) >= plan.audit_max then
 end
 -- Nor while the oldest undrained entry is older than the lag bound: so a Redis loss can only
 -- forget decisions of the last audit_lag ms, which the rate-window rebuild accounts for
--- (vault_service/store/rebuild_rates.py). Entry ids carry Redis's own clock, so this reads TIME.
+-- (the vault's store/rebuild_rates.py). Entry ids carry Redis's own clock, so this reads TIME.
 if plan.audit then
   local oldest = redis.call('XRANGE', KEYS[4], '-', '+', 'COUNT', 1)[1]
   if oldest then

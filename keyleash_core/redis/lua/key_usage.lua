@@ -8,7 +8,7 @@
 -- KEYS[2+n .. 1+2n]  rate sorted sets of the same chain
 -- KEYS[2+2n ..]      spend counters, as indexed by plan.spends[i].k
 -- ARGV[1]            now, ms since the epoch
--- ARGV[2]            the plan (JSON), built by vault_service.domain.usage
+-- ARGV[2]            the plan (JSON), built by the vault (domain/usage.py)
 --
 -- Returns JSON: {r = "OK", quotas = [[link index, subject, quota, unit, limit, used, remaining,
 -- reset], ...]} or {r = "M", idx} when the tenant (idx 0) or chain[idx] is not loaded.

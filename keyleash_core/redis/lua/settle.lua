@@ -6,7 +6,7 @@
 -- KEYS[3]            this event's settled marker: once it exists, the event is never applied again
 -- KEYS[4 .. 3+n]     key hashes of the chain, the spending key first ("loaded", policy_version)
 -- KEYS[4+n ..]       spend counters, as indexed by plan.chain[i].adds[j].k
--- ARGV[1]            the plan (JSON), built by metering_service.domain.settle
+-- ARGV[1]            the plan (JSON), built by metering (domain/settle.py)
 --
 -- Exactly once: an event settles only while its marker (KEYS[3]) is absent, and sets it. So a
 -- retried Charge (duplicate) whose first attempt crashed between the commit and the settle
