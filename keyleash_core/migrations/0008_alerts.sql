@@ -38,7 +38,8 @@ CREATE TABLE alert_deliveries (
     event_id         text NOT NULL,
     event_type       text NOT NULL,
     payload          jsonb NOT NULL,
-    state            text NOT NULL CHECK (state IN ('pending', 'delivered', 'dead')),
+    state            text NOT NULL DEFAULT 'pending'
+                         CHECK (state IN ('pending', 'delivered', 'dead')),
     attempts         integer NOT NULL DEFAULT 0,
     next_attempt_at  timestamptz NOT NULL DEFAULT now(),
     last_status      integer NOT NULL DEFAULT 0,
