@@ -28,12 +28,18 @@ LEASE_SECONDS = "2"
 
 
 def start_dispatcher(proc: ServiceProcess, log: Path) -> subprocess.Popen[bytes]:
-    env = proc.env | {"KEYLEASH_ALERTS_LEASE_SECONDS": LEASE_SECONDS,
-                      "KEYLEASH_ALERTS_POLL_SECONDS": "0.2"}
+    env = proc.env | {
+        "KEYLEASH_ALERTS_LEASE_SECONDS": LEASE_SECONDS,
+        "KEYLEASH_ALERTS_POLL_SECONDS": "0.2",
+    }
     with log.open("ab") as out:
         return subprocess.Popen(
             [sys.executable, "-m", "metering_service.alerts"],
-            cwd=ROOT, env=env, stdin=subprocess.DEVNULL, stdout=out, stderr=out,
+            cwd=ROOT,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=out,
         )
 
 
@@ -51,7 +57,8 @@ async def test_dispatcher_sigkill_mid_delivery_delivers_after_restart() -> None:
             minted = await mint(vault, tenant)
             await vault.FreezeKey(
                 vault_pb2.FreezeKeyRequest(name=minted.key.name, reason="kill test"),
-                metadata=admin_md(), timeout=10,
+                metadata=admin_md(),
+                timeout=10,
             )
             dispatcher = start_dispatcher(procs["metering"], log)
             try:
