@@ -11,6 +11,7 @@ from typing import Any
 
 import grpc
 import pytest
+from google.protobuf import duration_pb2
 from standardwebhooks import Webhook
 
 from keyleash.client import MeteringClient, VaultClient, agent_run, guard
@@ -235,3 +236,19 @@ async def test_only_admins_manage_subscriptions(
             metering, bearer(minted.secret), tenant, "http://127.0.0.1/h", ["key.frozen"]
         )
     assert caught.value.code() == grpc.StatusCode.PERMISSION_DENIED
+
+
+async def test_a_burst_of_denials_is_announced_once_per_minute(
+    clients: tuple[VaultClient, MeteringClient], metering: Any, receiver: Receiver, tenant: str
+) -> None:
+    vault, _ = clients
+    await subscribe(metering, ADMIN, tenant, receiver.url, ["key.denial_burst"])
+    one_a_minute = vault_pb2.RateLimit(limit=1, window=duration_pb2.Duration(seconds=60))
+    minted = await mint(vault, tenant, rate_limits=[one_a_minute])
+    replies = [await vault.authorize(key=minted.secret, scope="api.call") for _ in range(25)]
+    assert sum(r.decision == vault_pb2.DECISION_DENY for r in replies) == 24
+    bursts = await until(lambda: receiver.of_type("key.denial_burst"), what="the burst alert")
+    # Once per minute: a run straddling a minute boundary may see a second one, never more.
+    assert len({b.webhook_id for b in bursts}) <= 2
+    data = bursts[0].payload["data"]
+    assert data["key_id"] == minted.key.key_id and data["denials"] >= 20
