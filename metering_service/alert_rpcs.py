@@ -87,6 +87,15 @@ def _tenant(value: str) -> str:
     return tenant_id
 
 
+def _after(position: list[Any] | None) -> int:
+    """The last delivery id of the previous page (0 for the first page)."""
+    if not position:
+        return 0
+    if len(position) != 1 or not isinstance(position[0], int):
+        raise InvalidArgument("page_token", "not a token this service issued")
+    return position[0]
+
+
 class AlertRpcs:
     """CreateAlertSubscription ... ListAlertDeliveries; needs `_alerts` and `_credential`."""
 
@@ -146,7 +155,7 @@ class AlertRpcs:
         subscription = text(request.subscription, "subscription", limit=300)
         tag = page_tokens.filter_tag(tenant_id, subscription, state)
         position = page_tokens.decode(request.page_token, tag)
-        after = int(position[0]) if position else 0
+        after = _after(position)
         limit = request.page_size or 100
         rows = await self._alerts.deliveries(
             credential, tenant_id, subscription, state, after, limit + 1
