@@ -50,3 +50,6 @@ CREATE TABLE alert_deliveries (
 );
 CREATE INDEX alert_deliveries_due ON alert_deliveries (next_attempt_at) WHERE state = 'pending';
 CREATE INDEX alert_deliveries_tenant ON alert_deliveries (tenant_id, delivery_id);
+
+-- What the scanner reads every pass: a tenant's recent key events.
+CREATE INDEX key_events_tenant_time ON key_events (tenant_id, event_time);

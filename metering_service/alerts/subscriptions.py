@@ -30,8 +30,12 @@ class SubscriptionSpec:
 
 
 def validate_url(url: str) -> str:
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
+    try:
+        parts = urlsplit(url)
+        port_ok = parts.port is None or parts.port > 0
+    except ValueError:  # e.g. "http://[::1" or a port that is not a number
+        raise InvalidArgument("subscription.url", "not a URL") from None
+    if parts.scheme not in ("http", "https") or not parts.hostname or not port_ok:
         raise InvalidArgument("subscription.url", "must be an http or https URL with a host")
     return url
 

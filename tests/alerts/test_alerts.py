@@ -213,6 +213,7 @@ async def test_subscriptions_list_and_delete_never_show_the_secret(
     [
         ("ftp://example.com/hook", ["key.frozen"], "subscription.url"),
         ("not a url", ["key.frozen"], "subscription.url"),
+        ("http://[::1/hook", ["key.frozen"], "subscription.url"),
         ("http://127.0.0.1/hook", ["key.melted"], "subscription.event_types"),
         ("http://127.0.0.1/hook", [], "subscription.event_types"),
     ],
