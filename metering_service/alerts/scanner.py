@@ -18,18 +18,20 @@ import asyncpg
 
 from keyleash_core.clock import Clock
 from keyleash_core.policy import Policy, SpendWindow
-from keyleash_core.postgres import run_db
+from keyleash_core.postgres import transaction
 from keyleash_core.times import ms_from_datetime
 from keyleash_core.windows import day_period, window_start_ms
 from metering_service.alerts import domain
 from metering_service.alerts.domain import Fact
-from metering_service.alerts.store import AlertStore
+from metering_service.alerts.store import SUBSCRIBED_TENANTS, AlertStore
 
 log = logging.getLogger("keyleash.alerts")
 
 RECENT_KEYS = """SELECT k.key_id, k.policy FROM keys k WHERE k.tenant_id = $1 AND k.key_id IN (
     SELECT DISTINCT unnest(key_path) FROM billing_events
     WHERE tenant_id = $1 AND record_time > now() - make_interval(secs => $2))"""
+KNOWN_FACTS = """SELECT fact_key FROM alert_facts
+    WHERE tenant_id = $1 AND fact_key = ANY ($2::text[])"""
 KEY_SPEND = """SELECT COALESCE(SUM(amount_micros), 0)::bigint FROM billing_events
     WHERE tenant_id = $1 AND key_path @> ARRAY[$2] AND currency_code = $3 AND occur_time >= $4"""
 RUN_SPEND = """SELECT agent_run_id, SUM(amount_micros)::bigint AS spent FROM billing_events
@@ -91,48 +93,60 @@ class Scanner:
     async def scan(self) -> int:
         """Announces what is new; returns how many facts were new."""
         announced = 0
-        for tenant_id in await self.store.subscribed_tenants():
-            now_ms = self.clock.now_ms()
-            for fact in await self.facts(tenant_id, now_ms):
-                payload = domain.standard_payload(fact, _iso(fact.occur_ms))
-                announced += await self.store.announce(fact, payload)
+        for fact in await self.facts(self.clock.now_ms()):
+            payload = domain.standard_payload(fact, _iso(fact.occur_ms))
+            announced += await self.store.announce(fact, payload)
         return announced
 
-    async def facts(self, tenant_id: str, now_ms: int) -> list[Fact]:
-        found = await self._key_and_run_spend(tenant_id, now_ms)
-        found += await self._tenant_day(tenant_id, now_ms)
-        found += await self._key_events(tenant_id)
-        found += await self._bursts(tenant_id, now_ms)
+    async def facts(self, now_ms: int) -> list[Fact]:
+        """Every fact of every subscribed tenant, read in one transaction: one consistent
+        snapshot, and one commit per pass however many tenants there are."""
+        found: list[Fact] = []
+        async with transaction(self.pool) as con:
+            await con.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
+            for row in await con.fetch(SUBSCRIBED_TENANTS):
+                facts = await self.tenant_facts(con, row["tenant_id"], now_ms)
+                # Facts already announced are dropped here, so a quiet pass writes nothing.
+                known = await con.fetch(KNOWN_FACTS, row["tenant_id"], [f.fact_key for f in facts])
+                seen = {r["fact_key"] for r in known}
+                found += [f for f in facts if f.fact_key not in seen]
         return found
 
-    async def _key_and_run_spend(self, tenant_id: str, now_ms: int) -> list[Fact]:
-        keys = await run_db(lambda: self.pool.fetch(RECENT_KEYS, tenant_id, self.lag_seconds))
+    async def tenant_facts(self, con: Any, tenant_id: str, now_ms: int) -> list[Fact]:
+        found = await self._key_and_run_spend(con, tenant_id, now_ms)
+        found += await self._tenant_day(con, tenant_id, now_ms)
+        found += await self._key_events(con, tenant_id)
+        found += await self._bursts(con, tenant_id, now_ms)
+        return found
+
+    async def _key_and_run_spend(self, con: Any, tenant_id: str, now_ms: int) -> list[Fact]:
+        keys = await con.fetch(RECENT_KEYS, tenant_id, self.lag_seconds)
         found: list[Fact] = []
         for row in keys:
             key_id, policy = row["key_id"], Policy.from_json(row["policy"])
             for cap in policy.spend_caps:
-                found += await self._cap_facts(tenant_id, key_id, cap.window, cap.limit, now_ms)
+                found += await self._cap_facts(
+                    con, tenant_id, key_id, cap.window, cap.limit, now_ms
+                )
             if policy.run_spend_cap is not None:
-                found += await self._run_facts(tenant_id, key_id, policy.run_spend_cap, now_ms)
+                found += await self._run_facts(con, tenant_id, key_id, policy.run_spend_cap, now_ms)
         return found
 
     async def _cap_facts(
-        self, tenant_id: str, key_id: str, window: SpendWindow, limit: Any, now_ms: int
+        self, con: Any, tenant_id: str, key_id: str, window: SpendWindow, limit: Any, now_ms: int
     ) -> list[Fact]:
         start = datetime.fromtimestamp(window_start_ms(window, now_ms) / 1000, UTC)
-        spent = await run_db(
-            lambda: self.pool.fetchval(KEY_SPEND, tenant_id, key_id, limit.currency, start)
-        )
+        spent = await con.fetchval(KEY_SPEND, tenant_id, key_id, limit.currency, start)
         subject = f"{key_id}:{window.value}:{_window_id(window, now_ms)}"
         data = {"key_id": key_id, "window": window.value, "currency_code": limit.currency}
         return list(
             _crossings(tenant_id, "key.spend_crossed", subject, spent, limit.micros, now_ms, data)
         )
 
-    async def _run_facts(self, tenant_id: str, key_id: str, cap: Any, now_ms: int) -> list[Fact]:
-        rows = await run_db(
-            lambda: self.pool.fetch(RUN_SPEND, tenant_id, key_id, cap.currency, self.lag_seconds)
-        )
+    async def _run_facts(
+        self, con: Any, tenant_id: str, key_id: str, cap: Any, now_ms: int
+    ) -> list[Fact]:
+        rows = await con.fetch(RUN_SPEND, tenant_id, key_id, cap.currency, self.lag_seconds)
         found: list[Fact] = []
         for row in rows:
             run_id = row["agent_run_id"]
@@ -153,10 +167,10 @@ class Scanner:
             )
         return found
 
-    async def _tenant_day(self, tenant_id: str, now_ms: int) -> list[Fact]:
+    async def _tenant_day(self, con: Any, tenant_id: str, now_ms: int) -> list[Fact]:
         day, day_start, _end = day_period(now_ms)
         day_date = datetime.fromtimestamp(day_start / 1000, UTC).date()
-        row = await run_db(lambda: self.pool.fetchrow(TENANT_DAY, tenant_id, day_date))
+        row = await con.fetchrow(TENANT_DAY, tenant_id, day_date)
         if row is None or not row["limit_micros"]:
             return []
         data = {"window": "calendar_day", "currency_code": row["currency"]}
@@ -179,8 +193,8 @@ class Scanner:
             )
         return found
 
-    async def _key_events(self, tenant_id: str) -> list[Fact]:
-        rows = await run_db(lambda: self.pool.fetch(KEY_EVENTS, tenant_id, self.lag_seconds))
+    async def _key_events(self, con: Any, tenant_id: str) -> list[Fact]:
+        rows = await con.fetch(KEY_EVENTS, tenant_id, self.lag_seconds)
         found: list[Fact] = []
         for row in rows:
             event_type = domain.KEY_ACTIONS.get(row["action"])
@@ -199,11 +213,9 @@ class Scanner:
             )
         return found
 
-    async def _bursts(self, tenant_id: str, now_ms: int) -> list[Fact]:
+    async def _bursts(self, con: Any, tenant_id: str, now_ms: int) -> list[Fact]:
         since = datetime.fromtimestamp((now_ms - domain.BURST_WINDOW_MS) / 1000, UTC)
-        rows = await run_db(
-            lambda: self.pool.fetch(DENIAL_BURSTS, tenant_id, since, domain.BURST_DENIALS)
-        )
+        rows = await con.fetch(DENIAL_BURSTS, tenant_id, since, domain.BURST_DENIALS)
         minute = now_ms // domain.BURST_WINDOW_MS
         return [
             Fact(

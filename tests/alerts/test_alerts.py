@@ -56,6 +56,8 @@ async def mint(vault: VaultClient, tenant: str, **policy: Any) -> vault_pb2.Mint
 
 
 async def spend_concurrently(vault: VaultClient, metering: MeteringClient, secret: str) -> None:
+    steps = uuid.uuid4().hex[:8]  # request ids are unique across tenants: keep ours apart
+
     async def one_call(index: int) -> None:
         async with guard(
             vault,
@@ -63,7 +65,7 @@ async def spend_concurrently(vault: VaultClient, metering: MeteringClient, secre
             key=secret,
             scope="api.call",
             estimated_cost=("USD", COST),
-            request_id=f"step-{index}",
+            request_id=f"{steps}-step-{index}",
         ) as call:
             call.actual_cost = ("USD", COST)
 
