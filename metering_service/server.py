@@ -11,6 +11,9 @@ from keyleash_core.clock import Clock, SystemClock
 from keyleash_core.grpc_server import BuiltServer, start_grpc_server
 from keyleash_core.stores import connect_stores
 from keyleash_core.telemetry import server_interceptors, setup_metrics
+from metering_service.alerts.store import AlertStore
+from metering_service.alerts.subscriptions import AlertSubscriptions
+from metering_service.alerts.worker import AlertWorker
 from metering_service.pricing import load_price_table
 from metering_service.servicer import MeteringServicer
 from metering_service.settings import MeteringSettings
@@ -55,18 +58,23 @@ async def create_server(
         reader=SpendReader(stores.pool, access),
         budgets=TenantBudgetAdmin(tenants, clock),
         prices=prices,
+        alerts=AlertSubscriptions(AlertStore(stores.pool), settings.stores.key_pepper),
         settings=settings.stores,
     )
+    worker = AlertWorker(stores.pool, settings.alerts, settings.stores.key_pepper, clock)
 
     def register(server: grpc.aio.Server) -> Iterable[str]:
         metering_pb2_grpc.add_MeteringServiceServicer_to_server(servicer, server)
         return [SERVICE_NAME]
 
     async def close() -> None:
+        await worker.close()
         await writer.close()
         await stores.aclose()
 
     writer.start()
+    if settings.alerts.enabled:
+        worker.start()
     try:
         return await start_grpc_server(
             address or settings.listen,

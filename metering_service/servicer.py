@@ -23,6 +23,8 @@ from keyleash_core.validation import tenant_id as valid_tenant_id
 from keyleash_core.validation import text
 from keyleash_core.wire import money_to_proto
 from metering_service import convert
+from metering_service.alert_rpcs import AlertRpcs
+from metering_service.alerts.subscriptions import AlertSubscriptions
 from metering_service.pricing import ModelPrice
 from metering_service.store.billing import EventFilter
 from metering_service.usecases.model_prices import ModelPrices
@@ -42,7 +44,7 @@ def _run_id(context: Context) -> str:
     return agent_run_id_of(context)
 
 
-class MeteringServicer(metering_pb2_grpc.MeteringServiceServicer):
+class MeteringServicer(AlertRpcs, metering_pb2_grpc.MeteringServiceServicer):
     """Thin adapter from the generated service to the metering use cases."""
 
     def __init__(
@@ -52,8 +54,10 @@ class MeteringServicer(metering_pb2_grpc.MeteringServiceServicer):
         reader: SpendReader,
         budgets: TenantBudgetAdmin,
         prices: ModelPrices,
+        alerts: AlertSubscriptions,
         settings: StoreSettings,
     ) -> None:
+        self._alerts = alerts
         self._recorder = recorder
         self._reader = reader
         self._budgets = budgets

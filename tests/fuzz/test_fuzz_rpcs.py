@@ -24,7 +24,7 @@ from grpc_health.v1 import health_pb2
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from keyleash.metering.v1 import metering_pb2, metering_pb2_grpc
+from keyleash.metering.v1 import alerts_pb2, metering_pb2, metering_pb2_grpc
 from keyleash.vault.v1 import vault_pb2, vault_pb2_grpc
 from tests.conftest import ADMIN_TOKEN, SERVICE_TOKEN, Stores, service_env
 from tests.typed_stubs import health_stub
@@ -173,7 +173,7 @@ def rpcs() -> list[tuple[str, d.MethodDescriptor, Any, Any]]:
 
 
 def request_class(module: Any, method: d.MethodDescriptor) -> type[Message]:
-    for candidate in (module, vault_pb2, metering_pb2):
+    for candidate in (module, vault_pb2, metering_pb2, alerts_pb2):
         cls = getattr(candidate, method.input_type.name, None)
         if cls is not None and cls.DESCRIPTOR is method.input_type:
             return cls  # type: ignore[no-any-return]

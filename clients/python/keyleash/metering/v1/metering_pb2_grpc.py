@@ -3,6 +3,7 @@
 import grpc
 import warnings
 
+from keyleash.metering.v1 import alerts_pb2 as keyleash_dot_metering_dot_v1_dot_alerts__pb2
 from keyleash.metering.v1 import metering_pb2 as keyleash_dot_metering_dot_v1_dot_metering__pb2
 
 GRPC_GENERATED_VERSION = '1.85.1'
@@ -83,6 +84,26 @@ class MeteringServiceStub:
                 request_serializer=keyleash_dot_metering_dot_v1_dot_metering__pb2.SetTenantModelPriceRequest.SerializeToString,
                 response_deserializer=keyleash_dot_metering_dot_v1_dot_metering__pb2.ModelPrice.FromString,
                 _registered_method=True)
+        self.CreateAlertSubscription = channel.unary_unary(
+                '/keyleash.metering.v1.MeteringService/CreateAlertSubscription',
+                request_serializer=keyleash_dot_metering_dot_v1_dot_alerts__pb2.CreateAlertSubscriptionRequest.SerializeToString,
+                response_deserializer=keyleash_dot_metering_dot_v1_dot_alerts__pb2.CreateAlertSubscriptionResponse.FromString,
+                _registered_method=True)
+        self.ListAlertSubscriptions = channel.unary_unary(
+                '/keyleash.metering.v1.MeteringService/ListAlertSubscriptions',
+                request_serializer=keyleash_dot_metering_dot_v1_dot_alerts__pb2.ListAlertSubscriptionsRequest.SerializeToString,
+                response_deserializer=keyleash_dot_metering_dot_v1_dot_alerts__pb2.ListAlertSubscriptionsResponse.FromString,
+                _registered_method=True)
+        self.DeleteAlertSubscription = channel.unary_unary(
+                '/keyleash.metering.v1.MeteringService/DeleteAlertSubscription',
+                request_serializer=keyleash_dot_metering_dot_v1_dot_alerts__pb2.DeleteAlertSubscriptionRequest.SerializeToString,
+                response_deserializer=keyleash_dot_metering_dot_v1_dot_alerts__pb2.DeleteAlertSubscriptionResponse.FromString,
+                _registered_method=True)
+        self.ListAlertDeliveries = channel.unary_unary(
+                '/keyleash.metering.v1.MeteringService/ListAlertDeliveries',
+                request_serializer=keyleash_dot_metering_dot_v1_dot_alerts__pb2.ListAlertDeliveriesRequest.SerializeToString,
+                response_deserializer=keyleash_dot_metering_dot_v1_dot_alerts__pb2.ListAlertDeliveriesResponse.FromString,
+                _registered_method=True)
 
 
 class MeteringServiceServicer:
@@ -159,6 +180,35 @@ class MeteringServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def CreateAlertSubscription(self, request, context):
+        """Subscribes a URL to a tenant's alert events (signed webhooks); returns the signing secret
+        once. Admin only.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListAlertSubscriptions(self, request, context):
+        """Lists a tenant's alert subscriptions, without their secrets. Admin only.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DeleteAlertSubscription(self, request, context):
+        """Deletes an alert subscription and its undelivered events. Admin only.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListAlertDeliveries(self, request, context):
+        """Lists alert deliveries per event: pending, delivered or dead. Admin only.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_MeteringServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -206,6 +256,26 @@ def add_MeteringServiceServicer_to_server(servicer, server):
                     servicer.SetTenantModelPrice,
                     request_deserializer=keyleash_dot_metering_dot_v1_dot_metering__pb2.SetTenantModelPriceRequest.FromString,
                     response_serializer=keyleash_dot_metering_dot_v1_dot_metering__pb2.ModelPrice.SerializeToString,
+            ),
+            'CreateAlertSubscription': grpc.unary_unary_rpc_method_handler(
+                    servicer.CreateAlertSubscription,
+                    request_deserializer=keyleash_dot_metering_dot_v1_dot_alerts__pb2.CreateAlertSubscriptionRequest.FromString,
+                    response_serializer=keyleash_dot_metering_dot_v1_dot_alerts__pb2.CreateAlertSubscriptionResponse.SerializeToString,
+            ),
+            'ListAlertSubscriptions': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListAlertSubscriptions,
+                    request_deserializer=keyleash_dot_metering_dot_v1_dot_alerts__pb2.ListAlertSubscriptionsRequest.FromString,
+                    response_serializer=keyleash_dot_metering_dot_v1_dot_alerts__pb2.ListAlertSubscriptionsResponse.SerializeToString,
+            ),
+            'DeleteAlertSubscription': grpc.unary_unary_rpc_method_handler(
+                    servicer.DeleteAlertSubscription,
+                    request_deserializer=keyleash_dot_metering_dot_v1_dot_alerts__pb2.DeleteAlertSubscriptionRequest.FromString,
+                    response_serializer=keyleash_dot_metering_dot_v1_dot_alerts__pb2.DeleteAlertSubscriptionResponse.SerializeToString,
+            ),
+            'ListAlertDeliveries': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListAlertDeliveries,
+                    request_deserializer=keyleash_dot_metering_dot_v1_dot_alerts__pb2.ListAlertDeliveriesRequest.FromString,
+                    response_serializer=keyleash_dot_metering_dot_v1_dot_alerts__pb2.ListAlertDeliveriesResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -455,6 +525,114 @@ class MeteringService:
             '/keyleash.metering.v1.MeteringService/SetTenantModelPrice',
             keyleash_dot_metering_dot_v1_dot_metering__pb2.SetTenantModelPriceRequest.SerializeToString,
             keyleash_dot_metering_dot_v1_dot_metering__pb2.ModelPrice.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CreateAlertSubscription(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/keyleash.metering.v1.MeteringService/CreateAlertSubscription',
+            keyleash_dot_metering_dot_v1_dot_alerts__pb2.CreateAlertSubscriptionRequest.SerializeToString,
+            keyleash_dot_metering_dot_v1_dot_alerts__pb2.CreateAlertSubscriptionResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListAlertSubscriptions(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/keyleash.metering.v1.MeteringService/ListAlertSubscriptions',
+            keyleash_dot_metering_dot_v1_dot_alerts__pb2.ListAlertSubscriptionsRequest.SerializeToString,
+            keyleash_dot_metering_dot_v1_dot_alerts__pb2.ListAlertSubscriptionsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DeleteAlertSubscription(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/keyleash.metering.v1.MeteringService/DeleteAlertSubscription',
+            keyleash_dot_metering_dot_v1_dot_alerts__pb2.DeleteAlertSubscriptionRequest.SerializeToString,
+            keyleash_dot_metering_dot_v1_dot_alerts__pb2.DeleteAlertSubscriptionResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListAlertDeliveries(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/keyleash.metering.v1.MeteringService/ListAlertDeliveries',
+            keyleash_dot_metering_dot_v1_dot_alerts__pb2.ListAlertDeliveriesRequest.SerializeToString,
+            keyleash_dot_metering_dot_v1_dot_alerts__pb2.ListAlertDeliveriesResponse.FromString,
             options,
             channel_credentials,
             insecure,

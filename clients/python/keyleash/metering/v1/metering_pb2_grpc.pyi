@@ -5,6 +5,7 @@ isort:skip_file
 
 from collections import abc as _abc
 from grpc import aio as _aio
+from keyleash.metering.v1 import alerts_pb2 as _alerts_pb2
 from keyleash.metering.v1 import metering_pb2 as _metering_pb2
 import abc as _abc_1
 import grpc as _grpc
@@ -62,6 +63,16 @@ class MeteringServiceStub:
     tenant's usage from now on (or, with clear, removes it). Admin only. Returns the price now in
     force for the tenant and model.
     """
+    CreateAlertSubscription: _grpc.UnaryUnaryMultiCallable[_alerts_pb2.CreateAlertSubscriptionRequest, _alerts_pb2.CreateAlertSubscriptionResponse]
+    """Subscribes a URL to a tenant's alert events (signed webhooks); returns the signing secret
+    once. Admin only.
+    """
+    ListAlertSubscriptions: _grpc.UnaryUnaryMultiCallable[_alerts_pb2.ListAlertSubscriptionsRequest, _alerts_pb2.ListAlertSubscriptionsResponse]
+    """Lists a tenant's alert subscriptions, without their secrets. Admin only."""
+    DeleteAlertSubscription: _grpc.UnaryUnaryMultiCallable[_alerts_pb2.DeleteAlertSubscriptionRequest, _alerts_pb2.DeleteAlertSubscriptionResponse]
+    """Deletes an alert subscription and its undelivered events. Admin only."""
+    ListAlertDeliveries: _grpc.UnaryUnaryMultiCallable[_alerts_pb2.ListAlertDeliveriesRequest, _alerts_pb2.ListAlertDeliveriesResponse]
+    """Lists alert deliveries per event: pending, delivered or dead. Admin only."""
 
 @_typing.type_check_only
 class MeteringServiceAsyncStub(MeteringServiceStub):
@@ -97,6 +108,16 @@ class MeteringServiceAsyncStub(MeteringServiceStub):
     tenant's usage from now on (or, with clear, removes it). Admin only. Returns the price now in
     force for the tenant and model.
     """
+    CreateAlertSubscription: _aio.UnaryUnaryMultiCallable[_alerts_pb2.CreateAlertSubscriptionRequest, _alerts_pb2.CreateAlertSubscriptionResponse]  # type: ignore[assignment]
+    """Subscribes a URL to a tenant's alert events (signed webhooks); returns the signing secret
+    once. Admin only.
+    """
+    ListAlertSubscriptions: _aio.UnaryUnaryMultiCallable[_alerts_pb2.ListAlertSubscriptionsRequest, _alerts_pb2.ListAlertSubscriptionsResponse]  # type: ignore[assignment]
+    """Lists a tenant's alert subscriptions, without their secrets. Admin only."""
+    DeleteAlertSubscription: _aio.UnaryUnaryMultiCallable[_alerts_pb2.DeleteAlertSubscriptionRequest, _alerts_pb2.DeleteAlertSubscriptionResponse]  # type: ignore[assignment]
+    """Deletes an alert subscription and its undelivered events. Admin only."""
+    ListAlertDeliveries: _aio.UnaryUnaryMultiCallable[_alerts_pb2.ListAlertDeliveriesRequest, _alerts_pb2.ListAlertDeliveriesResponse]  # type: ignore[assignment]
+    """Lists alert deliveries per event: pending, delivered or dead. Admin only."""
 
 class MeteringServiceServicer(metaclass=_abc_1.ABCMeta):
     """MeteringService records what calls cost, settles the holds Authorize placed, keeps spend
@@ -183,5 +204,39 @@ class MeteringServiceServicer(metaclass=_abc_1.ABCMeta):
         tenant's usage from now on (or, with clear, removes it). Admin only. Returns the price now in
         force for the tenant and model.
         """
+
+    @_abc_1.abstractmethod
+    def CreateAlertSubscription(
+        self,
+        request: _alerts_pb2.CreateAlertSubscriptionRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_alerts_pb2.CreateAlertSubscriptionResponse, _abc.Awaitable[_alerts_pb2.CreateAlertSubscriptionResponse]]:
+        """Subscribes a URL to a tenant's alert events (signed webhooks); returns the signing secret
+        once. Admin only.
+        """
+
+    @_abc_1.abstractmethod
+    def ListAlertSubscriptions(
+        self,
+        request: _alerts_pb2.ListAlertSubscriptionsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_alerts_pb2.ListAlertSubscriptionsResponse, _abc.Awaitable[_alerts_pb2.ListAlertSubscriptionsResponse]]:
+        """Lists a tenant's alert subscriptions, without their secrets. Admin only."""
+
+    @_abc_1.abstractmethod
+    def DeleteAlertSubscription(
+        self,
+        request: _alerts_pb2.DeleteAlertSubscriptionRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_alerts_pb2.DeleteAlertSubscriptionResponse, _abc.Awaitable[_alerts_pb2.DeleteAlertSubscriptionResponse]]:
+        """Deletes an alert subscription and its undelivered events. Admin only."""
+
+    @_abc_1.abstractmethod
+    def ListAlertDeliveries(
+        self,
+        request: _alerts_pb2.ListAlertDeliveriesRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_alerts_pb2.ListAlertDeliveriesResponse, _abc.Awaitable[_alerts_pb2.ListAlertDeliveriesResponse]]:
+        """Lists alert deliveries per event: pending, delivered or dead. Admin only."""
 
 def add_MeteringServiceServicer_to_server(servicer: MeteringServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

@@ -39,6 +39,15 @@ type MeteringServiceClient interface {
 	// tenant's usage from now on (or, with clear, removes it). Admin only. Returns the price now in
 	// force for the tenant and model.
 	SetTenantModelPrice(ctx context.Context, in *SetTenantModelPriceRequest, opts ...grpc.CallOption) (*ModelPrice, error)
+	// Subscribes a URL to a tenant's alert events (signed webhooks); returns the signing secret
+	// once. Admin only.
+	CreateAlertSubscription(ctx context.Context, in *CreateAlertSubscriptionRequest, opts ...grpc.CallOption) (*CreateAlertSubscriptionResponse, error)
+	// Lists a tenant's alert subscriptions, without their secrets. Admin only.
+	ListAlertSubscriptions(ctx context.Context, in *ListAlertSubscriptionsRequest, opts ...grpc.CallOption) (*ListAlertSubscriptionsResponse, error)
+	// Deletes an alert subscription and its undelivered events. Admin only.
+	DeleteAlertSubscription(ctx context.Context, in *DeleteAlertSubscriptionRequest, opts ...grpc.CallOption) (*DeleteAlertSubscriptionResponse, error)
+	// Lists alert deliveries per event: pending, delivered or dead. Admin only.
+	ListAlertDeliveries(ctx context.Context, in *ListAlertDeliveriesRequest, opts ...grpc.CallOption) (*ListAlertDeliveriesResponse, error)
 }
 
 type meteringServiceClient struct {
@@ -175,6 +184,42 @@ func (c *meteringServiceClient) SetTenantModelPrice(ctx context.Context, in *Set
 	return out, nil
 }
 
+func (c *meteringServiceClient) CreateAlertSubscription(ctx context.Context, in *CreateAlertSubscriptionRequest, opts ...grpc.CallOption) (*CreateAlertSubscriptionResponse, error) {
+	out := new(CreateAlertSubscriptionResponse)
+	err := c.cc.Invoke(ctx, "/keyleash.metering.v1.MeteringService/CreateAlertSubscription", in, out, opts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *meteringServiceClient) ListAlertSubscriptions(ctx context.Context, in *ListAlertSubscriptionsRequest, opts ...grpc.CallOption) (*ListAlertSubscriptionsResponse, error) {
+	out := new(ListAlertSubscriptionsResponse)
+	err := c.cc.Invoke(ctx, "/keyleash.metering.v1.MeteringService/ListAlertSubscriptions", in, out, opts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *meteringServiceClient) DeleteAlertSubscription(ctx context.Context, in *DeleteAlertSubscriptionRequest, opts ...grpc.CallOption) (*DeleteAlertSubscriptionResponse, error) {
+	out := new(DeleteAlertSubscriptionResponse)
+	err := c.cc.Invoke(ctx, "/keyleash.metering.v1.MeteringService/DeleteAlertSubscription", in, out, opts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *meteringServiceClient) ListAlertDeliveries(ctx context.Context, in *ListAlertDeliveriesRequest, opts ...grpc.CallOption) (*ListAlertDeliveriesResponse, error) {
+	out := new(ListAlertDeliveriesResponse)
+	err := c.cc.Invoke(ctx, "/keyleash.metering.v1.MeteringService/ListAlertDeliveries", in, out, opts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // MeteringServiceServer is the server API for MeteringService service.
 // All implementations must embed UnimplementedMeteringServiceServer
 // for forward compatibility
@@ -201,6 +246,15 @@ type MeteringServiceServer interface {
 	// tenant's usage from now on (or, with clear, removes it). Admin only. Returns the price now in
 	// force for the tenant and model.
 	SetTenantModelPrice(context.Context, *SetTenantModelPriceRequest) (*ModelPrice, error)
+	// Subscribes a URL to a tenant's alert events (signed webhooks); returns the signing secret
+	// once. Admin only.
+	CreateAlertSubscription(context.Context, *CreateAlertSubscriptionRequest) (*CreateAlertSubscriptionResponse, error)
+	// Lists a tenant's alert subscriptions, without their secrets. Admin only.
+	ListAlertSubscriptions(context.Context, *ListAlertSubscriptionsRequest) (*ListAlertSubscriptionsResponse, error)
+	// Deletes an alert subscription and its undelivered events. Admin only.
+	DeleteAlertSubscription(context.Context, *DeleteAlertSubscriptionRequest) (*DeleteAlertSubscriptionResponse, error)
+	// Lists alert deliveries per event: pending, delivered or dead. Admin only.
+	ListAlertDeliveries(context.Context, *ListAlertDeliveriesRequest) (*ListAlertDeliveriesResponse, error)
 	mustEmbedUnimplementedMeteringServiceServer()
 }
 
@@ -234,6 +288,18 @@ func (UnimplementedMeteringServiceServer) GetTenant(context.Context, *GetTenantR
 }
 func (UnimplementedMeteringServiceServer) SetTenantModelPrice(context.Context, *SetTenantModelPriceRequest) (*ModelPrice, error) {
 	return nil, status.Errorf(codes.Unimplemented, "method SetTenantModelPrice not implemented")
+}
+func (UnimplementedMeteringServiceServer) CreateAlertSubscription(context.Context, *CreateAlertSubscriptionRequest) (*CreateAlertSubscriptionResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method CreateAlertSubscription not implemented")
+}
+func (UnimplementedMeteringServiceServer) ListAlertSubscriptions(context.Context, *ListAlertSubscriptionsRequest) (*ListAlertSubscriptionsResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method ListAlertSubscriptions not implemented")
+}
+func (UnimplementedMeteringServiceServer) DeleteAlertSubscription(context.Context, *DeleteAlertSubscriptionRequest) (*DeleteAlertSubscriptionResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method DeleteAlertSubscription not implemented")
+}
+func (UnimplementedMeteringServiceServer) ListAlertDeliveries(context.Context, *ListAlertDeliveriesRequest) (*ListAlertDeliveriesResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method ListAlertDeliveries not implemented")
 }
 func (UnimplementedMeteringServiceServer) mustEmbedUnimplementedMeteringServiceServer() {}
 
@@ -421,6 +487,78 @@ func _MeteringService_SetTenantModelPrice_Handler(srv interface{}, ctx context.C
 	return interceptor(ctx, in, info, handler)
 }
 
+func _MeteringService_CreateAlertSubscription_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(CreateAlertSubscriptionRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(MeteringServiceServer).CreateAlertSubscription(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: "/keyleash.metering.v1.MeteringService/CreateAlertSubscription",
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(MeteringServiceServer).CreateAlertSubscription(ctx, req.(*CreateAlertSubscriptionRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _MeteringService_ListAlertSubscriptions_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListAlertSubscriptionsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(MeteringServiceServer).ListAlertSubscriptions(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: "/keyleash.metering.v1.MeteringService/ListAlertSubscriptions",
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(MeteringServiceServer).ListAlertSubscriptions(ctx, req.(*ListAlertSubscriptionsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _MeteringService_DeleteAlertSubscription_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(DeleteAlertSubscriptionRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(MeteringServiceServer).DeleteAlertSubscription(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: "/keyleash.metering.v1.MeteringService/DeleteAlertSubscription",
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(MeteringServiceServer).DeleteAlertSubscription(ctx, req.(*DeleteAlertSubscriptionRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _MeteringService_ListAlertDeliveries_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListAlertDeliveriesRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(MeteringServiceServer).ListAlertDeliveries(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: "/keyleash.metering.v1.MeteringService/ListAlertDeliveries",
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(MeteringServiceServer).ListAlertDeliveries(ctx, req.(*ListAlertDeliveriesRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 var _MeteringService_serviceDesc = grpc.ServiceDesc{
 	ServiceName: "keyleash.metering.v1.MeteringService",
 	HandlerType: (*MeteringServiceServer)(nil),
@@ -452,6 +590,22 @@ var _MeteringService_serviceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "SetTenantModelPrice",
 			Handler:    _MeteringService_SetTenantModelPrice_Handler,
+		},
+		{
+			MethodName: "CreateAlertSubscription",
+			Handler:    _MeteringService_CreateAlertSubscription_Handler,
+		},
+		{
+			MethodName: "ListAlertSubscriptions",
+			Handler:    _MeteringService_ListAlertSubscriptions_Handler,
+		},
+		{
+			MethodName: "DeleteAlertSubscription",
+			Handler:    _MeteringService_DeleteAlertSubscription_Handler,
+		},
+		{
+			MethodName: "ListAlertDeliveries",
+			Handler:    _MeteringService_ListAlertDeliveries_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{
