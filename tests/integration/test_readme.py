@@ -60,9 +60,38 @@ def test_every_python_block_is_one_the_tests_run() -> None:
     """A new block must come with a test: each is either the guard() snippet or the gateway's
     SDK set-up (both run below)."""
     blocks = python_blocks()
-    assert len(blocks) == 2
+    assert len(blocks) == 3
     assert sum("guard(" in b for b in blocks) == 1
     assert sum("base_addresses" in b for b in blocks) == 1
+    assert sum("Webhook(signing_secret)" in b for b in blocks) == 1
+
+
+def test_readme_webhook_verification_accepts_a_signed_alert_and_refuses_a_forged_one() -> None:
+    import base64
+    import datetime
+    import secrets
+
+    from standardwebhooks import Webhook, WebhookVerificationError
+
+    snippet = next(b for b in python_blocks() if "Webhook(signing_secret)" in b)
+    secret = "whsec_" + base64.b64encode(secrets.token_bytes(24)).decode()
+    body = '{"type": "key.frozen", "data": {}}'
+    now = datetime.datetime.now(tz=datetime.UTC)
+    headers = {
+        "webhook-id": "evt_1",
+        "webhook-timestamp": str(int(now.timestamp())),
+        "webhook-signature": Webhook(secret).sign("evt_1", now, body),
+    }
+    names: dict[str, Any] = {
+        "signing_secret": secret,
+        "request_body": body,
+        "request_headers": headers,
+    }
+    exec(compile(snippet, "README", "exec"), names)
+    assert names["payload"] == {"type": "key.frozen", "data": {}}
+    forged = {**names, "request_body": body.replace("frozen", "revoked")}
+    with pytest.raises(WebhookVerificationError):
+        exec(compile(snippet, "README", "exec"), forged)
 
 
 def test_readme_gateway_sdk_setup_runs_and_points_every_sdk_at_the_gateway() -> None:
