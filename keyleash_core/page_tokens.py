@@ -59,3 +59,17 @@ def decode_time_position(token: str, tag: str) -> tuple[datetime, str] | None:
         return datetime.fromisoformat(str(time)), str(last_id)
     except (ValueError, TypeError):
         raise InvalidArgument("page_token", "not a token this service issued") from None
+
+
+def newest_first(order_by: str, time_field: str) -> bool:
+    """Whether an AIP-132 `order_by` of a time-ordered list asks for newest first: "" or
+    "{time_field}" [asc] is oldest first, "{time_field} desc" newest first; anything else is
+    INVALID_ARGUMENT."""
+    words = order_by.lower().split()
+    if not words:
+        return False
+    if words[0] == time_field and len(words) <= 2:
+        direction = words[1] if len(words) == 2 else "asc"
+        if direction in ("asc", "desc"):
+            return direction == "desc"
+    raise InvalidArgument("order_by", f'"{time_field}" or "{time_field} desc"')

@@ -69,9 +69,16 @@ def _cut(items: Iterable[Any], limit: int) -> tuple[list[Any], bool]:
     return taken[:limit], len(taken) > limit
 
 
-def _say_cut(shown: int, what: str) -> None:
-    print(f"keyleash: showing the first {shown} {what} (oldest first); more match: raise --limit "
-          "or narrow --since/--until", file=sys.stderr, flush=True)  # fmt: skip
+def _say_cut(shown: int, what: str, args: argparse.Namespace) -> None:
+    order = "oldest" if args.oldest_first else "newest"
+    print(f"keyleash: showing the {order} {shown} {what} ({order} first); more match: raise "
+          "--limit or narrow --since/--until", file=sys.stderr, flush=True)  # fmt: skip
+
+
+def _add_order(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--oldest-first", action="store_true", help="oldest first (default: newest first)"
+    )
 
 
 # ---- spend -----------------------------------------------------------------------------------
@@ -161,11 +168,15 @@ def _print_events(events: list[P.BillingEvent]) -> None:
 
 
 def _events_list(args: argparse.Namespace) -> int:
-    request = P.ListBillingEventsRequest(filter=_filter(args), page_size=min(args.limit + 1, 1000))
+    request = P.ListBillingEventsRequest(
+        filter=_filter(args),
+        page_size=min(args.limit + 1, 1000),
+        order_by="occur_time" if args.oldest_first else "occur_time desc",
+    )
     with metering_client(args) as metering:
         events, cut = _cut(metering.iter_billing_events(request), args.limit)
     if cut:
-        _say_cut(len(events), "events")
+        _say_cut(len(events), "events", args)
     if args.json:
         print_json({"events": [to_json(e) for e in events], "truncated": cut})
     elif args.format:
@@ -270,6 +281,7 @@ def audit_request(args: argparse.Namespace) -> V.ListAuthorizationsRequest:
         key_name=key_name_of(args.key) if args.key else "",
         agent_run_id=args.run or "",
         page_size=min(args.limit + 1, 1000),
+        order_by="decision_time" if args.oldest_first else "decision_time desc",
     )
     if args.decision:
         request.decision = V.DECISION_ALLOW if args.decision == "allow" else V.DECISION_DENY
@@ -302,7 +314,7 @@ def _audit(args: argparse.Namespace) -> int:
     with vault_client(args) as vault:
         rows, cut = _cut(iter_authorizations(vault, request, args.timeout), args.limit)
     if cut:
-        _say_cut(len(rows), "decisions")
+        _say_cut(len(rows), "decisions", args)
     if args.json:
         print_json({"authorizations": [to_json(a) for a in rows], "truncated": cut})
     else:
@@ -343,6 +355,8 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
             "--limit", type=int, default=1000, help="at most this many (a cut list says so)"
         )
         _add_range(action)
+        if name == "list":
+            _add_order(action)
         action.set_defaults(handler=guarded(handler))
 
     tenant = subparsers.add_parser("tenant", help="a tenant's daily budget and throttle")
@@ -366,4 +380,5 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "--limit", type=int, default=1000, help="at most this many (a cut list says so)"
     )
     _add_range(audit)
+    _add_order(audit)
     audit.set_defaults(handler=guarded(_audit))

@@ -175,16 +175,18 @@ def page_size(value: int) -> int:
     return value or DEFAULT_PAGE_SIZE
 
 
-def _filter_tag(f: metering_pb2.BillingEventFilter) -> str:
-    return page_tokens.filter_tag(f.SerializeToString(deterministic=True).hex())
+def _filter_tag(f: metering_pb2.BillingEventFilter, newest_first: bool) -> str:
+    return page_tokens.filter_tag(f.SerializeToString(deterministic=True).hex(), newest_first)
 
 
-def page_token(f: metering_pb2.BillingEventFilter, last: BillingEvent) -> str:
-    return page_tokens.encode([last.occur_time_us, last.event_id], _filter_tag(f))
+def page_token(f: metering_pb2.BillingEventFilter, newest_first: bool, last: BillingEvent) -> str:
+    return page_tokens.encode([last.occur_time_us, last.event_id], _filter_tag(f, newest_first))
 
 
-def parse_page_token(f: metering_pb2.BillingEventFilter, token: str) -> tuple[int, str] | None:
-    found = page_tokens.decode(token, _filter_tag(f))
+def parse_page_token(
+    f: metering_pb2.BillingEventFilter, newest_first: bool, token: str
+) -> tuple[int, str] | None:
+    found = page_tokens.decode(token, _filter_tag(f, newest_first))
     if found is None:
         return None
     try:

@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 from typing import Any, TypeAlias, TypeVar
 
 from keyleash.metering.v1 import metering_pb2, metering_pb2_grpc
+from keyleash_core import page_tokens
 from keyleash_core.auth import SERVICE, Credential, credential_of
 from keyleash_core.errors import InvalidArgument, PermissionDenied
 from keyleash_core.settings import StoreSettings
@@ -166,14 +167,16 @@ class MeteringServicer(AlertRpcs, metering_pb2_grpc.MeteringServiceServicer):
         credential = self._credential(context)
         f = convert.event_filter(request.filter)
         size = convert.page_size(request.page_size)
+        order_by = text(request.order_by, "order_by", limit=64)
+        newest = page_tokens.newest_first(order_by, "occur_time")
         after = convert.parse_page_token(
-            request.filter, text(request.page_token, "page_token", limit=512)
+            request.filter, newest, text(request.page_token, "page_token", limit=512)
         )
-        events = await self._reader.list_events(credential, f, after, size + 1)
+        events = await self._reader.list_events(credential, f, after, size + 1, newest)
         token = ""
         if len(events) > size:
             events = events[:size]
-            token = convert.page_token(request.filter, events[-1])
+            token = convert.page_token(request.filter, newest, events[-1])
         return metering_pb2.ListBillingEventsResponse(
             events=[convert.event_to_proto(e) for e in events], next_page_token=token
         )

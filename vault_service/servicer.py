@@ -10,6 +10,7 @@ from typing import Any, TypeAlias
 from google.protobuf import field_mask_pb2
 
 from keyleash.vault.v1 import vault_pb2, vault_pb2_grpc
+from keyleash_core import page_tokens
 from keyleash_core.auth import ADMIN, KEY, SERVICE, Credential, credential_of
 from keyleash_core.errors import InvalidArgument, PermissionDenied
 from keyleash_core.settings import StoreSettings
@@ -252,6 +253,9 @@ class VaultServicer(ConnectionRpcs, vault_pb2_grpc.VaultServiceServicer):
             if request.HasField("start_time")
             else None,
             end=convert.utc(request.end_time, "end_time") if request.HasField("end_time") else None,
+            newest_first=page_tokens.newest_first(
+                text(request.order_by, "order_by", limit=64), "decision_time"
+            ),
         )
         rows, token = await self._decisions.list_authorizations(
             self._credential(context),

@@ -252,17 +252,23 @@ async def spend_totals(pool: asyncpg.Pool, f: EventFilter) -> tuple[list[Money],
 
 
 async def list_events(
-    pool: asyncpg.Pool, f: EventFilter, after: tuple[int, str] | None, limit: int
+    pool: asyncpg.Pool,
+    f: EventFilter,
+    after: tuple[int, str] | None,
+    limit: int,
+    newest_first: bool = False,
 ) -> list[BillingEvent]:
-    """Up to `limit` matching events after the keyset position (occur_time, event_id)."""
+    """Up to `limit` matching events beyond the keyset position (occur_time, event_id), oldest
+    or newest first."""
     args: list[Any] = []
     where = where_clause(f, args)
+    beyond, direction = ("<", "DESC") if newest_first else (">", "ASC")
     if after is not None:
         args.extend([datetime_from_us(after[0]), uuid.UUID(after[1])])
-        where += f" AND (occur_time, event_id) > (${len(args) - 1}, ${len(args)})"
+        where += f" AND (occur_time, event_id) {beyond} (${len(args) - 1}, ${len(args)})"
     args.append(limit)
     sql = f"""SELECT {EVENT_COLUMNS} FROM billing_events WHERE {where}
-        ORDER BY occur_time, event_id LIMIT ${len(args)}"""
+        ORDER BY occur_time {direction}, event_id {direction} LIMIT ${len(args)}"""
     rows = await run_db(lambda: pool.fetch(sql, *args))
     return [event_from_row(r) for r in rows]
 

@@ -95,10 +95,15 @@ class SpendReader:
             raise InvalidArgument("filter.tenant_id", "required for service credentials")
 
     async def list_events(
-        self, credential: Credential, f: EventFilter, after: tuple[int, str] | None, limit: int
+        self,
+        credential: Credential,
+        f: EventFilter,
+        after: tuple[int, str] | None,
+        limit: int,
+        newest_first: bool = False,
     ) -> list[BillingEvent]:
         self.check_reader(credential, f)
-        return await billing.list_events(self.pool, f, after, limit)
+        return await billing.list_events(self.pool, f, after, limit, newest_first)
 
     def export_events(self, credential: Credential, f: EventFilter) -> AsyncIterator[BillingEvent]:
         self.check_reader(credential, f)

@@ -114,6 +114,30 @@ async def test_run_ledger_lists_every_attempt_in_order(
     )
     assert len(own.authorizations) == 1 and own.next_page_token
 
+    newest: list[Any] = []
+    token = ""
+    while True:  # newest first, two at a time: the same five, the other way round
+        back = await vault.ListAuthorizations(
+            vault_pb2.ListAuthorizationsRequest(
+                tenant_id=tenant, agent_run_id="run-ledger", page_size=2, page_token=token,
+                order_by="decision_time desc",
+            ),
+            metadata=bearer(admin_token()),
+        )  # fmt: skip
+        newest.extend(back.authorizations)
+        token = back.next_page_token
+        if not token:
+            break
+    ids = [a.decision_id for a in page.authorizations]
+    assert [a.decision_id for a in newest] == ids[::-1]
+    for bad in ("decision_time up", "estimated_cost desc"):
+        with pytest.raises(grpc.aio.AioRpcError) as caught:
+            await vault.ListAuthorizations(
+                vault_pb2.ListAuthorizationsRequest(tenant_id=tenant, order_by=bad),
+                metadata=bearer(admin_token()),
+            )
+        assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+
 
 @pytest.fixture
 async def undrained_vault(

@@ -197,9 +197,23 @@ async def test_lists_say_when_cut_and_refuse_an_inverted_range(
     for run in ("r1", "r2"):
         await spend_once(system, minted["secret"], f"{tenant}-{run}")
     events = await kl("events", "list", "--tenant", tenant, "--limit", "1")
-    assert events.code == 0 and "showing the first 1 events" in events.err
+    assert events.code == 0 and "showing the newest 1 events (newest first)" in events.err
     as_json = await kl("events", "list", "--tenant", tenant, "--limit", "1", "--json")
     assert as_json.json()["truncated"] is True and len(as_json.json()["events"]) == 1
+    assert as_json.json()["events"][0]["agent_run_id"] == f"{tenant}-r2"  # the newest
+    oldest = await kl("events", "list", "--tenant", tenant, "--limit", "1", "--oldest-first",
+                      "--json")  # fmt: skip
+    assert oldest.json()["events"][0]["agent_run_id"] == f"{tenant}-r1"
+    assert "showing the oldest 1 events (oldest first)" in oldest.err
+    for _ in range(50):  # decisions are listed once the audit drainer recorded them
+        audit = await kl("audit", "--tenant", tenant, "--json")
+        if len(audit.json()["authorizations"]) == 2:
+            break
+        await asyncio.sleep(0.1)
+    runs = [a["agent_run_id"] for a in audit.json()["authorizations"]]
+    assert runs == [f"{tenant}-r2", f"{tenant}-r1"]
+    audit_oldest = await kl("audit", "--tenant", tenant, "--oldest-first", "--json")
+    assert [a["agent_run_id"] for a in audit_oldest.json()["authorizations"]] == runs[::-1]
     whole = await kl("events", "list", "--tenant", tenant, "--json")
     assert whole.json()["truncated"] is False and whole.err == ""
 

@@ -211,6 +211,49 @@ async def test_list_pages_and_export_streams_every_event_in_order(
     assert caught.value.code() == grpc.StatusCode.PERMISSION_DENIED
 
 
+async def test_newest_first_pages_backwards_and_binds_its_tokens(
+    vault: Any, metering: Any, tenant: str
+) -> None:
+    minted = await mint(vault, admin(), tenant)
+    for i in range(7):
+        await charge(metering, minted.key.key_id, f"0.0{i + 1}")
+    flt = metering_pb2.BillingEventFilter(tenant_id=tenant)
+
+    async def every(order_by: str) -> list[Any]:
+        seen: list[Any] = []
+        token = ""
+        while True:
+            page = await metering.ListBillingEvents(
+                metering_pb2.ListBillingEventsRequest(
+                    filter=flt, page_size=3, page_token=token, order_by=order_by
+                ),
+                metadata=bearer(admin()),
+            )
+            seen.extend(page.events)
+            token = page.next_page_token
+            if not token:
+                return seen
+
+    oldest, newest = await every(""), await every("occur_time desc")
+    assert len(oldest) == 7 and [e.event_id for e in newest] == [e.event_id for e in oldest][::-1]
+    assert [e.amount.micros for e in newest] == [70_000, 60_000, 50_000, 40_000, 30_000, 20_000,
+                                                 10_000]  # fmt: skip
+    assert [e.event_id for e in await every("OCCUR_TIME  asc")] == [e.event_id for e in oldest]
+
+    first = await metering.ListBillingEvents(
+        metering_pb2.ListBillingEventsRequest(filter=flt, page_size=3, order_by="occur_time desc"),
+        metadata=bearer(admin()),
+    )
+    for bad in (
+        metering_pb2.ListBillingEventsRequest(filter=flt, page_token=first.next_page_token),
+        metering_pb2.ListBillingEventsRequest(filter=flt, order_by="amount desc"),
+        metering_pb2.ListBillingEventsRequest(filter=flt, order_by="occur_time sideways"),
+    ):
+        with pytest.raises(grpc.aio.AioRpcError) as caught:
+            await metering.ListBillingEvents(bad, metadata=bearer(admin()))
+        assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT, bad
+
+
 async def _until_ok(call: Any, attempts: int = 50) -> Any:
     for _ in range(attempts):
         try:

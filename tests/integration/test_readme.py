@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import re
+import socket
 import textwrap
 from pathlib import Path
 from typing import Any
@@ -11,6 +12,8 @@ from typing import Any
 import pytest
 
 from keyleash.client import MeteringClient, SyncMeteringClient, SyncVaultClient, VaultClient
+from keyleash.client.errors import Unavailable
+from keyleash.client.retry import NO_RETRY
 from keyleash.metering.v1 import metering_pb2 as P
 from keyleash.vault.v1 import vault_pb2 as V
 from tests.conftest import ADMIN_TOKEN, System
@@ -121,3 +124,29 @@ def test_from_env_defaults_to_the_local_ports() -> None:
         assert vault.target == "localhost:50051"
     with SyncMeteringClient.from_env({}) as metering:
         assert metering.target == "localhost:50052"
+
+
+def _closed_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+async def test_nothing_listening_names_the_address_and_the_variable() -> None:
+    target = f"127.0.0.1:{_closed_port()}"
+    async with MeteringClient.from_env(
+        {"KEYLEASH_METERING_TARGET": target}, timeout=5, retry=NO_RETRY
+    ) as metering:
+        with pytest.raises(Unavailable) as caught:
+            await metering.get_tenant("acme")
+    message = str(caught.value)
+    assert f"nothing answered at {target}" in message and "KEYLEASH_METERING_TARGET" in message
+    assert "localhost:50052" in message  # the default from_env() would use
+    with SyncVaultClient.from_env(
+        {"KEYLEASH_VAULT_TARGET": target}, timeout=5, retry=NO_RETRY
+    ) as vault:
+        with pytest.raises(Unavailable) as blocking:
+            vault.validate_key("vk_not_a_real_key")
+    assert "KEYLEASH_VAULT_TARGET" in str(blocking.value) and "localhost:50051" in str(
+        blocking.value
+    )

@@ -1,4 +1,5 @@
-"""Reading the audit: the authorization_ledger view, filtered and paged by (time, decision id)."""
+"""Reading the audit: the authorization_ledger view, filtered and paged by (time, decision id),
+oldest or newest first."""
 
 from __future__ import annotations
 
@@ -19,10 +20,13 @@ WHERE tenant_id = $1
   AND ($5 = '' OR deny_reason = $5)
   AND ($6::timestamptz IS NULL OR decision_time >= $6)
   AND ($7::timestamptz IS NULL OR decision_time < $7)
-  AND ($8::timestamptz IS NULL OR (decision_time, decision_id) > ($8, $9))
-ORDER BY decision_time, decision_id
+  AND ($8::timestamptz IS NULL OR (decision_time, decision_id) {after} ($8, $9))
+ORDER BY decision_time {direction}, decision_id {direction}
 LIMIT $10
 """
+# Keyset paging both ways: the position is the last row shown, the next page lies beyond it.
+_OLDEST_FIRST = _LIST.format(after=">", direction="ASC")
+_NEWEST_FIRST = _LIST.format(after="<", direction="DESC")
 
 
 @dataclass(frozen=True)
@@ -34,6 +38,7 @@ class AuthorizationFilter:
     deny_reason: str = ""
     start: datetime | None = None
     end: datetime | None = None
+    newest_first: bool = False
 
 
 async def list_authorizations(
@@ -45,7 +50,7 @@ async def list_authorizations(
     return list(
         await run_db(
             lambda: pool.fetch(
-                _LIST,
+                _NEWEST_FIRST if spec.newest_first else _OLDEST_FIRST,
                 spec.tenant_id,
                 spec.within_key_id,
                 spec.agent_run_id,

@@ -1,4 +1,4 @@
-"""ListAuthorizations: the recorded decisions a caller may read, oldest first, one page.
+"""ListAuthorizations: the recorded decisions a caller may read, either time order, one page.
 
 An admin or a service reads any tenant's; a key holder only its own subtree's.
 """
@@ -30,7 +30,7 @@ class DecisionLog:
         page_size: int,
         page_token: str,
     ) -> tuple[list[Any], str]:
-        """Recorded decisions visible to the caller, oldest first, one page."""
+        """Recorded decisions visible to the caller, in the filter's order, one page."""
         if credential.kind == KEY:
             me = (await self._permissions.caller_chain(credential))[0]
             if spec.tenant_id and spec.tenant_id != me.tenant_id:

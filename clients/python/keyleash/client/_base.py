@@ -11,7 +11,13 @@ from typing import Any, ClassVar, Self, TypeVar
 from google.protobuf.message import Message
 
 from keyleash.client._transport import AsyncInvoker, SyncInvoker, build_request
-from keyleash.client.config import DEFAULT_TIMEOUT, Connection, PemSource, env_settings
+from keyleash.client.config import (
+    DEFAULT_TARGETS,
+    DEFAULT_TIMEOUT,
+    Connection,
+    PemSource,
+    env_settings,
+)
 from keyleash.client.retry import DEFAULT_RETRY, RetryPolicy
 from keyleash.client.run import current_run_id
 
@@ -94,6 +100,14 @@ class _ClientBase(ABC):
         settings.update(overrides)
         return cls(**settings)
 
+    def _unreachable(self) -> str:
+        """What an UNAVAILABLE from no server at all adds: the address tried, and the variable."""
+        default = DEFAULT_TARGETS.get(self.TARGET_ENV, "")
+        return (
+            f"nothing answered at {self.target}; set {self.TARGET_ENV} to the service's address"
+            f" (from_env() uses {default} when it is unset, where `keyleash up` listens)"
+        )
+
     @property
     def token(self) -> str | None:
         """The default bearer token of this client's calls (None: calls carry no credential)."""
@@ -112,7 +126,9 @@ class AsyncClientBase(_ClientBase):
 
     def _bind(self, channel: Any, timeout: float | None, retry: RetryPolicy) -> None:
         self.channel: Any = channel if channel is not None else self.connection.aio_channel()
-        self._invoker = AsyncInvoker(self._make_stub(self.channel), self.token, timeout, retry)
+        self._invoker = AsyncInvoker(
+            self._make_stub(self.channel), self.token, timeout, retry, self._unreachable()
+        )
 
     @abstractmethod
     def _make_stub(self, channel: Any) -> Any:
@@ -140,7 +156,9 @@ class SyncClientBase(_ClientBase):
 
     def _bind(self, channel: Any, timeout: float | None, retry: RetryPolicy) -> None:
         self.channel: Any = channel if channel is not None else self.connection.sync_channel()
-        self._invoker = SyncInvoker(self._make_stub(self.channel), self.token, timeout, retry)
+        self._invoker = SyncInvoker(
+            self._make_stub(self.channel), self.token, timeout, retry, self._unreachable()
+        )
 
     @abstractmethod
     def _make_stub(self, channel: Any) -> Any:

@@ -40,12 +40,18 @@ def build_request(
 
 class _Base:
     def __init__(
-        self, stub: Any, token: str | None, timeout: float | None, retry: RetryPolicy
+        self,
+        stub: Any,
+        token: str | None,
+        timeout: float | None,
+        retry: RetryPolicy,
+        unreachable: str = "",
     ) -> None:
         self.stub = stub
         self.token = token
         self.timeout = timeout
         self.retry = retry
+        self.unreachable = unreachable  # what an UNAVAILABLE from no server at all should add
 
     def _metadata(self, token: str | None) -> tuple[tuple[str, str], ...]:
         return call_metadata(token if token is not None else self.token)
@@ -76,7 +82,7 @@ class AsyncInvoker(_Base):
                 response = await method(request, timeout=self._timeout(timeout), metadata=metadata)
                 return cast(R, response)
             except grpc.aio.AioRpcError as failure:
-                error = from_rpc_error(failure)
+                error = from_rpc_error(failure, self.unreachable)
                 delay = self.retry.next_delay(
                     rpc, request, error, attempt, time.monotonic() - started
                 )
@@ -94,7 +100,7 @@ class AsyncInvoker(_Base):
     ) -> AsyncIterator[R]:
         """Starts the call now (metadata of the current context); never retried."""
         call = getattr(self.stub, rpc)(request, timeout=timeout, metadata=self._metadata(token))
-        return _responses(call, response_type)
+        return _responses(call, response_type, self.unreachable)
 
     def stream_stream(
         self,
@@ -116,15 +122,15 @@ class AsyncInvoker(_Base):
                     yield prepare(item)
 
         call = getattr(self.stub, rpc)(outgoing(), timeout=timeout, metadata=self._metadata(token))
-        return _responses(call, response_type)
+        return _responses(call, response_type, self.unreachable)
 
 
-async def _responses(call: Any, response_type: type[R]) -> AsyncIterator[R]:
+async def _responses(call: Any, response_type: type[R], unreachable: str) -> AsyncIterator[R]:
     try:
         async for response in call:
             yield cast(R, response)
     except grpc.aio.AioRpcError as failure:
-        raise from_rpc_error(failure) from failure
+        raise from_rpc_error(failure, unreachable) from failure
     finally:
         # Under OpenTelemetry's client interceptors a streaming call is a plain generator.
         cancel = getattr(call, "cancel", None)
@@ -132,12 +138,12 @@ async def _responses(call: Any, response_type: type[R]) -> AsyncIterator[R]:
             cancel()
 
 
-def _sync_responses(call: Any, response_type: type[R]) -> Iterator[R]:
+def _sync_responses(call: Any, response_type: type[R], unreachable: str) -> Iterator[R]:
     try:
         for response in call:
             yield cast(R, response)
     except grpc.RpcError as failure:
-        raise from_rpc_error(failure) from failure
+        raise from_rpc_error(failure, unreachable) from failure
     finally:
         # Under OpenTelemetry's client interceptors a streaming call is a plain generator.
         cancel = getattr(call, "cancel", None)
@@ -166,7 +172,7 @@ class SyncInvoker(_Base):
                 response = method(request, timeout=self._timeout(timeout), metadata=metadata)
                 return cast(R, response)
             except grpc.RpcError as failure:
-                error = from_rpc_error(failure)
+                error = from_rpc_error(failure, self.unreachable)
                 delay = self.retry.next_delay(
                     rpc, request, error, attempt, time.monotonic() - started
                 )
@@ -184,7 +190,7 @@ class SyncInvoker(_Base):
     ) -> Iterator[R]:
         """Starts the call now (metadata of the current context); never retried."""
         call = getattr(self.stub, rpc)(request, timeout=timeout, metadata=self._metadata(token))
-        return _sync_responses(call, response_type)
+        return _sync_responses(call, response_type, self.unreachable)
 
     def stream_stream(
         self,
@@ -198,4 +204,4 @@ class SyncInvoker(_Base):
         """Starts the call now; each request goes through `prepare`. Never retried."""
         outgoing = (prepare(item) for item in requests)
         call = getattr(self.stub, rpc)(outgoing, timeout=timeout, metadata=self._metadata(token))
-        return _sync_responses(call, response_type)
+        return _sync_responses(call, response_type, self.unreachable)

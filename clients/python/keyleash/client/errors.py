@@ -175,8 +175,19 @@ def status_from_metadata(
     return None
 
 
-def from_rpc_error(error: grpc.RpcError) -> KeyleashError:
-    """Decodes a failed call (grpc.aio.AioRpcError or a blocking stub's grpc.RpcError)."""
+def from_rpc_error(error: grpc.RpcError, unreachable: str = "") -> KeyleashError:
+    """Decodes a failed call (grpc.aio.AioRpcError or a blocking stub's grpc.RpcError).
+
+    `unreachable` is appended to an UNAVAILABLE the server did not explain (no status details:
+    the channel reached no server), to say which address was tried and how to change it."""
+    decoded = _decode(error)
+    if unreachable and decoded.code == grpc.StatusCode.UNAVAILABLE and not decoded.reason:
+        decoded.message = f"{decoded.message} ({unreachable})"
+        decoded.args = (decoded.message,)
+    return decoded
+
+
+def _decode(error: grpc.RpcError) -> KeyleashError:
     code: grpc.StatusCode = error.code() if hasattr(error, "code") else grpc.StatusCode.UNKNOWN
     details: str = (error.details() if hasattr(error, "details") else "") or ""
     status: status_pb2.Status | None = None

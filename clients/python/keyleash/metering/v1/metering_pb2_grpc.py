@@ -144,7 +144,8 @@ class MeteringServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def ListBillingEvents(self, request, context):
-        """Lists billing events, filtered and paginated (AIP-132, AIP-158), oldest first.
+        """Lists billing events, filtered and paginated (AIP-132, AIP-158), oldest first unless
+        order_by says "occur_time desc".
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

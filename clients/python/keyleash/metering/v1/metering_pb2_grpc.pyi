@@ -51,7 +51,9 @@ class MeteringServiceStub:
     GetSpend: _grpc.UnaryUnaryMultiCallable[_metering_pb2.GetSpendRequest, _metering_pb2.GetSpendResponse]
     """Totals spent by a tenant, a key (with its descendants), an agent or a run over a time range."""
     ListBillingEvents: _grpc.UnaryUnaryMultiCallable[_metering_pb2.ListBillingEventsRequest, _metering_pb2.ListBillingEventsResponse]
-    """Lists billing events, filtered and paginated (AIP-132, AIP-158), oldest first."""
+    """Lists billing events, filtered and paginated (AIP-132, AIP-158), oldest first unless
+    order_by says "occur_time desc".
+    """
     ExportBillingEvents: _grpc.UnaryStreamMultiCallable[_metering_pb2.ExportBillingEventsRequest, _metering_pb2.BillingEvent]
     """Streams every billing event matching the filter, in constant memory, oldest first."""
     SetTenantBudget: _grpc.UnaryUnaryMultiCallable[_metering_pb2.SetTenantBudgetRequest, _metering_pb2.Tenant]
@@ -96,7 +98,9 @@ class MeteringServiceAsyncStub(MeteringServiceStub):
     GetSpend: _aio.UnaryUnaryMultiCallable[_metering_pb2.GetSpendRequest, _metering_pb2.GetSpendResponse]  # type: ignore[assignment]
     """Totals spent by a tenant, a key (with its descendants), an agent or a run over a time range."""
     ListBillingEvents: _aio.UnaryUnaryMultiCallable[_metering_pb2.ListBillingEventsRequest, _metering_pb2.ListBillingEventsResponse]  # type: ignore[assignment]
-    """Lists billing events, filtered and paginated (AIP-132, AIP-158), oldest first."""
+    """Lists billing events, filtered and paginated (AIP-132, AIP-158), oldest first unless
+    order_by says "occur_time desc".
+    """
     ExportBillingEvents: _aio.UnaryStreamMultiCallable[_metering_pb2.ExportBillingEventsRequest, _metering_pb2.BillingEvent]  # type: ignore[assignment]
     """Streams every billing event matching the filter, in constant memory, oldest first."""
     SetTenantBudget: _aio.UnaryUnaryMultiCallable[_metering_pb2.SetTenantBudgetRequest, _metering_pb2.Tenant]  # type: ignore[assignment]
@@ -168,7 +172,9 @@ class MeteringServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _metering_pb2.ListBillingEventsRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_metering_pb2.ListBillingEventsResponse, _abc.Awaitable[_metering_pb2.ListBillingEventsResponse]]:
-        """Lists billing events, filtered and paginated (AIP-132, AIP-158), oldest first."""
+        """Lists billing events, filtered and paginated (AIP-132, AIP-158), oldest first unless
+        order_by says "occur_time desc".
+        """
 
     @_abc_1.abstractmethod
     def ExportBillingEvents(

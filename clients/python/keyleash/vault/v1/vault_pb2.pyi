@@ -444,7 +444,7 @@ class Authorization(_message.Message):
     def __init__(self, decision_id: _Optional[str] = ..., decision_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., tenant_id: _Optional[str] = ..., key_id: _Optional[str] = ..., parent_key_id: _Optional[str] = ..., agent_id: _Optional[str] = ..., agent_run_id: _Optional[str] = ..., trace_id: _Optional[str] = ..., scope: _Optional[str] = ..., vendor: _Optional[str] = ..., method: _Optional[str] = ..., path: _Optional[str] = ..., estimated_cost: _Optional[_Union[_money_pb2.Money, _Mapping]] = ..., decision: _Optional[_Union[Decision, str]] = ..., reason: _Optional[_Union[DenyReason, str]] = ..., quota: _Optional[_Union[QuotaStatus, _Mapping]] = ..., reservation_id: _Optional[str] = ..., request_id: _Optional[str] = ..., settled_cost: _Optional[_Union[_money_pb2.Money, _Mapping]] = ..., settled_events: _Optional[int] = ...) -> None: ...
 
 class ListAuthorizationsRequest(_message.Message):
-    __slots__ = ("tenant_id", "key_name", "agent_run_id", "decision", "reason", "start_time", "end_time", "page_size", "page_token")
+    __slots__ = ("tenant_id", "key_name", "agent_run_id", "decision", "reason", "start_time", "end_time", "page_size", "page_token", "order_by")
     TENANT_ID_FIELD_NUMBER: _ClassVar[int]
     KEY_NAME_FIELD_NUMBER: _ClassVar[int]
     AGENT_RUN_ID_FIELD_NUMBER: _ClassVar[int]
@@ -454,6 +454,7 @@ class ListAuthorizationsRequest(_message.Message):
     END_TIME_FIELD_NUMBER: _ClassVar[int]
     PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
     PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    ORDER_BY_FIELD_NUMBER: _ClassVar[int]
     tenant_id: str
     key_name: str
     agent_run_id: str
@@ -463,7 +464,8 @@ class ListAuthorizationsRequest(_message.Message):
     end_time: _timestamp_pb2.Timestamp
     page_size: int
     page_token: str
-    def __init__(self, tenant_id: _Optional[str] = ..., key_name: _Optional[str] = ..., agent_run_id: _Optional[str] = ..., decision: _Optional[_Union[Decision, str]] = ..., reason: _Optional[_Union[DenyReason, str]] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., page_size: _Optional[int] = ..., page_token: _Optional[str] = ...) -> None: ...
+    order_by: str
+    def __init__(self, tenant_id: _Optional[str] = ..., key_name: _Optional[str] = ..., agent_run_id: _Optional[str] = ..., decision: _Optional[_Union[Decision, str]] = ..., reason: _Optional[_Union[DenyReason, str]] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., page_size: _Optional[int] = ..., page_token: _Optional[str] = ..., order_by: _Optional[str] = ...) -> None: ...
 
 class ListAuthorizationsResponse(_message.Message):
     __slots__ = ("authorizations", "next_page_token")

@@ -218,7 +218,8 @@ class VaultServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def ListAuthorizations(self, request, context):
-        """Lists recorded Authorize decisions, allowed or denied, oldest first, with what each allowed
+        """Lists recorded Authorize decisions, allowed or denied, oldest first unless order_by says
+        "decision_time desc", with what each allowed
         call finally cost. Records appear once the audit drainer committed them (normally within a
         second). Admin or service for any tenant; a key holder for its own subtree.
         """

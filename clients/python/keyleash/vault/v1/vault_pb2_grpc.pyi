@@ -67,7 +67,8 @@ class VaultServiceStub:
     ListKeys: _grpc.UnaryUnaryMultiCallable[_vault_pb2.ListKeysRequest, _vault_pb2.ListKeysResponse]
     """Lists keys of a tenant, filtered and paginated (AIP-132, AIP-158)."""
     ListAuthorizations: _grpc.UnaryUnaryMultiCallable[_vault_pb2.ListAuthorizationsRequest, _vault_pb2.ListAuthorizationsResponse]
-    """Lists recorded Authorize decisions, allowed or denied, oldest first, with what each allowed
+    """Lists recorded Authorize decisions, allowed or denied, oldest first unless order_by says
+    "decision_time desc", with what each allowed
     call finally cost. Records appear once the audit drainer committed them (normally within a
     second). Admin or service for any tenant; a key holder for its own subtree.
     """
@@ -145,7 +146,8 @@ class VaultServiceAsyncStub(VaultServiceStub):
     ListKeys: _aio.UnaryUnaryMultiCallable[_vault_pb2.ListKeysRequest, _vault_pb2.ListKeysResponse]  # type: ignore[assignment]
     """Lists keys of a tenant, filtered and paginated (AIP-132, AIP-158)."""
     ListAuthorizations: _aio.UnaryUnaryMultiCallable[_vault_pb2.ListAuthorizationsRequest, _vault_pb2.ListAuthorizationsResponse]  # type: ignore[assignment]
-    """Lists recorded Authorize decisions, allowed or denied, oldest first, with what each allowed
+    """Lists recorded Authorize decisions, allowed or denied, oldest first unless order_by says
+    "decision_time desc", with what each allowed
     call finally cost. Records appear once the audit drainer committed them (normally within a
     second). Admin or service for any tenant; a key holder for its own subtree.
     """
@@ -286,7 +288,8 @@ class VaultServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _vault_pb2.ListAuthorizationsRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_vault_pb2.ListAuthorizationsResponse, _abc.Awaitable[_vault_pb2.ListAuthorizationsResponse]]:
-        """Lists recorded Authorize decisions, allowed or denied, oldest first, with what each allowed
+        """Lists recorded Authorize decisions, allowed or denied, oldest first unless order_by says
+        "decision_time desc", with what each allowed
         call finally cost. Records appear once the audit drainer committed them (normally within a
         second). Admin or service for any tenant; a key holder for its own subtree.
         """

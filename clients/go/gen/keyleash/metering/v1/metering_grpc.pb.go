@@ -27,7 +27,8 @@ type MeteringServiceClient interface {
 	StreamUsage(ctx context.Context, opts ...grpc.CallOption) (MeteringService_StreamUsageClient, error)
 	// Totals spent by a tenant, a key (with its descendants), an agent or a run over a time range.
 	GetSpend(ctx context.Context, in *GetSpendRequest, opts ...grpc.CallOption) (*GetSpendResponse, error)
-	// Lists billing events, filtered and paginated (AIP-132, AIP-158), oldest first.
+	// Lists billing events, filtered and paginated (AIP-132, AIP-158), oldest first unless
+	// order_by says "occur_time desc".
 	ListBillingEvents(ctx context.Context, in *ListBillingEventsRequest, opts ...grpc.CallOption) (*ListBillingEventsResponse, error)
 	// Streams every billing event matching the filter, in constant memory, oldest first.
 	ExportBillingEvents(ctx context.Context, in *ExportBillingEventsRequest, opts ...grpc.CallOption) (MeteringService_ExportBillingEventsClient, error)
@@ -234,7 +235,8 @@ type MeteringServiceServer interface {
 	StreamUsage(MeteringService_StreamUsageServer) error
 	// Totals spent by a tenant, a key (with its descendants), an agent or a run over a time range.
 	GetSpend(context.Context, *GetSpendRequest) (*GetSpendResponse, error)
-	// Lists billing events, filtered and paginated (AIP-132, AIP-158), oldest first.
+	// Lists billing events, filtered and paginated (AIP-132, AIP-158), oldest first unless
+	// order_by says "occur_time desc".
 	ListBillingEvents(context.Context, *ListBillingEventsRequest) (*ListBillingEventsResponse, error)
 	// Streams every billing event matching the filter, in constant memory, oldest first.
 	ExportBillingEvents(*ExportBillingEventsRequest, MeteringService_ExportBillingEventsServer) error

@@ -42,7 +42,8 @@ type VaultServiceClient interface {
 	GetKey(ctx context.Context, in *GetKeyRequest, opts ...grpc.CallOption) (*Key, error)
 	// Lists keys of a tenant, filtered and paginated (AIP-132, AIP-158).
 	ListKeys(ctx context.Context, in *ListKeysRequest, opts ...grpc.CallOption) (*ListKeysResponse, error)
-	// Lists recorded Authorize decisions, allowed or denied, oldest first, with what each allowed
+	// Lists recorded Authorize decisions, allowed or denied, oldest first unless order_by says
+	// "decision_time desc", with what each allowed
 	// call finally cost. Records appear once the audit drainer committed them (normally within a
 	// second). Admin or service for any tenant; a key holder for its own subtree.
 	ListAuthorizations(ctx context.Context, in *ListAuthorizationsRequest, opts ...grpc.CallOption) (*ListAuthorizationsResponse, error)
@@ -306,7 +307,8 @@ type VaultServiceServer interface {
 	GetKey(context.Context, *GetKeyRequest) (*Key, error)
 	// Lists keys of a tenant, filtered and paginated (AIP-132, AIP-158).
 	ListKeys(context.Context, *ListKeysRequest) (*ListKeysResponse, error)
-	// Lists recorded Authorize decisions, allowed or denied, oldest first, with what each allowed
+	// Lists recorded Authorize decisions, allowed or denied, oldest first unless order_by says
+	// "decision_time desc", with what each allowed
 	// call finally cost. Records appear once the audit drainer committed them (normally within a
 	// second). Admin or service for any tenant; a key holder for its own subtree.
 	ListAuthorizations(context.Context, *ListAuthorizationsRequest) (*ListAuthorizationsResponse, error)
