@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from enum import Enum
 
 from keyleash_core.money import Money
+from keyleash_core.patterns import uncovered
 
 
 class SpendWindow(Enum):
@@ -121,8 +122,11 @@ def check_within_parent(child: Policy, parent: Policy) -> None:
     A parent limit the child does not restate is inherited, not widened: rate limits, call
     counts and spend caps of every ancestor keep applying to the child's calls, because each
     decision checks and consumes the whole chain (roll-up).
-    Lists that narrow (endpoints, vendors, constraint values) must be subsets; an empty list
-    means "any", so a child may only leave one empty when the parent's is empty too.
+    Lists that narrow (endpoints, vendors, constraint values) must allow nothing the parent's
+    do not: each child entry equals a parent entry or is a narrower pattern of one ("+1415*"
+    within "+1*", "*-ops@acme.com" within "*@acme.com", "GET /v1/customers/cus_1" within
+    "GET /v1/customers/*"). An empty list means "any", so a child may only leave one empty when
+    the parent's is empty too.
     """
     _check_rates(child, parent)
     _check_caps(child, parent)
@@ -130,8 +134,18 @@ def check_within_parent(child: Policy, parent: Policy) -> None:
         "policy.max_cost_per_call", child.max_cost_per_call, parent.max_cost_per_call
     )
     _check_money_limit("policy.run_spend_cap", child.run_spend_cap, parent.run_spend_cap)
-    _check_subset("policy.allowed_endpoints", child.allowed_endpoints, parent.allowed_endpoints)
-    _check_subset("policy.allowed_vendors", child.allowed_vendors, parent.allowed_vendors)
+    _check_subset(
+        "policy.allowed_endpoints",
+        child.allowed_endpoints,
+        parent.allowed_endpoints,
+        uncovered(child.allowed_endpoints, parent.allowed_endpoints, endpoints=True),
+    )
+    _check_subset(
+        "policy.allowed_vendors",
+        child.allowed_vendors,
+        parent.allowed_vendors,
+        sorted(set(child.allowed_vendors) - set(parent.allowed_vendors)),
+    )
     child_constraints = {c.attribute: c for c in child.constraints}
     for parent_constraint in parent.constraints:
         mine = child_constraints.get(parent_constraint.attribute)
@@ -140,6 +154,7 @@ def check_within_parent(child: Policy, parent: Policy) -> None:
                 f"policy.constraints[{parent_constraint.attribute}]",
                 mine.allowed_values,
                 parent_constraint.allowed_values,
+                uncovered(mine.allowed_values, parent_constraint.allowed_values),
             )
     if parent.max_calls and (child.max_calls == 0 or child.max_calls > parent.max_calls):
         raise ExceedsParent("policy.max_calls", f"must be between 1 and {parent.max_calls}")
@@ -178,11 +193,13 @@ def _check_money_limit(path: str, child: Money | None, parent: Money | None) -> 
         raise ExceedsParent(path, f"must be at most the parent's {parent}")
 
 
-def _check_subset(path: str, child: tuple[str, ...], parent: tuple[str, ...]) -> None:
+def _check_subset(
+    path: str, child: tuple[str, ...], parent: tuple[str, ...], extra: list[str]
+) -> None:
+    """`extra`: the child's entries the parent's do not cover (patterns may narrow patterns)."""
     if not parent:
         return
     if not child:
         raise ExceedsParent(path, "must be a subset of the parent's (the parent restricts it)")
-    extra = sorted(set(child) - set(parent))
     if extra:
         raise ExceedsParent(path, f"not allowed for the parent: {', '.join(extra)}")

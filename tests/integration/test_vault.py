@@ -155,6 +155,23 @@ async def test_child_beyond_parent_is_refused(vault: Any, tenant: str) -> None:
     )
 
 
+async def test_a_child_narrows_its_parents_prefix_and_may_not_widen_it(
+    vault: Any, tenant: str
+) -> None:
+    def only_to(*values: str) -> list[vault_pb2.AttributeConstraint]:
+        return [vault_pb2.AttributeConstraint(attribute="to", allowed_values=list(values))]
+
+    parent = await mint(vault, admin_token(), tenant, constraints=only_to("+1*"))
+    child = await mint(vault, parent.secret, constraints=only_to("+1415*"))
+    for to, decision in (("+14155550100", ALLOW), ("+12125550100", DENY)):
+        reply = await authorize(vault, child.secret, attributes={"to": to})
+        assert reply.decision == decision, to
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await mint(vault, child.secret, constraints=only_to("+1*"))
+    assert caught.value.code() == grpc.StatusCode.PERMISSION_DENIED
+    assert error_info(caught.value).metadata["field"] == "policy.constraints[to]"
+
+
 async def test_revoke_cascades_and_no_allow_after_it_returns(vault: Any, tenant: str) -> None:
     parent = await mint(vault, admin_token(), tenant)
     child = await mint(vault, parent.secret)

@@ -6,6 +6,7 @@ import pytest
 
 from keyleash_core.keyrecord import KeyRecord, KeyState
 from keyleash_core.money import Money
+from keyleash_core.patterns import endpoint_matches
 from keyleash_core.policy import (
     AttributeConstraint,
     ExceedsParent,
@@ -15,7 +16,7 @@ from keyleash_core.policy import (
     SpendWindow,
     check_within_parent,
 )
-from vault_service.domain.checks import CallRequest, check_call, endpoint_matches
+from vault_service.domain.checks import CallRequest, check_call
 
 USD = "USD"
 

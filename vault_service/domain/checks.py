@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 from keyleash_core.keyrecord import KeyRecord
 from keyleash_core.money import Money
+from keyleash_core.patterns import endpoint_matches, value_allowed
 from keyleash_core.reasons import DenyReason
 
 
@@ -32,27 +33,6 @@ class PureDenial:
     reason: DenyReason
     message: str
     subject: str
-
-
-def endpoint_matches(pattern: str, method: str, path: str) -> bool:
-    """ "POST /v1/charges" or "GET /v1/customers/*": method exact (or "*"), "*" one path segment."""
-    pattern_method, _, pattern_path = pattern.partition(" ")
-    if pattern_method != "*" and pattern_method.upper() != method.upper():
-        return False
-    wanted = pattern_path.strip("/").split("/")
-    actual = path.split("?", 1)[0].strip("/").split("/")
-    if len(wanted) != len(actual):
-        return False
-    return all((w == "*" and a != "") or w == a for w, a in zip(wanted, actual, strict=True))
-
-
-def value_allowed(pattern: str, value: str) -> bool:
-    """ "+1*" matches by prefix, "*@acme.com" by suffix, anything else exactly."""
-    if len(pattern) > 1 and pattern.endswith("*"):
-        return value.startswith(pattern[:-1])
-    if len(pattern) > 1 and pattern.startswith("*"):
-        return value.endswith(pattern[1:])
-    return value == pattern
 
 
 def constraint_met(allowed_values: Sequence[str], value: str | None) -> bool:
