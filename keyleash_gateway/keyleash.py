@@ -132,6 +132,18 @@ class Keyleash:
         except KeyleashError as error:
             raise KeyleashUnavailable(f"Authorize: {error.code}: {error.reason}") from None
 
+    async def key_refusal(self, key: str) -> vault_pb2.ValidateKeyResponse | None:
+        """None when the key could be used now; else ValidateKey's answer (why not)."""
+        try:
+            answer = await self._vault.validate_key(key)
+        except InvalidArgument:
+            return vault_pb2.ValidateKeyResponse(
+                valid=False, reason=vault_pb2.DENY_REASON_KEY_UNKNOWN
+            )
+        except KeyleashError as error:
+            raise KeyleashUnavailable(f"ValidateKey: {error.code}: {error.reason}") from None
+        return None if answer.valid else answer
+
     async def upstream(self, key: str, vendor: str) -> Upstream:
         try:
             access = await self._connections.access_connection_secret(key, vendor)

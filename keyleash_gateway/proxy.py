@@ -39,7 +39,13 @@ from keyleash_gateway.upstream import (
     request_headers,
 )
 from keyleash_gateway.vendors import VENDORS, Vendor
-from keyleash_gateway.vendors.base import BadRequestBody, Endpoint, UnknownEndpoint, form_fields
+from keyleash_gateway.vendors.base import (
+    BadRequestBody,
+    Endpoint,
+    Lookup,
+    UnknownEndpoint,
+    form_fields,
+)
 from keyleash_gateway.vendors.twilio_status import ChargedMessage, callback_url
 
 log = logging.getLogger("keyleash.gateway")
@@ -101,6 +107,11 @@ class ProxyCall:
             )
         except BadRequestBody as error:
             return answers.bad_request(str(error))
+        if endpoint.lookup is not None:
+            completed = await self._complete(vendor, endpoint.lookup, key)
+            if isinstance(completed, Reply):
+                return completed
+            endpoint = completed
         base_id = request_ids(key, vendor.name, request.header_map.get("Idempotency-Key", ""))
         call = AuthorizeCall(
             key=key,
@@ -114,6 +125,37 @@ class ProxyCall:
             request_id=base_id,
         )
         return await self._decide_and_forward(vendor, endpoint, request, call)
+
+    async def _complete(self, vendor: Vendor, lookup: Lookup, key: str) -> Endpoint | Reply:
+        """The endpoint priced from the upstream object it acts on, or the answer to give
+        instead. The read goes upstream only for a key that could be used now."""
+        try:
+            refusal = await self._keyleash.key_refusal(key)
+            if refusal is not None:
+                code = DenyReason(
+                    vault_pb2.DenyReason.Name(refusal.reason).removeprefix("DENY_REASON_")
+                )
+                return answers.denied(code, code.lower().replace("_", " "))
+            upstream = await self._keyleash.upstream(key, vendor.name)
+        except ConnectionMissing:
+            return answers.denied(
+                DenyReason.VENDOR_DENIED, f"this key's tenant has no {vendor.name} connection"
+            )
+        except KeyleashUnavailable as error:
+            log.warning("vault unavailable pricing %s %s: %s", vendor.name, lookup.path, error)
+            return answers.unavailable("Keyleash could not price this call; nothing was sent")
+        url = (upstream.base_url or vendor.default_base_url).rstrip("/") + lookup.path
+        headers = list(vendor.upstream_auth({}, upstream.secret).items())
+        try:
+            answer = await self._upstream.send("GET", url, headers, b"")
+        except (NotSent, OutcomeUnknown):
+            return answers.not_sent(vendor.name)
+        if answer.status != 200:
+            return Reply(answer.status, answer.body, answer.headers)  # e.g. Stripe's 404
+        try:
+            return lookup.complete(answer.body)
+        except BadRequestBody as error:
+            return answers.bad_request(str(error))
 
     async def _decide_and_forward(
         self, vendor: Vendor, endpoint: Endpoint, request: VendorRequest, call: AuthorizeCall

@@ -7,7 +7,7 @@ Vendor modules are pure: bytes and headers in, values out; no I/O, no clock.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 from urllib.parse import parse_qsl
@@ -24,6 +24,17 @@ class BadRequestBody(Exception):
 
 
 @dataclass(frozen=True)
+class Lookup:
+    """A request whose price lies in an object upstream (confirming a PaymentIntent moves the
+    intent's amount, which the confirm request does not carry): before deciding, the gateway
+    GETs `path` with the connection's secret, and `complete` turns that answer into the endpoint
+    to authorize (estimate and attributes), or raises BadRequestBody."""
+
+    path: str
+    complete: Callable[[bytes], Endpoint]
+
+
+@dataclass(frozen=True)
 class Endpoint:
     """One recognised vendor request, as Authorize needs it."""
 
@@ -32,6 +43,7 @@ class Endpoint:
     estimate: Money | None  # None: the call holds nothing (reads, refunds)
     attributes: Mapping[str, str] = field(default_factory=dict)
     cost_source: str = "vendor_response"
+    lookup: Lookup | None = None  # set: the estimate comes from an upstream read first
 
 
 @dataclass(frozen=True)

@@ -7,8 +7,10 @@ secret key goes upstream. Endpoint table (anything else is refused with 403):
   answer's status is succeeded or pending, else 0.
 - POST /v1/payment_intents: stripe.payment_intents.write; estimate amount+currency; cost = amount
   when succeeded, requires_capture or processing, else 0 (an unconfirmed intent moved nothing).
-- POST /v1/payment_intents/{id}/confirm: same scope; no estimate (the request has no amount);
-  cost as for create.
+- POST /v1/payment_intents/{id}/confirm: same scope; the request has no amount, so the gateway
+  first reads the intent (GET /v1/payment_intents/{id}, with the connection's secret, once the
+  key is known to be usable) and holds its amount+currency, with its customer and currency as
+  attributes; cost as for create. An intent Stripe does not return is Stripe's own answer.
 - POST /v1/payment_intents/{id}/capture: same scope; cost 0 (counted at requires_capture).
 - POST /v1/refunds: stripe.refunds.write; no estimate; cost = -amount (a negative charge) unless
   the refund failed or was canceled.
@@ -31,6 +33,7 @@ from keyleash_gateway.vendors.base import (
     BadRequestBody,
     Cost,
     Endpoint,
+    Lookup,
     UnknownEndpoint,
     bearer,
     form_fields,
@@ -72,13 +75,38 @@ def describe(method: str, path: str, query: str, content_type: str, body: bytes)
         return Endpoint(
             "payment_intents.create", "stripe.payment_intents.write", _amount(fields), attributes
         )
-    if resource == "payment_intents" and len(rest) == 2 and rest[1] in ("confirm", "capture"):
-        return Endpoint(f"payment_intents.{rest[1]}", "stripe.payment_intents.write", None, {})
+    if resource == "payment_intents" and len(rest) == 2 and rest[1] == "confirm":
+        return Endpoint(
+            "payment_intents.confirm",
+            "stripe.payment_intents.write",
+            None,
+            lookup=Lookup(f"/v1/payment_intents/{rest[0]}", _confirmed_intent),
+        )
+    if resource == "payment_intents" and len(rest) == 2 and rest[1] == "capture":
+        return Endpoint("payment_intents.capture", "stripe.payment_intents.write", None, {})
     if resource == "refunds" and not rest:
         return Endpoint("refunds.create", "stripe.refunds.write", None, attributes)
     if resource == "customers" and not rest:
         return Endpoint("customers.create", "stripe.customers.write", None, attributes)
     raise UnknownEndpoint(f"{method} {path}")
+
+
+def _confirmed_intent(body: bytes) -> Endpoint:
+    """The confirm of the PaymentIntent Stripe answered with: its amount is what it will move."""
+    intent = json_object(body)
+    amount, currency = intent.get("amount"), intent.get("currency")
+    if not isinstance(amount, int) or amount < 0 or not isinstance(currency, str):
+        raise BadRequestBody("the PaymentIntent to confirm has no amount and currency")
+    attributes = {"currency": currency}
+    customer = intent.get("customer")
+    if isinstance(customer, str) and customer:
+        attributes["customer"] = customer
+    return Endpoint(
+        "payment_intents.confirm",
+        "stripe.payment_intents.write",
+        minor_to_money(amount, currency),
+        attributes,
+    )
 
 
 def _read(resource: str, rest: list[str], method: str, path: str) -> Endpoint:

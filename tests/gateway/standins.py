@@ -36,6 +36,7 @@ class StandIn:
     seen: list[Seen] = field(default_factory=list)
     release_slow: asyncio.Event = field(default_factory=asyncio.Event)
     replies: dict[str, web.Response] = field(default_factory=dict)
+    intents: dict[str, dict[str, Any]] = field(default_factory=dict)  # Stripe PaymentIntents
 
     def seen_by(self, marker: str) -> list[Seen]:
         """Requests whose body contains `marker` (tests tag their requests with a run id)."""
@@ -70,7 +71,9 @@ def stripe_app(state: StandIn) -> web.Application:
             assert request.transport is not None
             request.transport.abort()
             return web.Response()
-        reply = _stripe_answer(request.method, request.path, form, mode)
+        reply = _intent_answer(request.method, request.path, form, state.intents)
+        if reply is None:
+            reply = _stripe_answer(request.method, request.path, form, mode)
         if idempotency and request.method == "POST" and reply.status < 500:
             state.replies[idempotency] = reply
         return reply
@@ -111,18 +114,6 @@ def _stripe_answer(method: str, path: str, form: dict[str, str], mode: str) -> w
                 "description": form.get("description"),
             }
         )
-    if method == "POST" and path == "/v1/payment_intents":
-        confirmed = form.get("confirm") == "true"
-        return web.json_response(
-            {
-                "id": "pi_" + secrets.token_hex(8),
-                "object": "payment_intent",
-                "amount": amount,
-                "amount_received": amount if confirmed else 0,
-                "currency": currency,
-                "status": "succeeded" if confirmed else "requires_payment_method",
-            }
-        )
     if method == "POST" and path == "/v1/refunds":
         return web.json_response(
             {
@@ -147,6 +138,45 @@ def _stripe_answer(method: str, path: str, form: dict[str, str], mode: str) -> w
     return _stripe_error(
         404, "invalid_request_error", f"Unrecognized request URL ({method}: {path})"
     )
+
+
+def _intent_answer(
+    method: str, path: str, form: dict[str, str], intents: dict[str, dict[str, Any]]
+) -> web.Response | None:
+    """PaymentIntents, kept between requests: create, retrieve, confirm (None: not one)."""
+    parts = path.strip("/").split("/")
+    if parts[:2] != ["v1", "payment_intents"] or "mode:" in form.get("description", ""):
+        return None
+    if method == "POST" and len(parts) == 2:
+        confirmed = form.get("confirm") == "true"
+        amount = int(form.get("amount", "2000") or 0)
+        intent_id = "pi_" + secrets.token_hex(8)
+        created: dict[str, Any] = {
+            "id": intent_id,
+            "object": "payment_intent",
+            "amount": amount,
+            "amount_received": amount if confirmed else 0,
+            "currency": form.get("currency", "usd"),
+            "customer": form.get("customer"),
+            "status": "succeeded" if confirmed else "requires_confirmation",
+        }
+        intents[intent_id] = created
+        return web.json_response(created)
+    intent = intents.get(parts[2]) if len(parts) >= 3 else None
+    if intent is None:
+        return _stripe_error(
+            404,
+            "invalid_request_error",
+            f"No such payment_intent: '{parts[2] if len(parts) > 2 else ''}'",
+            code="resource_missing",
+            param="intent",
+        )
+    if method == "GET" and len(parts) == 3:
+        return web.json_response(intent)
+    if method == "POST" and parts[3:] == ["confirm"]:
+        intent.update(status="succeeded", amount_received=intent["amount"])
+        return web.json_response(intent)
+    return None
 
 
 def basic_password(header: str) -> str:
