@@ -3,30 +3,24 @@
 A fresh tenant each run: a parent key for an agent (5.00 USD a day, 10 calls a minute), two child
 keys, a burst that hits a rate limit, real charges, LLM token usage, the tenant crossing its daily
 threshold and being throttled, freeze and unfreeze, revoking the parent so the children's next
-calls fail, then the ledger grouped by agent run. The agent side uses `keyleash.client` with the
-key secrets only (sync_guard); the operator side uses the admin token.
+calls fail, then the ledger grouped by agent run; last, a payment through the egress gateway
+(demo_gateway.py) by an agent that holds only a vault key. The agent side uses
+`keyleash.client` with the key secrets only (sync_guard); the operator side uses the admin token.
 
-`--start` runs its own Redis, PostgreSQL, Vault and Metering on free loopback ports (data in a
-temp dir, removed afterwards) with a throwaway admin token.
+`--start` runs its own Redis, PostgreSQL, Vault, Metering and gateway on free loopback ports
+(demo_system.py; data in a temp dir, removed afterwards) with a throwaway admin token.
 """
 
 from __future__ import annotations
 
 import argparse
-import asyncio
 import contextlib
-import hashlib
 import io
-import secrets
-import shutil
+import os
 import sys
-import tempfile
-import threading
 import time
 import uuid
-from collections.abc import Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from keyleash.client import (
@@ -44,10 +38,14 @@ from keyleash_core.settings import SettingsError
 from keyleash_core.stores import StartupError
 from keyleash_ops import cli_common as common
 from keyleash_ops.cli_ledger import AUDIT_HEADERS, authorization_row, iter_authorizations
+from keyleash_ops.demo_gateway import through_gateway
 from keyleash_ops.demo_json import demo_document
-from keyleash_ops.devstores import DevStoreError, start_postgres, start_redis
+from keyleash_ops.demo_system import StartFailed, started_system
+from keyleash_ops.devstores import DevStoreError
 
 AGENT = "billing-bot"
+GATEWAY_URL_ENV = "KEYLEASH_GATEWAY_URL"
+DEFAULT_GATEWAY_URL = "http://localhost:8080"  # where `keyleash up` serves it
 
 
 class DemoError(Exception):
@@ -75,6 +73,9 @@ class Demo:
     keys: dict[str, V.MintKeyResponse] = field(default_factory=dict)
     # Every guarded call as data, for --json: step, key, run, decision, charged or retry_after.
     calls: list[dict[str, Any]] = field(default_factory=list)
+    gateway_url: str = ""  # where the gateway step sends its HTTP calls
+    vault_target: str = ""
+    client_kwargs: dict[str, Any] = field(default_factory=dict)  # the operator's credentials
 
     def header(self, text: str) -> None:
         self.step += 1
@@ -270,13 +271,16 @@ def play(demo: Demo) -> None:
     freeze(demo, runs["llm"])
     revoke(demo, runs)
     ledger(demo, decisions=13)
+    through_gateway(demo, demo.gateway_url, demo.vault_target, demo.client_kwargs, say)
     say("\ndemo done.")
 
 
 # ---- running ---------------------------------------------------------------------------------
 
 
-def _run_demo(vault_target: str, metering_target: str, args: argparse.Namespace) -> int:
+def _run_demo(
+    vault_target: str, metering_target: str, gateway_url: str, args: argparse.Namespace
+) -> int:
     kwargs = common.client_kwargs(args)
     agent = {**kwargs, "token": ""}
     with (
@@ -286,6 +290,7 @@ def _run_demo(vault_target: str, metering_target: str, args: argparse.Namespace)
         SyncMeteringClient(metering_target, **agent) as agent_metering,
     ):
         demo = Demo(vault, metering, agent_vault, agent_metering)
+        demo.gateway_url, demo.vault_target, demo.client_kwargs = gateway_url, vault_target, kwargs
         if not args.json:
             play(demo)
             return common.EXIT_OK
@@ -309,103 +314,26 @@ def _run_demo(vault_target: str, metering_target: str, args: argparse.Namespace)
     return common.EXIT_OK
 
 
-@dataclass
-class _Started:
-    vault: str
-    metering: str
-    token: str
-
-
-@contextlib.contextmanager
-def started_system() -> Iterator[_Started]:
-    """Redis, PostgreSQL, Vault and Metering on free loopback ports, for as long as it lasts."""
-    base = Path(tempfile.mkdtemp(prefix="keyleash-demo-", dir="/tmp"))
-    base.chmod(0o755)
-    token = "kl_admin_" + secrets.token_urlsafe(24)
-    stores: list[Any] = []
-    try:
-        stores.append(start_redis(base / "redis", persistent=False))
-        stores.append(start_postgres(base / "postgres", durable=False))
-        env = {
-            "KEYLEASH_REDIS_URL": stores[0].url,
-            "KEYLEASH_DATABASE_URL": stores[1].url,
-            "KEYLEASH_KEY_PEPPER": secrets.token_urlsafe(24),
-            "KEYLEASH_ADMIN_TOKEN_SHA256": hashlib.sha256(token.encode()).hexdigest(),
-        }
-        with _ServerThread(env) as ports:
-            yield _Started(f"127.0.0.1:{ports[0]}", f"127.0.0.1:{ports[1]}", token)
-    finally:
-        for store in reversed(stores):
-            store.stop()
-        shutil.rmtree(base, ignore_errors=True)
-
-
-class _ServerThread:
-    """Both servers in their own event loop on a background thread."""
-
-    def __init__(self, env: dict[str, str]) -> None:
-        self.env = env
-        self.ready = threading.Event()
-        self.ports: tuple[int, int] | None = None
-        self.error: BaseException | None = None
-        self.loop: asyncio.AbstractEventLoop | None = None
-        self.stop: asyncio.Event | None = None
-        self.thread = threading.Thread(target=self._main, name="keyleash-demo", daemon=True)
-
-    def __enter__(self) -> tuple[int, int]:
-        self.thread.start()
-        self.ready.wait(120)
-        if self.ports is None:
-            raise DemoError(f"could not start the servers: {self.error or 'timed out'}")
-        return self.ports
-
-    def __exit__(self, *_: object) -> None:
-        if self.loop is not None and self.stop is not None:
-            self.loop.call_soon_threadsafe(self.stop.set)
-        self.thread.join(30)
-
-    def _main(self) -> None:
-        try:
-            asyncio.run(self._serve())
-        except BaseException as error:  # reported to the waiting thread
-            self.error = error
-        finally:
-            self.ready.set()
-
-    async def _serve(self) -> None:
-        from metering_service.server import create_server as create_metering
-        from metering_service.settings import MeteringSettings
-        from vault_service.server import create_server as create_vault
-        from vault_service.settings import VaultSettings
-
-        self.loop, self.stop = asyncio.get_running_loop(), asyncio.Event()
-        vault = await create_vault(VaultSettings.from_env(self.env), "127.0.0.1:0")
-        metering = await create_metering(MeteringSettings.from_env(self.env), "127.0.0.1:0")
-        try:
-            self.ports = (vault.port, metering.port)
-            self.ready.set()
-            await self.stop.wait()
-        finally:
-            await metering.stop(2)
-            await vault.stop(2)
-
-
 def run(args: argparse.Namespace) -> int:
     if not args.start:
-        return _run_demo(common.vault_target(args), common.metering_target(args), args)
+        gateway = args.gateway or os.environ.get(GATEWAY_URL_ENV) or DEFAULT_GATEWAY_URL
+        gateway = gateway.rstrip("/")
+        return _run_demo(common.vault_target(args), common.metering_target(args), gateway, args)
     # With --json stdout holds the document only; progress goes to stderr.
     progress = (lambda text: print(text, file=sys.stderr, flush=True)) if args.json else say
-    progress("keyleash demo: starting Redis, PostgreSQL, Vault and Metering …")
+    progress("keyleash demo: starting Redis, PostgreSQL, Vault, Metering and the gateway …")
     with started_system() as system:
         args.token, args.tls, args.ca = system.token, False, None
-        progress(f"    vault {system.vault}, metering {system.metering}")
-        return _run_demo(system.vault, system.metering, args)
+        progress(f"    vault {system.vault}, metering {system.metering}, gateway {system.gateway}")
+        return _run_demo(system.vault, system.metering, system.gateway, args)
 
 
 def _guarded_run(args: argparse.Namespace) -> int:
     try:
         return common.guarded(run)(args)
     except DemoError as error:
+        return common.fail(f"demo: {error}", common.EXIT_ANSWER)
+    except StartFailed as error:
         return common.fail(f"demo: {error}", common.EXIT_ANSWER)
     except (DevStoreError, StartupError, SettingsError, OSError) as error:
         return common.fail(f"demo: cannot start the system: {error}", common.EXIT_USAGE)
@@ -420,5 +348,10 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     )
     parser.add_argument(
         "--start", action="store_true", help="start a throwaway system in this process"
+    )
+    parser.add_argument(
+        "--gateway",
+        metavar="URL",
+        help=f"the gateway's base URL (default: ${GATEWAY_URL_ENV} or {DEFAULT_GATEWAY_URL})",
     )
     parser.set_defaults(handler=_guarded_run)

@@ -69,3 +69,29 @@ async def test_demo_json_prints_one_document(
     decisions = [call["decision"] for step in document["steps"] for call in step["calls"]]
     assert "RATE_LIMITED" in decisions and decisions.count("KEY_REVOKED") == 2
     assert "ALLOW" in decisions
+
+
+async def test_without_vendor_secrets_the_gateway_step_says_why_it_is_skipped(
+    capsys: pytest.CaptureFixture[str], system: System
+) -> None:
+    argv = ["demo", "--vault", system.vault_address, "--metering", system.metering_address,
+            "--gateway", "http://127.0.0.1:1", "--token", ADMIN_TOKEN]  # fmt: skip
+    capsys.readouterr()
+    code = await asyncio.to_thread(main, argv)
+    out, _ = capsys.readouterr()
+    assert code == 0
+    step = out.split("through the gateway")[1]
+    assert "skipped: the vault keeps no vendor secrets here" in step, step
+
+
+async def test_demo_start_runs_every_part_itself_including_the_gateway(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    capsys.readouterr()
+    code = await asyncio.to_thread(main, ["demo", "--start", "--json"])
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    assert "gateway http://127.0.0.1:" in err  # progress goes to stderr with --json
+    document = json.loads(out)
+    [step] = [s for s in document["steps"] if "through the gateway" in s["title"]]
+    assert [c["decision"] for c in step["calls"]] == ["ALLOW", "SPEND_CAP_EXCEEDED"]
