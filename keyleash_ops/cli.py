@@ -39,6 +39,7 @@ COMMANDS: list[Register] = [
     _lazy("cli_ledger"),
     _lazy("cli_connections"),
     _lazy("cli_alerts"),
+    _lazy("cli_mcp"),
     _lazy("demo"),
 ]
 
