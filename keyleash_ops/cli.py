@@ -40,6 +40,7 @@ COMMANDS: list[Register] = [
     _lazy("cli_connections"),
     _lazy("cli_alerts"),
     _lazy("cli_mcp"),
+    _lazy("cli_templates"),
     _lazy("demo"),
 ]
 

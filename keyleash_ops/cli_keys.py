@@ -29,6 +29,7 @@ from keyleash_ops.cli_common import (
     vault_client,
 )
 from keyleash_ops.cli_key_views import register_actions
+from keyleash_ops.cli_templates import template_name_of
 
 _CAP_WINDOWS = {
     "day": V.SpendCap.WINDOW_CALENDAR_DAY,
@@ -181,6 +182,7 @@ def _mint(args: argparse.Namespace) -> int:
         scopes=args.scope or [],
         policy=policy,
         request_id=args.request_id or "",
+        template=template_name_of(args.template) if args.template else "",
     )
     if args.ttl:
         request.ttl.FromMilliseconds(parse_duration_ms(args.ttl))
@@ -289,6 +291,9 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     mint.add_argument("--scope", action="append", help="repeatable, e.g. stripe.charges.write")
     mint.add_argument("--ttl", help="e.g. 1h (default: the server's, 24h)")
     mint.add_argument("--request-id", help="idempotency key: the same id mints once")
+    mint.add_argument(
+        "--template", metavar="NAME", help="mint from a template (the flags may only narrow it)"
+    )
     _add_policy_flags(mint)
     mint.set_defaults(handler=guarded(_mint))
 

@@ -18,6 +18,7 @@ from vault_service.settings import VaultSettings
 from vault_service.store.connections import ConnectionStore
 from vault_service.store.hot import HotKeys
 from vault_service.store.registry import KeyRegistry
+from vault_service.store.templates import TemplateStore
 from vault_service.usecases.authorize import Authorizer
 from vault_service.usecases.key_chains import KeyChains
 from vault_service.usecases.key_history import KeyHistory
@@ -26,6 +27,7 @@ from vault_service.usecases.list_decisions import DecisionLog
 from vault_service.usecases.manage_connections import ConnectionAdmin
 from vault_service.usecases.manage_keys import KeyAdmin
 from vault_service.usecases.permissions import Permissions
+from vault_service.usecases.templates import TemplateAdmin
 
 ERROR_DOMAIN = "vault.keyleash"
 SERVICE_NAME = vault_pb2.DESCRIPTOR.services_by_name["VaultService"].full_name
@@ -117,6 +119,7 @@ def build_servicer(settings: VaultSettings, stores: Stores, clock: Clock) -> Vau
         KeyUsageReader(chains, permissions, stores.pool, stores.scripts),
         KeyHistory(chains.registry, permissions),
         connections=connections,
+        templates=TemplateAdmin(TemplateStore(stores.pool), admin, permissions),
     )
 
 

@@ -13,6 +13,7 @@ from keyleash.vault.v1 import vault_pb2, vault_pb2_grpc
 from keyleash_core import page_tokens
 from keyleash_core.auth import ADMIN, KEY, SERVICE, Credential, credential_of
 from keyleash_core.errors import InvalidArgument, PermissionDenied
+from keyleash_core.keyrecord import KeyRecord
 from keyleash_core.settings import StoreSettings
 from keyleash_core.streams import batches
 from keyleash_core.telemetry import (
@@ -27,6 +28,7 @@ from vault_service import convert
 from vault_service.audit.queries import AuthorizationFilter
 from vault_service.connection_rpcs import ConnectionRpcs
 from vault_service.convert_usage import key_event_to_proto, usage_to_proto
+from vault_service.template_rpcs import TemplateRpcs
 from vault_service.usecases.authorize import Authorizer, Decision, request_digest
 from vault_service.usecases.key_chains import KeyChains
 from vault_service.usecases.key_history import KeyHistory
@@ -34,6 +36,7 @@ from vault_service.usecases.key_usage import KeyUsageReader
 from vault_service.usecases.list_decisions import DecisionLog
 from vault_service.usecases.manage_connections import ConnectionAdmin
 from vault_service.usecases.manage_keys import KeyAdmin, ListFilter, MintSpec
+from vault_service.usecases.templates import TemplateAdmin
 
 # grpc ships no type information; the context is grpc.aio.ServicerContext.
 Context: TypeAlias = Any
@@ -41,9 +44,9 @@ Context: TypeAlias = Any
 STREAM_WINDOW = 64
 
 
-class VaultServicer(ConnectionRpcs, vault_pb2_grpc.VaultServiceServicer):
+class VaultServicer(ConnectionRpcs, TemplateRpcs, vault_pb2_grpc.VaultServiceServicer):
     """Thin adapter from the generated service to the vault's use cases (the connection RPCs
-    come from ConnectionRpcs)."""
+    come from ConnectionRpcs, the template RPCs and ProvisionAgent from TemplateRpcs)."""
 
     def __init__(
         self,
@@ -56,6 +59,7 @@ class VaultServicer(ConnectionRpcs, vault_pb2_grpc.VaultServiceServicer):
         history: KeyHistory,
         *,
         connections: ConnectionAdmin,
+        templates: TemplateAdmin,
     ) -> None:
         self._authorizer = authorizer
         self._chains = chains
@@ -66,9 +70,13 @@ class VaultServicer(ConnectionRpcs, vault_pb2_grpc.VaultServiceServicer):
         self._connections = connections
         self._usage = usage
         self._history = history
+        self._templates = templates
 
     def _credential(self, context: Context) -> Credential:
         return credential_of(context, self._settings)
+
+    def _key_proto(self, record: KeyRecord) -> vault_pb2.Key:
+        return convert.key_to_proto(record, self._clock.now_ms())
 
     async def MintKey(
         self, request: vault_pb2.MintKeyRequest, context: Context
@@ -93,6 +101,9 @@ class VaultServicer(ConnectionRpcs, vault_pb2_grpc.VaultServiceServicer):
             request_id=text(request.request_id, "request_id", limit=256),
             digest=request_digest(request.SerializeToString(deterministic=True)),
         )
+        if request.template:
+            template = text(request.template, "template", limit=200)
+            spec = await self._templates.mint_spec(credential, template, spec)
         record, secret = await self._admin.mint(credential, spec)
         return vault_pb2.MintKeyResponse(
             key=convert.key_to_proto(record, self._clock.now_ms()), secret=secret

@@ -35,24 +35,55 @@ class KeyRegistry:
     ) -> bool:
         """Stores a new key and its mint event; False when (minted_by, request_id) exists."""
         async with transaction(self._pool) as con:
-            inserted = await con.fetchval(
-                """INSERT INTO keys (key_id, tenant_id, parent_key_id, key_path, agent_id, label,
-                       scopes, policy, policy_version, secret_hash, state, create_time,
-                       expire_time, metadata, minted_by, mint_request_id, mint_request_digest)
-                   VALUES ($1, $2, NULLIF($3, ''), $4, $5, $6, $7, $8::jsonb, $9, $10, $11, $12,
-                           $13, $14::jsonb, $15, NULLIF($16, ''), $17)
-                   ON CONFLICT (minted_by, mint_request_id) DO NOTHING
-                   RETURNING true""",
-                record.key_id, record.tenant_id, record.parent_key_id, list(record.key_path),
-                record.agent_id, record.label, list(record.scopes), record.policy.to_json(),
-                record.policy_version, secret_hash, record.state.value,
-                datetime_from_ms(record.create_time_ms), datetime_from_ms(record.expire_time_ms),
-                json.dumps(record.metadata), minted_by, request_id, request_digest,
-            )  # fmt: skip
+            inserted = await _insert_key(
+                con, record, secret_hash, minted_by, request_id, request_digest
+            )
             if not inserted:
                 return False
             await self._event(con, record, "mint", minted_by, "", {"request_id": request_id})
             return True
+
+    async def insert_provisioned(
+        self,
+        keys: Sequence[tuple[KeyRecord, bytes]],
+        *,
+        minted_by: str,
+        request_id: str,
+        request_digest: bytes,
+    ) -> bool:
+        """Stores every key (with its secret hash) and their mint events in one transaction,
+        all or none; False when this (minted_by, request_id) already provisioned."""
+        async with transaction(self._pool) as con:
+            claimed = await con.fetchval(
+                """INSERT INTO provisionings (minted_by, request_id, request_digest, key_ids,
+                       create_time) VALUES ($1, $2, $3, $4, now())
+                   ON CONFLICT DO NOTHING RETURNING true""",
+                minted_by, request_id, request_digest, [r.key_id for r, _ in keys],
+            )  # fmt: skip
+            if not claimed:
+                return False
+            for index, (record, secret_hash) in enumerate(keys):
+                await _insert_key(con, record, secret_hash, minted_by, "", b"")
+                details = {"provision_request_id": request_id, "index": index}
+                await self._event(con, record, "mint", minted_by, "", details)
+            return True
+
+    async def find_provisioned(
+        self, minted_by: str, request_id: str
+    ) -> tuple[list[KeyRecord], bytes] | None:
+        """The keys a ProvisionAgent request minted, in order, and that request's digest."""
+        row = await run_db(
+            lambda: self._pool.fetchrow(
+                "SELECT key_ids, request_digest FROM provisionings"
+                " WHERE minted_by = $1 AND request_id = $2",
+                minted_by,
+                request_id,
+            )
+        )
+        if row is None:
+            return None
+        found = await self.get_many(list(row["key_ids"]))
+        return [found[k] for k in row["key_ids"]], bytes(row["request_digest"])
 
     async def find_mint(self, minted_by: str, request_id: str) -> tuple[KeyRecord, bytes] | None:
         row = await run_db(
@@ -216,3 +247,29 @@ class KeyRegistry:
                 limit,
             )
         )
+
+
+async def _insert_key(
+    con: Any,
+    record: KeyRecord,
+    secret_hash: bytes,
+    minted_by: str,
+    request_id: str,
+    request_digest: bytes,
+) -> bool:
+    """One keys row; False when (minted_by, request_id) exists (an empty id never conflicts)."""
+    inserted = await con.fetchval(
+        """INSERT INTO keys (key_id, tenant_id, parent_key_id, key_path, agent_id, label,
+               scopes, policy, policy_version, secret_hash, state, create_time,
+               expire_time, metadata, minted_by, mint_request_id, mint_request_digest)
+           VALUES ($1, $2, NULLIF($3, ''), $4, $5, $6, $7, $8::jsonb, $9, $10, $11, $12,
+                   $13, $14::jsonb, $15, NULLIF($16, ''), $17)
+           ON CONFLICT (minted_by, mint_request_id) DO NOTHING
+           RETURNING true""",
+        record.key_id, record.tenant_id, record.parent_key_id, list(record.key_path),
+        record.agent_id, record.label, list(record.scopes), record.policy.to_json(),
+        record.policy_version, secret_hash, record.state.value,
+        datetime_from_ms(record.create_time_ms), datetime_from_ms(record.expire_time_ms),
+        json.dumps(record.metadata), minted_by, request_id, request_digest or None,
+    )  # fmt: skip
+    return bool(inserted)

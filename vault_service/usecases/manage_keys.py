@@ -6,6 +6,7 @@ the RPC returns, so the very next Authorize on any replica sees it.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import secrets
 from dataclasses import dataclass, field, replace
@@ -73,19 +74,25 @@ class KeyAdmin:
         self._default_ttl_ms = default_ttl_ms
         self._max_ttl_ms = max_ttl_ms
 
+    async def minting_parent(self, credential: Credential, tenant_id: str) -> KeyRecord | None:
+        """The key new keys become children of (None: an admin mints root keys)."""
+        if credential.kind == KEY:
+            parent = (await self._permissions.caller_chain(credential))[0]
+            if tenant_id and tenant_id != parent.tenant_id:
+                raise PermissionDenied("a key holder mints only in its own tenant")
+            return parent
+        if credential.kind != ADMIN:
+            raise PermissionDenied("only an admin or a key holder may mint keys")
+        if not tenant_id:
+            raise InvalidArgument("tenant_id", "required when an admin mints a root key")
+        return None
+
     async def mint(self, credential: Credential, spec: MintSpec) -> tuple[KeyRecord, str]:
         """A new key and its secret; a retry with the same request_id returns the same pair."""
         vault = self._vault
-        parent: KeyRecord | None = None
-        if credential.kind == KEY:
-            parent = (await self._permissions.caller_chain(credential))[0]
-            if spec.tenant_id and spec.tenant_id != parent.tenant_id:
-                raise PermissionDenied("a key holder mints only in its own tenant")
+        parent = await self.minting_parent(credential, spec.tenant_id)
+        if parent is not None:
             spec = replace(spec, tenant_id=parent.tenant_id)
-        elif credential.kind != ADMIN:
-            raise PermissionDenied("only an admin or a key holder may mint keys")
-        elif not spec.tenant_id:
-            raise InvalidArgument("tenant_id", "required when an admin mints a root key")
         if spec.request_id:
             existing = await vault.registry.find_mint(credential.actor, spec.request_id)
             if existing is not None:
@@ -115,6 +122,47 @@ class KeyAdmin:
         await vault.hot.load(record, [], [], 0)
         await vault.hot.index_secret(digest.hex(), record.tenant_id, record.key_id)
         return record, secret
+
+    async def mint_many(
+        self, credential: Credential, specs: list[MintSpec], request_id: str, digest: bytes
+    ) -> list[tuple[KeyRecord, str]]:
+        """Several keys in one transaction, all or none (ProvisionAgent); a retry with the same
+        request_id returns the same keys and secrets, a different request with it is refused."""
+        vault = self._vault
+        parent = await self.minting_parent(credential, specs[0].tenant_id if specs else "")
+        found = await vault.registry.find_provisioned(credential.actor, request_id)
+        if found is None:
+            records = [
+                self._new_record(replace(s, tenant_id=parent.tenant_id) if parent else s, parent)
+                for s in specs
+            ]
+            secrets_ = [
+                _provisioned_secret(vault.pepper, credential.actor, request_id, i)
+                for i in range(len(records))
+            ]
+            hashed = [(r, vault.hash_secret(x)) for r, x in zip(records, secrets_, strict=True)]
+            if await vault.registry.insert_provisioned(
+                hashed, minted_by=credential.actor, request_id=request_id, request_digest=digest
+            ):
+                await asyncio.gather(*(self._load_hot(r, h) for r, h in hashed))
+                return list(zip(records, secrets_, strict=True))
+            found = await vault.registry.find_provisioned(credential.actor, request_id)
+            if found is None:
+                raise FailedPrecondition("the provisioning raced with another; retry")
+        records, stored_digest = found
+        if stored_digest != digest:
+            raise AlreadyExists(
+                f"request_id {request_id!r} was used for a different ProvisionAgent request",
+                reason=ErrorReason.REQUEST_ID_REUSED,
+            )
+        return [
+            (r, _provisioned_secret(vault.pepper, credential.actor, request_id, i))
+            for i, r in enumerate(records)
+        ]
+
+    async def _load_hot(self, record: KeyRecord, secret_hash: bytes) -> None:
+        await self._vault.hot.load(record, [], [], 0)
+        await self._vault.hot.index_secret(secret_hash.hex(), record.tenant_id, record.key_id)
 
     def _replay(
         self, credential: Credential, spec: MintSpec, record: KeyRecord, digest: bytes
@@ -265,6 +313,11 @@ class KeyAdmin:
             last, created = rows[-1]
             token = page_tokens.encode_time_position(created, last.key_id, tag)
         return [record for record, _ in rows], token
+
+
+def _provisioned_secret(pepper: bytes, actor: str, request_id: str, index: int) -> str:
+    """The secret of key `index` of a ProvisionAgent request, derived again on a retry."""
+    return key_secrets.derived_secret(pepper, actor, "provision", request_id, str(index))
 
 
 def _exceeds(field_path: str, detail: str) -> PermissionDenied:

@@ -29,6 +29,28 @@ class MintKeyFields(TypedDict, total=False):
     ttl: datetime.timedelta | duration_pb2.Duration
     metadata: Mapping[str, str]
     request_id: str
+    template: str
+
+
+class CreatePolicyTemplateFields(TypedDict, total=False):
+    tenant_id: str
+    template_id: str
+    template: vault_pb2.PolicyTemplate
+    request_id: str
+
+
+class ListPolicyTemplatesFields(TypedDict, total=False):
+    tenant_id: str
+    page_size: int
+    page_token: str
+
+
+class ProvisionAgentFields(TypedDict, total=False):
+    tenant_id: str
+    agent_id: str
+    template: str
+    label: str
+    request_id: str
 
 
 class AuthorizeFields(TypedDict, total=False):
@@ -85,6 +107,7 @@ class ListAuthorizationsFields(TypedDict, total=False):
     end_time: timestamp_pb2.Timestamp
     page_size: int
     page_token: str
+    order_by: str
 
 
 class ChargeFields(TypedDict, total=False):
@@ -131,6 +154,7 @@ class ListBillingEventsFields(TypedDict, total=False):
     filter: metering_pb2.BillingEventFilter
     page_size: int
     page_token: str
+    order_by: str
 
 
 class SetTenantModelPriceFields(TypedDict, total=False):

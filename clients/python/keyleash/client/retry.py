@@ -45,6 +45,10 @@ CALL_KINDS: dict[str, CallKind] = {
     "ListConnections": CallKind.READ_ONLY,
     "AccessConnectionSecret": CallKind.READ_ONLY,
     "CreateConnection": CallKind.IDEMPOTENT_BY_REQUEST_ID,
+    "GetPolicyTemplate": CallKind.READ_ONLY,
+    "ListPolicyTemplates": CallKind.READ_ONLY,
+    "CreatePolicyTemplate": CallKind.IDEMPOTENT_BY_REQUEST_ID,
+    "ProvisionAgent": CallKind.IDEMPOTENT_BY_REQUEST_ID,
     # MeteringService
     "GetSpend": CallKind.READ_ONLY,
     "GetTenant": CallKind.READ_ONLY,

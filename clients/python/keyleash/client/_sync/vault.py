@@ -17,12 +17,15 @@ from keyleash.client._transport import Requests, build_request
 from keyleash.client.config import VAULT_TARGET_ENV
 from keyleash.client.fields import (
     AuthorizeFields,
+    CreatePolicyTemplateFields,
     GetKeyUsageFields,
     KeyActionFields,
     ListAuthorizationsFields,
     ListKeyEventsFields,
     ListKeysFields,
+    ListPolicyTemplatesFields,
     MintKeyFields,
+    ProvisionAgentFields,
     UpdateKeyPolicyFields,
 )
 from keyleash.vault.v1 import vault_pb2 as V
@@ -252,3 +255,74 @@ class SyncVaultClient(SyncClientBase):
             if not page.next_page_token:
                 return
             built.page_token = page.next_page_token
+
+    def create_policy_template(
+        self,
+        request: V.CreatePolicyTemplateRequest | None = None,
+        /,
+        *,
+        timeout: float | None = None,
+        token: str | None = None,
+        **fields: Unpack[CreatePolicyTemplateFields],
+    ) -> V.PolicyTemplate:
+        """A tenant's new policy template (admin); idempotent by request_id."""
+        built = build_request(V.CreatePolicyTemplateRequest, request, fields)
+        return self._invoker.unary("CreatePolicyTemplate", built, V.PolicyTemplate, timeout, token)
+
+    def get_policy_template(
+        self,
+        request: V.GetPolicyTemplateRequest | str,
+        /,
+        *,
+        timeout: float | None = None,
+        token: str | None = None,
+    ) -> V.PolicyTemplate:
+        """A template by request or name: "policyTemplates/{id}" (shipped) or
+        "tenants/{t}/policyTemplates/{id}"."""
+        built = named_request(V.GetPolicyTemplateRequest, request, {})
+        return self._invoker.unary("GetPolicyTemplate", built, V.PolicyTemplate, timeout, token)
+
+    def list_policy_templates(
+        self,
+        request: V.ListPolicyTemplatesRequest | None = None,
+        /,
+        *,
+        timeout: float | None = None,
+        token: str | None = None,
+        **fields: Unpack[ListPolicyTemplatesFields],
+    ) -> V.ListPolicyTemplatesResponse:
+        """One page: the shipped templates, then the tenant's."""
+        built = build_request(V.ListPolicyTemplatesRequest, request, fields)
+        return self._invoker.unary(
+            "ListPolicyTemplates", built, V.ListPolicyTemplatesResponse, timeout, token
+        )
+
+    def delete_policy_template(
+        self,
+        request: V.DeletePolicyTemplateRequest | str,
+        /,
+        *,
+        timeout: float | None = None,
+        token: str | None = None,
+    ) -> V.DeletePolicyTemplateResponse:
+        """Deletes a tenant's template (admin)."""
+        built = named_request(V.DeletePolicyTemplateRequest, request, {})
+        return self._invoker.unary(
+            "DeletePolicyTemplate", built, V.DeletePolicyTemplateResponse, timeout, token
+        )
+
+    def provision_agent(
+        self,
+        request: V.ProvisionAgentRequest | None = None,
+        /,
+        *,
+        timeout: float | None = None,
+        token: str | None = None,
+        **fields: Unpack[ProvisionAgentFields],
+    ) -> V.ProvisionAgentResponse:
+        """One vendor-locked key per vendor key of a template, all or none; idempotent by
+        request_id (retried on UNAVAILABLE only when it is set)."""
+        built = build_request(V.ProvisionAgentRequest, request, fields)
+        return self._invoker.unary(
+            "ProvisionAgent", built, V.ProvisionAgentResponse, timeout, token
+        )

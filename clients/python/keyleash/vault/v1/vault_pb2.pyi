@@ -59,6 +59,8 @@ class ErrorReason(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     ERROR_REASON_CONNECTION_NOT_FOUND: _ClassVar[ErrorReason]
     ERROR_REASON_SECRETS_KEY_UNAVAILABLE: _ClassVar[ErrorReason]
     ERROR_REASON_CONNECTION_EXISTS: _ClassVar[ErrorReason]
+    ERROR_REASON_EXCEEDS_TEMPLATE: _ClassVar[ErrorReason]
+    ERROR_REASON_TEMPLATE_EXISTS: _ClassVar[ErrorReason]
 DECISION_UNSPECIFIED: Decision
 DECISION_ALLOW: Decision
 DECISION_DENY: Decision
@@ -97,6 +99,8 @@ ERROR_REASON_STORE_TIMEOUT: ErrorReason
 ERROR_REASON_CONNECTION_NOT_FOUND: ErrorReason
 ERROR_REASON_SECRETS_KEY_UNAVAILABLE: ErrorReason
 ERROR_REASON_CONNECTION_EXISTS: ErrorReason
+ERROR_REASON_EXCEEDS_TEMPLATE: ErrorReason
+ERROR_REASON_TEMPLATE_EXISTS: ErrorReason
 
 class Key(_message.Message):
     __slots__ = ("name", "key_id", "tenant_id", "parent_key_id", "agent_id", "label", "scopes", "policy", "state", "create_time", "expire_time", "revoke_time", "revoke_reason", "metadata", "depth")
@@ -208,7 +212,7 @@ class AttributeConstraint(_message.Message):
     def __init__(self, attribute: _Optional[str] = ..., allowed_values: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class MintKeyRequest(_message.Message):
-    __slots__ = ("tenant_id", "agent_id", "label", "scopes", "policy", "ttl", "metadata", "request_id")
+    __slots__ = ("tenant_id", "agent_id", "label", "scopes", "policy", "ttl", "metadata", "request_id", "template")
     class MetadataEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -224,6 +228,7 @@ class MintKeyRequest(_message.Message):
     TTL_FIELD_NUMBER: _ClassVar[int]
     METADATA_FIELD_NUMBER: _ClassVar[int]
     REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    TEMPLATE_FIELD_NUMBER: _ClassVar[int]
     tenant_id: str
     agent_id: str
     label: str
@@ -232,7 +237,8 @@ class MintKeyRequest(_message.Message):
     ttl: _duration_pb2.Duration
     metadata: _containers.ScalarMap[str, str]
     request_id: str
-    def __init__(self, tenant_id: _Optional[str] = ..., agent_id: _Optional[str] = ..., label: _Optional[str] = ..., scopes: _Optional[_Iterable[str]] = ..., policy: _Optional[_Union[Policy, _Mapping]] = ..., ttl: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., metadata: _Optional[_Mapping[str, str]] = ..., request_id: _Optional[str] = ...) -> None: ...
+    template: str
+    def __init__(self, tenant_id: _Optional[str] = ..., agent_id: _Optional[str] = ..., label: _Optional[str] = ..., scopes: _Optional[_Iterable[str]] = ..., policy: _Optional[_Union[Policy, _Mapping]] = ..., ttl: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., metadata: _Optional[_Mapping[str, str]] = ..., request_id: _Optional[str] = ..., template: _Optional[str] = ...) -> None: ...
 
 class MintKeyResponse(_message.Message):
     __slots__ = ("key", "secret")
@@ -644,3 +650,99 @@ class KeyEvent(_message.Message):
     details_json: str
     event_id: int
     def __init__(self, action: _Optional[str] = ..., event_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., actor: _Optional[str] = ..., reason: _Optional[str] = ..., details_json: _Optional[str] = ..., event_id: _Optional[int] = ...) -> None: ...
+
+class PolicyTemplate(_message.Message):
+    __slots__ = ("name", "display_name", "description", "scopes", "policy", "ttl", "vendor_keys", "create_time")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    DISPLAY_NAME_FIELD_NUMBER: _ClassVar[int]
+    DESCRIPTION_FIELD_NUMBER: _ClassVar[int]
+    SCOPES_FIELD_NUMBER: _ClassVar[int]
+    POLICY_FIELD_NUMBER: _ClassVar[int]
+    TTL_FIELD_NUMBER: _ClassVar[int]
+    VENDOR_KEYS_FIELD_NUMBER: _ClassVar[int]
+    CREATE_TIME_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    display_name: str
+    description: str
+    scopes: _containers.RepeatedScalarFieldContainer[str]
+    policy: Policy
+    ttl: _duration_pb2.Duration
+    vendor_keys: _containers.RepeatedCompositeFieldContainer[VendorKeyTemplate]
+    create_time: _timestamp_pb2.Timestamp
+    def __init__(self, name: _Optional[str] = ..., display_name: _Optional[str] = ..., description: _Optional[str] = ..., scopes: _Optional[_Iterable[str]] = ..., policy: _Optional[_Union[Policy, _Mapping]] = ..., ttl: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., vendor_keys: _Optional[_Iterable[_Union[VendorKeyTemplate, _Mapping]]] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class VendorKeyTemplate(_message.Message):
+    __slots__ = ("vendor", "scopes", "policy")
+    VENDOR_FIELD_NUMBER: _ClassVar[int]
+    SCOPES_FIELD_NUMBER: _ClassVar[int]
+    POLICY_FIELD_NUMBER: _ClassVar[int]
+    vendor: str
+    scopes: _containers.RepeatedScalarFieldContainer[str]
+    policy: Policy
+    def __init__(self, vendor: _Optional[str] = ..., scopes: _Optional[_Iterable[str]] = ..., policy: _Optional[_Union[Policy, _Mapping]] = ...) -> None: ...
+
+class CreatePolicyTemplateRequest(_message.Message):
+    __slots__ = ("tenant_id", "template_id", "template", "request_id")
+    TENANT_ID_FIELD_NUMBER: _ClassVar[int]
+    TEMPLATE_ID_FIELD_NUMBER: _ClassVar[int]
+    TEMPLATE_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    tenant_id: str
+    template_id: str
+    template: PolicyTemplate
+    request_id: str
+    def __init__(self, tenant_id: _Optional[str] = ..., template_id: _Optional[str] = ..., template: _Optional[_Union[PolicyTemplate, _Mapping]] = ..., request_id: _Optional[str] = ...) -> None: ...
+
+class GetPolicyTemplateRequest(_message.Message):
+    __slots__ = ("name",)
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    def __init__(self, name: _Optional[str] = ...) -> None: ...
+
+class ListPolicyTemplatesRequest(_message.Message):
+    __slots__ = ("tenant_id", "page_size", "page_token")
+    TENANT_ID_FIELD_NUMBER: _ClassVar[int]
+    PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    tenant_id: str
+    page_size: int
+    page_token: str
+    def __init__(self, tenant_id: _Optional[str] = ..., page_size: _Optional[int] = ..., page_token: _Optional[str] = ...) -> None: ...
+
+class ListPolicyTemplatesResponse(_message.Message):
+    __slots__ = ("templates", "next_page_token")
+    TEMPLATES_FIELD_NUMBER: _ClassVar[int]
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    templates: _containers.RepeatedCompositeFieldContainer[PolicyTemplate]
+    next_page_token: str
+    def __init__(self, templates: _Optional[_Iterable[_Union[PolicyTemplate, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
+
+class DeletePolicyTemplateRequest(_message.Message):
+    __slots__ = ("name",)
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    def __init__(self, name: _Optional[str] = ...) -> None: ...
+
+class DeletePolicyTemplateResponse(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class ProvisionAgentRequest(_message.Message):
+    __slots__ = ("tenant_id", "agent_id", "template", "label", "request_id")
+    TENANT_ID_FIELD_NUMBER: _ClassVar[int]
+    AGENT_ID_FIELD_NUMBER: _ClassVar[int]
+    TEMPLATE_FIELD_NUMBER: _ClassVar[int]
+    LABEL_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    tenant_id: str
+    agent_id: str
+    template: str
+    label: str
+    request_id: str
+    def __init__(self, tenant_id: _Optional[str] = ..., agent_id: _Optional[str] = ..., template: _Optional[str] = ..., label: _Optional[str] = ..., request_id: _Optional[str] = ...) -> None: ...
+
+class ProvisionAgentResponse(_message.Message):
+    __slots__ = ("keys",)
+    KEYS_FIELD_NUMBER: _ClassVar[int]
+    keys: _containers.RepeatedCompositeFieldContainer[MintKeyResponse]
+    def __init__(self, keys: _Optional[_Iterable[_Union[MintKeyResponse, _Mapping]]] = ...) -> None: ...

@@ -133,6 +133,31 @@ class VaultServiceStub:
                 request_serializer=keyleash_dot_vault_dot_v1_dot_vault__pb2.ListKeyEventsRequest.SerializeToString,
                 response_deserializer=keyleash_dot_vault_dot_v1_dot_vault__pb2.ListKeyEventsResponse.FromString,
                 _registered_method=True)
+        self.CreatePolicyTemplate = channel.unary_unary(
+                '/keyleash.vault.v1.VaultService/CreatePolicyTemplate',
+                request_serializer=keyleash_dot_vault_dot_v1_dot_vault__pb2.CreatePolicyTemplateRequest.SerializeToString,
+                response_deserializer=keyleash_dot_vault_dot_v1_dot_vault__pb2.PolicyTemplate.FromString,
+                _registered_method=True)
+        self.GetPolicyTemplate = channel.unary_unary(
+                '/keyleash.vault.v1.VaultService/GetPolicyTemplate',
+                request_serializer=keyleash_dot_vault_dot_v1_dot_vault__pb2.GetPolicyTemplateRequest.SerializeToString,
+                response_deserializer=keyleash_dot_vault_dot_v1_dot_vault__pb2.PolicyTemplate.FromString,
+                _registered_method=True)
+        self.ListPolicyTemplates = channel.unary_unary(
+                '/keyleash.vault.v1.VaultService/ListPolicyTemplates',
+                request_serializer=keyleash_dot_vault_dot_v1_dot_vault__pb2.ListPolicyTemplatesRequest.SerializeToString,
+                response_deserializer=keyleash_dot_vault_dot_v1_dot_vault__pb2.ListPolicyTemplatesResponse.FromString,
+                _registered_method=True)
+        self.DeletePolicyTemplate = channel.unary_unary(
+                '/keyleash.vault.v1.VaultService/DeletePolicyTemplate',
+                request_serializer=keyleash_dot_vault_dot_v1_dot_vault__pb2.DeletePolicyTemplateRequest.SerializeToString,
+                response_deserializer=keyleash_dot_vault_dot_v1_dot_vault__pb2.DeletePolicyTemplateResponse.FromString,
+                _registered_method=True)
+        self.ProvisionAgent = channel.unary_unary(
+                '/keyleash.vault.v1.VaultService/ProvisionAgent',
+                request_serializer=keyleash_dot_vault_dot_v1_dot_vault__pb2.ProvisionAgentRequest.SerializeToString,
+                response_deserializer=keyleash_dot_vault_dot_v1_dot_vault__pb2.ProvisionAgentResponse.FromString,
+                _registered_method=True)
 
 
 class VaultServiceServicer:
@@ -295,6 +320,44 @@ class VaultServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def CreatePolicyTemplate(self, request, context):
+        """Creates a tenant's policy template, idempotent by request_id. Admin only.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetPolicyTemplate(self, request, context):
+        """Gets a template: a tenant's ("tenants/{t}/policyTemplates/{id}") or a shipped one
+        ("policyTemplates/{id}"). Admin, or a key holder of the tenant.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListPolicyTemplates(self, request, context):
+        """Lists the shipped templates, then the tenant's, by name, paginated (AIP-132).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DeletePolicyTemplate(self, request, context):
+        """Deletes a tenant's template; keys minted from it keep their policies. Admin only.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ProvisionAgent(self, request, context):
+        """Provisions an agent in one call: one key per vendor key of the template, each locked to its
+        vendor with its own caps, all minted or none, idempotent by request_id. Admin (root keys) or
+        a key holder (children of its key, within its rights).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_VaultServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -392,6 +455,31 @@ def add_VaultServiceServicer_to_server(servicer, server):
                     servicer.ListKeyEvents,
                     request_deserializer=keyleash_dot_vault_dot_v1_dot_vault__pb2.ListKeyEventsRequest.FromString,
                     response_serializer=keyleash_dot_vault_dot_v1_dot_vault__pb2.ListKeyEventsResponse.SerializeToString,
+            ),
+            'CreatePolicyTemplate': grpc.unary_unary_rpc_method_handler(
+                    servicer.CreatePolicyTemplate,
+                    request_deserializer=keyleash_dot_vault_dot_v1_dot_vault__pb2.CreatePolicyTemplateRequest.FromString,
+                    response_serializer=keyleash_dot_vault_dot_v1_dot_vault__pb2.PolicyTemplate.SerializeToString,
+            ),
+            'GetPolicyTemplate': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetPolicyTemplate,
+                    request_deserializer=keyleash_dot_vault_dot_v1_dot_vault__pb2.GetPolicyTemplateRequest.FromString,
+                    response_serializer=keyleash_dot_vault_dot_v1_dot_vault__pb2.PolicyTemplate.SerializeToString,
+            ),
+            'ListPolicyTemplates': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListPolicyTemplates,
+                    request_deserializer=keyleash_dot_vault_dot_v1_dot_vault__pb2.ListPolicyTemplatesRequest.FromString,
+                    response_serializer=keyleash_dot_vault_dot_v1_dot_vault__pb2.ListPolicyTemplatesResponse.SerializeToString,
+            ),
+            'DeletePolicyTemplate': grpc.unary_unary_rpc_method_handler(
+                    servicer.DeletePolicyTemplate,
+                    request_deserializer=keyleash_dot_vault_dot_v1_dot_vault__pb2.DeletePolicyTemplateRequest.FromString,
+                    response_serializer=keyleash_dot_vault_dot_v1_dot_vault__pb2.DeletePolicyTemplateResponse.SerializeToString,
+            ),
+            'ProvisionAgent': grpc.unary_unary_rpc_method_handler(
+                    servicer.ProvisionAgent,
+                    request_deserializer=keyleash_dot_vault_dot_v1_dot_vault__pb2.ProvisionAgentRequest.FromString,
+                    response_serializer=keyleash_dot_vault_dot_v1_dot_vault__pb2.ProvisionAgentResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -911,6 +999,141 @@ class VaultService:
             '/keyleash.vault.v1.VaultService/ListKeyEvents',
             keyleash_dot_vault_dot_v1_dot_vault__pb2.ListKeyEventsRequest.SerializeToString,
             keyleash_dot_vault_dot_v1_dot_vault__pb2.ListKeyEventsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CreatePolicyTemplate(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/keyleash.vault.v1.VaultService/CreatePolicyTemplate',
+            keyleash_dot_vault_dot_v1_dot_vault__pb2.CreatePolicyTemplateRequest.SerializeToString,
+            keyleash_dot_vault_dot_v1_dot_vault__pb2.PolicyTemplate.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetPolicyTemplate(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/keyleash.vault.v1.VaultService/GetPolicyTemplate',
+            keyleash_dot_vault_dot_v1_dot_vault__pb2.GetPolicyTemplateRequest.SerializeToString,
+            keyleash_dot_vault_dot_v1_dot_vault__pb2.PolicyTemplate.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListPolicyTemplates(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/keyleash.vault.v1.VaultService/ListPolicyTemplates',
+            keyleash_dot_vault_dot_v1_dot_vault__pb2.ListPolicyTemplatesRequest.SerializeToString,
+            keyleash_dot_vault_dot_v1_dot_vault__pb2.ListPolicyTemplatesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DeletePolicyTemplate(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/keyleash.vault.v1.VaultService/DeletePolicyTemplate',
+            keyleash_dot_vault_dot_v1_dot_vault__pb2.DeletePolicyTemplateRequest.SerializeToString,
+            keyleash_dot_vault_dot_v1_dot_vault__pb2.DeletePolicyTemplateResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ProvisionAgent(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/keyleash.vault.v1.VaultService/ProvisionAgent',
+            keyleash_dot_vault_dot_v1_dot_vault__pb2.ProvisionAgentRequest.SerializeToString,
+            keyleash_dot_vault_dot_v1_dot_vault__pb2.ProvisionAgentResponse.FromString,
             options,
             channel_credentials,
             insecure,

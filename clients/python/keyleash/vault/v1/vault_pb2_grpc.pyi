@@ -106,6 +106,21 @@ class VaultServiceStub:
     (directly or by an ancestor's revocation), each with when, by which credential and why.
     Admin for any key; a key holder for its own key and its descendants.
     """
+    CreatePolicyTemplate: _grpc.UnaryUnaryMultiCallable[_vault_pb2.CreatePolicyTemplateRequest, _vault_pb2.PolicyTemplate]
+    """Creates a tenant's policy template, idempotent by request_id. Admin only."""
+    GetPolicyTemplate: _grpc.UnaryUnaryMultiCallable[_vault_pb2.GetPolicyTemplateRequest, _vault_pb2.PolicyTemplate]
+    """Gets a template: a tenant's ("tenants/{t}/policyTemplates/{id}") or a shipped one
+    ("policyTemplates/{id}"). Admin, or a key holder of the tenant.
+    """
+    ListPolicyTemplates: _grpc.UnaryUnaryMultiCallable[_vault_pb2.ListPolicyTemplatesRequest, _vault_pb2.ListPolicyTemplatesResponse]
+    """Lists the shipped templates, then the tenant's, by name, paginated (AIP-132)."""
+    DeletePolicyTemplate: _grpc.UnaryUnaryMultiCallable[_vault_pb2.DeletePolicyTemplateRequest, _vault_pb2.DeletePolicyTemplateResponse]
+    """Deletes a tenant's template; keys minted from it keep their policies. Admin only."""
+    ProvisionAgent: _grpc.UnaryUnaryMultiCallable[_vault_pb2.ProvisionAgentRequest, _vault_pb2.ProvisionAgentResponse]
+    """Provisions an agent in one call: one key per vendor key of the template, each locked to its
+    vendor with its own caps, all minted or none, idempotent by request_id. Admin (root keys) or
+    a key holder (children of its key, within its rights).
+    """
 
 @_typing.type_check_only
 class VaultServiceAsyncStub(VaultServiceStub):
@@ -184,6 +199,21 @@ class VaultServiceAsyncStub(VaultServiceStub):
     """Lists a key's history, oldest first: minted, frozen, unfrozen, policy changed, revoked
     (directly or by an ancestor's revocation), each with when, by which credential and why.
     Admin for any key; a key holder for its own key and its descendants.
+    """
+    CreatePolicyTemplate: _aio.UnaryUnaryMultiCallable[_vault_pb2.CreatePolicyTemplateRequest, _vault_pb2.PolicyTemplate]  # type: ignore[assignment]
+    """Creates a tenant's policy template, idempotent by request_id. Admin only."""
+    GetPolicyTemplate: _aio.UnaryUnaryMultiCallable[_vault_pb2.GetPolicyTemplateRequest, _vault_pb2.PolicyTemplate]  # type: ignore[assignment]
+    """Gets a template: a tenant's ("tenants/{t}/policyTemplates/{id}") or a shipped one
+    ("policyTemplates/{id}"). Admin, or a key holder of the tenant.
+    """
+    ListPolicyTemplates: _aio.UnaryUnaryMultiCallable[_vault_pb2.ListPolicyTemplatesRequest, _vault_pb2.ListPolicyTemplatesResponse]  # type: ignore[assignment]
+    """Lists the shipped templates, then the tenant's, by name, paginated (AIP-132)."""
+    DeletePolicyTemplate: _aio.UnaryUnaryMultiCallable[_vault_pb2.DeletePolicyTemplateRequest, _vault_pb2.DeletePolicyTemplateResponse]  # type: ignore[assignment]
+    """Deletes a tenant's template; keys minted from it keep their policies. Admin only."""
+    ProvisionAgent: _aio.UnaryUnaryMultiCallable[_vault_pb2.ProvisionAgentRequest, _vault_pb2.ProvisionAgentResponse]  # type: ignore[assignment]
+    """Provisions an agent in one call: one key per vendor key of the template, each locked to its
+    vendor with its own caps, all minted or none, idempotent by request_id. Admin (root keys) or
+    a key holder (children of its key, within its rights).
     """
 
 class VaultServiceServicer(metaclass=_abc_1.ABCMeta):
@@ -374,6 +404,51 @@ class VaultServiceServicer(metaclass=_abc_1.ABCMeta):
         """Lists a key's history, oldest first: minted, frozen, unfrozen, policy changed, revoked
         (directly or by an ancestor's revocation), each with when, by which credential and why.
         Admin for any key; a key holder for its own key and its descendants.
+        """
+
+    @_abc_1.abstractmethod
+    def CreatePolicyTemplate(
+        self,
+        request: _vault_pb2.CreatePolicyTemplateRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_vault_pb2.PolicyTemplate, _abc.Awaitable[_vault_pb2.PolicyTemplate]]:
+        """Creates a tenant's policy template, idempotent by request_id. Admin only."""
+
+    @_abc_1.abstractmethod
+    def GetPolicyTemplate(
+        self,
+        request: _vault_pb2.GetPolicyTemplateRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_vault_pb2.PolicyTemplate, _abc.Awaitable[_vault_pb2.PolicyTemplate]]:
+        """Gets a template: a tenant's ("tenants/{t}/policyTemplates/{id}") or a shipped one
+        ("policyTemplates/{id}"). Admin, or a key holder of the tenant.
+        """
+
+    @_abc_1.abstractmethod
+    def ListPolicyTemplates(
+        self,
+        request: _vault_pb2.ListPolicyTemplatesRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_vault_pb2.ListPolicyTemplatesResponse, _abc.Awaitable[_vault_pb2.ListPolicyTemplatesResponse]]:
+        """Lists the shipped templates, then the tenant's, by name, paginated (AIP-132)."""
+
+    @_abc_1.abstractmethod
+    def DeletePolicyTemplate(
+        self,
+        request: _vault_pb2.DeletePolicyTemplateRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_vault_pb2.DeletePolicyTemplateResponse, _abc.Awaitable[_vault_pb2.DeletePolicyTemplateResponse]]:
+        """Deletes a tenant's template; keys minted from it keep their policies. Admin only."""
+
+    @_abc_1.abstractmethod
+    def ProvisionAgent(
+        self,
+        request: _vault_pb2.ProvisionAgentRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_vault_pb2.ProvisionAgentResponse, _abc.Awaitable[_vault_pb2.ProvisionAgentResponse]]:
+        """Provisions an agent in one call: one key per vendor key of the template, each locked to its
+        vendor with its own caps, all minted or none, idempotent by request_id. Admin (root keys) or
+        a key holder (children of its key, within its rights).
         """
 
 def add_VaultServiceServicer_to_server(servicer: VaultServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

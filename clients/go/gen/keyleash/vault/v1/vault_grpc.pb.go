@@ -75,6 +75,19 @@ type VaultServiceClient interface {
 	// (directly or by an ancestor's revocation), each with when, by which credential and why.
 	// Admin for any key; a key holder for its own key and its descendants.
 	ListKeyEvents(ctx context.Context, in *ListKeyEventsRequest, opts ...grpc.CallOption) (*ListKeyEventsResponse, error)
+	// Creates a tenant's policy template, idempotent by request_id. Admin only.
+	CreatePolicyTemplate(ctx context.Context, in *CreatePolicyTemplateRequest, opts ...grpc.CallOption) (*PolicyTemplate, error)
+	// Gets a template: a tenant's ("tenants/{t}/policyTemplates/{id}") or a shipped one
+	// ("policyTemplates/{id}"). Admin, or a key holder of the tenant.
+	GetPolicyTemplate(ctx context.Context, in *GetPolicyTemplateRequest, opts ...grpc.CallOption) (*PolicyTemplate, error)
+	// Lists the shipped templates, then the tenant's, by name, paginated (AIP-132).
+	ListPolicyTemplates(ctx context.Context, in *ListPolicyTemplatesRequest, opts ...grpc.CallOption) (*ListPolicyTemplatesResponse, error)
+	// Deletes a tenant's template; keys minted from it keep their policies. Admin only.
+	DeletePolicyTemplate(ctx context.Context, in *DeletePolicyTemplateRequest, opts ...grpc.CallOption) (*DeletePolicyTemplateResponse, error)
+	// Provisions an agent in one call: one key per vendor key of the template, each locked to its
+	// vendor with its own caps, all minted or none, idempotent by request_id. Admin (root keys) or
+	// a key holder (children of its key, within its rights).
+	ProvisionAgent(ctx context.Context, in *ProvisionAgentRequest, opts ...grpc.CallOption) (*ProvisionAgentResponse, error)
 }
 
 type vaultServiceClient struct {
@@ -278,6 +291,51 @@ func (c *vaultServiceClient) ListKeyEvents(ctx context.Context, in *ListKeyEvent
 	return out, nil
 }
 
+func (c *vaultServiceClient) CreatePolicyTemplate(ctx context.Context, in *CreatePolicyTemplateRequest, opts ...grpc.CallOption) (*PolicyTemplate, error) {
+	out := new(PolicyTemplate)
+	err := c.cc.Invoke(ctx, "/keyleash.vault.v1.VaultService/CreatePolicyTemplate", in, out, opts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *vaultServiceClient) GetPolicyTemplate(ctx context.Context, in *GetPolicyTemplateRequest, opts ...grpc.CallOption) (*PolicyTemplate, error) {
+	out := new(PolicyTemplate)
+	err := c.cc.Invoke(ctx, "/keyleash.vault.v1.VaultService/GetPolicyTemplate", in, out, opts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *vaultServiceClient) ListPolicyTemplates(ctx context.Context, in *ListPolicyTemplatesRequest, opts ...grpc.CallOption) (*ListPolicyTemplatesResponse, error) {
+	out := new(ListPolicyTemplatesResponse)
+	err := c.cc.Invoke(ctx, "/keyleash.vault.v1.VaultService/ListPolicyTemplates", in, out, opts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *vaultServiceClient) DeletePolicyTemplate(ctx context.Context, in *DeletePolicyTemplateRequest, opts ...grpc.CallOption) (*DeletePolicyTemplateResponse, error) {
+	out := new(DeletePolicyTemplateResponse)
+	err := c.cc.Invoke(ctx, "/keyleash.vault.v1.VaultService/DeletePolicyTemplate", in, out, opts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *vaultServiceClient) ProvisionAgent(ctx context.Context, in *ProvisionAgentRequest, opts ...grpc.CallOption) (*ProvisionAgentResponse, error) {
+	out := new(ProvisionAgentResponse)
+	err := c.cc.Invoke(ctx, "/keyleash.vault.v1.VaultService/ProvisionAgent", in, out, opts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // VaultServiceServer is the server API for VaultService service.
 // All implementations must embed UnimplementedVaultServiceServer
 // for forward compatibility
@@ -340,6 +398,19 @@ type VaultServiceServer interface {
 	// (directly or by an ancestor's revocation), each with when, by which credential and why.
 	// Admin for any key; a key holder for its own key and its descendants.
 	ListKeyEvents(context.Context, *ListKeyEventsRequest) (*ListKeyEventsResponse, error)
+	// Creates a tenant's policy template, idempotent by request_id. Admin only.
+	CreatePolicyTemplate(context.Context, *CreatePolicyTemplateRequest) (*PolicyTemplate, error)
+	// Gets a template: a tenant's ("tenants/{t}/policyTemplates/{id}") or a shipped one
+	// ("policyTemplates/{id}"). Admin, or a key holder of the tenant.
+	GetPolicyTemplate(context.Context, *GetPolicyTemplateRequest) (*PolicyTemplate, error)
+	// Lists the shipped templates, then the tenant's, by name, paginated (AIP-132).
+	ListPolicyTemplates(context.Context, *ListPolicyTemplatesRequest) (*ListPolicyTemplatesResponse, error)
+	// Deletes a tenant's template; keys minted from it keep their policies. Admin only.
+	DeletePolicyTemplate(context.Context, *DeletePolicyTemplateRequest) (*DeletePolicyTemplateResponse, error)
+	// Provisions an agent in one call: one key per vendor key of the template, each locked to its
+	// vendor with its own caps, all minted or none, idempotent by request_id. Admin (root keys) or
+	// a key holder (children of its key, within its rights).
+	ProvisionAgent(context.Context, *ProvisionAgentRequest) (*ProvisionAgentResponse, error)
 	mustEmbedUnimplementedVaultServiceServer()
 }
 
@@ -403,6 +474,21 @@ func (UnimplementedVaultServiceServer) GetKeyUsage(context.Context, *GetKeyUsage
 }
 func (UnimplementedVaultServiceServer) ListKeyEvents(context.Context, *ListKeyEventsRequest) (*ListKeyEventsResponse, error) {
 	return nil, status.Errorf(codes.Unimplemented, "method ListKeyEvents not implemented")
+}
+func (UnimplementedVaultServiceServer) CreatePolicyTemplate(context.Context, *CreatePolicyTemplateRequest) (*PolicyTemplate, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method CreatePolicyTemplate not implemented")
+}
+func (UnimplementedVaultServiceServer) GetPolicyTemplate(context.Context, *GetPolicyTemplateRequest) (*PolicyTemplate, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method GetPolicyTemplate not implemented")
+}
+func (UnimplementedVaultServiceServer) ListPolicyTemplates(context.Context, *ListPolicyTemplatesRequest) (*ListPolicyTemplatesResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method ListPolicyTemplates not implemented")
+}
+func (UnimplementedVaultServiceServer) DeletePolicyTemplate(context.Context, *DeletePolicyTemplateRequest) (*DeletePolicyTemplateResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method DeletePolicyTemplate not implemented")
+}
+func (UnimplementedVaultServiceServer) ProvisionAgent(context.Context, *ProvisionAgentRequest) (*ProvisionAgentResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method ProvisionAgent not implemented")
 }
 func (UnimplementedVaultServiceServer) mustEmbedUnimplementedVaultServiceServer() {}
 
@@ -767,6 +853,96 @@ func _VaultService_ListKeyEvents_Handler(srv interface{}, ctx context.Context, d
 	return interceptor(ctx, in, info, handler)
 }
 
+func _VaultService_CreatePolicyTemplate_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(CreatePolicyTemplateRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(VaultServiceServer).CreatePolicyTemplate(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: "/keyleash.vault.v1.VaultService/CreatePolicyTemplate",
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(VaultServiceServer).CreatePolicyTemplate(ctx, req.(*CreatePolicyTemplateRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _VaultService_GetPolicyTemplate_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetPolicyTemplateRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(VaultServiceServer).GetPolicyTemplate(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: "/keyleash.vault.v1.VaultService/GetPolicyTemplate",
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(VaultServiceServer).GetPolicyTemplate(ctx, req.(*GetPolicyTemplateRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _VaultService_ListPolicyTemplates_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListPolicyTemplatesRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(VaultServiceServer).ListPolicyTemplates(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: "/keyleash.vault.v1.VaultService/ListPolicyTemplates",
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(VaultServiceServer).ListPolicyTemplates(ctx, req.(*ListPolicyTemplatesRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _VaultService_DeletePolicyTemplate_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(DeletePolicyTemplateRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(VaultServiceServer).DeletePolicyTemplate(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: "/keyleash.vault.v1.VaultService/DeletePolicyTemplate",
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(VaultServiceServer).DeletePolicyTemplate(ctx, req.(*DeletePolicyTemplateRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _VaultService_ProvisionAgent_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ProvisionAgentRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(VaultServiceServer).ProvisionAgent(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: "/keyleash.vault.v1.VaultService/ProvisionAgent",
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(VaultServiceServer).ProvisionAgent(ctx, req.(*ProvisionAgentRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 var _VaultService_serviceDesc = grpc.ServiceDesc{
 	ServiceName: "keyleash.vault.v1.VaultService",
 	HandlerType: (*VaultServiceServer)(nil),
@@ -842,6 +1018,26 @@ var _VaultService_serviceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "ListKeyEvents",
 			Handler:    _VaultService_ListKeyEvents_Handler,
+		},
+		{
+			MethodName: "CreatePolicyTemplate",
+			Handler:    _VaultService_CreatePolicyTemplate_Handler,
+		},
+		{
+			MethodName: "GetPolicyTemplate",
+			Handler:    _VaultService_GetPolicyTemplate_Handler,
+		},
+		{
+			MethodName: "ListPolicyTemplates",
+			Handler:    _VaultService_ListPolicyTemplates_Handler,
+		},
+		{
+			MethodName: "DeletePolicyTemplate",
+			Handler:    _VaultService_DeletePolicyTemplate_Handler,
+		},
+		{
+			MethodName: "ProvisionAgent",
+			Handler:    _VaultService_ProvisionAgent_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{
