@@ -29,7 +29,7 @@ from keyleash_ops.cli_common import (
     vault_client,
 )
 from keyleash_ops.cli_key_views import register_actions
-from keyleash_ops.cli_templates import template_name_of
+from keyleash_ops.cli_templates import resolve_template
 
 _CAP_WINDOWS = {
     "day": V.SpendCap.WINDOW_CALENDAR_DAY,
@@ -182,11 +182,12 @@ def _mint(args: argparse.Namespace) -> int:
         scopes=args.scope or [],
         policy=policy,
         request_id=args.request_id or "",
-        template=template_name_of(args.template) if args.template else "",
     )
     if args.ttl:
         request.ttl.FromMilliseconds(parse_duration_ms(args.ttl))
     with vault_client(args) as vault:
+        if args.template:
+            request.template = resolve_template(vault, args.template, args.tenant)
         minted = vault.mint_key(request)
     if args.json:
         print_json(minted)

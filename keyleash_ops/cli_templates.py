@@ -10,6 +10,8 @@ from pathlib import Path
 
 from google.protobuf import json_format
 
+from keyleash.client import SyncVaultClient
+from keyleash.client.errors import NotFound
 from keyleash.vault.v1 import vault_pb2 as V
 from keyleash_ops.cli_common import (
     EXIT_OK,
@@ -24,10 +26,23 @@ from keyleash_ops.cli_common import (
 
 
 def template_name_of(value: str, tenant: str = "") -> str:
-    """A template's name from a full name, a shipped id, or (with --tenant) a tenant's id."""
+    """A template's name from a full name, or a bare id: the tenant's when `tenant` is given."""
     if value.startswith(("policyTemplates/", "tenants/")):
         return value
     return f"tenants/{tenant}/policyTemplates/{value}" if tenant else f"policyTemplates/{value}"
+
+
+def resolve_template(vault: SyncVaultClient, value: str, tenant: str) -> str:
+    """A full name as given; a bare id names the tenant's template of that id if there is one,
+    else the shipped one."""
+    if value.startswith(("policyTemplates/", "tenants/")) or not tenant:
+        return template_name_of(value)
+    own = template_name_of(value, tenant)
+    try:
+        vault.get_policy_template(own)
+    except NotFound:
+        return template_name_of(value)
+    return own
 
 
 def _window(window: V.SpendCap.Window) -> str:
@@ -62,7 +77,7 @@ def _list(args: argparse.Namespace) -> int:
 
 def _get(args: argparse.Namespace) -> int:
     with vault_client(args) as vault:
-        template = vault.get_policy_template(template_name_of(args.name, args.tenant or ""))
+        template = vault.get_policy_template(resolve_template(vault, args.name, args.tenant or ""))
     print_json(json_format.MessageToDict(template, preserving_proto_field_name=True))
     return EXIT_OK
 
@@ -93,7 +108,8 @@ def _provision(args: argparse.Namespace) -> int:
     with vault_client(args) as vault:
         provisioned = vault.provision_agent(
             tenant_id=args.tenant, agent_id=args.agent, label=args.label or "",
-            template=template_name_of(args.template, ""), request_id=args.request_id or "",
+            template=resolve_template(vault, args.template, args.tenant),
+            request_id=args.request_id or "",
         )  # fmt: skip
     if args.json:
         print_json(provisioned)
