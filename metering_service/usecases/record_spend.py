@@ -12,7 +12,12 @@ from dataclasses import dataclass, field
 
 from keyleash_core.auth import Credential
 from keyleash_core.clock import Clock
-from keyleash_core.errors import FailedPrecondition, KeyleashError, StoreUnavailable
+from keyleash_core.errors import (
+    FailedPrecondition,
+    KeyleashError,
+    PermissionDenied,
+    StoreUnavailable,
+)
 from keyleash_core.money import Money
 from keyleash_core.reasons import ErrorReason
 from metering_service.domain.events import BillingEvent, Kind, WriteResult, charge_kind
@@ -139,10 +144,13 @@ class SpendRecorder:
         return recorded
 
     async def record_many(
-        self, credential: Credential, specs: Sequence[EventSpec]
+        self, credential: Credential, specs: Sequence[EventSpec], *, tenant_id: str = ""
     ) -> list[Recorded]:
-        """Records every spec or fails as a whole (no partial errors); durable on return."""
+        """Records every spec or fails as a whole (no partial errors); durable on return.
+        With `tenant_id`, every key must be that tenant's (BatchRecordUsage)."""
         chains = [await self._access.chain_for(credential, s.key_id) for s in specs]
+        if tenant_id:
+            _same_tenant(chains, tenant_id)
         for chain, spec in zip(chains, specs, strict=True):
             await self._own_reservation(chain, spec)
         events = [await self._priced(c, s) for c, s in zip(chains, specs, strict=True)]
@@ -220,3 +228,12 @@ class SpendRecorder:
             await self.tenants.ensure_loaded(tenant_id, self.clock.now_ms())
             view = await self.tenants.from_redis(tenant_id)
         return view
+
+
+def _same_tenant(chains: Sequence[KeyChain], tenant_id: str) -> None:
+    for chain in chains:
+        if chain.key.tenant_id != tenant_id:
+            raise PermissionDenied(
+                f"key {chain.key.key_id!r} is not a key of tenant {tenant_id!r}",
+                metadata={"key_id": chain.key.key_id[:128], "tenant_id": tenant_id[:128]},
+            )

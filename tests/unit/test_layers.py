@@ -21,6 +21,10 @@ FORBIDDEN: dict[str, tuple[str, ...]] = {
     "metering_service": ("vault_service", "keyleash_ops", "keyleash.client"),
     # The gateway is a client of both services over gRPC, never of their insides.
     "keyleash_gateway": ("vault_service", "metering_service", "keyleash_ops"),
+    # So is the usage webhook receiver (of Metering), and it shares nothing with the gateway.
+    "keyleash_usage_hooks": (
+        "vault_service", "metering_service", "keyleash_ops", "keyleash_gateway"
+    ),
 }
 
 
