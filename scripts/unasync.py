@@ -34,9 +34,11 @@ SUBSTITUTIONS: list[tuple[str, str]] = [
     (r"VaultClient", "SyncVaultClient"),
     (r"MeteringClient", "SyncMeteringClient"),
     (r"def guard\(", "def sync_guard("),
+    (r"UsageWebhookSender", "SyncUsageWebhookSender"),
     # The I/O halves in _base.py / _transport.py.
     (r"AsyncClientBase", "SyncClientBase"),
     (r"AsyncRequests", "Requests"),
+    (r"AsyncWebhookPoster", "SyncWebhookPoster"),
     # Python's async vocabulary.
     (r"AsyncIterator", "Iterator"),
     (r"asynccontextmanager", "contextmanager"),
