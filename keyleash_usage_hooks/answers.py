@@ -1,10 +1,11 @@
 """The one mapping from receiver outcomes to HTTP answers (pure).
 
 Errors: {"error": {"type": "keyleash_usage_hook_error", "code": <UsageHookError>, "message":
-...}}. 400 malformed delivery or events, or a timestamp outside the replay window; 401 signature
-not matching (or no secret for the tenant); 409 an event id reused for different usage; 413 body
-too large; 422 events Metering refused (unknown key or model, a key of another tenant); 503
-Metering unavailable (nothing acknowledged; retry the same delivery).
+...}}. 400 malformed delivery or events, or a timestamp outside the replay window; 401
+signature not matching (or no secret for the tenant); 404 no such route; 409 an event id reused
+for different usage; 413 body too large; 422 events Metering refused (unknown key or model, a
+key of another tenant); 503 Metering unavailable (nothing acknowledged; retry the same
+delivery).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ class UsageHookError(StrEnum):
     TIMESTAMP_OUT_OF_WINDOW = "TIMESTAMP_OUT_OF_WINDOW"  # 400: replay window
     INVALID_SIGNATURE = "INVALID_SIGNATURE"  # 401
     EVENT_ID_REUSED = "EVENT_ID_REUSED"  # 409
+    NOT_FOUND = "NOT_FOUND"  # 404 / 405: no such route
     BODY_TOO_LARGE = "BODY_TOO_LARGE"  # 413
     EVENT_REJECTED = "EVENT_REJECTED"  # 422
     UNAVAILABLE = "UNAVAILABLE"  # 503

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 
 from aiohttp import web
+from aiohttp.typedefs import Handler
 
 from keyleash_usage_hooks import answers
 from keyleash_usage_hooks.answers import Reply, UsageHookError
@@ -25,7 +26,7 @@ SETTINGS: web.AppKey[UsageHooksSettings] = web.AppKey("settings", UsageHooksSett
 
 
 def create_app(settings: UsageHooksSettings) -> web.Application:
-    app = web.Application(client_max_size=settings.max_body_bytes)
+    app = web.Application(client_max_size=settings.max_body_bytes, middlewares=[json_errors])
     app[SETTINGS] = settings
     metering = Metering(settings)
     app[INGEST] = UsageIngest(metering, settings.tolerance_seconds)
@@ -37,6 +38,18 @@ def create_app(settings: UsageHooksSettings) -> web.Application:
     app.router.add_get("/healthz", healthz)
     app.router.add_post(EVENTS_PATH, usage_events)
     return app
+
+
+@web.middleware
+async def json_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """aiohttp's own answers (no such route, wrong method) as JSON errors too."""
+    try:
+        return await handler(request)
+    except web.HTTPException as error:
+        if error.status < 400:
+            raise
+        message = f"{request.method} {request.path[:200]}: {error.reason}; see {EVENTS_PATH}"
+        return _respond(answers.error(error.status, UsageHookError.NOT_FOUND, message))
 
 
 async def healthz(_request: web.Request) -> web.Response:

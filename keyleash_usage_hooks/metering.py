@@ -5,6 +5,7 @@ MeteringUnavailable (503: nothing acknowledged, the sender retries)."""
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -65,11 +66,6 @@ def usage_request(tenant_id: str, event: UsageEvent) -> metering_pb2.RecordUsage
     return request
 
 
-# A delivery that does not verify refetches the secret, at most this often per tenant (so
-# forged deliveries cannot turn into one Metering call each).
-REFETCH_AFTER_SECONDS = 1.0
-
-
 @dataclass
 class _Cached:
     secret: str
@@ -89,6 +85,7 @@ class Metering:
             retry=RetryPolicy(max_attempts=2, deadline=settings.keyleash_timeout_seconds),
         )
         self._cache: dict[str, _Cached] = {}
+        self._fetching: dict[str, asyncio.Future[str]] = {}
         self._cache_seconds = settings.secret_cache_seconds
         self._monotonic = monotonic
 
@@ -96,11 +93,25 @@ class Metering:
         await self._client.close()
 
     async def secret(self, tenant_id: str, *, fresh: bool = False) -> str:
+        """The tenant's secret: cached, or (fresh) fetched again. Concurrent fetches for one
+        tenant share one call, so a flood of forged deliveries costs Metering little."""
         cached = self._cache.get(tenant_id)
-        if cached is not None:
-            age = self._monotonic() - cached.fetched
-            if age < (REFETCH_AFTER_SECONDS if fresh else self._cache_seconds):
+        if not fresh and cached is not None:
+            if self._monotonic() - cached.fetched < self._cache_seconds:
                 return cached.secret
+        pending = self._fetching.get(tenant_id)
+        if pending is None:
+            pending = asyncio.ensure_future(self._fetch(tenant_id))
+            self._fetching[tenant_id] = pending
+            pending.add_done_callback(lambda done: self._fetched(tenant_id, done))
+        return await asyncio.shield(pending)
+
+    def _fetched(self, tenant_id: str, done: asyncio.Future[str]) -> None:
+        self._fetching.pop(tenant_id, None)
+        if not done.cancelled():
+            done.exception()  # retrieved here too, in case every waiter had gone
+
+    async def _fetch(self, tenant_id: str) -> str:
         try:
             access = await self._client.access_usage_webhook_secret(tenant_id)
         except NotFound:

@@ -36,6 +36,10 @@ from metering_service.usecases.model_prices import ModelPrices
 log = logging.getLogger("keyleash.metering")
 
 MAX_SETTLE_ATTEMPTS = 3
+# Settles in flight at once for one batch: each may take a Redis connection (a tenant missing
+# from Redis is loaded by every settle that finds it missing), and the pool holds 256; a batch
+# of 1,000 (BatchRecordUsage) settled all at once ran out of connections.
+SETTLE_CONCURRENCY = 128
 
 
 @dataclass(frozen=True)
@@ -162,11 +166,12 @@ class SpendRecorder:
             if isinstance(outcome, KeyleashError):
                 raise outcome
             results.append(outcome)
-        return list(
-            await asyncio.gather(
-                *(self._after_commit(c, r) for c, r in zip(chains, results, strict=True))
-            )
-        )
+        recorded: list[Recorded] = []
+        for start in range(0, len(results), SETTLE_CONCURRENCY):
+            end = start + SETTLE_CONCURRENCY
+            pairs = zip(chains[start:end], results[start:end], strict=True)
+            recorded.extend(await asyncio.gather(*(self._after_commit(c, r) for c, r in pairs)))
+        return recorded
 
     async def _own_reservation(self, chain: KeyChain, spec: EventSpec) -> None:
         """A key settles only the holds it placed (whoever the caller is: admin and service
