@@ -42,6 +42,8 @@ SUBSTITUTIONS: list[tuple[str, str]] = [
     # Python's async vocabulary.
     (r"AsyncIterator", "Iterator"),
     (r"asynccontextmanager", "contextmanager"),
+    (r"__aenter__", "__enter__"),
+    (r"__aexit__", "__exit__"),
     (r"async def", "def"),
     (r"async with", "with"),
     (r"async for", "for"),

@@ -75,10 +75,10 @@ class SyncUsageWebhookSender:
     def close(self) -> None:
         self._poster.close()
 
-    def __aenter__(self) -> Self:
+    def __enter__(self) -> Self:
         return self
 
-    def __aexit__(
+    def __exit__(
         self,
         exc_type: type[BaseException] | None,
         exc: BaseException | None,
