@@ -23,7 +23,10 @@ FORBIDDEN: dict[str, tuple[str, ...]] = {
     "keyleash_gateway": ("vault_service", "metering_service", "keyleash_ops"),
     # So is the usage webhook receiver (of Metering), and it shares nothing with the gateway.
     "keyleash_usage_hooks": (
-        "vault_service", "metering_service", "keyleash_ops", "keyleash_gateway"
+        "vault_service",
+        "metering_service",
+        "keyleash_ops",
+        "keyleash_gateway",
     ),
 }
 
