@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 from standardwebhooks.webhooks import Webhook
@@ -140,3 +141,9 @@ def test_the_sender_batches_by_1000_and_retries_only_what_is_safe() -> None:
     backoff = Backoff(initial=0.5, multiplier=2, maximum=3)
     assert [backoff.delay(n, "", rand=1.0) for n in (1, 2, 3, 4)] == [0.5, 1.0, 2.0, 3.0]
     assert backoff.delay(1, "2", rand=0.0) == 2.0 and backoff.delay(1, "60", rand=0.0) == 3.0
+
+
+def test_every_usage_hook_error_code_is_documented() -> None:
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text("utf-8")
+    section = readme.split("## Usage webhooks", 1)[1].split("\n## ", 1)[0]
+    assert [c.value for c in UsageHookError if f"`{c.value}`" not in section] == []
