@@ -122,3 +122,14 @@ async def test_sigkill_mid_batch_then_resend_records_each_event_once(
     assert row is not None and tuple(row) == (1200, 1200, total)
     tenant = await admin_metering.get_tenant(hook_tenant.tenant_id)
     assert tenant.spend_today.micros == total  # settled in Redis exactly once too
+
+
+async def test_a_missing_setting_exits_2_with_one_line() -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("KEYLEASH_")}
+    bad = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "keyleash_usage_hooks",
+        env=env | {"KEYLEASH_METERING_TARGET": "127.0.0.1:1"}, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    _, stderr = await bad.communicate()
+    assert bad.returncode == 2 and b"KEYLEASH_SERVICE_TOKEN" in stderr
+    assert stderr.count(b"\n") == 1
