@@ -4,9 +4,9 @@ Adding a subcommand: write a module with `register(subparsers)` that adds its pa
 `handler=<function taking the parsed args and returning an exit code>` via `set_defaults`, then
 append `_lazy("<module>")` to COMMANDS below (modules are imported when the parser is built).
 
-Subcommands: `up` (run the system), `keys`, `spend`, `events`, `tenant`, `audit`, `alerts`
-(operations over gRPC with an admin token; see keyleash_ops.cli_common for flags and exit codes)
-and `demo`.
+Subcommands: `up` (run the system), `keys`, `spend`, `events`, `tenant`, `audit`, `alerts`,
+`usage-hooks` (operations over gRPC with an admin token; see keyleash_ops.cli_common for flags
+and exit codes) and `demo`.
 """
 
 from __future__ import annotations
@@ -41,6 +41,7 @@ COMMANDS: list[Register] = [
     _lazy("cli_alerts"),
     _lazy("cli_mcp"),
     _lazy("cli_templates"),
+    _lazy("cli_usage_hooks"),
     _lazy("demo"),
 ]
 

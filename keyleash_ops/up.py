@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 from keyleash_core.settings import SettingsError, env_int, env_str
 from keyleash_core.stores import StartupError
 from keyleash_ops.devstores import DevStoreError, ManagedServer, start_postgres, start_redis
+from keyleash_ops.up_http import host_port, prepare_http_env, start_http_components
 from keyleash_ops.up_state import (
     ROOT_STATE_DIR,
     UpError,
@@ -100,6 +101,13 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help="egress gateway listen address (default: $KEYLEASH_GATEWAY_LISTEN or 0.0.0.0:8080; "
         "port 0 picks a free port)",
     )
+    parser.add_argument(
+        "--usage-hooks-listen",
+        metavar="ADDR",
+        default=None,
+        help="usage webhook receiver listen address (default: $KEYLEASH_USAGE_HOOKS_LISTEN or "
+        "0.0.0.0:8085; port 0 picks a free port)",
+    )
     parser.set_defaults(handler=run)
 
 
@@ -171,11 +179,7 @@ def _plan(
         env["KEYLEASH_KEY_PEPPER"] = load_or_create_pepper(state_dir / "pepper")
     embedded = _start_own_stores(env, state_dir, own_redis, own_postgres, started, stop)
 
-    if args.gateway_listen:
-        env["KEYLEASH_GATEWAY_LISTEN"] = args.gateway_listen
-    from keyleash_gateway import embedded as gateway_embedded  # like the services: lazily
-
-    gateway_embedded.prepare_env(env, state_dir)
+    prepare_http_env(env, state_dir, args.gateway_listen, args.usage_hooks_listen)
     token, digest = new_admin_token()
     configured = env_str(env, "KEYLEASH_ADMIN_TOKEN_SHA256")
     env["KEYLEASH_ADMIN_TOKEN_SHA256"] = f"{configured},{digest}" if configured else digest
@@ -251,11 +255,6 @@ class _StopFlag:
 # --- serving -------------------------------------------------------------------------------------
 
 
-def _host_port(address: str, port: int) -> str:
-    host, sep, _ = address.rpartition(":")
-    return f"{host}:{port}" if sep else f"{address}:{port}"
-
-
 def _client_target(address: str, port: int) -> str:
     host = address.rpartition(":")[0]
     return f"{'localhost' if host in _WILDCARD_HOSTS else host}:{port}"
@@ -266,8 +265,8 @@ def _banner(plan: _Plan, vault_port: int, metering_port: int) -> str:
     metering_address = plan.metering_env["KEYLEASH_METERING_LISTEN"]
     lines = [
         "keyleash up: development system running",
-        f"  vault listening on {_host_port(vault_address, vault_port)}",
-        f"  metering listening on {_host_port(metering_address, metering_port)}",
+        f"  vault listening on {host_port(vault_address, vault_port)}",
+        f"  metering listening on {host_port(metering_address, metering_port)}",
     ]
     for store, variable in (("redis", "KEYLEASH_REDIS_URL"), ("postgres", "KEYLEASH_DATABASE_URL")):
         if store in plan.embedded:
@@ -349,15 +348,11 @@ async def _serve(plan: _Plan, stop: _StopFlag) -> None:
             with step("starting metering"):
                 servers.append(await _create("metering", plan.metering_env))
         if not stopping.is_set():
-            from keyleash_gateway import embedded as gateway_embedded
-
-            gateway = await gateway_embedded.start_gateway(
-                plan.vault_env, servers[0].port, servers[1].port
+            lines = await start_http_components(
+                plan.vault_env, servers[0].port, servers[1].port, stoppers
             )
-            stoppers.append(gateway.stop)
             banner = _banner(plan, servers[0].port, servers[1].port).splitlines()
-            listen = plan.vault_env["KEYLEASH_GATEWAY_LISTEN"]
-            banner.insert(3, f"  gateway listening on {_host_port(listen, gateway.port)}")
+            banner[3:3] = lines
             print("\n".join(banner), flush=True)
         await stopping.wait()
         print("keyleash up: stopping", flush=True)

@@ -22,12 +22,14 @@ from metering_service.store.keys import KeyDirectory
 from metering_service.store.prices import TenantPrices
 from metering_service.store.reservations import ReservationOwners
 from metering_service.store.tenants import TenantBudgets
+from metering_service.store.usage_webhook_secrets import UsageWebhookSecretStore
 from metering_service.store.writer import GroupCommitWriter
 from metering_service.usecases.key_access import KeyAccess
 from metering_service.usecases.model_prices import ModelPrices
 from metering_service.usecases.read_spend import SpendReader
 from metering_service.usecases.record_spend import SpendRecorder
 from metering_service.usecases.tenant_budgets import TenantBudgetAdmin
+from metering_service.usecases.usage_webhook_secrets import UsageWebhookSecrets
 
 ERROR_DOMAIN = "metering.keyleash"
 SERVICE_NAME = metering_pb2.DESCRIPTOR.services_by_name["MeteringService"].full_name
@@ -59,6 +61,9 @@ async def create_server(
         budgets=TenantBudgetAdmin(tenants, clock),
         prices=prices,
         alerts=AlertSubscriptions(AlertStore(stores.pool), settings.stores.key_pepper),
+        usage_secrets=UsageWebhookSecrets(
+            UsageWebhookSecretStore(stores.pool), settings.stores.key_pepper
+        ),
         settings=settings.stores,
     )
     worker = AlertWorker(stores.pool, settings.alerts, settings.stores.key_pepper, clock)

@@ -28,10 +28,12 @@ from metering_service.alert_rpcs import AlertRpcs
 from metering_service.alerts.subscriptions import AlertSubscriptions
 from metering_service.pricing import ModelPrice
 from metering_service.store.billing import EventFilter
+from metering_service.usage_hook_rpcs import UsageHookRpcs
 from metering_service.usecases.model_prices import ModelPrices
 from metering_service.usecases.read_spend import SpendReader
 from metering_service.usecases.record_spend import Recorded, SpendRecorder
 from metering_service.usecases.tenant_budgets import TenantBudgetAdmin
+from metering_service.usecases.usage_webhook_secrets import UsageWebhookSecrets
 
 # grpc ships no type information; the context is grpc.aio.ServicerContext.
 Context: TypeAlias = Any
@@ -45,7 +47,7 @@ def _run_id(context: Context) -> str:
     return agent_run_id_of(context)
 
 
-class MeteringServicer(AlertRpcs, metering_pb2_grpc.MeteringServiceServicer):
+class MeteringServicer(AlertRpcs, UsageHookRpcs, metering_pb2_grpc.MeteringServiceServicer):
     """Thin adapter from the generated service to the metering use cases."""
 
     def __init__(
@@ -56,9 +58,11 @@ class MeteringServicer(AlertRpcs, metering_pb2_grpc.MeteringServiceServicer):
         budgets: TenantBudgetAdmin,
         prices: ModelPrices,
         alerts: AlertSubscriptions,
+        usage_secrets: UsageWebhookSecrets,
         settings: StoreSettings,
     ) -> None:
         self._alerts = alerts
+        self._usage_secrets = usage_secrets
         self._recorder = recorder
         self._reader = reader
         self._budgets = budgets

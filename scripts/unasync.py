@@ -34,12 +34,16 @@ SUBSTITUTIONS: list[tuple[str, str]] = [
     (r"VaultClient", "SyncVaultClient"),
     (r"MeteringClient", "SyncMeteringClient"),
     (r"def guard\(", "def sync_guard("),
+    (r"UsageWebhookSender", "SyncUsageWebhookSender"),
     # The I/O halves in _base.py / _transport.py.
     (r"AsyncClientBase", "SyncClientBase"),
     (r"AsyncRequests", "Requests"),
+    (r"AsyncWebhookPoster", "SyncWebhookPoster"),
     # Python's async vocabulary.
     (r"AsyncIterator", "Iterator"),
     (r"asynccontextmanager", "contextmanager"),
+    (r"__aenter__", "__enter__"),
+    (r"__aexit__", "__exit__"),
     (r"async def", "def"),
     (r"async with", "with"),
     (r"async for", "for"),

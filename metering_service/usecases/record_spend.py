@@ -12,7 +12,12 @@ from dataclasses import dataclass, field
 
 from keyleash_core.auth import Credential
 from keyleash_core.clock import Clock
-from keyleash_core.errors import FailedPrecondition, KeyleashError, StoreUnavailable
+from keyleash_core.errors import (
+    FailedPrecondition,
+    KeyleashError,
+    PermissionDenied,
+    StoreUnavailable,
+)
 from keyleash_core.money import Money
 from keyleash_core.reasons import ErrorReason
 from metering_service.domain.events import BillingEvent, Kind, WriteResult, charge_kind
@@ -31,6 +36,10 @@ from metering_service.usecases.model_prices import ModelPrices
 log = logging.getLogger("keyleash.metering")
 
 MAX_SETTLE_ATTEMPTS = 3
+# Settles in flight at once for one batch: each may take a Redis connection (a tenant missing
+# from Redis is loaded by every settle that finds it missing), and the pool holds 256; a batch
+# of 1,000 (BatchRecordUsage) settled all at once ran out of connections.
+SETTLE_CONCURRENCY = 128
 
 
 @dataclass(frozen=True)
@@ -139,10 +148,13 @@ class SpendRecorder:
         return recorded
 
     async def record_many(
-        self, credential: Credential, specs: Sequence[EventSpec]
+        self, credential: Credential, specs: Sequence[EventSpec], *, tenant_id: str = ""
     ) -> list[Recorded]:
-        """Records every spec or fails as a whole (no partial errors); durable on return."""
+        """Records every spec or fails as a whole (no partial errors); durable on return.
+        With `tenant_id`, every key must be that tenant's (BatchRecordUsage)."""
         chains = [await self._access.chain_for(credential, s.key_id) for s in specs]
+        if tenant_id:
+            _same_tenant(chains, tenant_id)
         for chain, spec in zip(chains, specs, strict=True):
             await self._own_reservation(chain, spec)
         events = [await self._priced(c, s) for c, s in zip(chains, specs, strict=True)]
@@ -154,11 +166,12 @@ class SpendRecorder:
             if isinstance(outcome, KeyleashError):
                 raise outcome
             results.append(outcome)
-        return list(
-            await asyncio.gather(
-                *(self._after_commit(c, r) for c, r in zip(chains, results, strict=True))
-            )
-        )
+        recorded: list[Recorded] = []
+        for start in range(0, len(results), SETTLE_CONCURRENCY):
+            end = start + SETTLE_CONCURRENCY
+            pairs = zip(chains[start:end], results[start:end], strict=True)
+            recorded.extend(await asyncio.gather(*(self._after_commit(c, r) for c, r in pairs)))
+        return recorded
 
     async def _own_reservation(self, chain: KeyChain, spec: EventSpec) -> None:
         """A key settles only the holds it placed (whoever the caller is: admin and service
@@ -220,3 +233,12 @@ class SpendRecorder:
             await self.tenants.ensure_loaded(tenant_id, self.clock.now_ms())
             view = await self.tenants.from_redis(tenant_id)
         return view
+
+
+def _same_tenant(chains: Sequence[KeyChain], tenant_id: str) -> None:
+    for chain in chains:
+        if chain.key.tenant_id != tenant_id:
+            raise PermissionDenied(
+                f"key {chain.key.key_id!r} is not a key of tenant {tenant_id!r}",
+                metadata={"key_id": chain.key.key_id[:128], "tenant_id": tenant_id[:128]},
+            )

@@ -23,6 +23,13 @@ FORBIDDEN: dict[str, tuple[str, ...]] = {
     "keyleash_gateway": ("vault_service", "metering_service", "keyleash_ops"),
     # So is the MCP server: agents' tools over the Python client, acting with the agent's key.
     "keyleash_mcp": ("vault_service", "metering_service", "keyleash_ops", "keyleash_core"),
+    # So is the usage webhook receiver (of Metering), and it shares nothing with the gateway.
+    "keyleash_usage_hooks": (
+        "vault_service",
+        "metering_service",
+        "keyleash_ops",
+        "keyleash_gateway",
+    ),
 }
 
 

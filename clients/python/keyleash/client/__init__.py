@@ -16,8 +16,13 @@ What you get:
   (blocking): one method per RPC (`mint_key`, `authorize`, `authorize_stream`, `validate_key`,
   `revoke_key`, `freeze_key`, `unfreeze_key`, `update_key_policy`, `get_key`, `list_keys`,
   `iter_keys`; `charge`, `record_usage`, `stream_usage`, `get_spend`, `list_billing_events`,
-  `iter_billing_events`, `export_billing_events`, `set_tenant_budget`, `get_tenant`), taking the
-  generated request message or its fields as keywords and returning the generated response.
+  `iter_billing_events`, `export_billing_events`, `set_tenant_budget`, `get_tenant`,
+  `batch_record_usage`, `create_usage_webhook_secret`, `rotate_usage_webhook_secret`,
+  `access_usage_webhook_secret`), taking the generated request message or its fields as
+  keywords and returning the generated response.
+- `keyleash.client.usage_hooks`: `UsageWebhookSender` / `SyncUsageWebhookSender` sign, post and
+  retry usage events to the usage webhook receiver in one call (for LLM calls that bypass the
+  gateway).
 - `agent_run(run_id)`: stamps the run id on every call inside it (metadata `x-agent-run-id`,
   empty `agent_run_id` fields, OpenTelemetry baggage `agent_run_id`).
 - `guard()` / `sync_guard()`: Authorize → your block → Charge, once per request_id.

@@ -4,7 +4,8 @@ Only UNAVAILABLE is retried (the server, or its store, decided nothing), and onl
 attempt cannot do anything twice:
 
 - read-only RPCs (GetKey, ListKeys, ValidateKey, GetSpend, GetTenant, ListBillingEvents);
-- RPCs idempotent by `request_id` when the request carries one (Charge and RecordUsage always do:
+- RPCs idempotent by `request_id` when the request carries one (Charge and RecordUsage always do,
+  BatchRecordUsage for each of its items:
   the client fills a fresh id when it is empty; MintKey and Authorize only when the caller sets
   one). Every attempt sends the very same request, so the same request_id.
 
@@ -30,6 +31,8 @@ class CallKind(enum.Enum):
 
     READ_ONLY = "read_only"
     IDEMPOTENT_BY_REQUEST_ID = "request_id"
+    # A batch whose every item carries its own request_id (BatchRecordUsage).
+    IDEMPOTENT_BY_ITEM_REQUEST_IDS = "item_request_ids"
     UNSAFE = "unsafe"
 
 
@@ -55,6 +58,8 @@ CALL_KINDS: dict[str, CallKind] = {
     "ListBillingEvents": CallKind.READ_ONLY,
     "Charge": CallKind.IDEMPOTENT_BY_REQUEST_ID,
     "RecordUsage": CallKind.IDEMPOTENT_BY_REQUEST_ID,
+    "AccessUsageWebhookSecret": CallKind.READ_ONLY,
+    "BatchRecordUsage": CallKind.IDEMPOTENT_BY_ITEM_REQUEST_IDS,
 }
 
 RETRYABLE_CODES = frozenset({grpc.StatusCode.UNAVAILABLE})
@@ -69,6 +74,9 @@ def is_safe_to_retry(rpc: str, request: Message | None, code: grpc.StatusCode) -
         return True
     if kind is CallKind.IDEMPOTENT_BY_REQUEST_ID:
         return bool(getattr(request, "request_id", ""))
+    if kind is CallKind.IDEMPOTENT_BY_ITEM_REQUEST_IDS:
+        items = getattr(request, "requests", ())
+        return bool(items) and all(item.request_id for item in items)
     return False
 
 

@@ -180,3 +180,70 @@ class SyncMeteringClient(SyncClientBase):
         """A tenant's threshold, spend today and throttle state (a request or the tenant id)."""
         built = named_request(P.GetTenantRequest, request, {}, "tenant_id")
         return self._invoker.unary("GetTenant", built, P.Tenant, timeout, token)
+
+    def batch_record_usage(
+        self,
+        tenant_id: str,
+        requests: list[P.RecordUsageRequest],
+        /,
+        *,
+        timeout: float | None = None,
+        token: str | None = None,
+    ) -> P.BatchRecordUsageResponse:
+        """Records up to 1000 usage events of one tenant, all or nothing, durable on return
+        (service or admin); each request needs its own request_id, so a retry is safe."""
+        stamp = run_stamper(request_id=True)
+        built = P.BatchRecordUsageRequest(
+            tenant_id=tenant_id, requests=[stamp(r) for r in requests]
+        )
+        return self._invoker.unary(
+            "BatchRecordUsage", built, P.BatchRecordUsageResponse, timeout, token
+        )
+
+    def create_usage_webhook_secret(
+        self,
+        tenant_id: str,
+        /,
+        *,
+        signing_secret: str = "",
+        timeout: float | None = None,
+        token: str | None = None,
+    ) -> P.CreateUsageWebhookSecretResponse:
+        """A tenant's usage webhook signing secret, shown once (admin)."""
+        built = P.CreateUsageWebhookSecretRequest(
+            tenant_id=tenant_id, signing_secret=signing_secret
+        )
+        return self._invoker.unary(
+            "CreateUsageWebhookSecret", built, P.CreateUsageWebhookSecretResponse, timeout, token
+        )
+
+    def rotate_usage_webhook_secret(
+        self,
+        tenant_id: str,
+        /,
+        *,
+        signing_secret: str = "",
+        timeout: float | None = None,
+        token: str | None = None,
+    ) -> P.RotateUsageWebhookSecretResponse:
+        """Replaces a tenant's usage webhook signing secret; the new one is shown once (admin)."""
+        built = P.RotateUsageWebhookSecretRequest(
+            tenant_id=tenant_id, signing_secret=signing_secret
+        )
+        return self._invoker.unary(
+            "RotateUsageWebhookSecret", built, P.RotateUsageWebhookSecretResponse, timeout, token
+        )
+
+    def access_usage_webhook_secret(
+        self,
+        tenant_id: str,
+        /,
+        *,
+        timeout: float | None = None,
+        token: str | None = None,
+    ) -> P.AccessUsageWebhookSecretResponse:
+        """The tenant's signing secret in clear, for the webhook receiver (service only)."""
+        built = P.AccessUsageWebhookSecretRequest(tenant_id=tenant_id)
+        return self._invoker.unary(
+            "AccessUsageWebhookSecret", built, P.AccessUsageWebhookSecretResponse, timeout, token
+        )

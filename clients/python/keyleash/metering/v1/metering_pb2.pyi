@@ -328,3 +328,81 @@ class SetTenantModelPriceRequest(_message.Message):
     cached_input_per_million_micros: int
     clear: bool
     def __init__(self, tenant_id: _Optional[str] = ..., model: _Optional[str] = ..., input_per_million_micros: _Optional[int] = ..., output_per_million_micros: _Optional[int] = ..., cached_input_per_million_micros: _Optional[int] = ..., clear: _Optional[bool] = ...) -> None: ...
+
+class UsageWebhookSecret(_message.Message):
+    __slots__ = ("name", "tenant_id", "create_time", "rotate_time")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    TENANT_ID_FIELD_NUMBER: _ClassVar[int]
+    CREATE_TIME_FIELD_NUMBER: _ClassVar[int]
+    ROTATE_TIME_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    tenant_id: str
+    create_time: _timestamp_pb2.Timestamp
+    rotate_time: _timestamp_pb2.Timestamp
+    def __init__(self, name: _Optional[str] = ..., tenant_id: _Optional[str] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., rotate_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class CreateUsageWebhookSecretRequest(_message.Message):
+    __slots__ = ("tenant_id", "signing_secret")
+    TENANT_ID_FIELD_NUMBER: _ClassVar[int]
+    SIGNING_SECRET_FIELD_NUMBER: _ClassVar[int]
+    tenant_id: str
+    signing_secret: str
+    def __init__(self, tenant_id: _Optional[str] = ..., signing_secret: _Optional[str] = ...) -> None: ...
+
+class CreateUsageWebhookSecretResponse(_message.Message):
+    __slots__ = ("secret", "signing_secret")
+    SECRET_FIELD_NUMBER: _ClassVar[int]
+    SIGNING_SECRET_FIELD_NUMBER: _ClassVar[int]
+    secret: UsageWebhookSecret
+    signing_secret: str
+    def __init__(self, secret: _Optional[_Union[UsageWebhookSecret, _Mapping]] = ..., signing_secret: _Optional[str] = ...) -> None: ...
+
+class RotateUsageWebhookSecretRequest(_message.Message):
+    __slots__ = ("tenant_id", "signing_secret")
+    TENANT_ID_FIELD_NUMBER: _ClassVar[int]
+    SIGNING_SECRET_FIELD_NUMBER: _ClassVar[int]
+    tenant_id: str
+    signing_secret: str
+    def __init__(self, tenant_id: _Optional[str] = ..., signing_secret: _Optional[str] = ...) -> None: ...
+
+class RotateUsageWebhookSecretResponse(_message.Message):
+    __slots__ = ("secret", "signing_secret")
+    SECRET_FIELD_NUMBER: _ClassVar[int]
+    SIGNING_SECRET_FIELD_NUMBER: _ClassVar[int]
+    secret: UsageWebhookSecret
+    signing_secret: str
+    def __init__(self, secret: _Optional[_Union[UsageWebhookSecret, _Mapping]] = ..., signing_secret: _Optional[str] = ...) -> None: ...
+
+class AccessUsageWebhookSecretRequest(_message.Message):
+    __slots__ = ("tenant_id",)
+    TENANT_ID_FIELD_NUMBER: _ClassVar[int]
+    tenant_id: str
+    def __init__(self, tenant_id: _Optional[str] = ...) -> None: ...
+
+class AccessUsageWebhookSecretResponse(_message.Message):
+    __slots__ = ("secret", "signing_secret")
+    SECRET_FIELD_NUMBER: _ClassVar[int]
+    SIGNING_SECRET_FIELD_NUMBER: _ClassVar[int]
+    secret: UsageWebhookSecret
+    signing_secret: str
+    def __init__(self, secret: _Optional[_Union[UsageWebhookSecret, _Mapping]] = ..., signing_secret: _Optional[str] = ...) -> None: ...
+
+class BatchRecordUsageRequest(_message.Message):
+    __slots__ = ("tenant_id", "requests")
+    TENANT_ID_FIELD_NUMBER: _ClassVar[int]
+    REQUESTS_FIELD_NUMBER: _ClassVar[int]
+    tenant_id: str
+    requests: _containers.RepeatedCompositeFieldContainer[RecordUsageRequest]
+    def __init__(self, tenant_id: _Optional[str] = ..., requests: _Optional[_Iterable[_Union[RecordUsageRequest, _Mapping]]] = ...) -> None: ...
+
+class BatchRecordUsageResponse(_message.Message):
+    __slots__ = ("responses", "tenant", "accepted", "duplicates")
+    RESPONSES_FIELD_NUMBER: _ClassVar[int]
+    TENANT_FIELD_NUMBER: _ClassVar[int]
+    ACCEPTED_FIELD_NUMBER: _ClassVar[int]
+    DUPLICATES_FIELD_NUMBER: _ClassVar[int]
+    responses: _containers.RepeatedCompositeFieldContainer[RecordUsageResponse]
+    tenant: Tenant
+    accepted: int
+    duplicates: int
+    def __init__(self, responses: _Optional[_Iterable[_Union[RecordUsageResponse, _Mapping]]] = ..., tenant: _Optional[_Union[Tenant, _Mapping]] = ..., accepted: _Optional[int] = ..., duplicates: _Optional[int] = ...) -> None: ...

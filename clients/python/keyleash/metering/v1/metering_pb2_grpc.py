@@ -104,6 +104,26 @@ class MeteringServiceStub:
                 request_serializer=keyleash_dot_metering_dot_v1_dot_alerts__pb2.ListAlertDeliveriesRequest.SerializeToString,
                 response_deserializer=keyleash_dot_metering_dot_v1_dot_alerts__pb2.ListAlertDeliveriesResponse.FromString,
                 _registered_method=True)
+        self.CreateUsageWebhookSecret = channel.unary_unary(
+                '/keyleash.metering.v1.MeteringService/CreateUsageWebhookSecret',
+                request_serializer=keyleash_dot_metering_dot_v1_dot_metering__pb2.CreateUsageWebhookSecretRequest.SerializeToString,
+                response_deserializer=keyleash_dot_metering_dot_v1_dot_metering__pb2.CreateUsageWebhookSecretResponse.FromString,
+                _registered_method=True)
+        self.RotateUsageWebhookSecret = channel.unary_unary(
+                '/keyleash.metering.v1.MeteringService/RotateUsageWebhookSecret',
+                request_serializer=keyleash_dot_metering_dot_v1_dot_metering__pb2.RotateUsageWebhookSecretRequest.SerializeToString,
+                response_deserializer=keyleash_dot_metering_dot_v1_dot_metering__pb2.RotateUsageWebhookSecretResponse.FromString,
+                _registered_method=True)
+        self.AccessUsageWebhookSecret = channel.unary_unary(
+                '/keyleash.metering.v1.MeteringService/AccessUsageWebhookSecret',
+                request_serializer=keyleash_dot_metering_dot_v1_dot_metering__pb2.AccessUsageWebhookSecretRequest.SerializeToString,
+                response_deserializer=keyleash_dot_metering_dot_v1_dot_metering__pb2.AccessUsageWebhookSecretResponse.FromString,
+                _registered_method=True)
+        self.BatchRecordUsage = channel.unary_unary(
+                '/keyleash.metering.v1.MeteringService/BatchRecordUsage',
+                request_serializer=keyleash_dot_metering_dot_v1_dot_metering__pb2.BatchRecordUsageRequest.SerializeToString,
+                response_deserializer=keyleash_dot_metering_dot_v1_dot_metering__pb2.BatchRecordUsageResponse.FromString,
+                _registered_method=True)
 
 
 class MeteringServiceServicer:
@@ -210,6 +230,40 @@ class MeteringServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def CreateUsageWebhookSecret(self, request, context):
+        """Creates a tenant's signing secret for usage webhooks (keyleash_usage_hooks) and returns it
+        once; fails with ALREADY_EXISTS when the tenant has one (rotate it instead). Admin only.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RotateUsageWebhookSecret(self, request, context):
+        """Replaces a tenant's usage webhook signing secret and returns the new one once; deliveries
+        signed with the old one are refused from now on. NOT_FOUND when there is none. Admin only.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def AccessUsageWebhookSecret(self, request, context):
+        """The tenant's usage webhook signing secret in clear, for the receiver that verifies
+        deliveries. Service credential only; NOT_FOUND when the tenant has none.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def BatchRecordUsage(self, request, context):
+        """Records many usage events of one tenant at once, as RecordUsage does each (priced, settled,
+        idempotent by request_id), and returns only once every one is committed. All or nothing
+        (AIP-193: no partial errors): a key of another tenant fails the whole batch with
+        PERMISSION_DENIED. Service or admin credential.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_MeteringServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -277,6 +331,26 @@ def add_MeteringServiceServicer_to_server(servicer, server):
                     servicer.ListAlertDeliveries,
                     request_deserializer=keyleash_dot_metering_dot_v1_dot_alerts__pb2.ListAlertDeliveriesRequest.FromString,
                     response_serializer=keyleash_dot_metering_dot_v1_dot_alerts__pb2.ListAlertDeliveriesResponse.SerializeToString,
+            ),
+            'CreateUsageWebhookSecret': grpc.unary_unary_rpc_method_handler(
+                    servicer.CreateUsageWebhookSecret,
+                    request_deserializer=keyleash_dot_metering_dot_v1_dot_metering__pb2.CreateUsageWebhookSecretRequest.FromString,
+                    response_serializer=keyleash_dot_metering_dot_v1_dot_metering__pb2.CreateUsageWebhookSecretResponse.SerializeToString,
+            ),
+            'RotateUsageWebhookSecret': grpc.unary_unary_rpc_method_handler(
+                    servicer.RotateUsageWebhookSecret,
+                    request_deserializer=keyleash_dot_metering_dot_v1_dot_metering__pb2.RotateUsageWebhookSecretRequest.FromString,
+                    response_serializer=keyleash_dot_metering_dot_v1_dot_metering__pb2.RotateUsageWebhookSecretResponse.SerializeToString,
+            ),
+            'AccessUsageWebhookSecret': grpc.unary_unary_rpc_method_handler(
+                    servicer.AccessUsageWebhookSecret,
+                    request_deserializer=keyleash_dot_metering_dot_v1_dot_metering__pb2.AccessUsageWebhookSecretRequest.FromString,
+                    response_serializer=keyleash_dot_metering_dot_v1_dot_metering__pb2.AccessUsageWebhookSecretResponse.SerializeToString,
+            ),
+            'BatchRecordUsage': grpc.unary_unary_rpc_method_handler(
+                    servicer.BatchRecordUsage,
+                    request_deserializer=keyleash_dot_metering_dot_v1_dot_metering__pb2.BatchRecordUsageRequest.FromString,
+                    response_serializer=keyleash_dot_metering_dot_v1_dot_metering__pb2.BatchRecordUsageResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -634,6 +708,114 @@ class MeteringService:
             '/keyleash.metering.v1.MeteringService/ListAlertDeliveries',
             keyleash_dot_metering_dot_v1_dot_alerts__pb2.ListAlertDeliveriesRequest.SerializeToString,
             keyleash_dot_metering_dot_v1_dot_alerts__pb2.ListAlertDeliveriesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CreateUsageWebhookSecret(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/keyleash.metering.v1.MeteringService/CreateUsageWebhookSecret',
+            keyleash_dot_metering_dot_v1_dot_metering__pb2.CreateUsageWebhookSecretRequest.SerializeToString,
+            keyleash_dot_metering_dot_v1_dot_metering__pb2.CreateUsageWebhookSecretResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RotateUsageWebhookSecret(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/keyleash.metering.v1.MeteringService/RotateUsageWebhookSecret',
+            keyleash_dot_metering_dot_v1_dot_metering__pb2.RotateUsageWebhookSecretRequest.SerializeToString,
+            keyleash_dot_metering_dot_v1_dot_metering__pb2.RotateUsageWebhookSecretResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def AccessUsageWebhookSecret(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/keyleash.metering.v1.MeteringService/AccessUsageWebhookSecret',
+            keyleash_dot_metering_dot_v1_dot_metering__pb2.AccessUsageWebhookSecretRequest.SerializeToString,
+            keyleash_dot_metering_dot_v1_dot_metering__pb2.AccessUsageWebhookSecretResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def BatchRecordUsage(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/keyleash.metering.v1.MeteringService/BatchRecordUsage',
+            keyleash_dot_metering_dot_v1_dot_metering__pb2.BatchRecordUsageRequest.SerializeToString,
+            keyleash_dot_metering_dot_v1_dot_metering__pb2.BatchRecordUsageResponse.FromString,
             options,
             channel_credentials,
             insecure,

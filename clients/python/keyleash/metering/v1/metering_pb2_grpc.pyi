@@ -75,6 +75,24 @@ class MeteringServiceStub:
     """Deletes an alert subscription and its undelivered events. Admin only."""
     ListAlertDeliveries: _grpc.UnaryUnaryMultiCallable[_alerts_pb2.ListAlertDeliveriesRequest, _alerts_pb2.ListAlertDeliveriesResponse]
     """Lists alert deliveries per event: pending, delivered or dead. Admin only."""
+    CreateUsageWebhookSecret: _grpc.UnaryUnaryMultiCallable[_metering_pb2.CreateUsageWebhookSecretRequest, _metering_pb2.CreateUsageWebhookSecretResponse]
+    """Creates a tenant's signing secret for usage webhooks (keyleash_usage_hooks) and returns it
+    once; fails with ALREADY_EXISTS when the tenant has one (rotate it instead). Admin only.
+    """
+    RotateUsageWebhookSecret: _grpc.UnaryUnaryMultiCallable[_metering_pb2.RotateUsageWebhookSecretRequest, _metering_pb2.RotateUsageWebhookSecretResponse]
+    """Replaces a tenant's usage webhook signing secret and returns the new one once; deliveries
+    signed with the old one are refused from now on. NOT_FOUND when there is none. Admin only.
+    """
+    AccessUsageWebhookSecret: _grpc.UnaryUnaryMultiCallable[_metering_pb2.AccessUsageWebhookSecretRequest, _metering_pb2.AccessUsageWebhookSecretResponse]
+    """The tenant's usage webhook signing secret in clear, for the receiver that verifies
+    deliveries. Service credential only; NOT_FOUND when the tenant has none.
+    """
+    BatchRecordUsage: _grpc.UnaryUnaryMultiCallable[_metering_pb2.BatchRecordUsageRequest, _metering_pb2.BatchRecordUsageResponse]
+    """Records many usage events of one tenant at once, as RecordUsage does each (priced, settled,
+    idempotent by request_id), and returns only once every one is committed. All or nothing
+    (AIP-193: no partial errors): a key of another tenant fails the whole batch with
+    PERMISSION_DENIED. Service or admin credential.
+    """
 
 @_typing.type_check_only
 class MeteringServiceAsyncStub(MeteringServiceStub):
@@ -122,6 +140,24 @@ class MeteringServiceAsyncStub(MeteringServiceStub):
     """Deletes an alert subscription and its undelivered events. Admin only."""
     ListAlertDeliveries: _aio.UnaryUnaryMultiCallable[_alerts_pb2.ListAlertDeliveriesRequest, _alerts_pb2.ListAlertDeliveriesResponse]  # type: ignore[assignment]
     """Lists alert deliveries per event: pending, delivered or dead. Admin only."""
+    CreateUsageWebhookSecret: _aio.UnaryUnaryMultiCallable[_metering_pb2.CreateUsageWebhookSecretRequest, _metering_pb2.CreateUsageWebhookSecretResponse]  # type: ignore[assignment]
+    """Creates a tenant's signing secret for usage webhooks (keyleash_usage_hooks) and returns it
+    once; fails with ALREADY_EXISTS when the tenant has one (rotate it instead). Admin only.
+    """
+    RotateUsageWebhookSecret: _aio.UnaryUnaryMultiCallable[_metering_pb2.RotateUsageWebhookSecretRequest, _metering_pb2.RotateUsageWebhookSecretResponse]  # type: ignore[assignment]
+    """Replaces a tenant's usage webhook signing secret and returns the new one once; deliveries
+    signed with the old one are refused from now on. NOT_FOUND when there is none. Admin only.
+    """
+    AccessUsageWebhookSecret: _aio.UnaryUnaryMultiCallable[_metering_pb2.AccessUsageWebhookSecretRequest, _metering_pb2.AccessUsageWebhookSecretResponse]  # type: ignore[assignment]
+    """The tenant's usage webhook signing secret in clear, for the receiver that verifies
+    deliveries. Service credential only; NOT_FOUND when the tenant has none.
+    """
+    BatchRecordUsage: _aio.UnaryUnaryMultiCallable[_metering_pb2.BatchRecordUsageRequest, _metering_pb2.BatchRecordUsageResponse]  # type: ignore[assignment]
+    """Records many usage events of one tenant at once, as RecordUsage does each (priced, settled,
+    idempotent by request_id), and returns only once every one is committed. All or nothing
+    (AIP-193: no partial errors): a key of another tenant fails the whole batch with
+    PERMISSION_DENIED. Service or admin credential.
+    """
 
 class MeteringServiceServicer(metaclass=_abc_1.ABCMeta):
     """MeteringService records what calls cost, settles the holds Authorize placed, keeps spend
@@ -244,5 +280,47 @@ class MeteringServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_alerts_pb2.ListAlertDeliveriesResponse, _abc.Awaitable[_alerts_pb2.ListAlertDeliveriesResponse]]:
         """Lists alert deliveries per event: pending, delivered or dead. Admin only."""
+
+    @_abc_1.abstractmethod
+    def CreateUsageWebhookSecret(
+        self,
+        request: _metering_pb2.CreateUsageWebhookSecretRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_metering_pb2.CreateUsageWebhookSecretResponse, _abc.Awaitable[_metering_pb2.CreateUsageWebhookSecretResponse]]:
+        """Creates a tenant's signing secret for usage webhooks (keyleash_usage_hooks) and returns it
+        once; fails with ALREADY_EXISTS when the tenant has one (rotate it instead). Admin only.
+        """
+
+    @_abc_1.abstractmethod
+    def RotateUsageWebhookSecret(
+        self,
+        request: _metering_pb2.RotateUsageWebhookSecretRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_metering_pb2.RotateUsageWebhookSecretResponse, _abc.Awaitable[_metering_pb2.RotateUsageWebhookSecretResponse]]:
+        """Replaces a tenant's usage webhook signing secret and returns the new one once; deliveries
+        signed with the old one are refused from now on. NOT_FOUND when there is none. Admin only.
+        """
+
+    @_abc_1.abstractmethod
+    def AccessUsageWebhookSecret(
+        self,
+        request: _metering_pb2.AccessUsageWebhookSecretRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_metering_pb2.AccessUsageWebhookSecretResponse, _abc.Awaitable[_metering_pb2.AccessUsageWebhookSecretResponse]]:
+        """The tenant's usage webhook signing secret in clear, for the receiver that verifies
+        deliveries. Service credential only; NOT_FOUND when the tenant has none.
+        """
+
+    @_abc_1.abstractmethod
+    def BatchRecordUsage(
+        self,
+        request: _metering_pb2.BatchRecordUsageRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_metering_pb2.BatchRecordUsageResponse, _abc.Awaitable[_metering_pb2.BatchRecordUsageResponse]]:
+        """Records many usage events of one tenant at once, as RecordUsage does each (priced, settled,
+        idempotent by request_id), and returns only once every one is committed. All or nothing
+        (AIP-193: no partial errors): a key of another tenant fails the whole batch with
+        PERMISSION_DENIED. Service or admin credential.
+        """
 
 def add_MeteringServiceServicer_to_server(servicer: MeteringServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

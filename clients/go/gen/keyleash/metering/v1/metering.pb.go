@@ -1768,6 +1768,558 @@ func (x *SetTenantModelPriceRequest) GetClear() bool {
 	return false
 }
 
+// A tenant's usage webhook signing secret, without the secret itself.
+type UsageWebhookSecret struct {
+	state         protoimpl.MessageState
+	sizeCache     protoimpl.SizeCache
+	unknownFields protoimpl.UnknownFields
+
+	// Resource name: tenants/{tenant}/usageWebhookSecret.
+	Name string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	// The tenant whose usage deliveries it signs.
+	TenantId string `protobuf:"bytes,2,opt,name=tenant_id,json=tenantId,proto3" json:"tenant_id,omitempty"`
+	// When the tenant's first secret was created.
+	CreateTime *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=create_time,json=createTime,proto3" json:"create_time,omitempty"`
+	// When the secret in force was set (equal to create_time until the first rotation).
+	RotateTime *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=rotate_time,json=rotateTime,proto3" json:"rotate_time,omitempty"`
+}
+
+func (x *UsageWebhookSecret) Reset() {
+	*x = UsageWebhookSecret{}
+	if protoimpl.UnsafeEnabled {
+		mi := &file_keyleash_metering_v1_metering_proto_msgTypes[17]
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		ms.StoreMessageInfo(mi)
+	}
+}
+
+func (x *UsageWebhookSecret) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UsageWebhookSecret) ProtoMessage() {}
+
+func (x *UsageWebhookSecret) ProtoReflect() protoreflect.Message {
+	mi := &file_keyleash_metering_v1_metering_proto_msgTypes[17]
+	if protoimpl.UnsafeEnabled && x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UsageWebhookSecret.ProtoReflect.Descriptor instead.
+func (*UsageWebhookSecret) Descriptor() ([]byte, []int) {
+	return file_keyleash_metering_v1_metering_proto_rawDescGZIP(), []int{17}
+}
+
+func (x *UsageWebhookSecret) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *UsageWebhookSecret) GetTenantId() string {
+	if x != nil {
+		return x.TenantId
+	}
+	return ""
+}
+
+func (x *UsageWebhookSecret) GetCreateTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.CreateTime
+	}
+	return nil
+}
+
+func (x *UsageWebhookSecret) GetRotateTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.RotateTime
+	}
+	return nil
+}
+
+// Request for CreateUsageWebhookSecret.
+type CreateUsageWebhookSecretRequest struct {
+	state         protoimpl.MessageState
+	sizeCache     protoimpl.SizeCache
+	unknownFields protoimpl.UnknownFields
+
+	// The tenant. Required.
+	TenantId string `protobuf:"bytes,1,opt,name=tenant_id,json=tenantId,proto3" json:"tenant_id,omitempty"`
+	// The secret to use, in the Standard Webhooks form whsec_ + base64 of 24 to 64 bytes.
+	// Empty: the server generates one.
+	SigningSecret string `protobuf:"bytes,2,opt,name=signing_secret,json=signingSecret,proto3" json:"signing_secret,omitempty"`
+}
+
+func (x *CreateUsageWebhookSecretRequest) Reset() {
+	*x = CreateUsageWebhookSecretRequest{}
+	if protoimpl.UnsafeEnabled {
+		mi := &file_keyleash_metering_v1_metering_proto_msgTypes[18]
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		ms.StoreMessageInfo(mi)
+	}
+}
+
+func (x *CreateUsageWebhookSecretRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CreateUsageWebhookSecretRequest) ProtoMessage() {}
+
+func (x *CreateUsageWebhookSecretRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_keyleash_metering_v1_metering_proto_msgTypes[18]
+	if protoimpl.UnsafeEnabled && x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CreateUsageWebhookSecretRequest.ProtoReflect.Descriptor instead.
+func (*CreateUsageWebhookSecretRequest) Descriptor() ([]byte, []int) {
+	return file_keyleash_metering_v1_metering_proto_rawDescGZIP(), []int{18}
+}
+
+func (x *CreateUsageWebhookSecretRequest) GetTenantId() string {
+	if x != nil {
+		return x.TenantId
+	}
+	return ""
+}
+
+func (x *CreateUsageWebhookSecretRequest) GetSigningSecret() string {
+	if x != nil {
+		return x.SigningSecret
+	}
+	return ""
+}
+
+// Response for CreateUsageWebhookSecret.
+type CreateUsageWebhookSecretResponse struct {
+	state         protoimpl.MessageState
+	sizeCache     protoimpl.SizeCache
+	unknownFields protoimpl.UnknownFields
+
+	// The secret's metadata.
+	Secret *UsageWebhookSecret `protobuf:"bytes,1,opt,name=secret,proto3" json:"secret,omitempty"`
+	// The signing secret (whsec_...): shown this once; stored sealed, never listed back.
+	SigningSecret string `protobuf:"bytes,2,opt,name=signing_secret,json=signingSecret,proto3" json:"signing_secret,omitempty"`
+}
+
+func (x *CreateUsageWebhookSecretResponse) Reset() {
+	*x = CreateUsageWebhookSecretResponse{}
+	if protoimpl.UnsafeEnabled {
+		mi := &file_keyleash_metering_v1_metering_proto_msgTypes[19]
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		ms.StoreMessageInfo(mi)
+	}
+}
+
+func (x *CreateUsageWebhookSecretResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CreateUsageWebhookSecretResponse) ProtoMessage() {}
+
+func (x *CreateUsageWebhookSecretResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_keyleash_metering_v1_metering_proto_msgTypes[19]
+	if protoimpl.UnsafeEnabled && x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CreateUsageWebhookSecretResponse.ProtoReflect.Descriptor instead.
+func (*CreateUsageWebhookSecretResponse) Descriptor() ([]byte, []int) {
+	return file_keyleash_metering_v1_metering_proto_rawDescGZIP(), []int{19}
+}
+
+func (x *CreateUsageWebhookSecretResponse) GetSecret() *UsageWebhookSecret {
+	if x != nil {
+		return x.Secret
+	}
+	return nil
+}
+
+func (x *CreateUsageWebhookSecretResponse) GetSigningSecret() string {
+	if x != nil {
+		return x.SigningSecret
+	}
+	return ""
+}
+
+// Request for RotateUsageWebhookSecret.
+type RotateUsageWebhookSecretRequest struct {
+	state         protoimpl.MessageState
+	sizeCache     protoimpl.SizeCache
+	unknownFields protoimpl.UnknownFields
+
+	// The tenant. Required.
+	TenantId string `protobuf:"bytes,1,opt,name=tenant_id,json=tenantId,proto3" json:"tenant_id,omitempty"`
+	// The new secret (whsec_...). Empty: the server generates one.
+	SigningSecret string `protobuf:"bytes,2,opt,name=signing_secret,json=signingSecret,proto3" json:"signing_secret,omitempty"`
+}
+
+func (x *RotateUsageWebhookSecretRequest) Reset() {
+	*x = RotateUsageWebhookSecretRequest{}
+	if protoimpl.UnsafeEnabled {
+		mi := &file_keyleash_metering_v1_metering_proto_msgTypes[20]
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		ms.StoreMessageInfo(mi)
+	}
+}
+
+func (x *RotateUsageWebhookSecretRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RotateUsageWebhookSecretRequest) ProtoMessage() {}
+
+func (x *RotateUsageWebhookSecretRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_keyleash_metering_v1_metering_proto_msgTypes[20]
+	if protoimpl.UnsafeEnabled && x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RotateUsageWebhookSecretRequest.ProtoReflect.Descriptor instead.
+func (*RotateUsageWebhookSecretRequest) Descriptor() ([]byte, []int) {
+	return file_keyleash_metering_v1_metering_proto_rawDescGZIP(), []int{20}
+}
+
+func (x *RotateUsageWebhookSecretRequest) GetTenantId() string {
+	if x != nil {
+		return x.TenantId
+	}
+	return ""
+}
+
+func (x *RotateUsageWebhookSecretRequest) GetSigningSecret() string {
+	if x != nil {
+		return x.SigningSecret
+	}
+	return ""
+}
+
+// Response for RotateUsageWebhookSecret.
+type RotateUsageWebhookSecretResponse struct {
+	state         protoimpl.MessageState
+	sizeCache     protoimpl.SizeCache
+	unknownFields protoimpl.UnknownFields
+
+	// The secret's metadata after the rotation.
+	Secret *UsageWebhookSecret `protobuf:"bytes,1,opt,name=secret,proto3" json:"secret,omitempty"`
+	// The new signing secret: shown this once.
+	SigningSecret string `protobuf:"bytes,2,opt,name=signing_secret,json=signingSecret,proto3" json:"signing_secret,omitempty"`
+}
+
+func (x *RotateUsageWebhookSecretResponse) Reset() {
+	*x = RotateUsageWebhookSecretResponse{}
+	if protoimpl.UnsafeEnabled {
+		mi := &file_keyleash_metering_v1_metering_proto_msgTypes[21]
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		ms.StoreMessageInfo(mi)
+	}
+}
+
+func (x *RotateUsageWebhookSecretResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RotateUsageWebhookSecretResponse) ProtoMessage() {}
+
+func (x *RotateUsageWebhookSecretResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_keyleash_metering_v1_metering_proto_msgTypes[21]
+	if protoimpl.UnsafeEnabled && x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RotateUsageWebhookSecretResponse.ProtoReflect.Descriptor instead.
+func (*RotateUsageWebhookSecretResponse) Descriptor() ([]byte, []int) {
+	return file_keyleash_metering_v1_metering_proto_rawDescGZIP(), []int{21}
+}
+
+func (x *RotateUsageWebhookSecretResponse) GetSecret() *UsageWebhookSecret {
+	if x != nil {
+		return x.Secret
+	}
+	return nil
+}
+
+func (x *RotateUsageWebhookSecretResponse) GetSigningSecret() string {
+	if x != nil {
+		return x.SigningSecret
+	}
+	return ""
+}
+
+// Request for AccessUsageWebhookSecret.
+type AccessUsageWebhookSecretRequest struct {
+	state         protoimpl.MessageState
+	sizeCache     protoimpl.SizeCache
+	unknownFields protoimpl.UnknownFields
+
+	// The tenant. Required.
+	TenantId string `protobuf:"bytes,1,opt,name=tenant_id,json=tenantId,proto3" json:"tenant_id,omitempty"`
+}
+
+func (x *AccessUsageWebhookSecretRequest) Reset() {
+	*x = AccessUsageWebhookSecretRequest{}
+	if protoimpl.UnsafeEnabled {
+		mi := &file_keyleash_metering_v1_metering_proto_msgTypes[22]
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		ms.StoreMessageInfo(mi)
+	}
+}
+
+func (x *AccessUsageWebhookSecretRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AccessUsageWebhookSecretRequest) ProtoMessage() {}
+
+func (x *AccessUsageWebhookSecretRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_keyleash_metering_v1_metering_proto_msgTypes[22]
+	if protoimpl.UnsafeEnabled && x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AccessUsageWebhookSecretRequest.ProtoReflect.Descriptor instead.
+func (*AccessUsageWebhookSecretRequest) Descriptor() ([]byte, []int) {
+	return file_keyleash_metering_v1_metering_proto_rawDescGZIP(), []int{22}
+}
+
+func (x *AccessUsageWebhookSecretRequest) GetTenantId() string {
+	if x != nil {
+		return x.TenantId
+	}
+	return ""
+}
+
+// Response for AccessUsageWebhookSecret.
+type AccessUsageWebhookSecretResponse struct {
+	state         protoimpl.MessageState
+	sizeCache     protoimpl.SizeCache
+	unknownFields protoimpl.UnknownFields
+
+	// The secret's metadata.
+	Secret *UsageWebhookSecret `protobuf:"bytes,1,opt,name=secret,proto3" json:"secret,omitempty"`
+	// The signing secret in clear; the caller holds it in memory only.
+	SigningSecret string `protobuf:"bytes,2,opt,name=signing_secret,json=signingSecret,proto3" json:"signing_secret,omitempty"`
+}
+
+func (x *AccessUsageWebhookSecretResponse) Reset() {
+	*x = AccessUsageWebhookSecretResponse{}
+	if protoimpl.UnsafeEnabled {
+		mi := &file_keyleash_metering_v1_metering_proto_msgTypes[23]
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		ms.StoreMessageInfo(mi)
+	}
+}
+
+func (x *AccessUsageWebhookSecretResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AccessUsageWebhookSecretResponse) ProtoMessage() {}
+
+func (x *AccessUsageWebhookSecretResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_keyleash_metering_v1_metering_proto_msgTypes[23]
+	if protoimpl.UnsafeEnabled && x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AccessUsageWebhookSecretResponse.ProtoReflect.Descriptor instead.
+func (*AccessUsageWebhookSecretResponse) Descriptor() ([]byte, []int) {
+	return file_keyleash_metering_v1_metering_proto_rawDescGZIP(), []int{23}
+}
+
+func (x *AccessUsageWebhookSecretResponse) GetSecret() *UsageWebhookSecret {
+	if x != nil {
+		return x.Secret
+	}
+	return nil
+}
+
+func (x *AccessUsageWebhookSecretResponse) GetSigningSecret() string {
+	if x != nil {
+		return x.SigningSecret
+	}
+	return ""
+}
+
+// Request for BatchRecordUsage.
+type BatchRecordUsageRequest struct {
+	state         protoimpl.MessageState
+	sizeCache     protoimpl.SizeCache
+	unknownFields protoimpl.UnknownFields
+
+	// The tenant every key named must belong to. Required.
+	TenantId string `protobuf:"bytes,1,opt,name=tenant_id,json=tenantId,proto3" json:"tenant_id,omitempty"`
+	// The usage events, 1 to 1000, each as for RecordUsage (request_id required and unique
+	// within the batch).
+	Requests []*RecordUsageRequest `protobuf:"bytes,2,rep,name=requests,proto3" json:"requests,omitempty"`
+}
+
+func (x *BatchRecordUsageRequest) Reset() {
+	*x = BatchRecordUsageRequest{}
+	if protoimpl.UnsafeEnabled {
+		mi := &file_keyleash_metering_v1_metering_proto_msgTypes[24]
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		ms.StoreMessageInfo(mi)
+	}
+}
+
+func (x *BatchRecordUsageRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*BatchRecordUsageRequest) ProtoMessage() {}
+
+func (x *BatchRecordUsageRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_keyleash_metering_v1_metering_proto_msgTypes[24]
+	if protoimpl.UnsafeEnabled && x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use BatchRecordUsageRequest.ProtoReflect.Descriptor instead.
+func (*BatchRecordUsageRequest) Descriptor() ([]byte, []int) {
+	return file_keyleash_metering_v1_metering_proto_rawDescGZIP(), []int{24}
+}
+
+func (x *BatchRecordUsageRequest) GetTenantId() string {
+	if x != nil {
+		return x.TenantId
+	}
+	return ""
+}
+
+func (x *BatchRecordUsageRequest) GetRequests() []*RecordUsageRequest {
+	if x != nil {
+		return x.Requests
+	}
+	return nil
+}
+
+// Response for BatchRecordUsage.
+type BatchRecordUsageResponse struct {
+	state         protoimpl.MessageState
+	sizeCache     protoimpl.SizeCache
+	unknownFields protoimpl.UnknownFields
+
+	// One per request, in order: the committed event (first one for a duplicate) and whether
+	// it had been recorded before. Their tenant field is left unset (see tenant).
+	Responses []*RecordUsageResponse `protobuf:"bytes,1,rep,name=responses,proto3" json:"responses,omitempty"`
+	// The tenant's state after the whole batch (spend today, throttle).
+	Tenant *Tenant `protobuf:"bytes,2,opt,name=tenant,proto3" json:"tenant,omitempty"`
+	// How many requests were newly recorded.
+	Accepted int64 `protobuf:"varint,3,opt,name=accepted,proto3" json:"accepted,omitempty"`
+	// How many had been recorded before.
+	Duplicates int64 `protobuf:"varint,4,opt,name=duplicates,proto3" json:"duplicates,omitempty"`
+}
+
+func (x *BatchRecordUsageResponse) Reset() {
+	*x = BatchRecordUsageResponse{}
+	if protoimpl.UnsafeEnabled {
+		mi := &file_keyleash_metering_v1_metering_proto_msgTypes[25]
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		ms.StoreMessageInfo(mi)
+	}
+}
+
+func (x *BatchRecordUsageResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*BatchRecordUsageResponse) ProtoMessage() {}
+
+func (x *BatchRecordUsageResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_keyleash_metering_v1_metering_proto_msgTypes[25]
+	if protoimpl.UnsafeEnabled && x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use BatchRecordUsageResponse.ProtoReflect.Descriptor instead.
+func (*BatchRecordUsageResponse) Descriptor() ([]byte, []int) {
+	return file_keyleash_metering_v1_metering_proto_rawDescGZIP(), []int{25}
+}
+
+func (x *BatchRecordUsageResponse) GetResponses() []*RecordUsageResponse {
+	if x != nil {
+		return x.Responses
+	}
+	return nil
+}
+
+func (x *BatchRecordUsageResponse) GetTenant() *Tenant {
+	if x != nil {
+		return x.Tenant
+	}
+	return nil
+}
+
+func (x *BatchRecordUsageResponse) GetAccepted() int64 {
+	if x != nil {
+		return x.Accepted
+	}
+	return 0
+}
+
+func (x *BatchRecordUsageResponse) GetDuplicates() int64 {
+	if x != nil {
+		return x.Duplicates
+	}
+	return 0
+}
+
 var File_keyleash_metering_v1_metering_proto protoreflect.FileDescriptor
 
 var file_keyleash_metering_v1_metering_proto_rawDesc = []byte{
@@ -2060,7 +2612,84 @@ var file_keyleash_metering_v1_metering_proto_rawDesc = []byte{
 	0x63, 0x72, 0x6f, 0x73, 0x18, 0x05, 0x20, 0x01, 0x28, 0x03, 0x52, 0x1b, 0x63, 0x61, 0x63, 0x68,
 	0x65, 0x64, 0x49, 0x6e, 0x70, 0x75, 0x74, 0x50, 0x65, 0x72, 0x4d, 0x69, 0x6c, 0x6c, 0x69, 0x6f,
 	0x6e, 0x4d, 0x69, 0x63, 0x72, 0x6f, 0x73, 0x12, 0x14, 0x0a, 0x05, 0x63, 0x6c, 0x65, 0x61, 0x72,
-	0x18, 0x06, 0x20, 0x01, 0x28, 0x08, 0x52, 0x05, 0x63, 0x6c, 0x65, 0x61, 0x72, 0x2a, 0x87, 0x04,
+	0x18, 0x06, 0x20, 0x01, 0x28, 0x08, 0x52, 0x05, 0x63, 0x6c, 0x65, 0x61, 0x72, 0x22, 0xbf, 0x01,
+	0x0a, 0x12, 0x55, 0x73, 0x61, 0x67, 0x65, 0x57, 0x65, 0x62, 0x68, 0x6f, 0x6f, 0x6b, 0x53, 0x65,
+	0x63, 0x72, 0x65, 0x74, 0x12, 0x12, 0x0a, 0x04, 0x6e, 0x61, 0x6d, 0x65, 0x18, 0x01, 0x20, 0x01,
+	0x28, 0x09, 0x52, 0x04, 0x6e, 0x61, 0x6d, 0x65, 0x12, 0x1b, 0x0a, 0x09, 0x74, 0x65, 0x6e, 0x61,
+	0x6e, 0x74, 0x5f, 0x69, 0x64, 0x18, 0x02, 0x20, 0x01, 0x28, 0x09, 0x52, 0x08, 0x74, 0x65, 0x6e,
+	0x61, 0x6e, 0x74, 0x49, 0x64, 0x12, 0x3b, 0x0a, 0x0b, 0x63, 0x72, 0x65, 0x61, 0x74, 0x65, 0x5f,
+	0x74, 0x69, 0x6d, 0x65, 0x18, 0x03, 0x20, 0x01, 0x28, 0x0b, 0x32, 0x1a, 0x2e, 0x67, 0x6f, 0x6f,
+	0x67, 0x6c, 0x65, 0x2e, 0x70, 0x72, 0x6f, 0x74, 0x6f, 0x62, 0x75, 0x66, 0x2e, 0x54, 0x69, 0x6d,
+	0x65, 0x73, 0x74, 0x61, 0x6d, 0x70, 0x52, 0x0a, 0x63, 0x72, 0x65, 0x61, 0x74, 0x65, 0x54, 0x69,
+	0x6d, 0x65, 0x12, 0x3b, 0x0a, 0x0b, 0x72, 0x6f, 0x74, 0x61, 0x74, 0x65, 0x5f, 0x74, 0x69, 0x6d,
+	0x65, 0x18, 0x04, 0x20, 0x01, 0x28, 0x0b, 0x32, 0x1a, 0x2e, 0x67, 0x6f, 0x6f, 0x67, 0x6c, 0x65,
+	0x2e, 0x70, 0x72, 0x6f, 0x74, 0x6f, 0x62, 0x75, 0x66, 0x2e, 0x54, 0x69, 0x6d, 0x65, 0x73, 0x74,
+	0x61, 0x6d, 0x70, 0x52, 0x0a, 0x72, 0x6f, 0x74, 0x61, 0x74, 0x65, 0x54, 0x69, 0x6d, 0x65, 0x22,
+	0x65, 0x0a, 0x1f, 0x43, 0x72, 0x65, 0x61, 0x74, 0x65, 0x55, 0x73, 0x61, 0x67, 0x65, 0x57, 0x65,
+	0x62, 0x68, 0x6f, 0x6f, 0x6b, 0x53, 0x65, 0x63, 0x72, 0x65, 0x74, 0x52, 0x65, 0x71, 0x75, 0x65,
+	0x73, 0x74, 0x12, 0x1b, 0x0a, 0x09, 0x74, 0x65, 0x6e, 0x61, 0x6e, 0x74, 0x5f, 0x69, 0x64, 0x18,
+	0x01, 0x20, 0x01, 0x28, 0x09, 0x52, 0x08, 0x74, 0x65, 0x6e, 0x61, 0x6e, 0x74, 0x49, 0x64, 0x12,
+	0x25, 0x0a, 0x0e, 0x73, 0x69, 0x67, 0x6e, 0x69, 0x6e, 0x67, 0x5f, 0x73, 0x65, 0x63, 0x72, 0x65,
+	0x74, 0x18, 0x02, 0x20, 0x01, 0x28, 0x09, 0x52, 0x0d, 0x73, 0x69, 0x67, 0x6e, 0x69, 0x6e, 0x67,
+	0x53, 0x65, 0x63, 0x72, 0x65, 0x74, 0x22, 0x8b, 0x01, 0x0a, 0x20, 0x43, 0x72, 0x65, 0x61, 0x74,
+	0x65, 0x55, 0x73, 0x61, 0x67, 0x65, 0x57, 0x65, 0x62, 0x68, 0x6f, 0x6f, 0x6b, 0x53, 0x65, 0x63,
+	0x72, 0x65, 0x74, 0x52, 0x65, 0x73, 0x70, 0x6f, 0x6e, 0x73, 0x65, 0x12, 0x40, 0x0a, 0x06, 0x73,
+	0x65, 0x63, 0x72, 0x65, 0x74, 0x18, 0x01, 0x20, 0x01, 0x28, 0x0b, 0x32, 0x28, 0x2e, 0x6b, 0x65,
+	0x79, 0x6c, 0x65, 0x61, 0x73, 0x68, 0x2e, 0x6d, 0x65, 0x74, 0x65, 0x72, 0x69, 0x6e, 0x67, 0x2e,
+	0x76, 0x31, 0x2e, 0x55, 0x73, 0x61, 0x67, 0x65, 0x57, 0x65, 0x62, 0x68, 0x6f, 0x6f, 0x6b, 0x53,
+	0x65, 0x63, 0x72, 0x65, 0x74, 0x52, 0x06, 0x73, 0x65, 0x63, 0x72, 0x65, 0x74, 0x12, 0x25, 0x0a,
+	0x0e, 0x73, 0x69, 0x67, 0x6e, 0x69, 0x6e, 0x67, 0x5f, 0x73, 0x65, 0x63, 0x72, 0x65, 0x74, 0x18,
+	0x02, 0x20, 0x01, 0x28, 0x09, 0x52, 0x0d, 0x73, 0x69, 0x67, 0x6e, 0x69, 0x6e, 0x67, 0x53, 0x65,
+	0x63, 0x72, 0x65, 0x74, 0x22, 0x65, 0x0a, 0x1f, 0x52, 0x6f, 0x74, 0x61, 0x74, 0x65, 0x55, 0x73,
+	0x61, 0x67, 0x65, 0x57, 0x65, 0x62, 0x68, 0x6f, 0x6f, 0x6b, 0x53, 0x65, 0x63, 0x72, 0x65, 0x74,
+	0x52, 0x65, 0x71, 0x75, 0x65, 0x73, 0x74, 0x12, 0x1b, 0x0a, 0x09, 0x74, 0x65, 0x6e, 0x61, 0x6e,
+	0x74, 0x5f, 0x69, 0x64, 0x18, 0x01, 0x20, 0x01, 0x28, 0x09, 0x52, 0x08, 0x74, 0x65, 0x6e, 0x61,
+	0x6e, 0x74, 0x49, 0x64, 0x12, 0x25, 0x0a, 0x0e, 0x73, 0x69, 0x67, 0x6e, 0x69, 0x6e, 0x67, 0x5f,
+	0x73, 0x65, 0x63, 0x72, 0x65, 0x74, 0x18, 0x02, 0x20, 0x01, 0x28, 0x09, 0x52, 0x0d, 0x73, 0x69,
+	0x67, 0x6e, 0x69, 0x6e, 0x67, 0x53, 0x65, 0x63, 0x72, 0x65, 0x74, 0x22, 0x8b, 0x01, 0x0a, 0x20,
+	0x52, 0x6f, 0x74, 0x61, 0x74, 0x65, 0x55, 0x73, 0x61, 0x67, 0x65, 0x57, 0x65, 0x62, 0x68, 0x6f,
+	0x6f, 0x6b, 0x53, 0x65, 0x63, 0x72, 0x65, 0x74, 0x52, 0x65, 0x73, 0x70, 0x6f, 0x6e, 0x73, 0x65,
+	0x12, 0x40, 0x0a, 0x06, 0x73, 0x65, 0x63, 0x72, 0x65, 0x74, 0x18, 0x01, 0x20, 0x01, 0x28, 0x0b,
+	0x32, 0x28, 0x2e, 0x6b, 0x65, 0x79, 0x6c, 0x65, 0x61, 0x73, 0x68, 0x2e, 0x6d, 0x65, 0x74, 0x65,
+	0x72, 0x69, 0x6e, 0x67, 0x2e, 0x76, 0x31, 0x2e, 0x55, 0x73, 0x61, 0x67, 0x65, 0x57, 0x65, 0x62,
+	0x68, 0x6f, 0x6f, 0x6b, 0x53, 0x65, 0x63, 0x72, 0x65, 0x74, 0x52, 0x06, 0x73, 0x65, 0x63, 0x72,
+	0x65, 0x74, 0x12, 0x25, 0x0a, 0x0e, 0x73, 0x69, 0x67, 0x6e, 0x69, 0x6e, 0x67, 0x5f, 0x73, 0x65,
+	0x63, 0x72, 0x65, 0x74, 0x18, 0x02, 0x20, 0x01, 0x28, 0x09, 0x52, 0x0d, 0x73, 0x69, 0x67, 0x6e,
+	0x69, 0x6e, 0x67, 0x53, 0x65, 0x63, 0x72, 0x65, 0x74, 0x22, 0x3e, 0x0a, 0x1f, 0x41, 0x63, 0x63,
+	0x65, 0x73, 0x73, 0x55, 0x73, 0x61, 0x67, 0x65, 0x57, 0x65, 0x62, 0x68, 0x6f, 0x6f, 0x6b, 0x53,
+	0x65, 0x63, 0x72, 0x65, 0x74, 0x52, 0x65, 0x71, 0x75, 0x65, 0x73, 0x74, 0x12, 0x1b, 0x0a, 0x09,
+	0x74, 0x65, 0x6e, 0x61, 0x6e, 0x74, 0x5f, 0x69, 0x64, 0x18, 0x01, 0x20, 0x01, 0x28, 0x09, 0x52,
+	0x08, 0x74, 0x65, 0x6e, 0x61, 0x6e, 0x74, 0x49, 0x64, 0x22, 0x8b, 0x01, 0x0a, 0x20, 0x41, 0x63,
+	0x63, 0x65, 0x73, 0x73, 0x55, 0x73, 0x61, 0x67, 0x65, 0x57, 0x65, 0x62, 0x68, 0x6f, 0x6f, 0x6b,
+	0x53, 0x65, 0x63, 0x72, 0x65, 0x74, 0x52, 0x65, 0x73, 0x70, 0x6f, 0x6e, 0x73, 0x65, 0x12, 0x40,
+	0x0a, 0x06, 0x73, 0x65, 0x63, 0x72, 0x65, 0x74, 0x18, 0x01, 0x20, 0x01, 0x28, 0x0b, 0x32, 0x28,
+	0x2e, 0x6b, 0x65, 0x79, 0x6c, 0x65, 0x61, 0x73, 0x68, 0x2e, 0x6d, 0x65, 0x74, 0x65, 0x72, 0x69,
+	0x6e, 0x67, 0x2e, 0x76, 0x31, 0x2e, 0x55, 0x73, 0x61, 0x67, 0x65, 0x57, 0x65, 0x62, 0x68, 0x6f,
+	0x6f, 0x6b, 0x53, 0x65, 0x63, 0x72, 0x65, 0x74, 0x52, 0x06, 0x73, 0x65, 0x63, 0x72, 0x65, 0x74,
+	0x12, 0x25, 0x0a, 0x0e, 0x73, 0x69, 0x67, 0x6e, 0x69, 0x6e, 0x67, 0x5f, 0x73, 0x65, 0x63, 0x72,
+	0x65, 0x74, 0x18, 0x02, 0x20, 0x01, 0x28, 0x09, 0x52, 0x0d, 0x73, 0x69, 0x67, 0x6e, 0x69, 0x6e,
+	0x67, 0x53, 0x65, 0x63, 0x72, 0x65, 0x74, 0x22, 0x7c, 0x0a, 0x17, 0x42, 0x61, 0x74, 0x63, 0x68,
+	0x52, 0x65, 0x63, 0x6f, 0x72, 0x64, 0x55, 0x73, 0x61, 0x67, 0x65, 0x52, 0x65, 0x71, 0x75, 0x65,
+	0x73, 0x74, 0x12, 0x1b, 0x0a, 0x09, 0x74, 0x65, 0x6e, 0x61, 0x6e, 0x74, 0x5f, 0x69, 0x64, 0x18,
+	0x01, 0x20, 0x01, 0x28, 0x09, 0x52, 0x08, 0x74, 0x65, 0x6e, 0x61, 0x6e, 0x74, 0x49, 0x64, 0x12,
+	0x44, 0x0a, 0x08, 0x72, 0x65, 0x71, 0x75, 0x65, 0x73, 0x74, 0x73, 0x18, 0x02, 0x20, 0x03, 0x28,
+	0x0b, 0x32, 0x28, 0x2e, 0x6b, 0x65, 0x79, 0x6c, 0x65, 0x61, 0x73, 0x68, 0x2e, 0x6d, 0x65, 0x74,
+	0x65, 0x72, 0x69, 0x6e, 0x67, 0x2e, 0x76, 0x31, 0x2e, 0x52, 0x65, 0x63, 0x6f, 0x72, 0x64, 0x55,
+	0x73, 0x61, 0x67, 0x65, 0x52, 0x65, 0x71, 0x75, 0x65, 0x73, 0x74, 0x52, 0x08, 0x72, 0x65, 0x71,
+	0x75, 0x65, 0x73, 0x74, 0x73, 0x22, 0xd5, 0x01, 0x0a, 0x18, 0x42, 0x61, 0x74, 0x63, 0x68, 0x52,
+	0x65, 0x63, 0x6f, 0x72, 0x64, 0x55, 0x73, 0x61, 0x67, 0x65, 0x52, 0x65, 0x73, 0x70, 0x6f, 0x6e,
+	0x73, 0x65, 0x12, 0x47, 0x0a, 0x09, 0x72, 0x65, 0x73, 0x70, 0x6f, 0x6e, 0x73, 0x65, 0x73, 0x18,
+	0x01, 0x20, 0x03, 0x28, 0x0b, 0x32, 0x29, 0x2e, 0x6b, 0x65, 0x79, 0x6c, 0x65, 0x61, 0x73, 0x68,
+	0x2e, 0x6d, 0x65, 0x74, 0x65, 0x72, 0x69, 0x6e, 0x67, 0x2e, 0x76, 0x31, 0x2e, 0x52, 0x65, 0x63,
+	0x6f, 0x72, 0x64, 0x55, 0x73, 0x61, 0x67, 0x65, 0x52, 0x65, 0x73, 0x70, 0x6f, 0x6e, 0x73, 0x65,
+	0x52, 0x09, 0x72, 0x65, 0x73, 0x70, 0x6f, 0x6e, 0x73, 0x65, 0x73, 0x12, 0x34, 0x0a, 0x06, 0x74,
+	0x65, 0x6e, 0x61, 0x6e, 0x74, 0x18, 0x02, 0x20, 0x01, 0x28, 0x0b, 0x32, 0x1c, 0x2e, 0x6b, 0x65,
+	0x79, 0x6c, 0x65, 0x61, 0x73, 0x68, 0x2e, 0x6d, 0x65, 0x74, 0x65, 0x72, 0x69, 0x6e, 0x67, 0x2e,
+	0x76, 0x31, 0x2e, 0x54, 0x65, 0x6e, 0x61, 0x6e, 0x74, 0x52, 0x06, 0x74, 0x65, 0x6e, 0x61, 0x6e,
+	0x74, 0x12, 0x1a, 0x0a, 0x08, 0x61, 0x63, 0x63, 0x65, 0x70, 0x74, 0x65, 0x64, 0x18, 0x03, 0x20,
+	0x01, 0x28, 0x03, 0x52, 0x08, 0x61, 0x63, 0x63, 0x65, 0x70, 0x74, 0x65, 0x64, 0x12, 0x1e, 0x0a,
+	0x0a, 0x64, 0x75, 0x70, 0x6c, 0x69, 0x63, 0x61, 0x74, 0x65, 0x73, 0x18, 0x04, 0x20, 0x01, 0x28,
+	0x03, 0x52, 0x0a, 0x64, 0x75, 0x70, 0x6c, 0x69, 0x63, 0x61, 0x74, 0x65, 0x73, 0x2a, 0x87, 0x04,
 	0x0a, 0x0b, 0x45, 0x72, 0x72, 0x6f, 0x72, 0x52, 0x65, 0x61, 0x73, 0x6f, 0x6e, 0x12, 0x1c, 0x0a,
 	0x18, 0x45, 0x52, 0x52, 0x4f, 0x52, 0x5f, 0x52, 0x45, 0x41, 0x53, 0x4f, 0x4e, 0x5f, 0x55, 0x4e,
 	0x53, 0x50, 0x45, 0x43, 0x49, 0x46, 0x49, 0x45, 0x44, 0x10, 0x00, 0x12, 0x21, 0x0a, 0x1d, 0x45,
@@ -2093,7 +2722,7 @@ var file_keyleash_metering_v1_metering_proto_rawDesc = []byte{
 	0x53, 0x4f, 0x4e, 0x5f, 0x53, 0x54, 0x4f, 0x52, 0x45, 0x5f, 0x54, 0x49, 0x4d, 0x45, 0x4f, 0x55,
 	0x54, 0x10, 0x0d, 0x12, 0x22, 0x0a, 0x1e, 0x45, 0x52, 0x52, 0x4f, 0x52, 0x5f, 0x52, 0x45, 0x41,
 	0x53, 0x4f, 0x4e, 0x5f, 0x54, 0x4f, 0x4f, 0x5f, 0x4d, 0x41, 0x4e, 0x59, 0x5f, 0x41, 0x54, 0x54,
-	0x45, 0x4d, 0x50, 0x54, 0x53, 0x10, 0x0e, 0x32, 0x98, 0x0b, 0x0a, 0x0f, 0x4d, 0x65, 0x74, 0x65,
+	0x45, 0x4d, 0x50, 0x54, 0x53, 0x10, 0x0e, 0x32, 0xaf, 0x0f, 0x0a, 0x0f, 0x4d, 0x65, 0x74, 0x65,
 	0x72, 0x69, 0x6e, 0x67, 0x53, 0x65, 0x72, 0x76, 0x69, 0x63, 0x65, 0x12, 0x53, 0x0a, 0x06, 0x43,
 	0x68, 0x61, 0x72, 0x67, 0x65, 0x12, 0x23, 0x2e, 0x6b, 0x65, 0x79, 0x6c, 0x65, 0x61, 0x73, 0x68,
 	0x2e, 0x6d, 0x65, 0x74, 0x65, 0x72, 0x69, 0x6e, 0x67, 0x2e, 0x76, 0x31, 0x2e, 0x43, 0x68, 0x61,
@@ -2183,12 +2812,45 @@ var file_keyleash_metering_v1_metering_proto_rawDesc = []byte{
 	0x31, 0x2e, 0x6b, 0x65, 0x79, 0x6c, 0x65, 0x61, 0x73, 0x68, 0x2e, 0x6d, 0x65, 0x74, 0x65, 0x72,
 	0x69, 0x6e, 0x67, 0x2e, 0x76, 0x31, 0x2e, 0x4c, 0x69, 0x73, 0x74, 0x41, 0x6c, 0x65, 0x72, 0x74,
 	0x44, 0x65, 0x6c, 0x69, 0x76, 0x65, 0x72, 0x69, 0x65, 0x73, 0x52, 0x65, 0x73, 0x70, 0x6f, 0x6e,
-	0x73, 0x65, 0x42, 0x4d, 0x5a, 0x4b, 0x67, 0x69, 0x74, 0x68, 0x75, 0x62, 0x2e, 0x63, 0x6f, 0x6d,
-	0x2f, 0x6b, 0x65, 0x79, 0x6c, 0x65, 0x61, 0x73, 0x68, 0x2f, 0x6b, 0x65, 0x79, 0x6c, 0x65, 0x61,
-	0x73, 0x68, 0x2f, 0x63, 0x6c, 0x69, 0x65, 0x6e, 0x74, 0x73, 0x2f, 0x67, 0x6f, 0x2f, 0x67, 0x65,
-	0x6e, 0x2f, 0x6b, 0x65, 0x79, 0x6c, 0x65, 0x61, 0x73, 0x68, 0x2f, 0x6d, 0x65, 0x74, 0x65, 0x72,
-	0x69, 0x6e, 0x67, 0x2f, 0x76, 0x31, 0x3b, 0x6d, 0x65, 0x74, 0x65, 0x72, 0x69, 0x6e, 0x67, 0x76,
-	0x31, 0x62, 0x06, 0x70, 0x72, 0x6f, 0x74, 0x6f, 0x33,
+	0x73, 0x65, 0x12, 0x89, 0x01, 0x0a, 0x18, 0x43, 0x72, 0x65, 0x61, 0x74, 0x65, 0x55, 0x73, 0x61,
+	0x67, 0x65, 0x57, 0x65, 0x62, 0x68, 0x6f, 0x6f, 0x6b, 0x53, 0x65, 0x63, 0x72, 0x65, 0x74, 0x12,
+	0x35, 0x2e, 0x6b, 0x65, 0x79, 0x6c, 0x65, 0x61, 0x73, 0x68, 0x2e, 0x6d, 0x65, 0x74, 0x65, 0x72,
+	0x69, 0x6e, 0x67, 0x2e, 0x76, 0x31, 0x2e, 0x43, 0x72, 0x65, 0x61, 0x74, 0x65, 0x55, 0x73, 0x61,
+	0x67, 0x65, 0x57, 0x65, 0x62, 0x68, 0x6f, 0x6f, 0x6b, 0x53, 0x65, 0x63, 0x72, 0x65, 0x74, 0x52,
+	0x65, 0x71, 0x75, 0x65, 0x73, 0x74, 0x1a, 0x36, 0x2e, 0x6b, 0x65, 0x79, 0x6c, 0x65, 0x61, 0x73,
+	0x68, 0x2e, 0x6d, 0x65, 0x74, 0x65, 0x72, 0x69, 0x6e, 0x67, 0x2e, 0x76, 0x31, 0x2e, 0x43, 0x72,
+	0x65, 0x61, 0x74, 0x65, 0x55, 0x73, 0x61, 0x67, 0x65, 0x57, 0x65, 0x62, 0x68, 0x6f, 0x6f, 0x6b,
+	0x53, 0x65, 0x63, 0x72, 0x65, 0x74, 0x52, 0x65, 0x73, 0x70, 0x6f, 0x6e, 0x73, 0x65, 0x12, 0x89,
+	0x01, 0x0a, 0x18, 0x52, 0x6f, 0x74, 0x61, 0x74, 0x65, 0x55, 0x73, 0x61, 0x67, 0x65, 0x57, 0x65,
+	0x62, 0x68, 0x6f, 0x6f, 0x6b, 0x53, 0x65, 0x63, 0x72, 0x65, 0x74, 0x12, 0x35, 0x2e, 0x6b, 0x65,
+	0x79, 0x6c, 0x65, 0x61, 0x73, 0x68, 0x2e, 0x6d, 0x65, 0x74, 0x65, 0x72, 0x69, 0x6e, 0x67, 0x2e,
+	0x76, 0x31, 0x2e, 0x52, 0x6f, 0x74, 0x61, 0x74, 0x65, 0x55, 0x73, 0x61, 0x67, 0x65, 0x57, 0x65,
+	0x62, 0x68, 0x6f, 0x6f, 0x6b, 0x53, 0x65, 0x63, 0x72, 0x65, 0x74, 0x52, 0x65, 0x71, 0x75, 0x65,
+	0x73, 0x74, 0x1a, 0x36, 0x2e, 0x6b, 0x65, 0x79, 0x6c, 0x65, 0x61, 0x73, 0x68, 0x2e, 0x6d, 0x65,
+	0x74, 0x65, 0x72, 0x69, 0x6e, 0x67, 0x2e, 0x76, 0x31, 0x2e, 0x52, 0x6f, 0x74, 0x61, 0x74, 0x65,
+	0x55, 0x73, 0x61, 0x67, 0x65, 0x57, 0x65, 0x62, 0x68, 0x6f, 0x6f, 0x6b, 0x53, 0x65, 0x63, 0x72,
+	0x65, 0x74, 0x52, 0x65, 0x73, 0x70, 0x6f, 0x6e, 0x73, 0x65, 0x12, 0x89, 0x01, 0x0a, 0x18, 0x41,
+	0x63, 0x63, 0x65, 0x73, 0x73, 0x55, 0x73, 0x61, 0x67, 0x65, 0x57, 0x65, 0x62, 0x68, 0x6f, 0x6f,
+	0x6b, 0x53, 0x65, 0x63, 0x72, 0x65, 0x74, 0x12, 0x35, 0x2e, 0x6b, 0x65, 0x79, 0x6c, 0x65, 0x61,
+	0x73, 0x68, 0x2e, 0x6d, 0x65, 0x74, 0x65, 0x72, 0x69, 0x6e, 0x67, 0x2e, 0x76, 0x31, 0x2e, 0x41,
+	0x63, 0x63, 0x65, 0x73, 0x73, 0x55, 0x73, 0x61, 0x67, 0x65, 0x57, 0x65, 0x62, 0x68, 0x6f, 0x6f,
+	0x6b, 0x53, 0x65, 0x63, 0x72, 0x65, 0x74, 0x52, 0x65, 0x71, 0x75, 0x65, 0x73, 0x74, 0x1a, 0x36,
+	0x2e, 0x6b, 0x65, 0x79, 0x6c, 0x65, 0x61, 0x73, 0x68, 0x2e, 0x6d, 0x65, 0x74, 0x65, 0x72, 0x69,
+	0x6e, 0x67, 0x2e, 0x76, 0x31, 0x2e, 0x41, 0x63, 0x63, 0x65, 0x73, 0x73, 0x55, 0x73, 0x61, 0x67,
+	0x65, 0x57, 0x65, 0x62, 0x68, 0x6f, 0x6f, 0x6b, 0x53, 0x65, 0x63, 0x72, 0x65, 0x74, 0x52, 0x65,
+	0x73, 0x70, 0x6f, 0x6e, 0x73, 0x65, 0x12, 0x71, 0x0a, 0x10, 0x42, 0x61, 0x74, 0x63, 0x68, 0x52,
+	0x65, 0x63, 0x6f, 0x72, 0x64, 0x55, 0x73, 0x61, 0x67, 0x65, 0x12, 0x2d, 0x2e, 0x6b, 0x65, 0x79,
+	0x6c, 0x65, 0x61, 0x73, 0x68, 0x2e, 0x6d, 0x65, 0x74, 0x65, 0x72, 0x69, 0x6e, 0x67, 0x2e, 0x76,
+	0x31, 0x2e, 0x42, 0x61, 0x74, 0x63, 0x68, 0x52, 0x65, 0x63, 0x6f, 0x72, 0x64, 0x55, 0x73, 0x61,
+	0x67, 0x65, 0x52, 0x65, 0x71, 0x75, 0x65, 0x73, 0x74, 0x1a, 0x2e, 0x2e, 0x6b, 0x65, 0x79, 0x6c,
+	0x65, 0x61, 0x73, 0x68, 0x2e, 0x6d, 0x65, 0x74, 0x65, 0x72, 0x69, 0x6e, 0x67, 0x2e, 0x76, 0x31,
+	0x2e, 0x42, 0x61, 0x74, 0x63, 0x68, 0x52, 0x65, 0x63, 0x6f, 0x72, 0x64, 0x55, 0x73, 0x61, 0x67,
+	0x65, 0x52, 0x65, 0x73, 0x70, 0x6f, 0x6e, 0x73, 0x65, 0x42, 0x4d, 0x5a, 0x4b, 0x67, 0x69, 0x74,
+	0x68, 0x75, 0x62, 0x2e, 0x63, 0x6f, 0x6d, 0x2f, 0x6b, 0x65, 0x79, 0x6c, 0x65, 0x61, 0x73, 0x68,
+	0x2f, 0x6b, 0x65, 0x79, 0x6c, 0x65, 0x61, 0x73, 0x68, 0x2f, 0x63, 0x6c, 0x69, 0x65, 0x6e, 0x74,
+	0x73, 0x2f, 0x67, 0x6f, 0x2f, 0x67, 0x65, 0x6e, 0x2f, 0x6b, 0x65, 0x79, 0x6c, 0x65, 0x61, 0x73,
+	0x68, 0x2f, 0x6d, 0x65, 0x74, 0x65, 0x72, 0x69, 0x6e, 0x67, 0x2f, 0x76, 0x31, 0x3b, 0x6d, 0x65,
+	0x74, 0x65, 0x72, 0x69, 0x6e, 0x67, 0x76, 0x31, 0x62, 0x06, 0x70, 0x72, 0x6f, 0x74, 0x6f, 0x33,
 }
 
 var (
@@ -2204,97 +2866,122 @@ func file_keyleash_metering_v1_metering_proto_rawDescGZIP() []byte {
 }
 
 var file_keyleash_metering_v1_metering_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_keyleash_metering_v1_metering_proto_msgTypes = make([]protoimpl.MessageInfo, 19)
+var file_keyleash_metering_v1_metering_proto_msgTypes = make([]protoimpl.MessageInfo, 28)
 var file_keyleash_metering_v1_metering_proto_goTypes = []interface{}{
-	(ErrorReason)(0),                        // 0: keyleash.metering.v1.ErrorReason
-	(BillingEvent_Kind)(0),                  // 1: keyleash.metering.v1.BillingEvent.Kind
-	(*ChargeRequest)(nil),                   // 2: keyleash.metering.v1.ChargeRequest
-	(*ChargeResponse)(nil),                  // 3: keyleash.metering.v1.ChargeResponse
-	(*RecordUsageRequest)(nil),              // 4: keyleash.metering.v1.RecordUsageRequest
-	(*RecordUsageResponse)(nil),             // 5: keyleash.metering.v1.RecordUsageResponse
-	(*UsageAck)(nil),                        // 6: keyleash.metering.v1.UsageAck
-	(*BillingEvent)(nil),                    // 7: keyleash.metering.v1.BillingEvent
-	(*GetSpendRequest)(nil),                 // 8: keyleash.metering.v1.GetSpendRequest
-	(*GetSpendResponse)(nil),                // 9: keyleash.metering.v1.GetSpendResponse
-	(*BillingEventFilter)(nil),              // 10: keyleash.metering.v1.BillingEventFilter
-	(*ListBillingEventsRequest)(nil),        // 11: keyleash.metering.v1.ListBillingEventsRequest
-	(*ListBillingEventsResponse)(nil),       // 12: keyleash.metering.v1.ListBillingEventsResponse
-	(*ExportBillingEventsRequest)(nil),      // 13: keyleash.metering.v1.ExportBillingEventsRequest
-	(*Tenant)(nil),                          // 14: keyleash.metering.v1.Tenant
-	(*SetTenantBudgetRequest)(nil),          // 15: keyleash.metering.v1.SetTenantBudgetRequest
-	(*GetTenantRequest)(nil),                // 16: keyleash.metering.v1.GetTenantRequest
-	(*ModelPrice)(nil),                      // 17: keyleash.metering.v1.ModelPrice
-	(*SetTenantModelPriceRequest)(nil),      // 18: keyleash.metering.v1.SetTenantModelPriceRequest
-	nil,                                     // 19: keyleash.metering.v1.ChargeRequest.AttributesEntry
-	nil,                                     // 20: keyleash.metering.v1.BillingEvent.AttributesEntry
-	(*v1.Money)(nil),                        // 21: keyleash.type.v1.Money
-	(*timestamppb.Timestamp)(nil),           // 22: google.protobuf.Timestamp
-	(*CreateAlertSubscriptionRequest)(nil),  // 23: keyleash.metering.v1.CreateAlertSubscriptionRequest
-	(*ListAlertSubscriptionsRequest)(nil),   // 24: keyleash.metering.v1.ListAlertSubscriptionsRequest
-	(*DeleteAlertSubscriptionRequest)(nil),  // 25: keyleash.metering.v1.DeleteAlertSubscriptionRequest
-	(*ListAlertDeliveriesRequest)(nil),      // 26: keyleash.metering.v1.ListAlertDeliveriesRequest
-	(*CreateAlertSubscriptionResponse)(nil), // 27: keyleash.metering.v1.CreateAlertSubscriptionResponse
-	(*ListAlertSubscriptionsResponse)(nil),  // 28: keyleash.metering.v1.ListAlertSubscriptionsResponse
-	(*DeleteAlertSubscriptionResponse)(nil), // 29: keyleash.metering.v1.DeleteAlertSubscriptionResponse
-	(*ListAlertDeliveriesResponse)(nil),     // 30: keyleash.metering.v1.ListAlertDeliveriesResponse
+	(ErrorReason)(0),                         // 0: keyleash.metering.v1.ErrorReason
+	(BillingEvent_Kind)(0),                   // 1: keyleash.metering.v1.BillingEvent.Kind
+	(*ChargeRequest)(nil),                    // 2: keyleash.metering.v1.ChargeRequest
+	(*ChargeResponse)(nil),                   // 3: keyleash.metering.v1.ChargeResponse
+	(*RecordUsageRequest)(nil),               // 4: keyleash.metering.v1.RecordUsageRequest
+	(*RecordUsageResponse)(nil),              // 5: keyleash.metering.v1.RecordUsageResponse
+	(*UsageAck)(nil),                         // 6: keyleash.metering.v1.UsageAck
+	(*BillingEvent)(nil),                     // 7: keyleash.metering.v1.BillingEvent
+	(*GetSpendRequest)(nil),                  // 8: keyleash.metering.v1.GetSpendRequest
+	(*GetSpendResponse)(nil),                 // 9: keyleash.metering.v1.GetSpendResponse
+	(*BillingEventFilter)(nil),               // 10: keyleash.metering.v1.BillingEventFilter
+	(*ListBillingEventsRequest)(nil),         // 11: keyleash.metering.v1.ListBillingEventsRequest
+	(*ListBillingEventsResponse)(nil),        // 12: keyleash.metering.v1.ListBillingEventsResponse
+	(*ExportBillingEventsRequest)(nil),       // 13: keyleash.metering.v1.ExportBillingEventsRequest
+	(*Tenant)(nil),                           // 14: keyleash.metering.v1.Tenant
+	(*SetTenantBudgetRequest)(nil),           // 15: keyleash.metering.v1.SetTenantBudgetRequest
+	(*GetTenantRequest)(nil),                 // 16: keyleash.metering.v1.GetTenantRequest
+	(*ModelPrice)(nil),                       // 17: keyleash.metering.v1.ModelPrice
+	(*SetTenantModelPriceRequest)(nil),       // 18: keyleash.metering.v1.SetTenantModelPriceRequest
+	(*UsageWebhookSecret)(nil),               // 19: keyleash.metering.v1.UsageWebhookSecret
+	(*CreateUsageWebhookSecretRequest)(nil),  // 20: keyleash.metering.v1.CreateUsageWebhookSecretRequest
+	(*CreateUsageWebhookSecretResponse)(nil), // 21: keyleash.metering.v1.CreateUsageWebhookSecretResponse
+	(*RotateUsageWebhookSecretRequest)(nil),  // 22: keyleash.metering.v1.RotateUsageWebhookSecretRequest
+	(*RotateUsageWebhookSecretResponse)(nil), // 23: keyleash.metering.v1.RotateUsageWebhookSecretResponse
+	(*AccessUsageWebhookSecretRequest)(nil),  // 24: keyleash.metering.v1.AccessUsageWebhookSecretRequest
+	(*AccessUsageWebhookSecretResponse)(nil), // 25: keyleash.metering.v1.AccessUsageWebhookSecretResponse
+	(*BatchRecordUsageRequest)(nil),          // 26: keyleash.metering.v1.BatchRecordUsageRequest
+	(*BatchRecordUsageResponse)(nil),         // 27: keyleash.metering.v1.BatchRecordUsageResponse
+	nil,                                      // 28: keyleash.metering.v1.ChargeRequest.AttributesEntry
+	nil,                                      // 29: keyleash.metering.v1.BillingEvent.AttributesEntry
+	(*v1.Money)(nil),                         // 30: keyleash.type.v1.Money
+	(*timestamppb.Timestamp)(nil),            // 31: google.protobuf.Timestamp
+	(*CreateAlertSubscriptionRequest)(nil),   // 32: keyleash.metering.v1.CreateAlertSubscriptionRequest
+	(*ListAlertSubscriptionsRequest)(nil),    // 33: keyleash.metering.v1.ListAlertSubscriptionsRequest
+	(*DeleteAlertSubscriptionRequest)(nil),   // 34: keyleash.metering.v1.DeleteAlertSubscriptionRequest
+	(*ListAlertDeliveriesRequest)(nil),       // 35: keyleash.metering.v1.ListAlertDeliveriesRequest
+	(*CreateAlertSubscriptionResponse)(nil),  // 36: keyleash.metering.v1.CreateAlertSubscriptionResponse
+	(*ListAlertSubscriptionsResponse)(nil),   // 37: keyleash.metering.v1.ListAlertSubscriptionsResponse
+	(*DeleteAlertSubscriptionResponse)(nil),  // 38: keyleash.metering.v1.DeleteAlertSubscriptionResponse
+	(*ListAlertDeliveriesResponse)(nil),      // 39: keyleash.metering.v1.ListAlertDeliveriesResponse
 }
 var file_keyleash_metering_v1_metering_proto_depIdxs = []int32{
-	21, // 0: keyleash.metering.v1.ChargeRequest.amount:type_name -> keyleash.type.v1.Money
-	19, // 1: keyleash.metering.v1.ChargeRequest.attributes:type_name -> keyleash.metering.v1.ChargeRequest.AttributesEntry
-	22, // 2: keyleash.metering.v1.ChargeRequest.occur_time:type_name -> google.protobuf.Timestamp
+	30, // 0: keyleash.metering.v1.ChargeRequest.amount:type_name -> keyleash.type.v1.Money
+	28, // 1: keyleash.metering.v1.ChargeRequest.attributes:type_name -> keyleash.metering.v1.ChargeRequest.AttributesEntry
+	31, // 2: keyleash.metering.v1.ChargeRequest.occur_time:type_name -> google.protobuf.Timestamp
 	7,  // 3: keyleash.metering.v1.ChargeResponse.event:type_name -> keyleash.metering.v1.BillingEvent
 	14, // 4: keyleash.metering.v1.ChargeResponse.tenant:type_name -> keyleash.metering.v1.Tenant
-	22, // 5: keyleash.metering.v1.RecordUsageRequest.occur_time:type_name -> google.protobuf.Timestamp
+	31, // 5: keyleash.metering.v1.RecordUsageRequest.occur_time:type_name -> google.protobuf.Timestamp
 	7,  // 6: keyleash.metering.v1.RecordUsageResponse.event:type_name -> keyleash.metering.v1.BillingEvent
 	14, // 7: keyleash.metering.v1.RecordUsageResponse.tenant:type_name -> keyleash.metering.v1.Tenant
 	1,  // 8: keyleash.metering.v1.BillingEvent.kind:type_name -> keyleash.metering.v1.BillingEvent.Kind
-	21, // 9: keyleash.metering.v1.BillingEvent.amount:type_name -> keyleash.type.v1.Money
-	22, // 10: keyleash.metering.v1.BillingEvent.occur_time:type_name -> google.protobuf.Timestamp
-	22, // 11: keyleash.metering.v1.BillingEvent.record_time:type_name -> google.protobuf.Timestamp
-	20, // 12: keyleash.metering.v1.BillingEvent.attributes:type_name -> keyleash.metering.v1.BillingEvent.AttributesEntry
-	22, // 13: keyleash.metering.v1.GetSpendRequest.start_time:type_name -> google.protobuf.Timestamp
-	22, // 14: keyleash.metering.v1.GetSpendRequest.end_time:type_name -> google.protobuf.Timestamp
-	21, // 15: keyleash.metering.v1.GetSpendResponse.totals:type_name -> keyleash.type.v1.Money
-	22, // 16: keyleash.metering.v1.BillingEventFilter.start_time:type_name -> google.protobuf.Timestamp
-	22, // 17: keyleash.metering.v1.BillingEventFilter.end_time:type_name -> google.protobuf.Timestamp
+	30, // 9: keyleash.metering.v1.BillingEvent.amount:type_name -> keyleash.type.v1.Money
+	31, // 10: keyleash.metering.v1.BillingEvent.occur_time:type_name -> google.protobuf.Timestamp
+	31, // 11: keyleash.metering.v1.BillingEvent.record_time:type_name -> google.protobuf.Timestamp
+	29, // 12: keyleash.metering.v1.BillingEvent.attributes:type_name -> keyleash.metering.v1.BillingEvent.AttributesEntry
+	31, // 13: keyleash.metering.v1.GetSpendRequest.start_time:type_name -> google.protobuf.Timestamp
+	31, // 14: keyleash.metering.v1.GetSpendRequest.end_time:type_name -> google.protobuf.Timestamp
+	30, // 15: keyleash.metering.v1.GetSpendResponse.totals:type_name -> keyleash.type.v1.Money
+	31, // 16: keyleash.metering.v1.BillingEventFilter.start_time:type_name -> google.protobuf.Timestamp
+	31, // 17: keyleash.metering.v1.BillingEventFilter.end_time:type_name -> google.protobuf.Timestamp
 	10, // 18: keyleash.metering.v1.ListBillingEventsRequest.filter:type_name -> keyleash.metering.v1.BillingEventFilter
 	7,  // 19: keyleash.metering.v1.ListBillingEventsResponse.events:type_name -> keyleash.metering.v1.BillingEvent
 	10, // 20: keyleash.metering.v1.ExportBillingEventsRequest.filter:type_name -> keyleash.metering.v1.BillingEventFilter
-	21, // 21: keyleash.metering.v1.Tenant.daily_threshold:type_name -> keyleash.type.v1.Money
-	21, // 22: keyleash.metering.v1.Tenant.spend_today:type_name -> keyleash.type.v1.Money
-	22, // 23: keyleash.metering.v1.Tenant.throttled_until:type_name -> google.protobuf.Timestamp
-	21, // 24: keyleash.metering.v1.SetTenantBudgetRequest.daily_threshold:type_name -> keyleash.type.v1.Money
-	2,  // 25: keyleash.metering.v1.MeteringService.Charge:input_type -> keyleash.metering.v1.ChargeRequest
-	4,  // 26: keyleash.metering.v1.MeteringService.RecordUsage:input_type -> keyleash.metering.v1.RecordUsageRequest
-	4,  // 27: keyleash.metering.v1.MeteringService.StreamUsage:input_type -> keyleash.metering.v1.RecordUsageRequest
-	8,  // 28: keyleash.metering.v1.MeteringService.GetSpend:input_type -> keyleash.metering.v1.GetSpendRequest
-	11, // 29: keyleash.metering.v1.MeteringService.ListBillingEvents:input_type -> keyleash.metering.v1.ListBillingEventsRequest
-	13, // 30: keyleash.metering.v1.MeteringService.ExportBillingEvents:input_type -> keyleash.metering.v1.ExportBillingEventsRequest
-	15, // 31: keyleash.metering.v1.MeteringService.SetTenantBudget:input_type -> keyleash.metering.v1.SetTenantBudgetRequest
-	16, // 32: keyleash.metering.v1.MeteringService.GetTenant:input_type -> keyleash.metering.v1.GetTenantRequest
-	18, // 33: keyleash.metering.v1.MeteringService.SetTenantModelPrice:input_type -> keyleash.metering.v1.SetTenantModelPriceRequest
-	23, // 34: keyleash.metering.v1.MeteringService.CreateAlertSubscription:input_type -> keyleash.metering.v1.CreateAlertSubscriptionRequest
-	24, // 35: keyleash.metering.v1.MeteringService.ListAlertSubscriptions:input_type -> keyleash.metering.v1.ListAlertSubscriptionsRequest
-	25, // 36: keyleash.metering.v1.MeteringService.DeleteAlertSubscription:input_type -> keyleash.metering.v1.DeleteAlertSubscriptionRequest
-	26, // 37: keyleash.metering.v1.MeteringService.ListAlertDeliveries:input_type -> keyleash.metering.v1.ListAlertDeliveriesRequest
-	3,  // 38: keyleash.metering.v1.MeteringService.Charge:output_type -> keyleash.metering.v1.ChargeResponse
-	5,  // 39: keyleash.metering.v1.MeteringService.RecordUsage:output_type -> keyleash.metering.v1.RecordUsageResponse
-	6,  // 40: keyleash.metering.v1.MeteringService.StreamUsage:output_type -> keyleash.metering.v1.UsageAck
-	9,  // 41: keyleash.metering.v1.MeteringService.GetSpend:output_type -> keyleash.metering.v1.GetSpendResponse
-	12, // 42: keyleash.metering.v1.MeteringService.ListBillingEvents:output_type -> keyleash.metering.v1.ListBillingEventsResponse
-	7,  // 43: keyleash.metering.v1.MeteringService.ExportBillingEvents:output_type -> keyleash.metering.v1.BillingEvent
-	14, // 44: keyleash.metering.v1.MeteringService.SetTenantBudget:output_type -> keyleash.metering.v1.Tenant
-	14, // 45: keyleash.metering.v1.MeteringService.GetTenant:output_type -> keyleash.metering.v1.Tenant
-	17, // 46: keyleash.metering.v1.MeteringService.SetTenantModelPrice:output_type -> keyleash.metering.v1.ModelPrice
-	27, // 47: keyleash.metering.v1.MeteringService.CreateAlertSubscription:output_type -> keyleash.metering.v1.CreateAlertSubscriptionResponse
-	28, // 48: keyleash.metering.v1.MeteringService.ListAlertSubscriptions:output_type -> keyleash.metering.v1.ListAlertSubscriptionsResponse
-	29, // 49: keyleash.metering.v1.MeteringService.DeleteAlertSubscription:output_type -> keyleash.metering.v1.DeleteAlertSubscriptionResponse
-	30, // 50: keyleash.metering.v1.MeteringService.ListAlertDeliveries:output_type -> keyleash.metering.v1.ListAlertDeliveriesResponse
-	38, // [38:51] is the sub-list for method output_type
-	25, // [25:38] is the sub-list for method input_type
-	25, // [25:25] is the sub-list for extension type_name
-	25, // [25:25] is the sub-list for extension extendee
-	0,  // [0:25] is the sub-list for field type_name
+	30, // 21: keyleash.metering.v1.Tenant.daily_threshold:type_name -> keyleash.type.v1.Money
+	30, // 22: keyleash.metering.v1.Tenant.spend_today:type_name -> keyleash.type.v1.Money
+	31, // 23: keyleash.metering.v1.Tenant.throttled_until:type_name -> google.protobuf.Timestamp
+	30, // 24: keyleash.metering.v1.SetTenantBudgetRequest.daily_threshold:type_name -> keyleash.type.v1.Money
+	31, // 25: keyleash.metering.v1.UsageWebhookSecret.create_time:type_name -> google.protobuf.Timestamp
+	31, // 26: keyleash.metering.v1.UsageWebhookSecret.rotate_time:type_name -> google.protobuf.Timestamp
+	19, // 27: keyleash.metering.v1.CreateUsageWebhookSecretResponse.secret:type_name -> keyleash.metering.v1.UsageWebhookSecret
+	19, // 28: keyleash.metering.v1.RotateUsageWebhookSecretResponse.secret:type_name -> keyleash.metering.v1.UsageWebhookSecret
+	19, // 29: keyleash.metering.v1.AccessUsageWebhookSecretResponse.secret:type_name -> keyleash.metering.v1.UsageWebhookSecret
+	4,  // 30: keyleash.metering.v1.BatchRecordUsageRequest.requests:type_name -> keyleash.metering.v1.RecordUsageRequest
+	5,  // 31: keyleash.metering.v1.BatchRecordUsageResponse.responses:type_name -> keyleash.metering.v1.RecordUsageResponse
+	14, // 32: keyleash.metering.v1.BatchRecordUsageResponse.tenant:type_name -> keyleash.metering.v1.Tenant
+	2,  // 33: keyleash.metering.v1.MeteringService.Charge:input_type -> keyleash.metering.v1.ChargeRequest
+	4,  // 34: keyleash.metering.v1.MeteringService.RecordUsage:input_type -> keyleash.metering.v1.RecordUsageRequest
+	4,  // 35: keyleash.metering.v1.MeteringService.StreamUsage:input_type -> keyleash.metering.v1.RecordUsageRequest
+	8,  // 36: keyleash.metering.v1.MeteringService.GetSpend:input_type -> keyleash.metering.v1.GetSpendRequest
+	11, // 37: keyleash.metering.v1.MeteringService.ListBillingEvents:input_type -> keyleash.metering.v1.ListBillingEventsRequest
+	13, // 38: keyleash.metering.v1.MeteringService.ExportBillingEvents:input_type -> keyleash.metering.v1.ExportBillingEventsRequest
+	15, // 39: keyleash.metering.v1.MeteringService.SetTenantBudget:input_type -> keyleash.metering.v1.SetTenantBudgetRequest
+	16, // 40: keyleash.metering.v1.MeteringService.GetTenant:input_type -> keyleash.metering.v1.GetTenantRequest
+	18, // 41: keyleash.metering.v1.MeteringService.SetTenantModelPrice:input_type -> keyleash.metering.v1.SetTenantModelPriceRequest
+	32, // 42: keyleash.metering.v1.MeteringService.CreateAlertSubscription:input_type -> keyleash.metering.v1.CreateAlertSubscriptionRequest
+	33, // 43: keyleash.metering.v1.MeteringService.ListAlertSubscriptions:input_type -> keyleash.metering.v1.ListAlertSubscriptionsRequest
+	34, // 44: keyleash.metering.v1.MeteringService.DeleteAlertSubscription:input_type -> keyleash.metering.v1.DeleteAlertSubscriptionRequest
+	35, // 45: keyleash.metering.v1.MeteringService.ListAlertDeliveries:input_type -> keyleash.metering.v1.ListAlertDeliveriesRequest
+	20, // 46: keyleash.metering.v1.MeteringService.CreateUsageWebhookSecret:input_type -> keyleash.metering.v1.CreateUsageWebhookSecretRequest
+	22, // 47: keyleash.metering.v1.MeteringService.RotateUsageWebhookSecret:input_type -> keyleash.metering.v1.RotateUsageWebhookSecretRequest
+	24, // 48: keyleash.metering.v1.MeteringService.AccessUsageWebhookSecret:input_type -> keyleash.metering.v1.AccessUsageWebhookSecretRequest
+	26, // 49: keyleash.metering.v1.MeteringService.BatchRecordUsage:input_type -> keyleash.metering.v1.BatchRecordUsageRequest
+	3,  // 50: keyleash.metering.v1.MeteringService.Charge:output_type -> keyleash.metering.v1.ChargeResponse
+	5,  // 51: keyleash.metering.v1.MeteringService.RecordUsage:output_type -> keyleash.metering.v1.RecordUsageResponse
+	6,  // 52: keyleash.metering.v1.MeteringService.StreamUsage:output_type -> keyleash.metering.v1.UsageAck
+	9,  // 53: keyleash.metering.v1.MeteringService.GetSpend:output_type -> keyleash.metering.v1.GetSpendResponse
+	12, // 54: keyleash.metering.v1.MeteringService.ListBillingEvents:output_type -> keyleash.metering.v1.ListBillingEventsResponse
+	7,  // 55: keyleash.metering.v1.MeteringService.ExportBillingEvents:output_type -> keyleash.metering.v1.BillingEvent
+	14, // 56: keyleash.metering.v1.MeteringService.SetTenantBudget:output_type -> keyleash.metering.v1.Tenant
+	14, // 57: keyleash.metering.v1.MeteringService.GetTenant:output_type -> keyleash.metering.v1.Tenant
+	17, // 58: keyleash.metering.v1.MeteringService.SetTenantModelPrice:output_type -> keyleash.metering.v1.ModelPrice
+	36, // 59: keyleash.metering.v1.MeteringService.CreateAlertSubscription:output_type -> keyleash.metering.v1.CreateAlertSubscriptionResponse
+	37, // 60: keyleash.metering.v1.MeteringService.ListAlertSubscriptions:output_type -> keyleash.metering.v1.ListAlertSubscriptionsResponse
+	38, // 61: keyleash.metering.v1.MeteringService.DeleteAlertSubscription:output_type -> keyleash.metering.v1.DeleteAlertSubscriptionResponse
+	39, // 62: keyleash.metering.v1.MeteringService.ListAlertDeliveries:output_type -> keyleash.metering.v1.ListAlertDeliveriesResponse
+	21, // 63: keyleash.metering.v1.MeteringService.CreateUsageWebhookSecret:output_type -> keyleash.metering.v1.CreateUsageWebhookSecretResponse
+	23, // 64: keyleash.metering.v1.MeteringService.RotateUsageWebhookSecret:output_type -> keyleash.metering.v1.RotateUsageWebhookSecretResponse
+	25, // 65: keyleash.metering.v1.MeteringService.AccessUsageWebhookSecret:output_type -> keyleash.metering.v1.AccessUsageWebhookSecretResponse
+	27, // 66: keyleash.metering.v1.MeteringService.BatchRecordUsage:output_type -> keyleash.metering.v1.BatchRecordUsageResponse
+	50, // [50:67] is the sub-list for method output_type
+	33, // [33:50] is the sub-list for method input_type
+	33, // [33:33] is the sub-list for extension type_name
+	33, // [33:33] is the sub-list for extension extendee
+	0,  // [0:33] is the sub-list for field type_name
 }
 
 func init() { file_keyleash_metering_v1_metering_proto_init() }
@@ -2508,6 +3195,114 @@ func file_keyleash_metering_v1_metering_proto_init() {
 				return nil
 			}
 		}
+		file_keyleash_metering_v1_metering_proto_msgTypes[17].Exporter = func(v interface{}, i int) interface{} {
+			switch v := v.(*UsageWebhookSecret); i {
+			case 0:
+				return &v.state
+			case 1:
+				return &v.sizeCache
+			case 2:
+				return &v.unknownFields
+			default:
+				return nil
+			}
+		}
+		file_keyleash_metering_v1_metering_proto_msgTypes[18].Exporter = func(v interface{}, i int) interface{} {
+			switch v := v.(*CreateUsageWebhookSecretRequest); i {
+			case 0:
+				return &v.state
+			case 1:
+				return &v.sizeCache
+			case 2:
+				return &v.unknownFields
+			default:
+				return nil
+			}
+		}
+		file_keyleash_metering_v1_metering_proto_msgTypes[19].Exporter = func(v interface{}, i int) interface{} {
+			switch v := v.(*CreateUsageWebhookSecretResponse); i {
+			case 0:
+				return &v.state
+			case 1:
+				return &v.sizeCache
+			case 2:
+				return &v.unknownFields
+			default:
+				return nil
+			}
+		}
+		file_keyleash_metering_v1_metering_proto_msgTypes[20].Exporter = func(v interface{}, i int) interface{} {
+			switch v := v.(*RotateUsageWebhookSecretRequest); i {
+			case 0:
+				return &v.state
+			case 1:
+				return &v.sizeCache
+			case 2:
+				return &v.unknownFields
+			default:
+				return nil
+			}
+		}
+		file_keyleash_metering_v1_metering_proto_msgTypes[21].Exporter = func(v interface{}, i int) interface{} {
+			switch v := v.(*RotateUsageWebhookSecretResponse); i {
+			case 0:
+				return &v.state
+			case 1:
+				return &v.sizeCache
+			case 2:
+				return &v.unknownFields
+			default:
+				return nil
+			}
+		}
+		file_keyleash_metering_v1_metering_proto_msgTypes[22].Exporter = func(v interface{}, i int) interface{} {
+			switch v := v.(*AccessUsageWebhookSecretRequest); i {
+			case 0:
+				return &v.state
+			case 1:
+				return &v.sizeCache
+			case 2:
+				return &v.unknownFields
+			default:
+				return nil
+			}
+		}
+		file_keyleash_metering_v1_metering_proto_msgTypes[23].Exporter = func(v interface{}, i int) interface{} {
+			switch v := v.(*AccessUsageWebhookSecretResponse); i {
+			case 0:
+				return &v.state
+			case 1:
+				return &v.sizeCache
+			case 2:
+				return &v.unknownFields
+			default:
+				return nil
+			}
+		}
+		file_keyleash_metering_v1_metering_proto_msgTypes[24].Exporter = func(v interface{}, i int) interface{} {
+			switch v := v.(*BatchRecordUsageRequest); i {
+			case 0:
+				return &v.state
+			case 1:
+				return &v.sizeCache
+			case 2:
+				return &v.unknownFields
+			default:
+				return nil
+			}
+		}
+		file_keyleash_metering_v1_metering_proto_msgTypes[25].Exporter = func(v interface{}, i int) interface{} {
+			switch v := v.(*BatchRecordUsageResponse); i {
+			case 0:
+				return &v.state
+			case 1:
+				return &v.sizeCache
+			case 2:
+				return &v.unknownFields
+			default:
+				return nil
+			}
+		}
 	}
 	file_keyleash_metering_v1_metering_proto_msgTypes[6].OneofWrappers = []interface{}{
 		(*GetSpendRequest_TenantId)(nil),
@@ -2521,7 +3316,7 @@ func file_keyleash_metering_v1_metering_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: file_keyleash_metering_v1_metering_proto_rawDesc,
 			NumEnums:      2,
-			NumMessages:   19,
+			NumMessages:   28,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -49,6 +49,20 @@ type MeteringServiceClient interface {
 	DeleteAlertSubscription(ctx context.Context, in *DeleteAlertSubscriptionRequest, opts ...grpc.CallOption) (*DeleteAlertSubscriptionResponse, error)
 	// Lists alert deliveries per event: pending, delivered or dead. Admin only.
 	ListAlertDeliveries(ctx context.Context, in *ListAlertDeliveriesRequest, opts ...grpc.CallOption) (*ListAlertDeliveriesResponse, error)
+	// Creates a tenant's signing secret for usage webhooks (keyleash_usage_hooks) and returns it
+	// once; fails with ALREADY_EXISTS when the tenant has one (rotate it instead). Admin only.
+	CreateUsageWebhookSecret(ctx context.Context, in *CreateUsageWebhookSecretRequest, opts ...grpc.CallOption) (*CreateUsageWebhookSecretResponse, error)
+	// Replaces a tenant's usage webhook signing secret and returns the new one once; deliveries
+	// signed with the old one are refused from now on. NOT_FOUND when there is none. Admin only.
+	RotateUsageWebhookSecret(ctx context.Context, in *RotateUsageWebhookSecretRequest, opts ...grpc.CallOption) (*RotateUsageWebhookSecretResponse, error)
+	// The tenant's usage webhook signing secret in clear, for the receiver that verifies
+	// deliveries. Service credential only; NOT_FOUND when the tenant has none.
+	AccessUsageWebhookSecret(ctx context.Context, in *AccessUsageWebhookSecretRequest, opts ...grpc.CallOption) (*AccessUsageWebhookSecretResponse, error)
+	// Records many usage events of one tenant at once, as RecordUsage does each (priced, settled,
+	// idempotent by request_id), and returns only once every one is committed. All or nothing
+	// (AIP-193: no partial errors): a key of another tenant fails the whole batch with
+	// PERMISSION_DENIED. Service or admin credential.
+	BatchRecordUsage(ctx context.Context, in *BatchRecordUsageRequest, opts ...grpc.CallOption) (*BatchRecordUsageResponse, error)
 }
 
 type meteringServiceClient struct {
@@ -221,6 +235,42 @@ func (c *meteringServiceClient) ListAlertDeliveries(ctx context.Context, in *Lis
 	return out, nil
 }
 
+func (c *meteringServiceClient) CreateUsageWebhookSecret(ctx context.Context, in *CreateUsageWebhookSecretRequest, opts ...grpc.CallOption) (*CreateUsageWebhookSecretResponse, error) {
+	out := new(CreateUsageWebhookSecretResponse)
+	err := c.cc.Invoke(ctx, "/keyleash.metering.v1.MeteringService/CreateUsageWebhookSecret", in, out, opts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *meteringServiceClient) RotateUsageWebhookSecret(ctx context.Context, in *RotateUsageWebhookSecretRequest, opts ...grpc.CallOption) (*RotateUsageWebhookSecretResponse, error) {
+	out := new(RotateUsageWebhookSecretResponse)
+	err := c.cc.Invoke(ctx, "/keyleash.metering.v1.MeteringService/RotateUsageWebhookSecret", in, out, opts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *meteringServiceClient) AccessUsageWebhookSecret(ctx context.Context, in *AccessUsageWebhookSecretRequest, opts ...grpc.CallOption) (*AccessUsageWebhookSecretResponse, error) {
+	out := new(AccessUsageWebhookSecretResponse)
+	err := c.cc.Invoke(ctx, "/keyleash.metering.v1.MeteringService/AccessUsageWebhookSecret", in, out, opts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *meteringServiceClient) BatchRecordUsage(ctx context.Context, in *BatchRecordUsageRequest, opts ...grpc.CallOption) (*BatchRecordUsageResponse, error) {
+	out := new(BatchRecordUsageResponse)
+	err := c.cc.Invoke(ctx, "/keyleash.metering.v1.MeteringService/BatchRecordUsage", in, out, opts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // MeteringServiceServer is the server API for MeteringService service.
 // All implementations must embed UnimplementedMeteringServiceServer
 // for forward compatibility
@@ -257,6 +307,20 @@ type MeteringServiceServer interface {
 	DeleteAlertSubscription(context.Context, *DeleteAlertSubscriptionRequest) (*DeleteAlertSubscriptionResponse, error)
 	// Lists alert deliveries per event: pending, delivered or dead. Admin only.
 	ListAlertDeliveries(context.Context, *ListAlertDeliveriesRequest) (*ListAlertDeliveriesResponse, error)
+	// Creates a tenant's signing secret for usage webhooks (keyleash_usage_hooks) and returns it
+	// once; fails with ALREADY_EXISTS when the tenant has one (rotate it instead). Admin only.
+	CreateUsageWebhookSecret(context.Context, *CreateUsageWebhookSecretRequest) (*CreateUsageWebhookSecretResponse, error)
+	// Replaces a tenant's usage webhook signing secret and returns the new one once; deliveries
+	// signed with the old one are refused from now on. NOT_FOUND when there is none. Admin only.
+	RotateUsageWebhookSecret(context.Context, *RotateUsageWebhookSecretRequest) (*RotateUsageWebhookSecretResponse, error)
+	// The tenant's usage webhook signing secret in clear, for the receiver that verifies
+	// deliveries. Service credential only; NOT_FOUND when the tenant has none.
+	AccessUsageWebhookSecret(context.Context, *AccessUsageWebhookSecretRequest) (*AccessUsageWebhookSecretResponse, error)
+	// Records many usage events of one tenant at once, as RecordUsage does each (priced, settled,
+	// idempotent by request_id), and returns only once every one is committed. All or nothing
+	// (AIP-193: no partial errors): a key of another tenant fails the whole batch with
+	// PERMISSION_DENIED. Service or admin credential.
+	BatchRecordUsage(context.Context, *BatchRecordUsageRequest) (*BatchRecordUsageResponse, error)
 	mustEmbedUnimplementedMeteringServiceServer()
 }
 
@@ -302,6 +366,18 @@ func (UnimplementedMeteringServiceServer) DeleteAlertSubscription(context.Contex
 }
 func (UnimplementedMeteringServiceServer) ListAlertDeliveries(context.Context, *ListAlertDeliveriesRequest) (*ListAlertDeliveriesResponse, error) {
 	return nil, status.Errorf(codes.Unimplemented, "method ListAlertDeliveries not implemented")
+}
+func (UnimplementedMeteringServiceServer) CreateUsageWebhookSecret(context.Context, *CreateUsageWebhookSecretRequest) (*CreateUsageWebhookSecretResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method CreateUsageWebhookSecret not implemented")
+}
+func (UnimplementedMeteringServiceServer) RotateUsageWebhookSecret(context.Context, *RotateUsageWebhookSecretRequest) (*RotateUsageWebhookSecretResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method RotateUsageWebhookSecret not implemented")
+}
+func (UnimplementedMeteringServiceServer) AccessUsageWebhookSecret(context.Context, *AccessUsageWebhookSecretRequest) (*AccessUsageWebhookSecretResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method AccessUsageWebhookSecret not implemented")
+}
+func (UnimplementedMeteringServiceServer) BatchRecordUsage(context.Context, *BatchRecordUsageRequest) (*BatchRecordUsageResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method BatchRecordUsage not implemented")
 }
 func (UnimplementedMeteringServiceServer) mustEmbedUnimplementedMeteringServiceServer() {}
 
@@ -561,6 +637,78 @@ func _MeteringService_ListAlertDeliveries_Handler(srv interface{}, ctx context.C
 	return interceptor(ctx, in, info, handler)
 }
 
+func _MeteringService_CreateUsageWebhookSecret_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(CreateUsageWebhookSecretRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(MeteringServiceServer).CreateUsageWebhookSecret(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: "/keyleash.metering.v1.MeteringService/CreateUsageWebhookSecret",
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(MeteringServiceServer).CreateUsageWebhookSecret(ctx, req.(*CreateUsageWebhookSecretRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _MeteringService_RotateUsageWebhookSecret_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(RotateUsageWebhookSecretRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(MeteringServiceServer).RotateUsageWebhookSecret(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: "/keyleash.metering.v1.MeteringService/RotateUsageWebhookSecret",
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(MeteringServiceServer).RotateUsageWebhookSecret(ctx, req.(*RotateUsageWebhookSecretRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _MeteringService_AccessUsageWebhookSecret_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(AccessUsageWebhookSecretRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(MeteringServiceServer).AccessUsageWebhookSecret(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: "/keyleash.metering.v1.MeteringService/AccessUsageWebhookSecret",
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(MeteringServiceServer).AccessUsageWebhookSecret(ctx, req.(*AccessUsageWebhookSecretRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _MeteringService_BatchRecordUsage_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(BatchRecordUsageRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(MeteringServiceServer).BatchRecordUsage(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: "/keyleash.metering.v1.MeteringService/BatchRecordUsage",
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(MeteringServiceServer).BatchRecordUsage(ctx, req.(*BatchRecordUsageRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 var _MeteringService_serviceDesc = grpc.ServiceDesc{
 	ServiceName: "keyleash.metering.v1.MeteringService",
 	HandlerType: (*MeteringServiceServer)(nil),
@@ -608,6 +756,22 @@ var _MeteringService_serviceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "ListAlertDeliveries",
 			Handler:    _MeteringService_ListAlertDeliveries_Handler,
+		},
+		{
+			MethodName: "CreateUsageWebhookSecret",
+			Handler:    _MeteringService_CreateUsageWebhookSecret_Handler,
+		},
+		{
+			MethodName: "RotateUsageWebhookSecret",
+			Handler:    _MeteringService_RotateUsageWebhookSecret_Handler,
+		},
+		{
+			MethodName: "AccessUsageWebhookSecret",
+			Handler:    _MeteringService_AccessUsageWebhookSecret_Handler,
+		},
+		{
+			MethodName: "BatchRecordUsage",
+			Handler:    _MeteringService_BatchRecordUsage_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{

@@ -1,0 +1,54 @@
+"""The HTTP components `keyleash up` runs next to the services: the egress gateway and the usage
+webhook receiver, each in this process, each reached only over the services' gRPC ports."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Mapping, MutableMapping
+from pathlib import Path
+
+
+def host_port(address: str, port: int) -> str:
+    """ "0.0.0.0:8080" with the port actually bound (port 0 picks one)."""
+    host, sep, _ = address.rpartition(":")
+    return f"{host}:{port}" if sep else f"{address}:{port}"
+
+
+def prepare_http_env(
+    env: MutableMapping[str, str],
+    state_dir: Path | None,
+    gateway_listen: str | None,
+    usage_hooks_listen: str | None,
+) -> None:
+    """Listen addresses (flags win), the gateway's secrets key and this run's service token."""
+    # Imported here, like the services: `keyleash up --help` loads no web stack.
+    from keyleash_gateway import embedded as gateway_embedded
+    from keyleash_usage_hooks import embedded as hooks_embedded
+
+    if gateway_listen:
+        env["KEYLEASH_GATEWAY_LISTEN"] = gateway_listen
+    if usage_hooks_listen:
+        env["KEYLEASH_USAGE_HOOKS_LISTEN"] = usage_hooks_listen
+    gateway_embedded.prepare_env(env, state_dir)
+    hooks_embedded.prepare_env(env)
+
+
+async def start_http_components(
+    env: Mapping[str, str],
+    vault_port: int,
+    metering_port: int,
+    stoppers: list[Callable[[], Awaitable[None]]],
+) -> list[str]:
+    """Starts both (their stop functions appended to `stoppers`); the banner lines naming them."""
+    from keyleash_gateway import embedded as gateway_embedded
+    from keyleash_usage_hooks import embedded as hooks_embedded
+
+    gateway = await gateway_embedded.start_gateway(env, vault_port, metering_port)
+    stoppers.append(gateway.stop)
+    hooks = await hooks_embedded.start_usage_hooks(env, metering_port)
+    stoppers.append(hooks.stop)
+    gateway_at = host_port(env["KEYLEASH_GATEWAY_LISTEN"], gateway.port)
+    hooks_at = host_port(env["KEYLEASH_USAGE_HOOKS_LISTEN"], hooks.port)
+    return [
+        f"  gateway listening on {gateway_at}",
+        f"  usage webhooks listening on {hooks_at} (POST /v1/tenants/{{tenant}}/usage-events)",
+    ]

@@ -1,0 +1,68 @@
+"""BatchRecordUsage, the RPC the receiver records deliveries with: who may call it, what is
+refused (as a whole: nothing of a refused batch is recorded), and idempotency per item."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import asyncpg
+import pytest
+
+from keyleash.client import InvalidArgument, MeteringClient, PermissionDenied, VaultClient
+from keyleash.metering.v1 import metering_pb2
+from tests.conftest import SERVICE_TOKEN, System
+from tests.usage_hooks.conftest import cost_micros
+
+
+@pytest.fixture(scope="module")
+async def service_metering(system: System) -> AsyncIterator[MeteringClient]:
+    async with MeteringClient(system.metering_address, token=SERVICE_TOKEN) as client:
+        yield client
+
+
+def _request(key_id: str, i: int) -> metering_pb2.RecordUsageRequest:
+    return metering_pb2.RecordUsageRequest(
+        request_id=f"batch-{key_id}-{i}", key_id=key_id, model="gpt-4o",
+        input_tokens=10 * i, output_tokens=i,
+    )  # fmt: skip
+
+
+async def test_a_batch_is_recorded_once_and_priced_per_item(
+    service_metering: MeteringClient, admin_vault: VaultClient, tenant: str
+) -> None:
+    minted = await admin_vault.mint_key(tenant_id=tenant, agent_id="a")
+    requests = [_request(minted.key.key_id, i) for i in range(1, 4)]
+    first = await service_metering.batch_record_usage(tenant, requests)
+    again = await service_metering.batch_record_usage(tenant, requests)
+    assert (first.accepted, first.duplicates, again.accepted, again.duplicates) == (3, 0, 0, 3)
+    assert [r.event.amount.micros for r in first.responses] == [
+        cost_micros(10 * i, i, 0) for i in range(1, 4)
+    ]
+    assert first.tenant.tenant_id == tenant and not first.responses[0].HasField("tenant")
+
+
+async def test_refused_batches_record_nothing(
+    service_metering: MeteringClient,
+    admin_vault: VaultClient,
+    tenant: str,
+    db: asyncpg.Connection,
+) -> None:
+    mine = await admin_vault.mint_key(tenant_id=tenant, agent_id="a")
+    theirs = await admin_vault.mint_key(tenant_id="x" + tenant, agent_id="b")
+    key = mine.key.key_id
+    with pytest.raises(PermissionDenied):
+        await service_metering.batch_record_usage(
+            tenant, [_request(key, 1), _request(theirs.key.key_id, 2)]
+        )
+    for requests in ([], [_request(key, i) for i in range(1001)], [_request(key, 1)] * 2):
+        with pytest.raises(InvalidArgument):
+            await service_metering.batch_record_usage(tenant, requests)
+    with pytest.raises(PermissionDenied):
+        await service_metering.batch_record_usage(
+            tenant,
+            [_request(key, 1)],
+            token=mine.secret,  # a key holder may not batch
+        )
+    assert (
+        await db.fetchval("SELECT count(*) FROM billing_events WHERE tenant_id = $1", tenant) == 0
+    )
