@@ -10,9 +10,12 @@ from typing import Any
 
 import grpc
 import pytest
+from aiohttp import web
 
 from keyleash.vault.v1 import vault_pb2_grpc
-from tests.conftest import Stores, service_env
+from keyleash_approvals.app import create_app
+from keyleash_approvals.settings import ApprovalsSettings
+from tests.conftest import SERVICE_TOKEN, Stores, service_env
 from vault_service.server import create_server as create_vault
 from vault_service.settings import VaultSettings
 
@@ -55,3 +58,20 @@ async def clocked_vault(stores: Stores) -> AsyncIterator[ClockedVault]:
     finally:
         await channel.close()
         await server.stop(1)
+
+
+@pytest.fixture
+async def links_url(clocked_vault: ClockedVault) -> AsyncIterator[str]:
+    """The approvals endpoint (keyleash_approvals) in front of the clocked vault."""
+    settings = ApprovalsSettings(
+        listen="127.0.0.1:0", vault_target=clocked_vault.address, service_token=SERVICE_TOKEN
+    )
+    runner = web.AppRunner(create_app(settings), access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        await runner.cleanup()

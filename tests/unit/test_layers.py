@@ -21,6 +21,8 @@ FORBIDDEN: dict[str, tuple[str, ...]] = {
     "metering_service": ("vault_service", "keyleash_ops", "keyleash.client"),
     # The gateway is a client of both services over gRPC, never of their insides.
     "keyleash_gateway": ("vault_service", "metering_service", "keyleash_ops"),
+    # So is the approvals endpoint: it passes signed links to the Vault over gRPC.
+    "keyleash_approvals": ("vault_service", "metering_service", "keyleash_ops"),
 }
 
 
