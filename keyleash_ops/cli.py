@@ -4,7 +4,8 @@ Adding a subcommand: write a module with `register(subparsers)` that adds its pa
 `handler=<function taking the parsed args and returning an exit code>` via `set_defaults`, then
 append `_lazy("<module>")` to COMMANDS below (modules are imported when the parser is built).
 
-Subcommands: `up` (run the system), `keys`, `spend`, `events`, `tenant`, `audit`, `alerts`
+Subcommands: `up` (run the system), `keys`, `spend`, `events`, `tenant`, `audit`, `alerts`,
+`approvals`
 (operations over gRPC with an admin token; see keyleash_ops.cli_common for flags and exit codes)
 and `demo`.
 """
@@ -39,6 +40,7 @@ COMMANDS: list[Register] = [
     _lazy("cli_ledger"),
     _lazy("cli_connections"),
     _lazy("cli_alerts"),
+    _lazy("cli_approvals"),
     _lazy("demo"),
 ]
 
