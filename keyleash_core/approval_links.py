@@ -42,10 +42,15 @@ def link_key(pepper: bytes) -> bytes:
     return hmac.digest(pepper, _KEY_CONTEXT, "sha256")
 
 
-def sign_link(pepper: bytes, approval_name: str, action: LinkAction, expire_ms: int) -> str:
+def sign_link(
+    pepper: bytes, approval_name: str, action: LinkAction, expire_ms: int, nonce: str = ""
+) -> str:
+    """A link token. `nonce` (default: random) makes it unique; an alert passes its event id,
+    so every retried delivery of one alert carries the same links."""
     payload = _b64(
         json.dumps(
-            [approval_name, action.value, expire_ms, secrets.token_hex(8)], separators=(",", ":")
+            [approval_name, action.value, expire_ms, nonce or secrets.token_hex(8)],
+            separators=(",", ":"),
         ).encode()
     )
     return f"{TOKEN_PREFIX}.{payload}.{_b64(_mac(pepper, payload))}"

@@ -151,6 +151,8 @@ async def _event(
         "window_id": approval.window_id,
         "amount": [approval.currency, approval.amount_micros],
         "granted": [approval.currency, approval.granted_micros],
+        "state": approval.state.value,
+        "expire_ms": approval.expire_ms,
     }
     await con.execute(
         _EVENT, approval.key_id, approval.tenant_id, action, actor, reason,
