@@ -23,7 +23,7 @@ async def mint_capped(
     on_denial: bool = True,
 ) -> vault_pb2.MintKeyResponse:
     """A key with a daily cap of `amount` USD that opens approval requests on denial."""
-    return await vault.MintKey(
+    minted: vault_pb2.MintKeyResponse = await vault.MintKey(
         vault_pb2.MintKeyRequest(
             tenant_id="" if parent_secret else tenant,
             agent_id="agent",
@@ -34,6 +34,7 @@ async def mint_capped(
         ),
         metadata=bearer(parent_secret or admin_token()),
     )
+    return minted
 
 
 async def spend(vault: Any, secret: str, amount: str, run: str = "") -> vault_pb2.AuthorizeResponse:
