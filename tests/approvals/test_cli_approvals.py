@@ -58,3 +58,20 @@ async def test_approvals_cli_request_list_get_approve_deny(
     second = next(line.split()[-1] for line in out.splitlines() if line.startswith("name:"))
     code, out, err = await kl("approvals", "deny", second, "--reason", "enough for today")
     assert code == 0 and "denied" in out
+
+
+async def test_keys_flag_turns_approval_on_denial_on(
+    capsys: pytest.CaptureFixture[str], system: System, vault: Any, tenant: str
+) -> None:
+    flags = ["--vault", system.vault_address, "--token", ADMIN_TOKEN]
+    argv = ["keys", "mint", "--tenant", tenant, "--agent", "a", "--scope", "api.call",
+            "--cap", "1USD/day", "--approval-on-denial", "on", "--json", *flags]  # fmt: skip
+    assert await asyncio.to_thread(main, argv) == 0
+    minted = json.loads(capsys.readouterr().out)
+    assert minted["key"]["policy"]["approval_on_denial"] is True
+    denied = await spend(vault, minted["secret"], "2")
+    assert denied.decision == DENY and denied.approval
+    name = minted["key"]["name"]
+    argv = ["keys", "set-policy", name, "--approval-on-denial", "off", "--json", *flags]
+    assert await asyncio.to_thread(main, argv) == 0
+    assert "approval_on_denial" not in json.loads(capsys.readouterr().out)["policy"]

@@ -3568,7 +3568,9 @@ type KeyEvent struct {
 	unknownFields protoimpl.UnknownFields
 
 	// What happened: "mint", "freeze", "unfreeze", "update_policy", "revoke", or
-	// "revoke_cascade" (revoked because an ancestor was).
+	// "revoke_cascade" (revoked because an ancestor was); for approval requests of the key,
+	// "approval_requested", "approval_approved", "approval_denied", "approval_expired" (details:
+	// the request's name, capped key, quota, window, amount asked and granted).
 	Action string `protobuf:"bytes,1,opt,name=action,proto3" json:"action,omitempty"`
 	// When it happened.
 	EventTime *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=event_time,json=eventTime,proto3" json:"event_time,omitempty"`
