@@ -11,7 +11,7 @@ import grpc
 import pytest
 
 from keyleash.vault.v1 import vault_pb2
-from tests.approvals.approval_helpers import ALLOW, DENY, mint_capped, spend
+from tests.approvals.approval_helpers import ALLOW, DENY, WEEK, mint_capped, spend
 from tests.approvals.conftest import ClockedVault
 from tests.conftest import bearer
 from tests.integration.vault_helpers import admin_token, usd
@@ -200,3 +200,28 @@ async def test_grant_survives_a_redis_flush(
     # the approvals table: the cap reads 10 + 5.
     after = await spend(vault, key.secret, "5")
     assert after.decision == ALLOW and after.quotas[0].limit == 15_000_000
+
+
+async def test_a_run_cap_grant_is_for_that_run_only(
+    clocked_vault: ClockedVault, tenant: str
+) -> None:
+    vault = clocked_vault.stub
+    key = await vault.MintKey(
+        vault_pb2.MintKeyRequest(
+            tenant_id=tenant, agent_id="agent", scopes=["api.call"], ttl=WEEK,
+            policy=vault_pb2.Policy(run_spend_cap=usd("2"), approval_on_denial=True),
+        ),
+        metadata=bearer(admin_token()),
+    )  # fmt: skip
+    assert (await spend(vault, key.secret, "2", run="run-a")).decision == ALLOW
+    denied = await spend(vault, key.secret, "1", run="run-a")
+    assert denied.reason == vault_pb2.DENY_REASON_RUN_CAP_EXCEEDED and denied.approval
+    approved = await vault.ApproveApproval(
+        vault_pb2.ApproveApprovalRequest(name=denied.approval), metadata=bearer(admin_token())
+    )
+    assert (approved.quota, approved.window_id, approved.agent_run_id) == ("run", "run-a", "run-a")
+    assert not approved.HasField("grant_end_time")  # lasts as long as the run's counter
+    assert (await spend(vault, key.secret, "1", run="run-a")).decision == ALLOW
+    assert (await spend(vault, key.secret, "2", run="run-b")).decision == ALLOW
+    other = await spend(vault, key.secret, "1", run="run-b")
+    assert other.decision == DENY and other.quotas[0].limit == 2_000_000
