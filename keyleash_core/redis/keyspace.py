@@ -69,6 +69,7 @@ AUDIT_TENANTS = "kl:audit:tenants"
 
 
 def spend_grant(tenant_id: str, key_id: str, currency: str, quota: str, window_id: str) -> str:
-    """String of micros an approval adds to one spend cap of a key, for one window only
-    ("d20261202", "m202612", "life" or a run id): the next window reads another key."""
+    """Hash of what approvals add to one spend cap of a key (a field per approval id, "total"
+    their sum, in micros), for one window only ("d20261202", "m202612", "life" or a run id):
+    the next window reads another key."""
     return f"{_tag(tenant_id)}:grant:{key_id}:{currency}:{quota}:{window_id}"

@@ -225,3 +225,24 @@ async def test_a_run_cap_grant_is_for_that_run_only(
     assert (await spend(vault, key.secret, "2", run="run-b")).decision == ALLOW
     other = await spend(vault, key.secret, "1", run="run-b")
     assert other.decision == DENY and other.quotas[0].limit == 2_000_000
+
+
+async def test_a_retried_approval_restores_a_grant_redis_missed(
+    clocked_vault: ClockedVault, tenant: str, redis_client: Any
+) -> None:
+    vault = clocked_vault.stub
+    key = await mint_capped(vault, tenant, "10")
+    await spend(vault, key.secret, "10")
+    denied = await spend(vault, key.secret, "5")
+    request = vault_pb2.ApproveApprovalRequest(name=denied.approval)
+    await vault.ApproveApproval(request, metadata=bearer(admin_token()))
+    # As if the vault died after committing the approval and before telling Redis.
+    [grant] = [n async for n in redis_client.scan_iter(match=f"kl:{{{tenant}}}:grant:*")]
+    await redis_client.delete(grant)
+    assert (await spend(vault, key.secret, "5")).decision == DENY
+    for _retry in range(2):  # applied once however often it is retried
+        with pytest.raises(grpc.aio.AioRpcError) as decided:
+            await vault.ApproveApproval(request, metadata=bearer(admin_token()))
+        assert decided.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+    assert (await spend(vault, key.secret, "5")).decision == ALLOW
+    assert (await spend(vault, key.secret, "1")).decision == DENY

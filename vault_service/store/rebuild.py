@@ -28,11 +28,10 @@ _RUNS_SINCE = """SELECT agent_run_id, SUM(amount_micros) AS micros FROM billing_
     WHERE key_path @> ARRAY[$1]::text[] AND currency_code = $2 AND occur_time >= $3
     GROUP BY agent_run_id"""
 # Grants still in force: the window they were for has not reset (or never does).
-_GRANTS = """SELECT currency_code, quota, window_id, SUM(granted_micros) AS micros,
-    MAX(grant_end_time) AS grant_end_time FROM approvals
-    WHERE capped_key_id = $1 AND state = 'approved'
+_GRANTS = """SELECT approval_id, currency_code, quota, window_id, granted_micros, grant_end_time
+    FROM approvals WHERE capped_key_id = $1 AND state = 'approved'
       AND (grant_end_time IS NULL OR grant_end_time > $2)
-    GROUP BY currency_code, quota, window_id"""
+    ORDER BY currency_code, quota, window_id"""
 _CALLS = """SELECT COUNT(*) FROM billing_events
     WHERE key_path @> ARRAY[$1]::text[] AND kind <> 'refund'"""
 
@@ -138,7 +137,7 @@ async def _grant_counters(
 ) -> list[dict[str, Any]]:
     """The approval grants of the key that still raise a cap (approvals table)."""
     rows = await run_db(lambda: con.fetch(_GRANTS, record.key_id, datetime_from_ms(now_ms)))
-    counters: list[dict[str, Any]] = []
+    by_name: dict[str, dict[str, Any]] = {}
     for row in rows:
         name = keyspace.spend_grant(
             record.tenant_id, record.key_id, row["currency_code"], row["quota"], row["window_id"]
@@ -148,8 +147,8 @@ async def _grant_counters(
         ttl = (ms_from_datetime(end) - now_ms + DAY_MS) if end is not None else 0
         if row["quota"] == "run":
             ttl = RUN_TTL_MS
-        counters.append(
-            {"kind": "counter", "k": keys.add((name,)), "value": str(int(row["micros"])),
-             "ttl": ttl}
-        )  # fmt: skip
-    return counters
+        counter = by_name.setdefault(name, {"kind": "grant", "k": [], "fields": [], "ttl": ttl})
+        counter["fields"].append([row["approval_id"], str(int(row["granted_micros"]))])
+    for name, counter in by_name.items():
+        counter["k"] = keys.add((name,))
+    return list(by_name.values())

@@ -3,7 +3,8 @@ the key's history in one transaction), and on approval the grant made visible to
 script (grant.lua), which adds it to the cap for the denial's window only.
 
 Postgres first, then Redis: a crash in between leaves the grant durable but not yet seen, which
-is stricter, never looser; the next load of the key restores it (store/rebuild.py).
+is stricter, never looser; the next load of the key restores it (store/rebuild.py), and a
+retried approval by an authorized caller applies it (grant.lua is idempotent per approval).
 """
 
 from __future__ import annotations
@@ -45,6 +46,9 @@ class ApprovalDecider:
         approval = await desk.find(verdict.name)
         actor, digest = await self._authority(credential, verdict, approval)
         approval = await desk.expire_if_due(approval)
+        if approval.state is ApprovalState.APPROVED and not verdict.link_token:
+            # A retry after a crash between Postgres and Redis: the grant is applied (once).
+            await self._apply_grant(approval)
         if approval.state is not ApprovalState.PENDING:
             raise _not_pending(approval)
         granted = None
@@ -115,7 +119,7 @@ class ApprovalDecider:
         await self._scripts.run(
             "grant",
             [keyspace.key(approval.tenant_id, approval.capped_key_id), grant_key],
-            [str(approval.granted_micros or 0), str(ttl)],
+            [str(approval.granted_micros or 0), str(ttl), approval.approval_id],
         )
 
 

@@ -171,7 +171,7 @@ local spend_quotas, holds = {}, {}
 for i, s in ipairs(plan.spends) do
   -- An approved grant raises this cap for this window only (KEYS[s.g] names the window): the
   -- next window reads another key, so the grant reverts by itself at the reset.
-  s.lim = s.lim + tonumber(redis.call('GET', KEYS[s.g]) or '0')
+  s.lim = s.lim + tonumber(redis.call('HGET', KEYS[s.g], 'total') or '0')
   local used
   if s.kind == 'rolling' then
     used = rolling_used(KEYS[s.k[1]], KEYS[s.k[2]], s.fb)
