@@ -246,3 +246,18 @@ async def test_a_retried_approval_restores_a_grant_redis_missed(
         assert decided.value.code() == grpc.StatusCode.FAILED_PRECONDITION
     assert (await spend(vault, key.secret, "5")).decision == ALLOW
     assert (await spend(vault, key.secret, "1")).decision == DENY
+
+
+async def test_key_usage_shows_the_raised_cap(clocked_vault: ClockedVault, tenant: str) -> None:
+    vault = clocked_vault.stub
+    key = await mint_capped(vault, tenant, "10")
+    await spend(vault, key.secret, "10")
+    denied = await spend(vault, key.secret, "5")
+    await vault.ApproveApproval(
+        vault_pb2.ApproveApprovalRequest(name=denied.approval), metadata=bearer(admin_token())
+    )
+    usage = await vault.GetKeyUsage(
+        vault_pb2.GetKeyUsageRequest(name=key.key.name), metadata=bearer(admin_token())
+    )
+    [day] = [q for q in usage.keys[0].quotas if q.quota == "spend/calendar_day"]
+    assert (day.limit, day.used, day.remaining) == (15_000_000, 10_000_000, 5_000_000)
