@@ -22,8 +22,10 @@ from keyleash_core.approval_links import (
 from keyleash_core.keyrecord import KeyRecord, KeyState
 from keyleash_core.money import Money
 from keyleash_core.policy import Policy, SpendCap, SpendWindow
+from keyleash_core.reasons import DenyReason
 from keyleash_core.redis import keyspace
 from keyleash_core.windows import DAY_MS, RUN_TTL_MS, grant_window, spend_checks
+from keyleash_gateway import answers
 from vault_service.domain.approvals import (
     MAX_PENDING_MS,
     UnknownCap,
@@ -172,3 +174,10 @@ def test_the_plan_reads_each_caps_grant_of_the_current_window() -> None:
     plan = build_plan([record], call, now_ms=now, decision_id="d", reservation_id="r")
     spends = orjson.loads(plan.args[1])["spends"]
     assert plan.keys[spends[0]["g"] - 1] == check.grant_key
+
+
+def test_the_gateways_budget_answer_names_the_approval() -> None:
+    named = answers.denied(DenyReason.SPEND_CAP_EXCEEDED, "cap", approval=NAME)
+    assert named.status == 402 and orjson.loads(named.body)["error"]["approval"] == NAME
+    plain = answers.denied(DenyReason.SPEND_CAP_EXCEEDED, "cap")
+    assert "approval" not in orjson.loads(plain.body)["error"]
