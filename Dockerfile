@@ -3,6 +3,8 @@
 #   python -m metering_service   (gRPC :50052)
 #   python -m keyleash_gateway   (HTTP :8080, the egress gateway)
 #   python -m keyleash_usage_hooks   (HTTP :8085, the signed usage webhook receiver)
+#   python -m keyleash_approvals (HTTP :8091, where one-click approval links land)
+#   python -m keyleash_mcp --http   (HTTP :8070, MCP tools for agents; stdio without --http)
 # Configuration comes only from KEYLEASH_* environment variables (see the README).
 FROM python:3.11-slim
 
@@ -28,10 +30,12 @@ COPY vault_service ./vault_service
 COPY metering_service ./metering_service
 COPY keyleash_gateway ./keyleash_gateway
 COPY keyleash_usage_hooks ./keyleash_usage_hooks
+COPY keyleash_approvals ./keyleash_approvals
+COPY keyleash_mcp ./keyleash_mcp
 COPY clients/python ./clients/python
 RUN pip install --no-deps . \
     && useradd --system --uid 10001 --no-create-home --shell /usr/sbin/nologin keyleash
 
 USER keyleash
-EXPOSE 50051 50052 8080 8085
+EXPOSE 50051 50052 8080 8085 8091 8070
 CMD ["python", "-m", "vault_service"]

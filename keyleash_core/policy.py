@@ -59,6 +59,8 @@ class Policy:
     allowed_vendors: tuple[str, ...] = ()
     constraints: tuple[AttributeConstraint, ...] = ()
     max_calls: int = 0
+    # A budget denial opens an approval request (vault approvals).
+    approval_on_denial: bool = False
     extra: dict[str, str] = field(default_factory=dict, compare=False)
 
     def to_json(self) -> str:
@@ -74,6 +76,8 @@ class Policy:
                 "allowed_vendors": list(self.allowed_vendors),
                 "constraints": [[c.attribute, list(c.allowed_values)] for c in self.constraints],
                 "max_calls": self.max_calls,
+                # Only when set, so the JSON of policies without it is unchanged.
+                **({"approval_on_denial": True} if self.approval_on_denial else {}),
             },
             separators=(",", ":"),
             sort_keys=True,
@@ -96,6 +100,7 @@ class Policy:
                 AttributeConstraint(name, tuple(values)) for name, values in data["constraints"]
             ),
             max_calls=int(data["max_calls"]),
+            approval_on_denial=bool(data.get("approval_on_denial", False)),
         )
 
 

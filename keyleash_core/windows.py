@@ -39,6 +39,35 @@ class SpendCheck:
     ttl_ms: int
     bucket: int = 0
     first_bucket: int = 0
+    # The approval grant that raises this cap in this window only (keyspace.spend_grant).
+    grant_key: str = ""
+
+
+@dataclass(frozen=True)
+class GrantWindow:
+    """The window an approval grant of one cap lives in: its id, when it reverts (0: never
+    by time: a lifetime cap, a run) and how long Redis keeps the grant's counter."""
+
+    window_id: str
+    end_ms: int
+    ttl_ms: int
+
+
+def grant_window(window: SpendWindow | None, now_ms: int, agent_run_id: str = "") -> GrantWindow:
+    """Where a grant made at `now_ms` for a cap of `window` (None: the run cap) lasts.
+
+    Calendar windows: until the period resets. A rolling 24 h window never resets, so its
+    grant lasts until the end of the UTC day ("bumped for the day"). Lifetime: for good. Run:
+    for that run (as long as Redis keeps run counters).
+    """
+    if window is None:
+        return GrantWindow(agent_run_id, 0, RUN_TTL_MS)
+    if window is SpendWindow.LIFETIME:
+        return GrantWindow("life", 0, LIFETIME_TTL_MS)
+    period, _start, end = (
+        month_period(now_ms) if window is SpendWindow.CALENDAR_MONTH else day_period(now_ms)
+    )
+    return GrantWindow(period, end, end - now_ms + DAY_MS)
 
 
 DAY_MS = 24 * 3600 * 1000
@@ -83,12 +112,16 @@ def window_start_ms(window: SpendWindow, now_ms: int) -> int:
 def cap_check(record: KeyRecord, cap_index: int, now_ms: int) -> SpendCheck:
     cap = record.policy.spend_caps[cap_index]
     tenant, key_id, currency = record.tenant_id, record.key_id, cap.limit.currency
+    grant = grant_window(cap.window, now_ms)
     common = {
         "limit_micros": cap.limit.micros,
         "currency": currency,
         "subject": record.name,
         "quota": cap.quota_name,
         "is_run": False,
+        "grant_key": keyspace.spend_grant(
+            tenant, key_id, currency, cap.quota_name, grant.window_id
+        ),
     }
     if cap.window is SpendWindow.ROLLING_24H:
         bucket = now_ms // BUCKET_MS
@@ -133,6 +166,9 @@ def run_check(record: KeyRecord, agent_run_id: str) -> SpendCheck | None:
         is_run=True,
         reset_ms=0,
         ttl_ms=RUN_TTL_MS,
+        grant_key=keyspace.spend_grant(
+            record.tenant_id, record.key_id, cap.currency, "run", agent_run_id
+        ),
     )
 
 

@@ -55,11 +55,13 @@ def _json(
     return Reply(status, body, [("Content-Type", "application/json"), *(headers or [])])
 
 
-def denied(code: D, message: str, retry_after_seconds: float = 0.0) -> Reply:
-    """The answer to a DENY decision (or a refusal the gateway makes itself, same shape)."""
+def denied(code: D, message: str, retry_after_seconds: float = 0.0, approval: str = "") -> Reply:
+    """The answer to a DENY decision (or a refusal the gateway makes itself, same shape). A
+    budget denial that opened an approval request names it ("approval")."""
     error = {"type": "keyleash_denied", "code": code.value, "message": message}
     if code in BUDGET:
-        return _json(402, error | {"message": f"{BUDGET_MESSAGE}: {message}"})
+        extra = {"approval": approval} if approval else {}
+        return _json(402, error | {"message": f"{BUDGET_MESSAGE}: {message}"} | extra)
     if code is D.RATE_LIMITED:
         wait = str(max(1, math.ceil(retry_after_seconds)))
         return _json(429, error, [("Retry-After", wait)])

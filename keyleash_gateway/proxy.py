@@ -316,4 +316,5 @@ def _denial(decision: vault_pb2.AuthorizeResponse) -> Reply:
     # A reason the contract lacks raises here (a bug), never an answer with a made-up code.
     code = DenyReason(vault_pb2.DenyReason.Name(decision.reason).removeprefix("DENY_REASON_"))
     retry = decision.retry_after.seconds + decision.retry_after.nanos / 1e9
-    return answers.denied(code, decision.message or code.lower().replace("_", " "), retry)
+    message = decision.message or code.lower().replace("_", " ")
+    return answers.denied(code, message, retry, decision.approval)

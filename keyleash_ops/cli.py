@@ -5,8 +5,8 @@ Adding a subcommand: write a module with `register(subparsers)` that adds its pa
 append `_lazy("<module>")` to COMMANDS below (modules are imported when the parser is built).
 
 Subcommands: `up` (run the system), `keys`, `spend`, `events`, `tenant`, `audit`, `alerts`,
-`usage-hooks` (operations over gRPC with an admin token; see keyleash_ops.cli_common for flags
-and exit codes) and `demo`.
+`usage-hooks`, `approvals`, `templates`, `agents` (operations over gRPC with an admin token; see
+keyleash_ops.cli_common for flags and exit codes), `mcp` (tools for an agent) and `demo`.
 """
 
 from __future__ import annotations
@@ -42,6 +42,7 @@ COMMANDS: list[Register] = [
     _lazy("cli_mcp"),
     _lazy("cli_templates"),
     _lazy("cli_usage_hooks"),
+    _lazy("cli_approvals"),
     _lazy("demo"),
 ]
 

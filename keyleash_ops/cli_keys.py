@@ -85,6 +85,11 @@ def _add_policy_flags(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--vendor", action="append", help="e.g. stripe")
     group.add_argument("--constraint", action="append", metavar="ATTR=V1,V2")
     group.add_argument("--max-calls", type=int, metavar="N", help="lifetime calls (0: unlimited)")
+    group.add_argument(
+        "--approval-on-denial",
+        choices=("on", "off"),
+        help="a budget denial opens an approval request (keyleash approvals)",
+    )
 
 
 def build_policy(args: argparse.Namespace) -> tuple[V.Policy, list[str]]:
@@ -115,6 +120,9 @@ def build_policy(args: argparse.Namespace) -> tuple[V.Policy, list[str]]:
             raise UsageError("--max-calls must be 0 (unlimited) or more")
         policy.max_calls = args.max_calls
         fields.append("max_calls")
+    if args.approval_on_denial is not None:
+        policy.approval_on_denial = args.approval_on_denial == "on"
+        fields.append("approval_on_denial")
     return policy, fields
 
 
@@ -138,6 +146,8 @@ def describe_policy(policy: V.Policy) -> Iterator[tuple[str, str]]:
         yield "constraint", f"{constraint.attribute} in {', '.join(constraint.allowed_values)}"
     if policy.max_calls:
         yield "max calls", str(policy.max_calls)
+    if policy.approval_on_denial:
+        yield "approvals", "a budget denial opens an approval request"
 
 
 def state_name(state: int) -> str:

@@ -21,6 +21,9 @@ class AlertSettings:
     retry_base_ms: int
     max_attempts: int
     horizon_ms: int
+    # Where the approvals endpoint (keyleash_approvals) is reached from outside; approval
+    # alerts carry one-click links to it. Empty: no links.
+    approvals_url: str = ""
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> AlertSettings:
@@ -32,6 +35,7 @@ class AlertSettings:
             retry_base_ms=env_int(env, "KEYLEASH_ALERTS_RETRY_BASE_MS", 1000),
             max_attempts=env_int(env, "KEYLEASH_ALERTS_MAX_ATTEMPTS", 40),
             horizon_ms=int(env_float(env, "KEYLEASH_ALERTS_HORIZON_HOURS", 24.0) * 3_600_000),
+            approvals_url=env_str(env, "KEYLEASH_APPROVALS_PUBLIC_URL").rstrip("/"),
         )
 
 

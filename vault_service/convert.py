@@ -92,6 +92,7 @@ def policy_from_proto(p: vault_pb2.Policy, path: str = "policy") -> Policy:
         allowed_vendors=strings(list(p.allowed_vendors), f"{path}.allowed_vendors"),
         constraints=tuple(constraints),
         max_calls=p.max_calls,
+        approval_on_denial=p.approval_on_denial,
     )
 
 
@@ -100,6 +101,7 @@ def policy_to_proto(policy: Policy) -> vault_pb2.Policy:
         allowed_endpoints=policy.allowed_endpoints,
         allowed_vendors=policy.allowed_vendors,
         max_calls=policy.max_calls,
+        approval_on_denial=policy.approval_on_denial,
     )
     for r in policy.rate_limits:
         window = duration_pb2.Duration()
@@ -170,6 +172,7 @@ def decision_to_proto(d: Decision) -> vault_pb2.AuthorizeResponse:
         tenant_id=d.tenant_id,
         reservation_id=d.reservation_id,
         decision_id=d.decision_id,
+        approval=d.approval,
     )
     for q in d.quotas:
         status = out.quotas.add(

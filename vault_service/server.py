@@ -15,11 +15,14 @@ from keyleash_core.telemetry import server_interceptors, setup_metrics
 from vault_service.audit.drainer import AuditDrainer
 from vault_service.servicer import VaultServicer
 from vault_service.settings import VaultSettings
+from vault_service.store.approvals import ApprovalStore
 from vault_service.store.connections import ConnectionStore
 from vault_service.store.hot import HotKeys
 from vault_service.store.registry import KeyRegistry
 from vault_service.store.templates import TemplateStore
+from vault_service.usecases.approvals import ApprovalDesk
 from vault_service.usecases.authorize import Authorizer
+from vault_service.usecases.decide_approval import ApprovalDecider
 from vault_service.usecases.key_chains import KeyChains
 from vault_service.usecases.key_history import KeyHistory
 from vault_service.usecases.key_usage import KeyUsageReader
@@ -93,6 +96,7 @@ def build_servicer(settings: VaultSettings, stores: Stores, clock: Clock) -> Vau
         audit_max_lag_ms=settings.audit_max_lag_ms if settings.audit_enabled else None,
     )
     permissions = Permissions(chains)
+    approvals = ApprovalDesk(ApprovalStore(stores.pool), permissions, clock)
     authorizer = Authorizer(
         chains=chains,
         pool=stores.pool,
@@ -101,6 +105,7 @@ def build_servicer(settings: VaultSettings, stores: Stores, clock: Clock) -> Vau
         clock=clock,
         audit_max=settings.audit_max_stream_length if settings.audit_enabled else 0,
         audit_max_lag_ms=settings.audit_max_lag_ms,
+        on_budget_denial=approvals.open_for_denial,
     )
     admin = KeyAdmin(
         chains,
@@ -120,6 +125,8 @@ def build_servicer(settings: VaultSettings, stores: Stores, clock: Clock) -> Vau
         KeyHistory(chains.registry, permissions),
         connections=connections,
         templates=TemplateAdmin(TemplateStore(stores.pool), admin, permissions),
+        approvals=approvals,
+        approval_decider=ApprovalDecider(approvals, stores.scripts, settings.stores.key_pepper),
     )
 
 

@@ -25,11 +25,14 @@ from keyleash_core.telemetry import (
 )
 from keyleash_core.validation import duration_ms, key_name, strings, tenant_id, text
 from vault_service import convert
+from vault_service.approval_rpcs import ApprovalRpcs
 from vault_service.audit.queries import AuthorizationFilter
 from vault_service.connection_rpcs import ConnectionRpcs
 from vault_service.convert_usage import key_event_to_proto, usage_to_proto
 from vault_service.template_rpcs import TemplateRpcs
+from vault_service.usecases.approvals import ApprovalDesk
 from vault_service.usecases.authorize import Authorizer, Decision, request_digest
+from vault_service.usecases.decide_approval import ApprovalDecider
 from vault_service.usecases.key_chains import KeyChains
 from vault_service.usecases.key_history import KeyHistory
 from vault_service.usecases.key_usage import KeyUsageReader
@@ -44,9 +47,12 @@ Context: TypeAlias = Any
 STREAM_WINDOW = 64
 
 
-class VaultServicer(ConnectionRpcs, TemplateRpcs, vault_pb2_grpc.VaultServiceServicer):
+class VaultServicer(
+    ApprovalRpcs, ConnectionRpcs, TemplateRpcs, vault_pb2_grpc.VaultServiceServicer
+):
     """Thin adapter from the generated service to the vault's use cases (the connection RPCs
-    come from ConnectionRpcs, the template RPCs and ProvisionAgent from TemplateRpcs)."""
+    come from ConnectionRpcs, the approval RPCs from ApprovalRpcs, the template RPCs and
+    ProvisionAgent from TemplateRpcs)."""
 
     def __init__(
         self,
@@ -60,7 +66,11 @@ class VaultServicer(ConnectionRpcs, TemplateRpcs, vault_pb2_grpc.VaultServiceSer
         *,
         connections: ConnectionAdmin,
         templates: TemplateAdmin,
+        approvals: ApprovalDesk,
+        approval_decider: ApprovalDecider,
     ) -> None:
+        self._approvals = approvals
+        self._approval_decider = approval_decider
         self._authorizer = authorizer
         self._chains = chains
         self._admin = admin

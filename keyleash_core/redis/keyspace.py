@@ -66,3 +66,10 @@ def audit_stream(tenant_id: str) -> str:
 
 AUDIT_TENANTS = "kl:audit:tenants"
 """Set of tenants whose audit stream the drainers read (added once per tenant and process)."""
+
+
+def spend_grant(tenant_id: str, key_id: str, currency: str, quota: str, window_id: str) -> str:
+    """Hash of what approvals add to one spend cap of a key (a field per approval id, "total"
+    their sum, in micros), for one window only ("d20261202", "m202612", "life" or a run id):
+    the next window reads another key."""
+    return f"{_tag(tenant_id)}:grant:{key_id}:{currency}:{quota}:{window_id}"

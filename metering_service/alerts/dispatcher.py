@@ -22,11 +22,19 @@ log = logging.getLogger("keyleash.alerts")
 
 
 def signed_request(
-    claimed: ClaimedDelivery, secret: str, now: datetime
+    claimed: ClaimedDelivery,
+    secret: str,
+    now: datetime,
+    approvals_url: str = "",
+    pepper: bytes = b"",
 ) -> tuple[str, dict[str, str]]:
-    """The body (standard or Slack) and the Standard Webhooks headers signing it."""
+    """The body (standard or Slack) and the Standard Webhooks headers signing it; an
+    approval.requested event gets its one-click links here (`approvals_url` set)."""
     delivery = claimed.delivery
     payload = json.loads(delivery.payload)
+    if payload.get("type") == "approval.requested":
+        links = domain.approval_links(payload["data"], delivery.event_id, approvals_url, pepper)
+        payload["data"] |= links
     if claimed.format == "slack":
         payload = domain.slack_payload(payload)
     body = json.dumps(payload, separators=(",", ":"))
@@ -52,7 +60,9 @@ class Dispatcher:
         retry: domain.RetryPolicy,
         lease_seconds: float,
         batch: int = 32,
+        approvals_url: str = "",
     ) -> None:
+        self.approvals_url = approvals_url
         self.store = store
         self.session = session
         self.pepper = pepper
@@ -77,7 +87,7 @@ class Dispatcher:
             await self._failed(claimed, 0, "signing secret cannot be opened (pepper changed?)")
             return
         now = datetime.fromtimestamp(self.clock.now_ms() / 1000, UTC)
-        body, headers = signed_request(claimed, secret, now)
+        body, headers = signed_request(claimed, secret, now, self.approvals_url, self.pepper)
         timeout = aiohttp.ClientTimeout(total=max(self.lease_seconds / 2, 0.5))
         try:
             async with self.session.post(

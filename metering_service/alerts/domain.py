@@ -10,6 +10,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from keyleash_core.approval_links import LinkAction, sign_link
+
 # Every event type a subscription may ask for.
 EVENT_TYPES = frozenset(
     {
@@ -22,6 +24,8 @@ EVENT_TYPES = frozenset(
         "key.unfrozen",
         "key.revoked",
         "key.denial_burst",
+        "approval.requested",
+        "approval.decided",
     }
 )
 # key_events.action -> event type (a cascade revoke announces each key of the subtree).
@@ -30,6 +34,11 @@ KEY_ACTIONS: Mapping[str, str] = {
     "unfreeze": "key.unfrozen",
     "revoke": "key.revoked",
     "revoke_cascade": "key.revoked",
+    # Approval requests (vault_service approvals) are steps of the requesting key's history.
+    "approval_requested": "approval.requested",
+    "approval_approved": "approval.decided",
+    "approval_denied": "approval.decided",
+    "approval_expired": "approval.decided",
 }
 THRESHOLD_PERCENTS = (50, 80, 100)
 # A burst: at least this many denials of one key within the window, announced once a minute.
@@ -92,10 +101,43 @@ def slack_text(payload: Mapping[str, Any]) -> str:
         return f":rotating_light: {head} ({where}): {spent} / {cap}"
     if kind == "key.denial_burst":
         return f":no_entry: {data['denials']} denials in 60 s ({where})"
+    if kind.startswith("approval."):
+        return _approval_text(data, kind, where)
     if kind == "tenant.throttle_lifted":
         return f":white_check_mark: Throttle lifted ({where})"
     verb = kind.split(".", 1)[1].replace("_", " ")
     return f":lock: Key {verb} ({where}) by {data['actor']}: {data['reason'] or 'no reason given'}"
+
+
+def _approval_text(data: Mapping[str, Any], kind: str, where: str) -> str:
+    asked = _money(data.get("amount_micros", 0), data.get("currency_code", ""))
+    what = f"{asked} more on {data.get('quota', 'a cap')}"
+    if kind == "approval.requested":
+        text = f":raising_hand: Approval requested ({where}): {what}"
+        text += f" ({data['reason']})" if data.get("reason") else ""
+        if data.get("approve_url"):
+            text += f" <{data['approve_url']}|Approve> · <{data['deny_url']}|Deny>"
+        return text
+    state = str(data.get("state", "decided"))
+    if state == "approved":
+        what = _money(data.get("granted_micros") or 0, data.get("currency_code", "")) + " more"
+    return f":ballot_box_with_check: Approval {state} ({where}) by {data['actor']}: {what}"
+
+
+def approval_links(
+    data: Mapping[str, Any], event_id: str, base_url: str, pepper: bytes
+) -> dict[str, str]:
+    """One-click approve/deny URLs for an approval.requested event (none without a base URL).
+    Minted when delivered, never stored: the outbox holds no bearer links; the event id is the
+    nonce, so a retried delivery carries the same links."""
+    name, expire_ms = data.get("approval"), data.get("expire_ms")
+    if not base_url or not name or not expire_ms:
+        return {}
+    return {
+        f"{action.value}_url": f"{base_url}/approvals/{action.value}?token="
+        + sign_link(pepper, str(name), action, int(expire_ms), event_id)
+        for action in (LinkAction.APPROVE, LinkAction.DENY)
+    }
 
 
 def slack_payload(payload: Mapping[str, Any]) -> dict[str, Any]:

@@ -9,6 +9,7 @@ and a fact seen twice or by two scanners is announced once.
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -46,7 +47,8 @@ TENANT_DAY = """SELECT t.daily_threshold_micros AS limit_micros,
     FROM tenants t LEFT JOIN daily_spend d ON d.tenant_id = t.tenant_id AND d.day = $2
         AND d.currency_code = t.daily_threshold_currency
     WHERE t.tenant_id = $1"""
-KEY_EVENTS = """SELECT event_id, key_id, action, actor, reason, event_time FROM key_events
+KEY_EVENTS = """SELECT event_id, key_id, action, actor, reason, event_time, details::text AS details
+    FROM key_events
     WHERE tenant_id = $1 AND event_time > now() - make_interval(secs => $2)"""
 DENIAL_BURSTS = """SELECT key_id, count(*) AS denials FROM authorizations
     WHERE tenant_id = $1 AND decision = 'deny' AND decision_time > $2
@@ -208,6 +210,8 @@ class Scanner:
                 "reason": row["reason"],
                 "event_time": _iso(occur_ms),
             }
+            if event_type.startswith("approval."):
+                data |= _approval_data(row["details"])
             found.append(
                 Fact(tenant_id, f"key_event:{row['event_id']}", event_type, data, occur_ms)
             )
@@ -227,6 +231,24 @@ class Scanner:
             )
             for r in rows
         ]
+
+
+def _approval_data(details: str) -> dict[str, Any]:
+    """What an approval step's key_events details say, flat (money as micros and a code)."""
+    raw = json.loads(details or "{}")
+    currency, amount = raw.get("amount") or ["", 0]
+    granted = (raw.get("granted") or ["", None])[1]
+    return {
+        "approval": raw.get("approval", ""),
+        "capped_key_id": raw.get("capped_key_id", ""),
+        "quota": raw.get("quota", ""),
+        "window_id": raw.get("window_id", ""),
+        "currency_code": currency,
+        "amount_micros": amount,
+        "granted_micros": granted,
+        "state": raw.get("state", ""),
+        "expire_ms": raw.get("expire_ms", 0),
+    }
 
 
 def _iso(ms: int) -> str:

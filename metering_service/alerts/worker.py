@@ -49,6 +49,7 @@ class AlertWorker:
                 clock=self.clock,
                 retry=retry,
                 lease_seconds=self.settings.lease_seconds,
+                approvals_url=self.settings.approvals_url,
             )
             while True:
                 await self._pass(dispatcher)

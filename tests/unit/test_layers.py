@@ -30,6 +30,8 @@ FORBIDDEN: dict[str, tuple[str, ...]] = {
         "keyleash_ops",
         "keyleash_gateway",
     ),
+    # So is the approvals endpoint: it passes signed links to the Vault over gRPC.
+    "keyleash_approvals": ("vault_service", "metering_service", "keyleash_ops"),
 }
 
 

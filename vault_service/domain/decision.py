@@ -135,10 +135,12 @@ def _spend_entries(checks: Sequence[SpendCheck], keys: list[str]) -> list[dict[s
         for name in check.keys:
             keys.append(name)
             indexes.append(len(keys))  # Lua's KEYS are 1-based
+        keys.append(check.grant_key)
         spends.append(
             {
                 "kind": check.kind,
                 "k": indexes,
+                "g": len(keys),  # the approval grant raising this cap in this window
                 "lim": check.limit_micros,
                 "cur": check.currency,
                 "subj": check.subject,

@@ -47,8 +47,10 @@ def usage_plan(chain: Sequence[KeyRecord], agent_run_id: str, now_ms: int) -> Sc
         for name in check.keys:
             keys.append(name)
             indexes.append(len(keys))
+        keys.append(check.grant_key)
         spends.append(
             {
+                "g": len(keys),
                 "link": link_of[check.subject],
                 "kind": check.kind,
                 "k": indexes,

@@ -14,8 +14,8 @@ import asyncpg
 from keyleash_core.keyrecord import KeyRecord
 from keyleash_core.postgres import run_db
 from keyleash_core.redis import keyspace
-from keyleash_core.times import datetime_from_ms
-from keyleash_core.windows import BUCKET_MS, RUN_TTL_MS, cap_check, window_start_ms
+from keyleash_core.times import datetime_from_ms, ms_from_datetime
+from keyleash_core.windows import BUCKET_MS, DAY_MS, RUN_TTL_MS, cap_check, window_start_ms
 from vault_service.store.rebuild_rates import rate_counter
 
 _SUM_SINCE = """SELECT COALESCE(SUM(amount_micros), 0) FROM billing_events
@@ -27,6 +27,11 @@ _BUCKETS_SINCE = """SELECT (EXTRACT(EPOCH FROM occur_time) * 1000)::bigint / $4 
 _RUNS_SINCE = """SELECT agent_run_id, SUM(amount_micros) AS micros FROM billing_events
     WHERE key_path @> ARRAY[$1]::text[] AND currency_code = $2 AND occur_time >= $3
     GROUP BY agent_run_id"""
+# Grants still in force: the window they were for has not reset (or never does).
+_GRANTS = """SELECT approval_id, currency_code, quota, window_id, granted_micros, grant_end_time
+    FROM approvals WHERE capped_key_id = $1 AND state = 'approved'
+      AND (grant_end_time IS NULL OR grant_end_time > $2)
+    ORDER BY currency_code, quota, window_id"""
 _CALLS = """SELECT COUNT(*) FROM billing_events
     WHERE key_path @> ARRAY[$1]::text[] AND kind <> 'refund'"""
 
@@ -60,6 +65,7 @@ async def rebuild_counters(
         snapshot = str(await run_db(lambda: con.fetchval("SELECT pg_current_snapshot()::text")))
         counters = await _spend_counters(con, record, now_ms, keys)
         counters += await _run_counters(con, record, now_ms, keys)
+        counters += await _grant_counters(con, record, now_ms, keys)
         rate_key = keyspace.rate(record.tenant_id, record.key_id)
         rates = await run_db(lambda: rate_counter(con, record, rate_key, now_ms, audit_max_lag_ms))
         if rates is not None:
@@ -121,3 +127,28 @@ async def _run_counters(
              "ttl": RUN_TTL_MS}
         )  # fmt: skip
     return counters
+
+
+async def _grant_counters(
+    con: asyncpg.Connection | asyncpg.pool.PoolConnectionProxy,
+    record: KeyRecord,
+    now_ms: int,
+    keys: _KeyList,
+) -> list[dict[str, Any]]:
+    """The approval grants of the key that still raise a cap (approvals table)."""
+    rows = await run_db(lambda: con.fetch(_GRANTS, record.key_id, datetime_from_ms(now_ms)))
+    by_name: dict[str, dict[str, Any]] = {}
+    for row in rows:
+        name = keyspace.spend_grant(
+            record.tenant_id, record.key_id, row["currency_code"], row["quota"], row["window_id"]
+        )
+        end = row["grant_end_time"]
+        # Kept a day past the reset, as the spend counters are; the window id retires it anyway.
+        ttl = (ms_from_datetime(end) - now_ms + DAY_MS) if end is not None else 0
+        if row["quota"] == "run":
+            ttl = RUN_TTL_MS
+        counter = by_name.setdefault(name, {"kind": "grant", "k": [], "fields": [], "ttl": ttl})
+        counter["fields"].append([row["approval_id"], str(int(row["granted_micros"]))])
+    for name, counter in by_name.items():
+        counter["k"] = keys.add((name,))
+    return list(by_name.values())

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field, replace
 
 import asyncpg
 from opentelemetry import trace
@@ -53,6 +53,11 @@ class Decision:
     reservation_id: str = ""
     quotas: list[Quota] = field(default_factory=list)
     retry_after_ms: int = 0
+    approval: str = ""  # the approval request a budget denial opened (approvals.py)
+
+
+# Opens an approval request for a budget denial when the key's policy asks for one: its name.
+BudgetDenialHook = Callable[[list[KeyRecord], CallRequest, DenyReason, Quota], Awaitable[str]]
 
 
 class Authorizer:
@@ -68,7 +73,9 @@ class Authorizer:
         clock: Clock,
         audit_max: int = 0,
         audit_max_lag_ms: int = 30_000,
+        on_budget_denial: BudgetDenialHook | None = None,
     ) -> None:
+        self.on_budget_denial = on_budget_denial
         self.audit_max_lag_ms = audit_max_lag_ms
         self._chains = chains
         self._pool = pool
@@ -108,7 +115,7 @@ class Authorizer:
                 return decision
             outcome = await self._decide(chain, call)
             if outcome.kind in (OutcomeKind.ALLOW, OutcomeKind.DENY):
-                return self._decision(chain[0], outcome)
+                return await self._with_approval(chain, call, self._decision(chain[0], outcome))
             if outcome.kind is OutcomeKind.FULL:
                 raise AuditBacklogFull()
             if outcome.kind is OutcomeKind.REUSED:
@@ -143,7 +150,9 @@ class Authorizer:
         for (index, chain), raw in zip(planned, raws, strict=True):
             outcome = self._follow(parse_outcome(raw))
             if outcome.kind in (OutcomeKind.ALLOW, OutcomeKind.DENY):
-                decisions[index] = self._decision(chain[0], outcome)
+                decision = self._decision(chain[0], outcome)
+                call = items[index][1]
+                decisions[index] = await self._with_approval(chain, call, decision)
             elif outcome.kind is OutcomeKind.FULL:
                 raise AuditBacklogFull()
             elif outcome.kind is OutcomeKind.REUSED:
@@ -198,6 +207,18 @@ class Authorizer:
     async def _decide(self, chain: list[KeyRecord], call: CallRequest) -> Outcome:
         await self.register_audit_tenant(chain[0].tenant_id)
         return self._follow(parse_outcome(await self._hot.authorize(self._plan(chain, call))))
+
+    async def _with_approval(
+        self, chain: list[KeyRecord], call: CallRequest, decision: Decision
+    ) -> Decision:
+        """A budget denial with the approval request it opened (when the policy says so)."""
+        hook = self.on_budget_denial
+        if decision.allowed or hook is None or not decision.quotas or decision.reason is None:
+            return decision
+        if not chain[0].policy.approval_on_denial:
+            return decision
+        approval = await hook(chain, call, decision.reason, decision.quotas[0])
+        return replace(decision, approval=approval) if approval else decision
 
     def _decision(self, me: KeyRecord, outcome: Outcome) -> Decision:
         allowed = outcome.kind is OutcomeKind.ALLOW

@@ -8,7 +8,8 @@
 -- KEYS[5 .. 4+n]     key hashes of the chain ("loaded" once rebuilt from Postgres), the calling
 --                    key first, then its ancestors
 -- KEYS[5+n .. 4+2n]  rate sorted sets of the same chain
--- KEYS[5+2n ..]      spend counters, as indexed by plan.spends[i].k
+-- KEYS[5+2n ..]      spend counters, as indexed by plan.spends[i].k, and each spend cap's
+--                    approval grant of the current window, plan.spends[i].g
 -- ARGV[1]            now, ms since the epoch, from an injected (test) clock; empty: the script
 --                    reads Redis's TIME, so every vault replica decides on one clock
 -- ARGV[2]            the plan (JSON), built by the vault (domain/decision.py)
@@ -168,6 +169,9 @@ end
 
 local spend_quotas, holds = {}, {}
 for i, s in ipairs(plan.spends) do
+  -- An approved grant raises this cap for this window only (KEYS[s.g] names the window): the
+  -- next window reads another key, so the grant reverts by itself at the reset.
+  s.lim = s.lim + tonumber(redis.call('HGET', KEYS[s.g], 'total') or '0')
   local used
   if s.kind == 'rolling' then
     used = rolling_used(KEYS[s.k[1]], KEYS[s.k[2]], s.fb)

@@ -6,7 +6,8 @@
 -- KEYS[1]            tenant hash ("loaded" once rebuilt from Postgres)
 -- KEYS[2 .. 1+n]     key hashes of the chain, the key first, then its ancestors
 -- KEYS[2+n .. 1+2n]  rate sorted sets of the same chain
--- KEYS[2+2n ..]      spend counters, as indexed by plan.spends[i].k
+-- KEYS[2+2n ..]      spend counters, as indexed by plan.spends[i].k, and their approval grants
+--                    (plan.spends[i].g)
 -- ARGV[1]            now, ms since the epoch
 -- ARGV[2]            the plan (JSON), built by the vault (domain/usage.py)
 --
@@ -66,7 +67,9 @@ for _, s in ipairs(plan.spends) do
   else
     used = tonumber(redis.call('GET', KEYS[s.k[1]]) or '0')
   end
-  quota(s.link, s.subj, s.q, s.cur, s.lim, used, s.reset)
+  -- The cap as the decision sees it: raised by this window's approval grants.
+  local limit = s.lim + tonumber(redis.call('HGET', KEYS[s.g], 'total') or '0')
+  quota(s.link, s.subj, s.q, s.cur, limit, used, s.reset)
 end
 
 return cjson.encode({r = 'OK', quotas = quotas})

@@ -5,7 +5,7 @@
 -- KEYS[1]      the key hash
 -- KEYS[2 ..]   spend counters to set (string counters, or rolling hash + index pairs)
 -- ARGV[1]      JSON: {fields = {state=..., expire_ms=..., policy_version=..., record=...},
---                     calls = n, counters = [{kind, k = [key indexes], value | buckets
+--                     calls = n, counters = [{kind, k = [key indexes], value | buckets | fields
 --                                                  | members ([score, member] of a rate set), ttl}],
 --                     gen = the key hash's "gen" read before Postgres was read}
 -- Returns 1 when it loaded, 0 when the key was already loaded, -1 when a charge was settled
@@ -35,6 +35,17 @@ for _, c in ipairs(data.counters) do
     redis.call('HSET', hash, 'total', string.format('%d', total))
     redis.call('PEXPIRE', hash, c.ttl)
     redis.call('PEXPIRE', index, c.ttl)
+  elseif c.kind == 'grant' then
+    -- Approval grants of one cap and window: a field per approval, "total" their sum.
+    local hash = KEYS[c.k[1]]
+    redis.call('DEL', hash)
+    local total = 0
+    for _, pair in ipairs(c.fields) do
+      redis.call('HSET', hash, pair[1], pair[2])
+      total = total + tonumber(pair[2])
+    end
+    redis.call('HSET', hash, 'total', string.format('%d', total))
+    if c.ttl > 0 then redis.call('PEXPIRE', hash, c.ttl) end
   else
     redis.call('SET', KEYS[c.k[1]], c.value)
     if c.ttl > 0 then redis.call('PEXPIRE', KEYS[c.k[1]], c.ttl) end

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import time
 import uuid
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping, Sequence
@@ -139,6 +141,10 @@ class AsyncClientBase(_ClientBase):
         if self._owns_channel:
             await self.channel.close()
 
+    async def _pause(self, seconds: float) -> None:
+        """Waits between polls (wait_for_approval)."""
+        await asyncio.sleep(seconds)
+
     async def __aenter__(self) -> Self:
         return self
 
@@ -168,6 +174,10 @@ class SyncClientBase(_ClientBase):
         """Closes the channel if this client opened it."""
         if self._owns_channel:
             self.channel.close()
+
+    def _pause(self, seconds: float) -> None:
+        """Waits between polls (wait_for_approval)."""
+        time.sleep(seconds)
 
     def __enter__(self) -> Self:
         return self

@@ -240,7 +240,20 @@ class RateLimited(Denied):
 class BudgetExhausted(Denied):
     """A spend cap, run cap, per-call cap, lifetime call count or the tenant's daily threshold
     stops this call. NOT retryable: agent frameworks should stop, not retry (a retry cannot
-    succeed before a human raises the budget or the window rolls over)."""
+    succeed before a human raises the budget or the window rolls over).
+
+    `approval` is the approval request the denial opened (or found pending) when the key's
+    policy asks for one, "tenants/{t}/approvals/{id}" ("" otherwise); `approval_id` its id.
+    `VaultClient.wait_for_approval(error.approval, timeout=...)` waits for a human's decision.
+    """
+
+    @property
+    def approval(self) -> str:
+        return self.response.approval if self.response is not None else ""
+
+    @property
+    def approval_id(self) -> str:
+        return self.approval.rpartition("/")[2]
 
 
 class KeyBlocked(Denied):

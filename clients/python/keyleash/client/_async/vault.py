@@ -11,7 +11,8 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import Any, ClassVar, Unpack
 
-from keyleash.client._base import AsyncClientBase, named_request, run_stamper
+from keyleash.client._async.approvals import ApprovalCalls
+from keyleash.client._base import named_request, run_stamper
 from keyleash.client._transport import AsyncRequests, build_request
 from keyleash.client.config import VAULT_TARGET_ENV
 from keyleash.client.fields import (
@@ -31,8 +32,9 @@ from keyleash.vault.v1 import vault_pb2 as V
 from keyleash.vault.v1 import vault_pb2_grpc
 
 
-class VaultClient(AsyncClientBase):
-    """VaultService client. `async with VaultClient(...) as vault: ...`"""
+class VaultClient(ApprovalCalls):
+    """VaultService client. `async with VaultClient(...) as vault: ...` (the approval methods
+    come from ApprovalCalls)."""
 
     TARGET_ENV: ClassVar[str] = VAULT_TARGET_ENV
 

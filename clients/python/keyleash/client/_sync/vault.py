@@ -12,7 +12,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any, ClassVar, Unpack
 
-from keyleash.client._base import SyncClientBase, named_request, run_stamper
+from keyleash.client._base import named_request, run_stamper
+from keyleash.client._sync.approvals import ApprovalCalls
 from keyleash.client._transport import Requests, build_request
 from keyleash.client.config import VAULT_TARGET_ENV
 from keyleash.client.fields import (
@@ -32,8 +33,9 @@ from keyleash.vault.v1 import vault_pb2 as V
 from keyleash.vault.v1 import vault_pb2_grpc
 
 
-class SyncVaultClient(SyncClientBase):
-    """VaultService client. `with SyncVaultClient(...) as vault: ...`"""
+class SyncVaultClient(ApprovalCalls):
+    """VaultService client. `with SyncVaultClient(...) as vault: ...` (the approval methods
+    come from ApprovalCalls)."""
 
     TARGET_ENV: ClassVar[str] = VAULT_TARGET_ENV
 

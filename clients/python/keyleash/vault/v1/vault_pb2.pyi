@@ -156,7 +156,7 @@ class Key(_message.Message):
     def __init__(self, name: _Optional[str] = ..., key_id: _Optional[str] = ..., tenant_id: _Optional[str] = ..., parent_key_id: _Optional[str] = ..., agent_id: _Optional[str] = ..., label: _Optional[str] = ..., scopes: _Optional[_Iterable[str]] = ..., policy: _Optional[_Union[Policy, _Mapping]] = ..., state: _Optional[_Union[Key.State, str]] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., expire_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., revoke_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., revoke_reason: _Optional[str] = ..., metadata: _Optional[_Mapping[str, str]] = ..., depth: _Optional[int] = ...) -> None: ...
 
 class Policy(_message.Message):
-    __slots__ = ("rate_limits", "spend_caps", "max_cost_per_call", "run_spend_cap", "allowed_endpoints", "allowed_vendors", "constraints", "max_calls")
+    __slots__ = ("rate_limits", "spend_caps", "max_cost_per_call", "run_spend_cap", "allowed_endpoints", "allowed_vendors", "constraints", "max_calls", "approval_on_denial")
     RATE_LIMITS_FIELD_NUMBER: _ClassVar[int]
     SPEND_CAPS_FIELD_NUMBER: _ClassVar[int]
     MAX_COST_PER_CALL_FIELD_NUMBER: _ClassVar[int]
@@ -165,6 +165,7 @@ class Policy(_message.Message):
     ALLOWED_VENDORS_FIELD_NUMBER: _ClassVar[int]
     CONSTRAINTS_FIELD_NUMBER: _ClassVar[int]
     MAX_CALLS_FIELD_NUMBER: _ClassVar[int]
+    APPROVAL_ON_DENIAL_FIELD_NUMBER: _ClassVar[int]
     rate_limits: _containers.RepeatedCompositeFieldContainer[RateLimit]
     spend_caps: _containers.RepeatedCompositeFieldContainer[SpendCap]
     max_cost_per_call: _money_pb2.Money
@@ -173,7 +174,8 @@ class Policy(_message.Message):
     allowed_vendors: _containers.RepeatedScalarFieldContainer[str]
     constraints: _containers.RepeatedCompositeFieldContainer[AttributeConstraint]
     max_calls: int
-    def __init__(self, rate_limits: _Optional[_Iterable[_Union[RateLimit, _Mapping]]] = ..., spend_caps: _Optional[_Iterable[_Union[SpendCap, _Mapping]]] = ..., max_cost_per_call: _Optional[_Union[_money_pb2.Money, _Mapping]] = ..., run_spend_cap: _Optional[_Union[_money_pb2.Money, _Mapping]] = ..., allowed_endpoints: _Optional[_Iterable[str]] = ..., allowed_vendors: _Optional[_Iterable[str]] = ..., constraints: _Optional[_Iterable[_Union[AttributeConstraint, _Mapping]]] = ..., max_calls: _Optional[int] = ...) -> None: ...
+    approval_on_denial: bool
+    def __init__(self, rate_limits: _Optional[_Iterable[_Union[RateLimit, _Mapping]]] = ..., spend_caps: _Optional[_Iterable[_Union[SpendCap, _Mapping]]] = ..., max_cost_per_call: _Optional[_Union[_money_pb2.Money, _Mapping]] = ..., run_spend_cap: _Optional[_Union[_money_pb2.Money, _Mapping]] = ..., allowed_endpoints: _Optional[_Iterable[str]] = ..., allowed_vendors: _Optional[_Iterable[str]] = ..., constraints: _Optional[_Iterable[_Union[AttributeConstraint, _Mapping]]] = ..., max_calls: _Optional[int] = ..., approval_on_denial: _Optional[bool] = ...) -> None: ...
 
 class RateLimit(_message.Message):
     __slots__ = ("limit", "window")
@@ -278,7 +280,7 @@ class AuthorizeRequest(_message.Message):
     def __init__(self, key: _Optional[str] = ..., scope: _Optional[str] = ..., vendor: _Optional[str] = ..., method: _Optional[str] = ..., path: _Optional[str] = ..., estimated_cost: _Optional[_Union[_money_pb2.Money, _Mapping]] = ..., agent_run_id: _Optional[str] = ..., attributes: _Optional[_Mapping[str, str]] = ..., request_id: _Optional[str] = ...) -> None: ...
 
 class AuthorizeResponse(_message.Message):
-    __slots__ = ("decision", "reason", "message", "key_id", "tenant_id", "reservation_id", "quotas", "retry_after", "decision_id")
+    __slots__ = ("decision", "reason", "message", "key_id", "tenant_id", "reservation_id", "quotas", "retry_after", "decision_id", "approval")
     DECISION_FIELD_NUMBER: _ClassVar[int]
     REASON_FIELD_NUMBER: _ClassVar[int]
     MESSAGE_FIELD_NUMBER: _ClassVar[int]
@@ -288,6 +290,7 @@ class AuthorizeResponse(_message.Message):
     QUOTAS_FIELD_NUMBER: _ClassVar[int]
     RETRY_AFTER_FIELD_NUMBER: _ClassVar[int]
     DECISION_ID_FIELD_NUMBER: _ClassVar[int]
+    APPROVAL_FIELD_NUMBER: _ClassVar[int]
     decision: Decision
     reason: DenyReason
     message: str
@@ -297,7 +300,8 @@ class AuthorizeResponse(_message.Message):
     quotas: _containers.RepeatedCompositeFieldContainer[QuotaStatus]
     retry_after: _duration_pb2.Duration
     decision_id: str
-    def __init__(self, decision: _Optional[_Union[Decision, str]] = ..., reason: _Optional[_Union[DenyReason, str]] = ..., message: _Optional[str] = ..., key_id: _Optional[str] = ..., tenant_id: _Optional[str] = ..., reservation_id: _Optional[str] = ..., quotas: _Optional[_Iterable[_Union[QuotaStatus, _Mapping]]] = ..., retry_after: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., decision_id: _Optional[str] = ...) -> None: ...
+    approval: str
+    def __init__(self, decision: _Optional[_Union[Decision, str]] = ..., reason: _Optional[_Union[DenyReason, str]] = ..., message: _Optional[str] = ..., key_id: _Optional[str] = ..., tenant_id: _Optional[str] = ..., reservation_id: _Optional[str] = ..., quotas: _Optional[_Iterable[_Union[QuotaStatus, _Mapping]]] = ..., retry_after: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., decision_id: _Optional[str] = ..., approval: _Optional[str] = ...) -> None: ...
 
 class QuotaStatus(_message.Message):
     __slots__ = ("subject", "quota", "unit", "limit", "used", "remaining", "reset_time")
@@ -746,3 +750,121 @@ class ProvisionAgentResponse(_message.Message):
     KEYS_FIELD_NUMBER: _ClassVar[int]
     keys: _containers.RepeatedCompositeFieldContainer[MintKeyResponse]
     def __init__(self, keys: _Optional[_Iterable[_Union[MintKeyResponse, _Mapping]]] = ...) -> None: ...
+
+class Approval(_message.Message):
+    __slots__ = ("name", "approval_id", "tenant_id", "key", "capped_key", "quota", "agent_run_id", "amount", "reason", "state", "granted", "create_time", "expire_time", "decide_time", "decided_by", "decision_reason", "grant_end_time", "requested_by", "window_id")
+    class State(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+        __slots__ = ()
+        STATE_UNSPECIFIED: _ClassVar[Approval.State]
+        STATE_PENDING: _ClassVar[Approval.State]
+        STATE_APPROVED: _ClassVar[Approval.State]
+        STATE_DENIED: _ClassVar[Approval.State]
+        STATE_EXPIRED: _ClassVar[Approval.State]
+    STATE_UNSPECIFIED: Approval.State
+    STATE_PENDING: Approval.State
+    STATE_APPROVED: Approval.State
+    STATE_DENIED: Approval.State
+    STATE_EXPIRED: Approval.State
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    APPROVAL_ID_FIELD_NUMBER: _ClassVar[int]
+    TENANT_ID_FIELD_NUMBER: _ClassVar[int]
+    KEY_FIELD_NUMBER: _ClassVar[int]
+    CAPPED_KEY_FIELD_NUMBER: _ClassVar[int]
+    QUOTA_FIELD_NUMBER: _ClassVar[int]
+    AGENT_RUN_ID_FIELD_NUMBER: _ClassVar[int]
+    AMOUNT_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    STATE_FIELD_NUMBER: _ClassVar[int]
+    GRANTED_FIELD_NUMBER: _ClassVar[int]
+    CREATE_TIME_FIELD_NUMBER: _ClassVar[int]
+    EXPIRE_TIME_FIELD_NUMBER: _ClassVar[int]
+    DECIDE_TIME_FIELD_NUMBER: _ClassVar[int]
+    DECIDED_BY_FIELD_NUMBER: _ClassVar[int]
+    DECISION_REASON_FIELD_NUMBER: _ClassVar[int]
+    GRANT_END_TIME_FIELD_NUMBER: _ClassVar[int]
+    REQUESTED_BY_FIELD_NUMBER: _ClassVar[int]
+    WINDOW_ID_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    approval_id: str
+    tenant_id: str
+    key: str
+    capped_key: str
+    quota: str
+    agent_run_id: str
+    amount: _money_pb2.Money
+    reason: str
+    state: Approval.State
+    granted: _money_pb2.Money
+    create_time: _timestamp_pb2.Timestamp
+    expire_time: _timestamp_pb2.Timestamp
+    decide_time: _timestamp_pb2.Timestamp
+    decided_by: str
+    decision_reason: str
+    grant_end_time: _timestamp_pb2.Timestamp
+    requested_by: str
+    window_id: str
+    def __init__(self, name: _Optional[str] = ..., approval_id: _Optional[str] = ..., tenant_id: _Optional[str] = ..., key: _Optional[str] = ..., capped_key: _Optional[str] = ..., quota: _Optional[str] = ..., agent_run_id: _Optional[str] = ..., amount: _Optional[_Union[_money_pb2.Money, _Mapping]] = ..., reason: _Optional[str] = ..., state: _Optional[_Union[Approval.State, str]] = ..., granted: _Optional[_Union[_money_pb2.Money, _Mapping]] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., expire_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., decide_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., decided_by: _Optional[str] = ..., decision_reason: _Optional[str] = ..., grant_end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., requested_by: _Optional[str] = ..., window_id: _Optional[str] = ...) -> None: ...
+
+class CreateApprovalRequest(_message.Message):
+    __slots__ = ("key", "quota", "amount", "reason", "agent_run_id", "capped_key")
+    KEY_FIELD_NUMBER: _ClassVar[int]
+    QUOTA_FIELD_NUMBER: _ClassVar[int]
+    AMOUNT_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    AGENT_RUN_ID_FIELD_NUMBER: _ClassVar[int]
+    CAPPED_KEY_FIELD_NUMBER: _ClassVar[int]
+    key: str
+    quota: str
+    amount: _money_pb2.Money
+    reason: str
+    agent_run_id: str
+    capped_key: str
+    def __init__(self, key: _Optional[str] = ..., quota: _Optional[str] = ..., amount: _Optional[_Union[_money_pb2.Money, _Mapping]] = ..., reason: _Optional[str] = ..., agent_run_id: _Optional[str] = ..., capped_key: _Optional[str] = ...) -> None: ...
+
+class GetApprovalRequest(_message.Message):
+    __slots__ = ("name",)
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    def __init__(self, name: _Optional[str] = ...) -> None: ...
+
+class ListApprovalsRequest(_message.Message):
+    __slots__ = ("tenant_id", "state", "page_size", "page_token")
+    TENANT_ID_FIELD_NUMBER: _ClassVar[int]
+    STATE_FIELD_NUMBER: _ClassVar[int]
+    PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    tenant_id: str
+    state: Approval.State
+    page_size: int
+    page_token: str
+    def __init__(self, tenant_id: _Optional[str] = ..., state: _Optional[_Union[Approval.State, str]] = ..., page_size: _Optional[int] = ..., page_token: _Optional[str] = ...) -> None: ...
+
+class ListApprovalsResponse(_message.Message):
+    __slots__ = ("approvals", "next_page_token")
+    APPROVALS_FIELD_NUMBER: _ClassVar[int]
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    approvals: _containers.RepeatedCompositeFieldContainer[Approval]
+    next_page_token: str
+    def __init__(self, approvals: _Optional[_Iterable[_Union[Approval, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
+
+class ApproveApprovalRequest(_message.Message):
+    __slots__ = ("name", "amount", "reason", "link_token")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    AMOUNT_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    LINK_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    amount: _money_pb2.Money
+    reason: str
+    link_token: str
+    def __init__(self, name: _Optional[str] = ..., amount: _Optional[_Union[_money_pb2.Money, _Mapping]] = ..., reason: _Optional[str] = ..., link_token: _Optional[str] = ...) -> None: ...
+
+class DenyApprovalRequest(_message.Message):
+    __slots__ = ("name", "reason", "link_token")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    LINK_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    reason: str
+    link_token: str
+    def __init__(self, name: _Optional[str] = ..., reason: _Optional[str] = ..., link_token: _Optional[str] = ...) -> None: ...

@@ -158,6 +158,31 @@ class VaultServiceStub:
                 request_serializer=keyleash_dot_vault_dot_v1_dot_vault__pb2.ProvisionAgentRequest.SerializeToString,
                 response_deserializer=keyleash_dot_vault_dot_v1_dot_vault__pb2.ProvisionAgentResponse.FromString,
                 _registered_method=True)
+        self.CreateApproval = channel.unary_unary(
+                '/keyleash.vault.v1.VaultService/CreateApproval',
+                request_serializer=keyleash_dot_vault_dot_v1_dot_vault__pb2.CreateApprovalRequest.SerializeToString,
+                response_deserializer=keyleash_dot_vault_dot_v1_dot_vault__pb2.Approval.FromString,
+                _registered_method=True)
+        self.GetApproval = channel.unary_unary(
+                '/keyleash.vault.v1.VaultService/GetApproval',
+                request_serializer=keyleash_dot_vault_dot_v1_dot_vault__pb2.GetApprovalRequest.SerializeToString,
+                response_deserializer=keyleash_dot_vault_dot_v1_dot_vault__pb2.Approval.FromString,
+                _registered_method=True)
+        self.ListApprovals = channel.unary_unary(
+                '/keyleash.vault.v1.VaultService/ListApprovals',
+                request_serializer=keyleash_dot_vault_dot_v1_dot_vault__pb2.ListApprovalsRequest.SerializeToString,
+                response_deserializer=keyleash_dot_vault_dot_v1_dot_vault__pb2.ListApprovalsResponse.FromString,
+                _registered_method=True)
+        self.ApproveApproval = channel.unary_unary(
+                '/keyleash.vault.v1.VaultService/ApproveApproval',
+                request_serializer=keyleash_dot_vault_dot_v1_dot_vault__pb2.ApproveApprovalRequest.SerializeToString,
+                response_deserializer=keyleash_dot_vault_dot_v1_dot_vault__pb2.Approval.FromString,
+                _registered_method=True)
+        self.DenyApproval = channel.unary_unary(
+                '/keyleash.vault.v1.VaultService/DenyApproval',
+                request_serializer=keyleash_dot_vault_dot_v1_dot_vault__pb2.DenyApprovalRequest.SerializeToString,
+                response_deserializer=keyleash_dot_vault_dot_v1_dot_vault__pb2.Approval.FromString,
+                _registered_method=True)
 
 
 class VaultServiceServicer:
@@ -358,6 +383,53 @@ class VaultServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def CreateApproval(self, request, context):
+        """Opens an approval request: asks a human to raise one spend cap of a key temporarily (which
+        cap, how much more, why, the run). A key holder opens one for its own key or a
+        descendant; an admin for any key. An open (pending) request for the same key, cap and
+        window is returned instead of a second one. A budget denial of a key whose policy sets
+        approval_on_denial opens one by itself (AuthorizeResponse.approval).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetApproval(self, request, context):
+        """Reads one approval request. Admin or service for any; a key holder for requests of its own
+        key, its descendants, or of a key whose cap it could raise.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListApprovals(self, request, context):
+        """Lists a tenant's approval requests, newest first, optionally only those in one state.
+        Admin or service for any tenant; a key holder for the requests of its own subtree.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ApproveApproval(self, request, context):
+        """Approves a pending request (AIP-136 custom method ":approve"): the cap is raised by the
+        approved amount until the window the denial was in resets (the UTC day, the month, the run;
+        a lifetime cap for good), then it reverts on its own. Only an admin, a key holder of a
+        strict ancestor of the capped key, or the holder of a signed approve link may approve;
+        never the requesting key. Ancestors' caps are not raised: a grant never lets a key exceed
+        an ancestor whose cap was not raised. Refused (FAILED_PRECONDITION) unless pending.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DenyApproval(self, request, context):
+        """Denies a pending request (AIP-136 custom method ":deny"), recorded with who and why. Same
+        callers as ApproveApproval.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_VaultServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -480,6 +552,31 @@ def add_VaultServiceServicer_to_server(servicer, server):
                     servicer.ProvisionAgent,
                     request_deserializer=keyleash_dot_vault_dot_v1_dot_vault__pb2.ProvisionAgentRequest.FromString,
                     response_serializer=keyleash_dot_vault_dot_v1_dot_vault__pb2.ProvisionAgentResponse.SerializeToString,
+            ),
+            'CreateApproval': grpc.unary_unary_rpc_method_handler(
+                    servicer.CreateApproval,
+                    request_deserializer=keyleash_dot_vault_dot_v1_dot_vault__pb2.CreateApprovalRequest.FromString,
+                    response_serializer=keyleash_dot_vault_dot_v1_dot_vault__pb2.Approval.SerializeToString,
+            ),
+            'GetApproval': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetApproval,
+                    request_deserializer=keyleash_dot_vault_dot_v1_dot_vault__pb2.GetApprovalRequest.FromString,
+                    response_serializer=keyleash_dot_vault_dot_v1_dot_vault__pb2.Approval.SerializeToString,
+            ),
+            'ListApprovals': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListApprovals,
+                    request_deserializer=keyleash_dot_vault_dot_v1_dot_vault__pb2.ListApprovalsRequest.FromString,
+                    response_serializer=keyleash_dot_vault_dot_v1_dot_vault__pb2.ListApprovalsResponse.SerializeToString,
+            ),
+            'ApproveApproval': grpc.unary_unary_rpc_method_handler(
+                    servicer.ApproveApproval,
+                    request_deserializer=keyleash_dot_vault_dot_v1_dot_vault__pb2.ApproveApprovalRequest.FromString,
+                    response_serializer=keyleash_dot_vault_dot_v1_dot_vault__pb2.Approval.SerializeToString,
+            ),
+            'DenyApproval': grpc.unary_unary_rpc_method_handler(
+                    servicer.DenyApproval,
+                    request_deserializer=keyleash_dot_vault_dot_v1_dot_vault__pb2.DenyApprovalRequest.FromString,
+                    response_serializer=keyleash_dot_vault_dot_v1_dot_vault__pb2.Approval.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -1134,6 +1231,141 @@ class VaultService:
             '/keyleash.vault.v1.VaultService/ProvisionAgent',
             keyleash_dot_vault_dot_v1_dot_vault__pb2.ProvisionAgentRequest.SerializeToString,
             keyleash_dot_vault_dot_v1_dot_vault__pb2.ProvisionAgentResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CreateApproval(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/keyleash.vault.v1.VaultService/CreateApproval',
+            keyleash_dot_vault_dot_v1_dot_vault__pb2.CreateApprovalRequest.SerializeToString,
+            keyleash_dot_vault_dot_v1_dot_vault__pb2.Approval.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetApproval(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/keyleash.vault.v1.VaultService/GetApproval',
+            keyleash_dot_vault_dot_v1_dot_vault__pb2.GetApprovalRequest.SerializeToString,
+            keyleash_dot_vault_dot_v1_dot_vault__pb2.Approval.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListApprovals(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/keyleash.vault.v1.VaultService/ListApprovals',
+            keyleash_dot_vault_dot_v1_dot_vault__pb2.ListApprovalsRequest.SerializeToString,
+            keyleash_dot_vault_dot_v1_dot_vault__pb2.ListApprovalsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ApproveApproval(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/keyleash.vault.v1.VaultService/ApproveApproval',
+            keyleash_dot_vault_dot_v1_dot_vault__pb2.ApproveApprovalRequest.SerializeToString,
+            keyleash_dot_vault_dot_v1_dot_vault__pb2.Approval.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DenyApproval(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/keyleash.vault.v1.VaultService/DenyApproval',
+            keyleash_dot_vault_dot_v1_dot_vault__pb2.DenyApprovalRequest.SerializeToString,
+            keyleash_dot_vault_dot_v1_dot_vault__pb2.Approval.FromString,
             options,
             channel_credentials,
             insecure,

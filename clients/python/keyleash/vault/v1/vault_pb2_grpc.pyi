@@ -121,6 +121,33 @@ class VaultServiceStub:
     vendor with its own caps, all minted or none, idempotent by request_id. Admin (root keys) or
     a key holder (children of its key, within its rights).
     """
+    CreateApproval: _grpc.UnaryUnaryMultiCallable[_vault_pb2.CreateApprovalRequest, _vault_pb2.Approval]
+    """Opens an approval request: asks a human to raise one spend cap of a key temporarily (which
+    cap, how much more, why, the run). A key holder opens one for its own key or a
+    descendant; an admin for any key. An open (pending) request for the same key, cap and
+    window is returned instead of a second one. A budget denial of a key whose policy sets
+    approval_on_denial opens one by itself (AuthorizeResponse.approval).
+    """
+    GetApproval: _grpc.UnaryUnaryMultiCallable[_vault_pb2.GetApprovalRequest, _vault_pb2.Approval]
+    """Reads one approval request. Admin or service for any; a key holder for requests of its own
+    key, its descendants, or of a key whose cap it could raise.
+    """
+    ListApprovals: _grpc.UnaryUnaryMultiCallable[_vault_pb2.ListApprovalsRequest, _vault_pb2.ListApprovalsResponse]
+    """Lists a tenant's approval requests, newest first, optionally only those in one state.
+    Admin or service for any tenant; a key holder for the requests of its own subtree.
+    """
+    ApproveApproval: _grpc.UnaryUnaryMultiCallable[_vault_pb2.ApproveApprovalRequest, _vault_pb2.Approval]
+    """Approves a pending request (AIP-136 custom method ":approve"): the cap is raised by the
+    approved amount until the window the denial was in resets (the UTC day, the month, the run;
+    a lifetime cap for good), then it reverts on its own. Only an admin, a key holder of a
+    strict ancestor of the capped key, or the holder of a signed approve link may approve;
+    never the requesting key. Ancestors' caps are not raised: a grant never lets a key exceed
+    an ancestor whose cap was not raised. Refused (FAILED_PRECONDITION) unless pending.
+    """
+    DenyApproval: _grpc.UnaryUnaryMultiCallable[_vault_pb2.DenyApprovalRequest, _vault_pb2.Approval]
+    """Denies a pending request (AIP-136 custom method ":deny"), recorded with who and why. Same
+    callers as ApproveApproval.
+    """
 
 @_typing.type_check_only
 class VaultServiceAsyncStub(VaultServiceStub):
@@ -214,6 +241,33 @@ class VaultServiceAsyncStub(VaultServiceStub):
     """Provisions an agent in one call: one key per vendor key of the template, each locked to its
     vendor with its own caps, all minted or none, idempotent by request_id. Admin (root keys) or
     a key holder (children of its key, within its rights).
+    """
+    CreateApproval: _aio.UnaryUnaryMultiCallable[_vault_pb2.CreateApprovalRequest, _vault_pb2.Approval]  # type: ignore[assignment]
+    """Opens an approval request: asks a human to raise one spend cap of a key temporarily (which
+    cap, how much more, why, the run). A key holder opens one for its own key or a
+    descendant; an admin for any key. An open (pending) request for the same key, cap and
+    window is returned instead of a second one. A budget denial of a key whose policy sets
+    approval_on_denial opens one by itself (AuthorizeResponse.approval).
+    """
+    GetApproval: _aio.UnaryUnaryMultiCallable[_vault_pb2.GetApprovalRequest, _vault_pb2.Approval]  # type: ignore[assignment]
+    """Reads one approval request. Admin or service for any; a key holder for requests of its own
+    key, its descendants, or of a key whose cap it could raise.
+    """
+    ListApprovals: _aio.UnaryUnaryMultiCallable[_vault_pb2.ListApprovalsRequest, _vault_pb2.ListApprovalsResponse]  # type: ignore[assignment]
+    """Lists a tenant's approval requests, newest first, optionally only those in one state.
+    Admin or service for any tenant; a key holder for the requests of its own subtree.
+    """
+    ApproveApproval: _aio.UnaryUnaryMultiCallable[_vault_pb2.ApproveApprovalRequest, _vault_pb2.Approval]  # type: ignore[assignment]
+    """Approves a pending request (AIP-136 custom method ":approve"): the cap is raised by the
+    approved amount until the window the denial was in resets (the UTC day, the month, the run;
+    a lifetime cap for good), then it reverts on its own. Only an admin, a key holder of a
+    strict ancestor of the capped key, or the holder of a signed approve link may approve;
+    never the requesting key. Ancestors' caps are not raised: a grant never lets a key exceed
+    an ancestor whose cap was not raised. Refused (FAILED_PRECONDITION) unless pending.
+    """
+    DenyApproval: _aio.UnaryUnaryMultiCallable[_vault_pb2.DenyApprovalRequest, _vault_pb2.Approval]  # type: ignore[assignment]
+    """Denies a pending request (AIP-136 custom method ":deny"), recorded with who and why. Same
+    callers as ApproveApproval.
     """
 
 class VaultServiceServicer(metaclass=_abc_1.ABCMeta):
@@ -449,6 +503,63 @@ class VaultServiceServicer(metaclass=_abc_1.ABCMeta):
         """Provisions an agent in one call: one key per vendor key of the template, each locked to its
         vendor with its own caps, all minted or none, idempotent by request_id. Admin (root keys) or
         a key holder (children of its key, within its rights).
+        """
+
+    @_abc_1.abstractmethod
+    def CreateApproval(
+        self,
+        request: _vault_pb2.CreateApprovalRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_vault_pb2.Approval, _abc.Awaitable[_vault_pb2.Approval]]:
+        """Opens an approval request: asks a human to raise one spend cap of a key temporarily (which
+        cap, how much more, why, the run). A key holder opens one for its own key or a
+        descendant; an admin for any key. An open (pending) request for the same key, cap and
+        window is returned instead of a second one. A budget denial of a key whose policy sets
+        approval_on_denial opens one by itself (AuthorizeResponse.approval).
+        """
+
+    @_abc_1.abstractmethod
+    def GetApproval(
+        self,
+        request: _vault_pb2.GetApprovalRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_vault_pb2.Approval, _abc.Awaitable[_vault_pb2.Approval]]:
+        """Reads one approval request. Admin or service for any; a key holder for requests of its own
+        key, its descendants, or of a key whose cap it could raise.
+        """
+
+    @_abc_1.abstractmethod
+    def ListApprovals(
+        self,
+        request: _vault_pb2.ListApprovalsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_vault_pb2.ListApprovalsResponse, _abc.Awaitable[_vault_pb2.ListApprovalsResponse]]:
+        """Lists a tenant's approval requests, newest first, optionally only those in one state.
+        Admin or service for any tenant; a key holder for the requests of its own subtree.
+        """
+
+    @_abc_1.abstractmethod
+    def ApproveApproval(
+        self,
+        request: _vault_pb2.ApproveApprovalRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_vault_pb2.Approval, _abc.Awaitable[_vault_pb2.Approval]]:
+        """Approves a pending request (AIP-136 custom method ":approve"): the cap is raised by the
+        approved amount until the window the denial was in resets (the UTC day, the month, the run;
+        a lifetime cap for good), then it reverts on its own. Only an admin, a key holder of a
+        strict ancestor of the capped key, or the holder of a signed approve link may approve;
+        never the requesting key. Ancestors' caps are not raised: a grant never lets a key exceed
+        an ancestor whose cap was not raised. Refused (FAILED_PRECONDITION) unless pending.
+        """
+
+    @_abc_1.abstractmethod
+    def DenyApproval(
+        self,
+        request: _vault_pb2.DenyApprovalRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_vault_pb2.Approval, _abc.Awaitable[_vault_pb2.Approval]]:
+        """Denies a pending request (AIP-136 custom method ":deny"), recorded with who and why. Same
+        callers as ApproveApproval.
         """
 
 def add_VaultServiceServicer_to_server(servicer: VaultServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

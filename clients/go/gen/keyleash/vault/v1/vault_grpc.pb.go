@@ -88,6 +88,28 @@ type VaultServiceClient interface {
 	// vendor with its own caps, all minted or none, idempotent by request_id. Admin (root keys) or
 	// a key holder (children of its key, within its rights).
 	ProvisionAgent(ctx context.Context, in *ProvisionAgentRequest, opts ...grpc.CallOption) (*ProvisionAgentResponse, error)
+	// Opens an approval request: asks a human to raise one spend cap of a key temporarily (which
+	// cap, how much more, why, the run). A key holder opens one for its own key or a
+	// descendant; an admin for any key. An open (pending) request for the same key, cap and
+	// window is returned instead of a second one. A budget denial of a key whose policy sets
+	// approval_on_denial opens one by itself (AuthorizeResponse.approval).
+	CreateApproval(ctx context.Context, in *CreateApprovalRequest, opts ...grpc.CallOption) (*Approval, error)
+	// Reads one approval request. Admin or service for any; a key holder for requests of its own
+	// key, its descendants, or of a key whose cap it could raise.
+	GetApproval(ctx context.Context, in *GetApprovalRequest, opts ...grpc.CallOption) (*Approval, error)
+	// Lists a tenant's approval requests, newest first, optionally only those in one state.
+	// Admin or service for any tenant; a key holder for the requests of its own subtree.
+	ListApprovals(ctx context.Context, in *ListApprovalsRequest, opts ...grpc.CallOption) (*ListApprovalsResponse, error)
+	// Approves a pending request (AIP-136 custom method ":approve"): the cap is raised by the
+	// approved amount until the window the denial was in resets (the UTC day, the month, the run;
+	// a lifetime cap for good), then it reverts on its own. Only an admin, a key holder of a
+	// strict ancestor of the capped key, or the holder of a signed approve link may approve;
+	// never the requesting key. Ancestors' caps are not raised: a grant never lets a key exceed
+	// an ancestor whose cap was not raised. Refused (FAILED_PRECONDITION) unless pending.
+	ApproveApproval(ctx context.Context, in *ApproveApprovalRequest, opts ...grpc.CallOption) (*Approval, error)
+	// Denies a pending request (AIP-136 custom method ":deny"), recorded with who and why. Same
+	// callers as ApproveApproval.
+	DenyApproval(ctx context.Context, in *DenyApprovalRequest, opts ...grpc.CallOption) (*Approval, error)
 }
 
 type vaultServiceClient struct {
@@ -336,6 +358,51 @@ func (c *vaultServiceClient) ProvisionAgent(ctx context.Context, in *ProvisionAg
 	return out, nil
 }
 
+func (c *vaultServiceClient) CreateApproval(ctx context.Context, in *CreateApprovalRequest, opts ...grpc.CallOption) (*Approval, error) {
+	out := new(Approval)
+	err := c.cc.Invoke(ctx, "/keyleash.vault.v1.VaultService/CreateApproval", in, out, opts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *vaultServiceClient) GetApproval(ctx context.Context, in *GetApprovalRequest, opts ...grpc.CallOption) (*Approval, error) {
+	out := new(Approval)
+	err := c.cc.Invoke(ctx, "/keyleash.vault.v1.VaultService/GetApproval", in, out, opts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *vaultServiceClient) ListApprovals(ctx context.Context, in *ListApprovalsRequest, opts ...grpc.CallOption) (*ListApprovalsResponse, error) {
+	out := new(ListApprovalsResponse)
+	err := c.cc.Invoke(ctx, "/keyleash.vault.v1.VaultService/ListApprovals", in, out, opts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *vaultServiceClient) ApproveApproval(ctx context.Context, in *ApproveApprovalRequest, opts ...grpc.CallOption) (*Approval, error) {
+	out := new(Approval)
+	err := c.cc.Invoke(ctx, "/keyleash.vault.v1.VaultService/ApproveApproval", in, out, opts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *vaultServiceClient) DenyApproval(ctx context.Context, in *DenyApprovalRequest, opts ...grpc.CallOption) (*Approval, error) {
+	out := new(Approval)
+	err := c.cc.Invoke(ctx, "/keyleash.vault.v1.VaultService/DenyApproval", in, out, opts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // VaultServiceServer is the server API for VaultService service.
 // All implementations must embed UnimplementedVaultServiceServer
 // for forward compatibility
@@ -411,6 +478,28 @@ type VaultServiceServer interface {
 	// vendor with its own caps, all minted or none, idempotent by request_id. Admin (root keys) or
 	// a key holder (children of its key, within its rights).
 	ProvisionAgent(context.Context, *ProvisionAgentRequest) (*ProvisionAgentResponse, error)
+	// Opens an approval request: asks a human to raise one spend cap of a key temporarily (which
+	// cap, how much more, why, the run). A key holder opens one for its own key or a
+	// descendant; an admin for any key. An open (pending) request for the same key, cap and
+	// window is returned instead of a second one. A budget denial of a key whose policy sets
+	// approval_on_denial opens one by itself (AuthorizeResponse.approval).
+	CreateApproval(context.Context, *CreateApprovalRequest) (*Approval, error)
+	// Reads one approval request. Admin or service for any; a key holder for requests of its own
+	// key, its descendants, or of a key whose cap it could raise.
+	GetApproval(context.Context, *GetApprovalRequest) (*Approval, error)
+	// Lists a tenant's approval requests, newest first, optionally only those in one state.
+	// Admin or service for any tenant; a key holder for the requests of its own subtree.
+	ListApprovals(context.Context, *ListApprovalsRequest) (*ListApprovalsResponse, error)
+	// Approves a pending request (AIP-136 custom method ":approve"): the cap is raised by the
+	// approved amount until the window the denial was in resets (the UTC day, the month, the run;
+	// a lifetime cap for good), then it reverts on its own. Only an admin, a key holder of a
+	// strict ancestor of the capped key, or the holder of a signed approve link may approve;
+	// never the requesting key. Ancestors' caps are not raised: a grant never lets a key exceed
+	// an ancestor whose cap was not raised. Refused (FAILED_PRECONDITION) unless pending.
+	ApproveApproval(context.Context, *ApproveApprovalRequest) (*Approval, error)
+	// Denies a pending request (AIP-136 custom method ":deny"), recorded with who and why. Same
+	// callers as ApproveApproval.
+	DenyApproval(context.Context, *DenyApprovalRequest) (*Approval, error)
 	mustEmbedUnimplementedVaultServiceServer()
 }
 
@@ -489,6 +578,21 @@ func (UnimplementedVaultServiceServer) DeletePolicyTemplate(context.Context, *De
 }
 func (UnimplementedVaultServiceServer) ProvisionAgent(context.Context, *ProvisionAgentRequest) (*ProvisionAgentResponse, error) {
 	return nil, status.Errorf(codes.Unimplemented, "method ProvisionAgent not implemented")
+}
+func (UnimplementedVaultServiceServer) CreateApproval(context.Context, *CreateApprovalRequest) (*Approval, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method CreateApproval not implemented")
+}
+func (UnimplementedVaultServiceServer) GetApproval(context.Context, *GetApprovalRequest) (*Approval, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method GetApproval not implemented")
+}
+func (UnimplementedVaultServiceServer) ListApprovals(context.Context, *ListApprovalsRequest) (*ListApprovalsResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method ListApprovals not implemented")
+}
+func (UnimplementedVaultServiceServer) ApproveApproval(context.Context, *ApproveApprovalRequest) (*Approval, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method ApproveApproval not implemented")
+}
+func (UnimplementedVaultServiceServer) DenyApproval(context.Context, *DenyApprovalRequest) (*Approval, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method DenyApproval not implemented")
 }
 func (UnimplementedVaultServiceServer) mustEmbedUnimplementedVaultServiceServer() {}
 
@@ -943,6 +1047,96 @@ func _VaultService_ProvisionAgent_Handler(srv interface{}, ctx context.Context, 
 	return interceptor(ctx, in, info, handler)
 }
 
+func _VaultService_CreateApproval_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(CreateApprovalRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(VaultServiceServer).CreateApproval(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: "/keyleash.vault.v1.VaultService/CreateApproval",
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(VaultServiceServer).CreateApproval(ctx, req.(*CreateApprovalRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _VaultService_GetApproval_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetApprovalRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(VaultServiceServer).GetApproval(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: "/keyleash.vault.v1.VaultService/GetApproval",
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(VaultServiceServer).GetApproval(ctx, req.(*GetApprovalRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _VaultService_ListApprovals_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListApprovalsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(VaultServiceServer).ListApprovals(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: "/keyleash.vault.v1.VaultService/ListApprovals",
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(VaultServiceServer).ListApprovals(ctx, req.(*ListApprovalsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _VaultService_ApproveApproval_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ApproveApprovalRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(VaultServiceServer).ApproveApproval(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: "/keyleash.vault.v1.VaultService/ApproveApproval",
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(VaultServiceServer).ApproveApproval(ctx, req.(*ApproveApprovalRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _VaultService_DenyApproval_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(DenyApprovalRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(VaultServiceServer).DenyApproval(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: "/keyleash.vault.v1.VaultService/DenyApproval",
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(VaultServiceServer).DenyApproval(ctx, req.(*DenyApprovalRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 var _VaultService_serviceDesc = grpc.ServiceDesc{
 	ServiceName: "keyleash.vault.v1.VaultService",
 	HandlerType: (*VaultServiceServer)(nil),
@@ -1038,6 +1232,26 @@ var _VaultService_serviceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "ProvisionAgent",
 			Handler:    _VaultService_ProvisionAgent_Handler,
+		},
+		{
+			MethodName: "CreateApproval",
+			Handler:    _VaultService_CreateApproval_Handler,
+		},
+		{
+			MethodName: "GetApproval",
+			Handler:    _VaultService_GetApproval_Handler,
+		},
+		{
+			MethodName: "ListApprovals",
+			Handler:    _VaultService_ListApprovals_Handler,
+		},
+		{
+			MethodName: "ApproveApproval",
+			Handler:    _VaultService_ApproveApproval_Handler,
+		},
+		{
+			MethodName: "DenyApproval",
+			Handler:    _VaultService_DenyApproval_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{
