@@ -106,6 +106,10 @@ class StreamSink:
         except ConnectionError:
             raise ClientGone() from None
 
+    def abort(self) -> None:
+        if self._request.transport is not None:
+            self._request.transport.abort()
+
     async def finish(self) -> None:
         assert self.response is not None
         try:

@@ -25,6 +25,9 @@ class ReplySink(Protocol):
 
     async def finish(self) -> None: ...
 
+    def abort(self) -> None:
+        """Cuts the agent's connection: a stream the vendor cut must not look complete."""
+
 
 class StreamEnd(StrEnum):
     """How a relayed stream ended (recorded as the charge's `outcome`)."""
@@ -37,7 +40,6 @@ class StreamEnd(StrEnum):
 async def relay(opened: Opened, meter: StreamMeter, sink: ReplySink) -> StreamEnd:
     """Passes the vendor's stream through the meter to the agent, chunk by chunk."""
     await sink.start(opened.status, opened.headers)
-    end = StreamEnd.COMPLETE
     try:
         try:
             async for chunk in opened.chunks():
@@ -45,11 +47,12 @@ async def relay(opened: Opened, meter: StreamMeter, sink: ReplySink) -> StreamEn
                 if kept:
                     await sink.write(kept)
         except StreamCut:
-            end = StreamEnd.UPSTREAM_CUT
+            sink.abort()
+            return StreamEnd.UPSTREAM_CUT
         rest = meter.flush()
         if rest:
             await sink.write(rest)
         await sink.finish()
     except ClientGone:
         return StreamEnd.CLIENT_GONE
-    return end
+    return StreamEnd.COMPLETE
