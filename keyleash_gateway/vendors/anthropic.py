@@ -1,5 +1,7 @@
-"""Anthropic (api.anthropic.com, JSON). The SDK sends the key in `x-api-key` and the API version
-in `anthropic-version` (kept as sent); its base URL becomes `http://gateway/anthropic`.
+"""Anthropic (api.anthropic.com, JSON). The SDK sends the key in `x-api-key` (recent SDKs: as
+`Authorization: Bearer`; both are read) and the API version in `anthropic-version` (kept as
+sent); its base URL becomes `http://gateway/anthropic`. Upstream the connection's secret goes in
+`x-api-key`.
 
 Endpoint table (anything else is refused with 403; prices and method in vendors/llm.py):
 
@@ -26,6 +28,7 @@ from keyleash_gateway.vendors.base import (
     Endpoint,
     StreamMeter,
     UnknownEndpoint,
+    bearer,
     json_body,
     json_object,
     path_segments,
@@ -37,7 +40,7 @@ default_base_url = "https://api.anthropic.com"
 
 
 def vault_key(headers: Mapping[str, str]) -> str | None:
-    return headers.get("x-api-key", "").strip() or None
+    return headers.get("x-api-key", "").strip() or bearer(headers)
 
 
 def upstream_auth(headers: Mapping[str, str], secret: str) -> dict[str, str]:

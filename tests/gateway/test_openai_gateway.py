@@ -296,3 +296,32 @@ async def test_a_vendor_error_passes_through_unchanged_and_costs_nothing(
     assert await spent(admin_metering, tenant) in ({}, {"USD": 0})
     [release] = await events(admin_metering, tenant)
     assert release.kind == metering_pb2.BillingEvent.KIND_RELEASE
+
+
+async def test_a_stream_the_client_walks_away_from_is_still_charged(
+    gateway: Gateway,
+    openai_upstream: LlmStandIn,
+    admin_connections: ConnectionsClient,
+    admin_vault: VaultClient,
+    admin_metering: MeteringClient,
+    tenant: str,
+) -> None:
+    key = await _key(tenant, admin_connections, admin_vault, openai_upstream)
+    marker = uuid.uuid4().hex
+    async with openai_sdk(gateway.url, key) as client:
+        stream = await client.chat.completions.create(
+            model="gpt-4o", messages=_ask(marker, "wait"), max_tokens=900, stream=True
+        )
+        async for _chunk in stream:
+            break
+        await stream.close()
+    openai_upstream.gate(marker).set()
+    event = await _charge(admin_metering, tenant)
+    # Whether the vendor's usage got through before the gateway saw the agent leave depends on
+    # socket buffers: it is then charged as reported, else as the estimate; never zero.
+    if event.attributes["usage"] == "reported":
+        assert event.amount.micros == REPORTED
+    else:
+        assert event.attributes["usage"] == "estimated" and event.output_tokens == 900
+        assert event.amount.micros == hold_by_hand("gpt-4o", event.input_tokens, 900)
+        assert event.input_tokens > len(_ask(marker, "wait")[0]["content"])
