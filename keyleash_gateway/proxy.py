@@ -184,7 +184,8 @@ class ProxyCall:
         try:
             async with self._upstream.open(request.method, url, headers, body) as opened:
                 if opened.streamed and sink is not None:
-                    return await self._stream(forward, opened, sink)
+                    await self._stream(forward, opened, sink)
+                    return None
                 answer = await opened.read_all()
         except NotSent as error:
             await self._release(call, decision, vendor, endpoint, f"not sent: {error}")

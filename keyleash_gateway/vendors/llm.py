@@ -188,9 +188,7 @@ def count(value: Any) -> int | None:
 def sse_data(event: bytes) -> Any:
     """The JSON of an event's `data:` lines; None for comments, [DONE] or non-JSON data."""
     lines = [
-        line[5:].removeprefix(b" ")
-        for line in event.splitlines()
-        if line.startswith(b"data:")
+        line[5:].removeprefix(b" ") for line in event.splitlines() if line.startswith(b"data:")
     ]
     if not lines:
         return None

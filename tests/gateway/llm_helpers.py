@@ -49,9 +49,7 @@ def openai_sdk(gateway_url: str, key: str) -> openai.AsyncOpenAI:
 
 
 def anthropic_sdk(gateway_url: str, key: str) -> anthropic.AsyncAnthropic:
-    return anthropic.AsyncAnthropic(
-        base_url=f"{gateway_url}/anthropic", api_key=key, max_retries=0
-    )
+    return anthropic.AsyncAnthropic(base_url=f"{gateway_url}/anthropic", api_key=key, max_retries=0)
 
 
 def by_hand(model: str, uncached: int, output: int, cached: int = 0, written: int = 0) -> int:

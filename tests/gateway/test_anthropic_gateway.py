@@ -61,14 +61,18 @@ async def test_a_message_costs_input_cache_and_output_tokens_times_table_price(
     marker = uuid.uuid4().hex
     async with anthropic_sdk(gateway.url, key) as client:
         message = await client.messages.create(model=MODEL, max_tokens=1024, messages=_ask(marker))
-    assert message.content[0].type == "text" and message.content[0].text == "Hello from the stand-in."
+    assert (
+        message.content[0].type == "text" and message.content[0].text == "Hello from the stand-in."
+    )
     [seen] = anthropic_upstream.seen_by(marker)
     assert seen.headers["x-api-key"] in anthropic_upstream.accepted_secrets
     assert key not in str(seen.headers) and seen.headers["anthropic-version"]
     event = await _charge(admin_metering, tenant)
     assert event.amount.micros == REPORTED
     assert (event.input_tokens, event.output_tokens, event.cached_input_tokens) == (
-        U["input"], U["output"], U["cache_read"]
+        U["input"],
+        U["output"],
+        U["cache_read"],
     )
     assert event.attributes["cache_write_input_tokens"] == str(U["cache_write"])
     assert event.model == MODEL and event.vendor_request_id == message.id
@@ -86,7 +90,7 @@ async def test_a_stream_arrives_event_by_event_and_is_charged_from_start_and_del
     key = await _key(tenant, admin_connections, admin_vault, anthropic_upstream)
     marker = uuid.uuid4().hex
     gate, upstream_done = anthropic_upstream.gate(marker), anthropic_upstream.done(marker)
-    kinds = []
+    kinds: list[str] = []
     async with anthropic_sdk(gateway.url, key) as client:
         stream = await client.messages.create(
             model=MODEL, max_tokens=1024, messages=_ask(marker, "wait"), stream=True
@@ -136,7 +140,9 @@ async def test_unknown_models_are_denied_and_caps_hold_before_the_upstream(
     unknown, too_dear = uuid.uuid4().hex, uuid.uuid4().hex
     async with anthropic_sdk(gateway.url, key) as client:
         with pytest.raises(anthropic.PermissionDeniedError) as refused:
-            await client.messages.create(model="claude-opus-9", max_tokens=10, messages=_ask(unknown))
+            await client.messages.create(
+                model="claude-opus-9", max_tokens=10, messages=_ask(unknown)
+            )
         await client.messages.create(model=MODEL, max_tokens=1024, messages=_ask(uuid.uuid4().hex))
         # Spent: REPORTED (~0.0065 USD); worst case next: 66,500 x 15 USD/M = 0.9975 USD + input.
         with pytest.raises(anthropic.APIStatusError) as denied:

@@ -7,6 +7,7 @@ import uuid
 
 import openai
 import pytest
+from openai.types.chat import ChatCompletionChunk, ChatCompletionMessageParam
 
 from keyleash.client import ConnectionsClient, MeteringClient, VaultClient
 from keyleash.metering.v1 import metering_pb2
@@ -30,7 +31,7 @@ U = OPENAI_USAGE
 REPORTED = by_hand("gpt-4o", U["prompt"] - U["cached"], U["completion"], U["cached"])
 
 
-def _ask(marker: str, mode: str = "") -> list[dict[str, str]]:
+def _ask(marker: str, mode: str = "") -> list[ChatCompletionMessageParam]:
     return [{"role": "user", "content": f"say hello marker:{marker} mode:{mode}"}]
 
 
@@ -66,11 +67,16 @@ async def test_chat_completion_costs_reported_tokens_times_table_price(
     assert completion.choices[0].message.content == "Hello from the stand-in."
     [seen] = openai_upstream.seen_by(marker)
     assert seen.path == "/v1/chat/completions" and key not in str(seen.headers)
-    assert seen.headers["Authorization"] in {f"Bearer {s}" for s in openai_upstream.accepted_secrets}
+    assert seen.headers["Authorization"] in {
+        f"Bearer {s}" for s in openai_upstream.accepted_secrets
+    }
     event = await _charge(admin_metering, tenant)
     assert event.amount.micros == REPORTED and event.amount.currency_code == "USD"
     assert (event.model, event.input_tokens, event.output_tokens, event.cached_input_tokens) == (
-        "gpt-4o", U["prompt"] - U["cached"], U["completion"], U["cached"]
+        "gpt-4o",
+        U["prompt"] - U["cached"],
+        U["completion"],
+        U["cached"],
     )
     assert event.cost_source == f"prices:{TABLE.version}"
     assert event.vendor_request_id == completion.id and event.vendor == "openai"
@@ -155,7 +161,9 @@ async def test_a_model_allowlist_is_a_constraint_on_the_model_attribute(
     tenant: str,
 ) -> None:
     mini_only = vault_pb2.Policy(
-        constraints=[vault_pb2.AttributeConstraint(attribute="model", allowed_values=["gpt-4o-mini"])]
+        constraints=[
+            vault_pb2.AttributeConstraint(attribute="model", allowed_values=["gpt-4o-mini"])
+        ]
     )
     key = await _key(tenant, admin_connections, admin_vault, openai_upstream, mini_only)
     refused, allowed = uuid.uuid4().hex, uuid.uuid4().hex
@@ -178,7 +186,7 @@ async def test_a_stream_arrives_chunk_by_chunk_without_the_usage_chunk_nobody_as
     key = await _key(tenant, admin_connections, admin_vault, openai_upstream)
     marker = uuid.uuid4().hex
     gate, upstream_done = openai_upstream.gate(marker), openai_upstream.done(marker)
-    chunks = []
+    chunks: list[ChatCompletionChunk] = []
     async with openai_sdk(gateway.url, key) as client:
         stream = await client.chat.completions.create(
             model="gpt-4o", messages=_ask(marker, "wait"), max_tokens=800, stream=True
@@ -230,7 +238,7 @@ async def test_a_stream_cut_midway_is_charged_the_estimate_not_zero(
 ) -> None:
     key = await _key(tenant, admin_connections, admin_vault, openai_upstream)
     marker = uuid.uuid4().hex
-    received = []
+    received: list[ChatCompletionChunk] = []
     async with openai_sdk(gateway.url, key) as client:
         stream = await client.chat.completions.create(
             model="gpt-4o", messages=_ask(marker, "cut"), max_tokens=700, stream=True,
@@ -324,4 +332,4 @@ async def test_a_stream_the_client_walks_away_from_is_still_charged(
     else:
         assert event.attributes["usage"] == "estimated" and event.output_tokens == 900
         assert event.amount.micros == hold_by_hand("gpt-4o", event.input_tokens, 900)
-        assert event.input_tokens > len(_ask(marker, "wait")[0]["content"])
+        assert event.input_tokens > len(f"say hello marker:{marker} mode:wait")

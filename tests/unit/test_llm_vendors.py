@@ -236,7 +236,9 @@ def test_anthropic_stream_usage_from_message_start_and_message_delta() -> None:
     assert meter.feed(start) == start
     cut = meter.cost(False)
     assert cut is not None and cut.usage is not None and not cut.usage.reported
-    assert cut.usage.tokens == TokenCounts(input=10, output=100, cached_input=4, cache_write_input=2)
+    assert cut.usage.tokens == TokenCounts(
+        input=10, output=100, cached_input=4, cache_write_input=2
+    )
     meter.feed(_sse({"type": "message_delta", "usage": {"output_tokens": 42}}, "message_delta"))
     whole = meter.cost(True)
     assert whole is not None and whole.usage is not None and whole.usage.reported
