@@ -39,6 +39,7 @@ def create_app(settings: GatewaySettings) -> web.Application:
     app[CALLBACKS] = TwilioStatusCallbacks(keyleash, upstream, settings.public_url)
 
     async def close(_app: web.Application) -> None:
+        await app[PROXY].drain()
         await upstream.close()
         await keyleash.close()
 

@@ -89,6 +89,7 @@ class ProxyCall:
         self._keyleash = keyleash
         self._upstream = upstream
         self._public_url = public_url
+        self._settling: set[asyncio.Task[None]] = set()
 
     async def handle(self, request: VendorRequest, sink: ReplySink | None = None) -> Reply | None:
         """The answer for the agent, or None when a streamed answer was relayed into `sink`."""
@@ -201,19 +202,36 @@ class ProxyCall:
         return Reply(answer.status, answer.body, answer.headers)
 
     async def _stream(self, forward: Forward, opened: Opened, sink: ReplySink) -> None:
-        """Relays the stream, then charges what the vendor's meter read in it. A cancelled
-        handler (the agent left) still charges: the settle runs shielded."""
+        """Relays the stream, then charges what the vendor's meter read in it, in a task of
+        its own: the agent already has the whole answer, and its connection is free for its
+        next request at once. A cancelled handler (the agent left) still gets its charge."""
         meter = forward.vendor.stream_meter(forward.endpoint, opened.status)
+        end = StreamEnd.CLIENT_GONE
         try:
             end = await relay(opened, meter, sink)
-        except asyncio.CancelledError:
-            cost = meter.cost(False)
-            await asyncio.shield(
-                self._settle(forward, opened.status, opened.latency_ms, cost, StreamEnd.CLIENT_GONE)
+        finally:
+            cost = meter.cost(end is StreamEnd.COMPLETE)
+            task = asyncio.create_task(
+                self._settle_streamed(forward, opened.status, opened.latency_ms, cost, end)
             )
-            raise
-        cost = meter.cost(end is StreamEnd.COMPLETE)
-        await self._settle(forward, opened.status, opened.latency_ms, cost, end)
+            self._settling.add(task)
+            task.add_done_callback(self._settling.discard)
+
+    async def _settle_streamed(
+        self, forward: Forward, status: int, latency_ms: int, cost: Cost | None, end: StreamEnd
+    ) -> None:
+        try:
+            await self._settle(forward, status, latency_ms, cost, end)
+        except Exception:
+            # Nobody awaits this task: say so here. The hold stays counted (fail safe).
+            log.exception(
+                "charge of a streamed %s call failed; its hold stays", forward.vendor.name
+            )
+
+    async def drain(self) -> None:
+        """Waits for the charges of streams that have ended (at shutdown)."""
+        while self._settling:
+            await asyncio.gather(*self._settling, return_exceptions=True)
 
     def _with_status_callback(
         self,
