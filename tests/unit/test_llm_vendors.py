@@ -15,8 +15,18 @@ from keyleash_core.llm_prices import (
     load_price_table,
     tokens_cost_micros,
 )
+from keyleash_core.money import Money
+from keyleash_core.reasons import DenyReason
+from keyleash_gateway import answers
 from keyleash_gateway.vendors import anthropic, llm, openai
-from keyleash_gateway.vendors.base import BadRequestBody, Endpoint, UnknownEndpoint, UnknownModel
+from keyleash_gateway.vendors.base import (
+    BadRequestBody,
+    Cost,
+    Endpoint,
+    UnknownEndpoint,
+    UnknownModel,
+    pass_through_meter,
+)
 
 TABLE = load_price_table()
 GPT4O = TABLE.models["gpt-4o"]
@@ -250,3 +260,20 @@ def test_anthropic_stream_usage_from_message_start_and_message_delta() -> None:
 def test_a_price_without_a_cache_write_price_uses_the_input_price() -> None:
     price = ModelPrice("m", 1_000_000, 2_000_000, 500_000, "v")
     assert tokens_cost_micros(price, TokenCounts(cache_write_input=3)) == 3
+
+
+def test_model_unknown_is_a_403_denial() -> None:
+    reply = answers.denied(DenyReason.MODEL_UNKNOWN, "no price")
+    assert reply.status == 403
+    assert json.loads(reply.body)["error"]["code"] == "MODEL_UNKNOWN"
+
+
+def test_streams_of_vendors_without_a_stream_meter_pass_through_and_cost_the_estimate() -> None:
+    estimate = Money("USD", 700)
+    endpoint = Endpoint("x", "v.write", estimate)
+    meter = pass_through_meter(endpoint, 200)
+    assert meter.feed(b"data: 1\n") == b"data: 1\n" and meter.flush() == b""
+    assert meter.cost(True) == Cost(estimate, "estimate")
+    declined = pass_through_meter(endpoint, 402).cost(True)
+    assert declined is not None and declined.amount == Money("USD", 0)
+    assert pass_through_meter(endpoint, 503).cost(False) is None  # outcome unknown: hold kept
