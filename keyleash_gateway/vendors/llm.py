@@ -49,6 +49,8 @@ IMAGE_TOKENS_BOUND = 1600
 # A dated snapshot of a listed model is priced as the model: "gpt-4o-2024-08-06",
 # "claude-sonnet-4-20250514"; nothing else is inferred (gpt-4o-mini is not gpt-4o).
 _SNAPSHOT = re.compile(r"^(?P<base>.+?)-(?:\d{4}-\d{2}-\d{2}|\d{8})$")
+# An event longer than this is passed on unread (memory stays bounded whatever the vendor sends).
+MAX_EVENT_BYTES = 1024 * 1024
 _EVENT_END = re.compile(rb"\r\n\r\n|\n\n|\r\r")
 
 
@@ -219,6 +221,8 @@ class SseMeter:
     def feed(self, chunk: bytes) -> bytes:
         self._pending += chunk
         kept = b"".join(self._events())
+        if len(self._pending) > MAX_EVENT_BYTES:  # not SSE as documented: pass it on unread
+            kept, self._pending = kept + self._pending, b""
         return kept
 
     def _events(self) -> Iterator[bytes]:

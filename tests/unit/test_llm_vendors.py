@@ -277,3 +277,11 @@ def test_streams_of_vendors_without_a_stream_meter_pass_through_and_cost_the_est
     declined = pass_through_meter(endpoint, 402).cost(True)
     assert declined is not None and declined.amount == Money("USD", 0)
     assert pass_through_meter(endpoint, 503).cost(False) is None  # outcome unknown: hold kept
+
+
+def test_an_endless_event_is_passed_on_unread_so_memory_stays_bounded() -> None:
+    _body_bytes, endpoint = _chat(stream=True, max_tokens=10)
+    meter = openai.stream_meter(endpoint, 200)
+    blob = b"data: " + b"x" * llm.MAX_EVENT_BYTES
+    assert meter.feed(blob[:10]) == b""
+    assert meter.feed(blob[10:]) == blob and meter.flush() == b""
