@@ -1,7 +1,8 @@
 """The one mapping from gateway outcomes to HTTP answers an SDK understands (pure).
 
 Denials: {"error": {"type": "keyleash_denied", "code": "<DenyReason without prefix>",
-"message": ...}}: 402 budget, 429 rate (with Retry-After), 403 scope/endpoint/vendor/constraint,
+"message": ...}}: 402 budget, 429 rate (with Retry-After), 403 scope/endpoint/vendor/constraint
+and an LLM model missing from the price table,
 401 key unknown/frozen/revoked/expired. Keyleash unreachable: 503, nothing forwarded.
 """
 
@@ -28,7 +29,9 @@ class GatewayError(StrEnum):
 
 
 UNAUTHORIZED = frozenset({D.KEY_UNKNOWN, D.KEY_REVOKED, D.KEY_FROZEN, D.KEY_EXPIRED})
-FORBIDDEN = frozenset({D.SCOPE_DENIED, D.ENDPOINT_DENIED, D.VENDOR_DENIED, D.CONSTRAINT_DENIED})
+FORBIDDEN = frozenset(
+    {D.SCOPE_DENIED, D.ENDPOINT_DENIED, D.VENDOR_DENIED, D.CONSTRAINT_DENIED, D.MODEL_UNKNOWN}
+)
 BUDGET = frozenset(
     {
         D.SPEND_CAP_EXCEEDED,

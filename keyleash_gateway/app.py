@@ -15,6 +15,7 @@ from keyleash_gateway.callbacks import TwilioStatusCallbacks
 from keyleash_gateway.keyleash import Keyleash
 from keyleash_gateway.proxy import ProxyCall, VendorRequest
 from keyleash_gateway.settings import GatewaySettings
+from keyleash_gateway.streaming import ClientGone
 from keyleash_gateway.upstream import UpstreamClient
 from keyleash_gateway.vendors.twilio_status import CALLBACK_PATH
 
@@ -38,6 +39,7 @@ def create_app(settings: GatewaySettings) -> web.Application:
     app[CALLBACKS] = TwilioStatusCallbacks(keyleash, upstream, settings.public_url)
 
     async def close(_app: web.Application) -> None:
+        await app[PROXY].drain()
         await upstream.close()
         await keyleash.close()
 
@@ -68,12 +70,53 @@ async def proxy(request: web.Request) -> web.StreamResponse:
         body=body,
         agent_run_id=_run_id(request),
     )
+    sink = StreamSink(request)
     try:
-        reply = await request.app[PROXY].handle(call)
+        reply = await request.app[PROXY].handle(call, sink)
     except Exception:
         log.exception("gateway error on %s %s", call.method, call.vendor)
+        if sink.response is not None:  # the stream had started: it can only be cut short
+            return sink.response
         reply = answers.unavailable("internal gateway error; nothing was charged")
-    return _respond(reply)
+    if reply is None and sink.response is not None:
+        return sink.response
+    return _respond(reply or answers.unavailable("internal gateway error"))
+
+
+class StreamSink:
+    """A streamed answer written to the agent as it comes (aiohttp StreamResponse)."""
+
+    def __init__(self, request: web.Request) -> None:
+        self._request = request
+        self.response: web.StreamResponse | None = None
+
+    async def start(self, status: int, headers: list[tuple[str, str]]) -> None:
+        response = web.StreamResponse(status=status)
+        for name, value in headers:
+            response.headers.add(name, value)
+        self.response = response
+        try:
+            await response.prepare(self._request)
+        except ConnectionError:
+            raise ClientGone() from None
+
+    async def write(self, data: bytes) -> None:
+        assert self.response is not None
+        try:
+            await self.response.write(data)
+        except ConnectionError:
+            raise ClientGone() from None
+
+    def abort(self) -> None:
+        if self._request.transport is not None:
+            self._request.transport.abort()
+
+    async def finish(self) -> None:
+        assert self.response is not None
+        try:
+            await self.response.write_eof()
+        except ConnectionError:
+            raise ClientGone() from None
 
 
 async def twilio_status(request: web.Request) -> web.Response:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from typing import Any
 
 from keyleash.client import (
     AlreadyExists,
@@ -22,6 +23,7 @@ from keyleash.vault.v1 import vault_pb2
 from keyleash_core.money import Money
 from keyleash_gateway.answers import GatewayError
 from keyleash_gateway.settings import GatewaySettings
+from keyleash_gateway.vendors.base import LlmUsage
 
 log = logging.getLogger("keyleash.gateway")
 
@@ -82,6 +84,31 @@ class ChargeCall:
     cost_source: str
     reason: str
     attributes: dict[str, str]
+    usage: LlmUsage | None = None  # LLM routes: the tokens the amount was priced with
+
+
+def _usage_fields(usage: LlmUsage | None) -> dict[str, Any]:
+    """Charge fields and attributes recording what an LLM amount was priced with."""
+    if usage is None:
+        return {}
+    tokens = usage.tokens
+    return {
+        "model": usage.model,
+        "input_tokens": tokens.input,
+        "output_tokens": tokens.output,
+        "cached_input_tokens": tokens.cached_input,
+    }
+
+
+def _usage_attributes(usage: LlmUsage | None) -> dict[str, str]:
+    if usage is None:
+        return {}
+    return {
+        "cache_write_input_tokens": str(usage.tokens.cache_write_input),
+        "reasoning_tokens": str(usage.reasoning_tokens),
+        "price_table": usage.table_version,
+        "usage": "reported" if usage.reported else "estimated",
+    }
 
 
 def _money(value: Money) -> money_pb2.Money:
@@ -185,7 +212,8 @@ class Keyleash:
                 agent_run_id=call.agent_run_id,
                 vendor_request_id=call.vendor_request_id,
                 cost_source=call.cost_source,
-                attributes=call.attributes,
+                attributes=call.attributes | _usage_attributes(call.usage),
+                **_usage_fields(call.usage),
             )
         except KeyleashError as error:
             log.warning(

@@ -5,6 +5,10 @@ hold Authorize placed is settled from the vendor's answer, released (charge 0) w
 definitely did nothing, and kept when the outcome is unknown, until a retry with the same
 Idempotency-Key settles it (its Authorize and Charge request_ids are derived from that key, so
 Vault decides it once and Metering counts it once).
+
+A streamed answer (text/event-stream) is relayed chunk by chunk as it arrives (streaming.py)
+and charged when it ends, from what the vendor's meter read in it; any other answer is read
+whole and charged before it is released, so an answer the agent saw is a charge Metering holds.
 """
 
 from __future__ import annotations
@@ -31,9 +35,10 @@ from keyleash_gateway.keyleash import (
     KeyleashUnavailable,
     Upstream,
 )
+from keyleash_gateway.streaming import ReplySink, StreamEnd, relay
 from keyleash_gateway.upstream import (
-    Answer,
     NotSent,
+    Opened,
     OutcomeUnknown,
     UpstreamClient,
     request_headers,
@@ -41,9 +46,11 @@ from keyleash_gateway.upstream import (
 from keyleash_gateway.vendors import VENDORS, Vendor
 from keyleash_gateway.vendors.base import (
     BadRequestBody,
+    Cost,
     Endpoint,
     Lookup,
     UnknownEndpoint,
+    UnknownModel,
     form_fields,
 )
 from keyleash_gateway.vendors.twilio_status import ChargedMessage, callback_url
@@ -83,8 +90,10 @@ class ProxyCall:
         self._keyleash = keyleash
         self._upstream = upstream
         self._public_url = public_url
+        self._settling: set[asyncio.Task[None]] = set()
 
-    async def handle(self, request: VendorRequest) -> Reply:
+    async def handle(self, request: VendorRequest, sink: ReplySink | None = None) -> Reply | None:
+        """The answer for the agent, or None when a streamed answer was relayed into `sink`."""
         vendor = VENDORS.get(request.vendor)
         if vendor is None:
             return answers.unknown_vendor(request.vendor)
@@ -105,6 +114,11 @@ class ProxyCall:
                 f"{request.method} {request.path} is not in the gateway's {vendor.name} "
                 "endpoint table",
             )
+        except UnknownModel as error:
+            return answers.denied(
+                DenyReason.MODEL_UNKNOWN,
+                f"model {str(error)!r} is not in the gateway's price table: it cannot be priced",
+            )
         except BadRequestBody as error:
             return answers.bad_request(str(error))
         if endpoint.lookup is not None:
@@ -124,7 +138,7 @@ class ProxyCall:
             attributes=dict(endpoint.attributes),
             request_id=base_id,
         )
-        return await self._decide_and_forward(vendor, endpoint, request, call)
+        return await self._decide_and_forward(vendor, endpoint, request, call, sink)
 
     async def _complete(self, vendor: Vendor, lookup: Lookup, key: str) -> Endpoint | Reply:
         """The endpoint priced from the upstream object it acts on, or the answer to give
@@ -158,8 +172,13 @@ class ProxyCall:
             return answers.bad_request(str(error))
 
     async def _decide_and_forward(
-        self, vendor: Vendor, endpoint: Endpoint, request: VendorRequest, call: AuthorizeCall
-    ) -> Reply:
+        self,
+        vendor: Vendor,
+        endpoint: Endpoint,
+        request: VendorRequest,
+        call: AuthorizeCall,
+        sink: ReplySink | None,
+    ) -> Reply | None:
         # Both lookups at once: the secret is opened in the vault anyway, and is used only on ALLOW.
         decision, upstream = await asyncio.gather(
             self._keyleash.authorize(call), self._keyleash.upstream(call.key, vendor.name),
@@ -183,17 +202,13 @@ class ProxyCall:
             if isinstance(upstream, KeyleashUnavailable):
                 return answers.unavailable("Keyleash could not hand over the vendor secret")
             raise upstream
-        return await self._forward(vendor, endpoint, request, call, decision, upstream)
+        forward = Forward(vendor, endpoint, call, decision)
+        return await self._forward(forward, request, upstream, sink)
 
     async def _forward(
-        self,
-        vendor: Vendor,
-        endpoint: Endpoint,
-        request: VendorRequest,
-        call: AuthorizeCall,
-        decision: vault_pb2.AuthorizeResponse,
-        upstream: Upstream,
-    ) -> Reply:
+        self, forward: Forward, request: VendorRequest, upstream: Upstream, sink: ReplySink | None
+    ) -> Reply | None:
+        vendor, endpoint, call, decision = forward.parts
         base = (upstream.base_url or vendor.default_base_url).rstrip("/")
         url = base + request.path + (f"?{request.query}" if request.query else "")
         headers = request_headers(
@@ -201,9 +216,15 @@ class ProxyCall:
             request.header_map,
             vendor.upstream_auth(request.header_map, upstream.secret),
         )
-        body = self._with_status_callback(vendor, endpoint, request, call, decision, upstream)
+        body = endpoint.upstream_body
+        if body is None:
+            body = self._with_status_callback(vendor, endpoint, request, call, decision, upstream)
         try:
-            answer = await self._upstream.send(request.method, url, headers, body)
+            async with self._upstream.open(request.method, url, headers, body) as opened:
+                if opened.streamed and sink is not None:
+                    await self._stream(forward, opened, sink)
+                    return None
+                answer = await opened.read_all()
         except NotSent as error:
             await self._release(call, decision, vendor, endpoint, f"not sent: {error}")
             return answers.not_sent(vendor.name)
@@ -213,8 +234,41 @@ class ProxyCall:
                 decision.key_id, request.method, request.path, error, decision.reservation_id,
             )  # fmt: skip
             return answers.outcome_unknown(vendor.name)
-        await self._settle(vendor, endpoint, call, decision, answer)
+        cost = vendor.cost(endpoint, answer.status, answer.body)
+        await self._settle(forward, answer.status, answer.latency_ms, cost, StreamEnd.COMPLETE)
         return Reply(answer.status, answer.body, answer.headers)
+
+    async def _stream(self, forward: Forward, opened: Opened, sink: ReplySink) -> None:
+        """Relays the stream, then charges what the vendor's meter read in it, in a task of
+        its own: the agent already has the whole answer, and its connection is free for its
+        next request at once. A cancelled handler (the agent left) still gets its charge."""
+        meter = forward.vendor.stream_meter(forward.endpoint, opened.status)
+        end = StreamEnd.CLIENT_GONE
+        try:
+            end = await relay(opened, meter, sink)
+        finally:
+            cost = meter.cost(end is StreamEnd.COMPLETE)
+            task = asyncio.create_task(
+                self._settle_streamed(forward, opened.status, opened.latency_ms, cost, end)
+            )
+            self._settling.add(task)
+            task.add_done_callback(self._settling.discard)
+
+    async def _settle_streamed(
+        self, forward: Forward, status: int, latency_ms: int, cost: Cost | None, end: StreamEnd
+    ) -> None:
+        try:
+            await self._settle(forward, status, latency_ms, cost, end)
+        except Exception:
+            # Nobody awaits this task: say so here. The hold stays counted (fail safe).
+            log.exception(
+                "charge of a streamed %s call failed; its hold stays", forward.vendor.name
+            )
+
+    async def drain(self) -> None:
+        """Waits for the charges of streams that have ended (at shutdown)."""
+        while self._settling:
+            await asyncio.gather(*self._settling, return_exceptions=True)
 
     def _with_status_callback(
         self,
@@ -243,31 +297,31 @@ class ProxyCall:
         return request.body + (b"&" if request.body else b"") + extra.encode()
 
     async def _settle(
-        self,
-        vendor: Vendor,
-        endpoint: Endpoint,
-        call: AuthorizeCall,
-        decision: vault_pb2.AuthorizeResponse,
-        answer: Answer,
+        self, forward: Forward, status: int, latency_ms: int, cost: Cost | None, end: StreamEnd
     ) -> None:
-        cost = vendor.cost(endpoint, answer.status, answer.body)
-        outcome = {"upstream_status": str(answer.status), "latency_ms": str(answer.latency_ms)}
+        vendor, endpoint, call, decision = forward.parts
+        outcome = {"upstream_status": str(status), "latency_ms": str(latency_ms)}
         # One line per forwarded call, with the key's id (never its secret) and both costs.
         log.info(
             "proxied key=%s run=%s %s %s %s status=%d latency_ms=%d estimate=%s cost=%s"
-            " vendor_id=%s",
+            " vendor_id=%s outcome=%s",
             decision.key_id, call.agent_run_id or "-", vendor.name, call.method, call.path,
-            answer.status, answer.latency_ms, endpoint.estimate or "-",
-            cost.amount if cost else "unknown", cost.vendor_request_id if cost else "-",
+            status, latency_ms, endpoint.estimate or "-", cost.amount if cost else "unknown",
+            cost.vendor_request_id if cost else "-", end.value,
         )  # fmt: skip
         if cost is None:
             log.warning(
                 "outcome unknown: key %s %s answered %d; hold %s kept",
-                decision.key_id, endpoint.name, answer.status, decision.reservation_id,
+                decision.key_id, endpoint.name, status, decision.reservation_id,
             )  # fmt: skip
             return
         if cost.amount.micros == 0 and not decision.reservation_id:
             return  # nothing held, nothing spent: the decision's audit record is the trace
+        if cost.usage is not None and not cost.usage.reported:
+            log.warning(
+                "key %s %s: usage not (fully) reported (%s); charged the estimate for the rest",
+                decision.key_id, endpoint.name, end.value,
+            )  # fmt: skip
         await self._keyleash.charge(
             ChargeCall(
                 request_id=call.request_id + "-charge",
@@ -280,7 +334,8 @@ class ProxyCall:
                 vendor_request_id=cost.vendor_request_id,
                 cost_source=cost.source,
                 reason="gateway",
-                attributes=outcome | {"outcome": "answered"},
+                attributes=outcome | {"outcome": end.value},
+                usage=cost.usage,
             )
         )
 
@@ -310,6 +365,20 @@ class ProxyCall:
                 attributes={"outcome": "not_sent"},
             )
         )
+
+
+@dataclass(frozen=True)
+class Forward:
+    """One allowed call on its way: what it is, and the decision that allowed it."""
+
+    vendor: Vendor
+    endpoint: Endpoint
+    call: AuthorizeCall
+    decision: vault_pb2.AuthorizeResponse
+
+    @property
+    def parts(self) -> tuple[Vendor, Endpoint, AuthorizeCall, vault_pb2.AuthorizeResponse]:
+        return self.vendor, self.endpoint, self.call, self.decision
 
 
 def _denial(decision: vault_pb2.AuthorizeResponse) -> Reply:

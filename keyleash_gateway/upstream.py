@@ -1,11 +1,15 @@
 """Forwarding one request to the vendor over a shared aiohttp ClientSession, and telling the
 three outcomes apart: answered, not sent (nothing reached the vendor), unknown (sent, no answer).
+
+A streamed answer (`Content-Type: text/event-stream`) is not read whole: `open` hands it over
+with its status and headers as soon as they arrive, and its body as the chunks come.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import AsyncIterator, Iterable, Mapping
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
 import aiohttp
@@ -56,6 +60,40 @@ class Answer:
     latency_ms: int
 
 
+class StreamCut(Exception):
+    """A streamed answer stopped before its end (the vendor or the network cut it)."""
+
+
+@dataclass(frozen=True)
+class Opened:
+    """An answer whose status and headers arrived; `streamed` ones are read with `chunks`."""
+
+    status: int
+    headers: list[tuple[str, str]]
+    streamed: bool
+    latency_ms: int  # until the headers arrived
+    _response: aiohttp.ClientResponse
+    _max: int
+    _started: float
+
+    async def read_all(self) -> Answer:
+        try:
+            payload = await self._response.content.read(self._max + 1)
+        except (aiohttp.ClientError, TimeoutError) as error:
+            raise OutcomeUnknown(type(error).__name__) from None
+        if len(payload) > self._max:
+            raise OutcomeUnknown(f"the answer is larger than {self._max} bytes")
+        return Answer(self.status, self.headers, payload, _ms(self._started))
+
+    async def chunks(self) -> AsyncIterator[bytes]:
+        """The body as it arrives, chunk by chunk; StreamCut when it stops short."""
+        try:
+            async for chunk in self._response.content.iter_any():
+                yield chunk
+        except (aiohttp.ClientError, TimeoutError) as error:
+            raise StreamCut(type(error).__name__) from None
+
+
 def _connection_listed(headers: Mapping[str, str]) -> set[str]:
     """Fields the Connection header names are hop-by-hop too (RFC 9110 7.6.1)."""
     listed = headers.get("Connection", "")
@@ -96,21 +134,32 @@ class UpstreamClient:
     async def send(
         self, method: str, url: str, headers: list[tuple[str, str]], body: bytes
     ) -> Answer:
+        async with self.open(method, url, headers, body) as opened:
+            return await opened.read_all()
+
+    @asynccontextmanager
+    async def open(
+        self, method: str, url: str, headers: list[tuple[str, str]], body: bytes
+    ) -> AsyncIterator[Opened]:
+        """The vendor's answer once its headers arrived; NotSent / OutcomeUnknown before."""
         started = time.perf_counter()
         try:
-            async with self._session.request(
+            response = await self._session.request(
                 method, URL(url, encoded=True), headers=headers,
                 data=body if body else None, allow_redirects=False,
-            ) as response:  # fmt: skip
-                payload = await response.content.read(self._max + 1)
-                if len(payload) > self._max:
-                    raise OutcomeUnknown(f"the answer is larger than {self._max} bytes")
-                kept = response_headers(response.headers.items(), response.headers)
-                return Answer(response.status, kept, payload, _ms(started))
+            )  # fmt: skip
         except (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError) as error:
             raise NotSent(type(error).__name__) from None
         except (aiohttp.ClientError, TimeoutError) as error:
             raise OutcomeUnknown(type(error).__name__) from None
+        try:
+            kept = response_headers(response.headers.items(), response.headers)
+            streamed = response.content_type == "text/event-stream"
+            yield Opened(
+                response.status, kept, streamed, _ms(started), response, self._max, started
+            )
+        finally:
+            response.release()  # a body not read to its end closes the connection
 
 
 def _ms(started: float) -> int:

@@ -18,6 +18,7 @@ from keyleash_core.validation import money as validated_money
 from keyleash_core.validation import tenant_id, text
 from keyleash_core.wire import money_to_proto
 from metering_service.domain.events import BillingEvent, Kind, payload_digest
+from metering_service.domain.pricing import MAX_TOKENS
 from metering_service.store.billing import EventFilter
 from metering_service.store.tenants import TenantView
 from metering_service.usecases.record_spend import EventSpec
@@ -93,7 +94,20 @@ def charge_spec(
         vendor_request_id=text(r.vendor_request_id, "vendor_request_id", limit=256),
         cost_source=text(r.cost_source, "cost_source", limit=256),
         attributes=attributes(r.attributes, "attributes"),
+        model=text(r.model, "model", limit=256),
+        **_token_counts(r),
     )
+
+
+def _token_counts(r: metering_pb2.ChargeRequest) -> dict[str, int]:
+    """The token counts a gateway-priced LLM charge carries (stored, not re-priced)."""
+    counts = {
+        name: getattr(r, name) for name in ("input_tokens", "output_tokens", "cached_input_tokens")
+    }
+    for name, value in counts.items():
+        if not 0 <= value <= MAX_TOKENS:
+            raise InvalidArgument(name, f"between 0 and {MAX_TOKENS}")
+    return counts
 
 
 def usage_spec(

@@ -1,5 +1,6 @@
 """What every vendor module provides: where the SDK puts its secret, what a request is (scope,
-estimated cost, attributes), and what the vendor's answer says it cost.
+estimated cost, attributes), what the vendor's answer says it cost, and how a streamed answer
+(server-sent events) is metered while it passes through.
 
 Vendor modules are pure: bytes and headers in, values out; no I/O, no clock.
 """
@@ -12,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 from urllib.parse import parse_qsl
 
+from keyleash_core.llm_prices import ModelPrice, TokenCounts
 from keyleash_core.money import Money
 
 
@@ -21,6 +23,36 @@ class UnknownEndpoint(Exception):
 
 class BadRequestBody(Exception):
     """The body cannot be read as the vendor's format, or lacks what the estimate needs (400)."""
+
+
+class UnknownModel(Exception):
+    """The request names an LLM model the price table lacks: refused (MODEL_UNKNOWN), never
+    priced at zero."""
+
+
+@dataclass(frozen=True)
+class LlmCall:
+    """An LLM request as the gateway prices it: the model's price from one table version, the
+    worst-case tokens the hold was computed from, and how its answer comes back."""
+
+    model: str
+    price: ModelPrice
+    table_version: str
+    estimate: TokenCounts
+    stream: bool
+    strip_usage: bool = False  # the gateway asked for a usage chunk the caller did not want
+
+
+@dataclass(frozen=True)
+class LlmUsage:
+    """The tokens a charge was priced with. `reported`: the vendor said so; False: some or all
+    counts are the estimate's (a cut stream, an answer without usage)."""
+
+    model: str
+    tokens: TokenCounts
+    reasoning_tokens: int
+    table_version: str
+    reported: bool
 
 
 @dataclass(frozen=True)
@@ -44,6 +76,8 @@ class Endpoint:
     attributes: Mapping[str, str] = field(default_factory=dict)
     cost_source: str = "vendor_response"
     lookup: Lookup | None = None  # set: the estimate comes from an upstream read first
+    upstream_body: bytes | None = None  # None: forward the agent's body unchanged
+    llm: LlmCall | None = None
 
 
 @dataclass(frozen=True)
@@ -53,6 +87,19 @@ class Cost:
     amount: Money
     source: str  # "vendor_response", or the price table that produced it
     vendor_request_id: str = ""
+    usage: LlmUsage | None = None  # LLM calls: the tokens the amount was priced with
+
+
+class StreamMeter(Protocol):
+    """Watches one streamed answer pass through: `feed` gets each chunk the vendor sent and
+    returns the bytes for the agent (usually the same), `flush` what is left at the end, `cost`
+    what the stream cost (`complete`: it ended normally; False: cut by either side)."""
+
+    def feed(self, chunk: bytes) -> bytes: ...
+
+    def flush(self) -> bytes: ...
+
+    def cost(self, complete: bool) -> Cost | None: ...
 
 
 class Vendor(Protocol):
@@ -75,6 +122,36 @@ class Vendor(Protocol):
     def cost(self, endpoint: Endpoint, status: int, body: bytes) -> Cost | None:
         """What the answered call cost; zero for definite failures; None when the answer does
         not settle it (the outcome is unknown and the hold stays)."""
+
+    def stream_meter(self, endpoint: Endpoint, status: int) -> StreamMeter:
+        """The meter of a streamed (text/event-stream) answer to this endpoint."""
+
+
+class PassThroughMeter:
+    """A streamed answer from a vendor whose streams carry no cost: passed through unchanged;
+    a 2xx costs the estimate, a 4xx nothing, a 5xx leaves the outcome unknown (hold kept)."""
+
+    def __init__(self, endpoint: Endpoint, status: int) -> None:
+        self._endpoint = endpoint
+        self._status = status
+
+    def feed(self, chunk: bytes) -> bytes:
+        return chunk
+
+    def flush(self) -> bytes:
+        return b""
+
+    def cost(self, complete: bool) -> Cost | None:
+        estimate = self._endpoint.estimate
+        if self._status >= 500:
+            return None
+        if self._status >= 300 or estimate is None:
+            return Cost(Money(estimate.currency if estimate else "USD", 0), "vendor_response")
+        return Cost(estimate, "estimate")
+
+
+def pass_through_meter(endpoint: Endpoint, status: int) -> StreamMeter:
+    return PassThroughMeter(endpoint, status)
 
 
 def bearer(headers: Mapping[str, str]) -> str | None:

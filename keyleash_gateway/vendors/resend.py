@@ -28,6 +28,7 @@ from keyleash_gateway.vendors.base import (
     bearer,
     json_body,
     json_object,
+    pass_through_meter,
     path_segments,
 )
 
@@ -110,3 +111,6 @@ def cost(endpoint: Endpoint, status: int, body: bytes) -> Cost | None:
         first = answer["data"][0]
         sent_id = first.get("id") if isinstance(first, dict) else ""
     return Cost(endpoint.estimate, PRICE_TABLE, str(sent_id or ""))
+
+
+stream_meter = pass_through_meter

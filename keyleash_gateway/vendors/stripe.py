@@ -38,6 +38,7 @@ from keyleash_gateway.vendors.base import (
     bearer,
     form_fields,
     json_object,
+    pass_through_meter,
     path_segments,
 )
 
@@ -154,3 +155,6 @@ def _zero(endpoint: Endpoint, answer: Mapping[str, object]) -> Money:
         return Money(endpoint.estimate.currency, 0)
     currency = answer.get("currency")
     return Money(currency.upper() if isinstance(currency, str) else "USD", 0)
+
+
+stream_meter = pass_through_meter

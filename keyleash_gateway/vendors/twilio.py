@@ -35,6 +35,7 @@ from keyleash_gateway.vendors.base import (
     UnknownEndpoint,
     form_fields,
     json_object,
+    pass_through_meter,
     path_segments,
 )
 
@@ -106,3 +107,6 @@ def cost(endpoint: Endpoint, status: int, body: bytes) -> Cost | None:
         except ValueError:
             pass
     return Cost(endpoint.estimate, sms.PRICE_TABLE, sid)
+
+
+stream_meter = pass_through_meter

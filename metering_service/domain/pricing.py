@@ -1,4 +1,5 @@
-"""Pricing LLM token usage from the price table, in integer arithmetic only.
+"""Pricing LLM token usage from the price table, in integer arithmetic only (the formula is
+keyleash_core.llm_prices', shared with the gateway; this adds metering's bounds and errors).
 
 cost = ceil((input * p_in + output * p_out + cached * p_cached) / 1_000_000) micros, where each p
 is micros per million tokens. Rounding is up, to the next micro, once over the whole call: nobody
@@ -8,18 +9,15 @@ is ever undercharged, and the overcharge is below one micro (1e-6 USD) per call.
 from __future__ import annotations
 
 from keyleash_core.errors import FailedPrecondition, InvalidArgument
+from keyleash_core.llm_prices import TokenCounts, ceil_div, tokens_cost_micros
 from keyleash_core.money import MAX_ABS_MICROS
 from keyleash_core.reasons import ErrorReason
 from metering_service.pricing import ModelPrice, PriceTable
 
-TOKENS_PER_MILLION = 1_000_000
+__all__ = ["MAX_TOKENS", "ceil_div", "price_for", "usage_cost_micros"]
+
 # One call cannot plausibly use more; keeps every product far inside int64 for Postgres.
 MAX_TOKENS = 10**12
-
-
-def ceil_div(numerator: int, denominator: int) -> int:
-    """Ceiling of numerator / denominator for non-negative integers, without floats."""
-    return -(-numerator // denominator)
 
 
 def usage_cost_micros(
@@ -33,12 +31,8 @@ def usage_cost_micros(
     ):
         if value < 0 or value > MAX_TOKENS:
             raise InvalidArgument(name, f"between 0 and {MAX_TOKENS}")
-    scaled = (
-        input_tokens * price.input_per_million_micros
-        + output_tokens * price.output_per_million_micros
-        + cached_input_tokens * price.cached_input_per_million_micros
-    )
-    cost = ceil_div(scaled, TOKENS_PER_MILLION)
+    tokens = TokenCounts(input=input_tokens, output=output_tokens, cached_input=cached_input_tokens)
+    cost = tokens_cost_micros(price, tokens)
     if cost > MAX_ABS_MICROS:
         raise InvalidArgument("input_tokens", "the usage costs more than one event may record")
     return cost

@@ -19,6 +19,7 @@ from keyleash_gateway.settings import GatewaySettings
 from metering_service.server import create_server as create_metering
 from metering_service.settings import MeteringSettings
 from tests.conftest import ADMIN_TOKEN, SERVICE_TOKEN, Stores, service_env
+from tests.gateway.llm_standins import LlmStandIn, anthropic_app, openai_app
 from tests.gateway.standins import StandIn, resend_app, serve, stripe_app, twilio_app
 from tests.gateway.stripe_helpers import OPEN_SESSIONS
 from vault_service.server import create_server as create_vault
@@ -132,4 +133,30 @@ async def twilio_upstream() -> AsyncIterator[StandIn]:
     try:
         yield state
     finally:
+        await runner.cleanup()
+
+
+@pytest.fixture(scope="session")
+async def openai_upstream() -> AsyncIterator[LlmStandIn]:
+    state = LlmStandIn(url="", accepted_secrets=set())
+    runner, url = await serve(openai_app(state))
+    state.url = url
+    try:
+        yield state
+    finally:
+        for gate in state.gates.values():
+            gate.set()
+        await runner.cleanup()
+
+
+@pytest.fixture(scope="session")
+async def anthropic_upstream() -> AsyncIterator[LlmStandIn]:
+    state = LlmStandIn(url="", accepted_secrets=set())
+    runner, url = await serve(anthropic_app(state))
+    state.url = url
+    try:
+        yield state
+    finally:
+        for gate in state.gates.values():
+            gate.set()
         await runner.cleanup()

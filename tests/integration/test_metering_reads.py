@@ -29,7 +29,7 @@ async def test_record_usage_prices_exactly_and_rounds_up(
     # (1234 * 2.50 + 567 * 10.00 + 89 * 1.25) USD per million = 8866.25 micros, rounded up.
     assert (reply.event.amount.currency_code, reply.event.amount.micros) == ("USD", 8867)
     assert reply.event.kind == metering_pb2.BillingEvent.KIND_USAGE
-    assert reply.event.cost_source == "prices:2026-11-01"
+    assert reply.event.cost_source == "prices:2026-12-01"
     assert (reply.event.model, reply.event.input_tokens, reply.event.output_tokens) == (
         "gpt-4o",
         1234,
@@ -66,9 +66,9 @@ async def test_a_tenants_own_price_overrides_the_table(
         metering_pb2.SetTenantModelPriceRequest(tenant_id=tenant, model="gpt-4o", clear=True),
         metadata=bearer(admin()),
     )
-    assert cleared.source == "prices:2026-11-01" and not cleared.tenant_id
+    assert cleared.source == "prices:2026-12-01" and not cleared.tenant_id
     table = await usage(f"table-{tenant}")
-    assert table.cost_source == "prices:2026-11-01"
+    assert table.cost_source == "prices:2026-12-01"
     assert table.amount.micros == -(
         -(1000 * 2_500_000 + 500 * 10_000_000 + 7 * 1_250_000) // 1_000_000
     )

@@ -98,6 +98,8 @@ def test_readme_webhook_verification_accepts_a_signed_alert_and_refuses_a_forged
 
 
 def test_readme_gateway_sdk_setup_runs_and_points_every_sdk_at_the_gateway() -> None:
+    import anthropic
+    import openai
     import resend
     import stripe
     import twilio.rest
@@ -107,6 +109,8 @@ def test_readme_gateway_sdk_setup_runs_and_points_every_sdk_at_the_gateway() -> 
         "stripe": stripe,
         "resend": resend,
         "twilio": twilio,
+        "openai": openai,
+        "anthropic": anthropic,
         "vault_key": "vk_example",
         "account_sid": "AC" + "0" * 32,
     }
@@ -115,6 +119,10 @@ def test_readme_gateway_sdk_setup_runs_and_points_every_sdk_at_the_gateway() -> 
         exec(compile(snippet, "README", "exec"), names)
         assert resend.api_url == "http://localhost:8080/resend"
         assert names["twilio_client"].api.base_url == "http://localhost:8080/twilio"
+        assert str(names["openai_client"].base_url) == "http://localhost:8080/openai/v1/"
+        assert str(names["claude"].base_url) == "http://localhost:8080/anthropic/"
+        names["openai_client"].close()
+        names["claude"].close()
     finally:
         resend.api_key, resend.api_url = saved
 

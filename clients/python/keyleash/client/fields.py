@@ -123,6 +123,10 @@ class ChargeFields(TypedDict, total=False):
     cost_source: str
     attributes: Mapping[str, str]
     occur_time: Time
+    model: str
+    input_tokens: int
+    output_tokens: int
+    cached_input_tokens: int
 
 
 class RecordUsageFields(TypedDict, total=False):

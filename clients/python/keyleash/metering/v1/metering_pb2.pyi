@@ -46,7 +46,7 @@ ERROR_REASON_STORE_TIMEOUT: ErrorReason
 ERROR_REASON_TOO_MANY_ATTEMPTS: ErrorReason
 
 class ChargeRequest(_message.Message):
-    __slots__ = ("request_id", "key_id", "reservation_id", "amount", "vendor", "endpoint", "reason", "agent_run_id", "vendor_request_id", "cost_source", "attributes", "occur_time")
+    __slots__ = ("request_id", "key_id", "reservation_id", "amount", "vendor", "endpoint", "reason", "agent_run_id", "vendor_request_id", "cost_source", "attributes", "occur_time", "model", "input_tokens", "output_tokens", "cached_input_tokens")
     class AttributesEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -66,6 +66,10 @@ class ChargeRequest(_message.Message):
     COST_SOURCE_FIELD_NUMBER: _ClassVar[int]
     ATTRIBUTES_FIELD_NUMBER: _ClassVar[int]
     OCCUR_TIME_FIELD_NUMBER: _ClassVar[int]
+    MODEL_FIELD_NUMBER: _ClassVar[int]
+    INPUT_TOKENS_FIELD_NUMBER: _ClassVar[int]
+    OUTPUT_TOKENS_FIELD_NUMBER: _ClassVar[int]
+    CACHED_INPUT_TOKENS_FIELD_NUMBER: _ClassVar[int]
     request_id: str
     key_id: str
     reservation_id: str
@@ -78,7 +82,11 @@ class ChargeRequest(_message.Message):
     cost_source: str
     attributes: _containers.ScalarMap[str, str]
     occur_time: _timestamp_pb2.Timestamp
-    def __init__(self, request_id: _Optional[str] = ..., key_id: _Optional[str] = ..., reservation_id: _Optional[str] = ..., amount: _Optional[_Union[_money_pb2.Money, _Mapping]] = ..., vendor: _Optional[str] = ..., endpoint: _Optional[str] = ..., reason: _Optional[str] = ..., agent_run_id: _Optional[str] = ..., vendor_request_id: _Optional[str] = ..., cost_source: _Optional[str] = ..., attributes: _Optional[_Mapping[str, str]] = ..., occur_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    model: str
+    input_tokens: int
+    output_tokens: int
+    cached_input_tokens: int
+    def __init__(self, request_id: _Optional[str] = ..., key_id: _Optional[str] = ..., reservation_id: _Optional[str] = ..., amount: _Optional[_Union[_money_pb2.Money, _Mapping]] = ..., vendor: _Optional[str] = ..., endpoint: _Optional[str] = ..., reason: _Optional[str] = ..., agent_run_id: _Optional[str] = ..., vendor_request_id: _Optional[str] = ..., cost_source: _Optional[str] = ..., attributes: _Optional[_Mapping[str, str]] = ..., occur_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., model: _Optional[str] = ..., input_tokens: _Optional[int] = ..., output_tokens: _Optional[int] = ..., cached_input_tokens: _Optional[int] = ...) -> None: ...
 
 class ChargeResponse(_message.Message):
     __slots__ = ("event", "duplicate", "tenant")
