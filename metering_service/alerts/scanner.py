@@ -178,11 +178,15 @@ class Scanner:
         data = {"window": "calendar_day", "currency_code": row["currency"]}
         spent, limit = row["spent"], row["limit_micros"]
         found = list(_crossings(tenant_id, "tenant.spend_crossed", day, spent, limit, now_ms, data))
-        if spent >= limit:
-            throttled = {**data, "percent": 100, "spent_micros": spent, "limit_micros": limit}
-            found.append(Fact(tenant_id, f"throttled:{day}", "tenant.throttled", throttled, now_ms))
         lifted = row["throttle_lifted_at"]
-        if lifted is not None and ms_from_datetime(lifted) >= day_start:
+        lifted_today = lifted is not None and ms_from_datetime(lifted) >= day_start
+        if spent >= limit and not lifted_today:
+            # Once per threshold and day: a throttle again under a new threshold set after a
+            # lift (which ends the lift) is announced again.
+            throttled = {**data, "percent": 100, "spent_micros": spent, "limit_micros": limit}
+            fact_id = f"throttled:{day}:{limit}{row['currency']}"
+            found.append(Fact(tenant_id, fact_id, "tenant.throttled", throttled, now_ms))
+        if lifted is not None and lifted_today:
             lifted_ms = ms_from_datetime(lifted)
             found.append(
                 Fact(

@@ -255,3 +255,33 @@ async def test_a_burst_of_denials_is_announced_once_per_minute(
     assert len({b.webhook_id for b in bursts}) <= 2
     data = bursts[0].payload["data"]
     assert data["key_id"] == minted.key.key_id and data["denials"] >= 20
+
+
+async def test_a_throttle_again_after_a_lift_is_announced_again(
+    clients: tuple[VaultClient, MeteringClient], metering: Any, receiver: Receiver, tenant: str
+) -> None:
+    vault, client = clients
+    await subscribe(
+        metering, ADMIN, tenant, receiver.url, ["tenant.throttled", "tenant.throttle_lifted"]
+    )
+    await client.set_tenant_budget(tenant_id=tenant, daily_threshold=usd(1_000_000))
+    minted = await mint(vault, tenant)
+    async with guard(vault, client, key=minted.secret, scope="api.call",
+                     estimated_cost=("USD", 1_200_000)) as call:  # fmt: skip
+        call.actual_cost = ("USD", 1_200_000)
+    first = await until(lambda: receiver.of_type("tenant.throttled"), what="the throttle")
+    assert first[0].payload["data"]["limit_micros"] == 1_000_000
+    # Lift it (with a higher threshold), then set one below today's spend: throttled again.
+    await client.set_tenant_budget(
+        tenant_id=tenant, daily_threshold=usd(2_000_000), lift_throttle=True
+    )
+    await until(lambda: receiver.of_type("tenant.throttle_lifted"), what="the lift")
+    await client.set_tenant_budget(tenant_id=tenant, daily_threshold=usd(500_000))
+    assert (await client.get_tenant(tenant)).throttled
+
+    async def twice() -> list[Any]:
+        found = receiver.of_type("tenant.throttled")
+        return found if len({t.webhook_id for t in found}) == 2 else []
+
+    throttles = await until(twice, what="the second throttle")
+    assert sorted(t.payload["data"]["limit_micros"] for t in throttles) == [500_000, 1_000_000]
