@@ -8,11 +8,9 @@ import hashlib
 import os
 import secrets
 from collections.abc import Mapping, MutableMapping
-from dataclasses import dataclass
 from pathlib import Path
 
-from aiohttp import web
-
+from keyleash_core.http_serving import RunningApp, serve_app
 from keyleash_core.settings import SettingsError
 from keyleash_gateway.app import create_app
 from keyleash_gateway.settings import GatewaySettings, split_listen
@@ -59,18 +57,7 @@ def prepare_env(env: MutableMapping[str, str], state_dir: Path | None) -> None:
     env.setdefault("KEYLEASH_GATEWAY_LISTEN", DEFAULT_GATEWAY_LISTEN)
 
 
-@dataclass
-class RunningGateway:
-    runner: web.AppRunner
-    port: int
-
-    async def stop(self) -> None:
-        await self.runner.cleanup()
-
-
-async def start_gateway(
-    env: Mapping[str, str], vault_port: int, metering_port: int
-) -> RunningGateway:
+async def start_gateway(env: Mapping[str, str], vault_port: int, metering_port: int) -> RunningApp:
     """Serves the gateway on KEYLEASH_GATEWAY_LISTEN, talking to the services just started."""
     settings = GatewaySettings.from_env(
         {
@@ -80,17 +67,7 @@ async def start_gateway(
         }
     )
     host, port = split_listen(settings.listen)
-    runner = web.AppRunner(create_app(settings), access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, host, port)
-    try:
-        await site.start()
-    except OSError as error:
-        await runner.cleanup()
-        raise OSError(
-            f"gateway cannot listen on {settings.listen}: {error.strerror} "
-            "(pass --gateway-listen or set KEYLEASH_GATEWAY_LISTEN)"
-        ) from None
-    sockets = getattr(site._server, "sockets", None) or []
-    bound = int(sockets[0].getsockname()[1]) if sockets else port
-    return RunningGateway(runner, bound)
+    return await serve_app(
+        create_app(settings), host, port, "gateway",
+        "pass --gateway-listen or set KEYLEASH_GATEWAY_LISTEN",
+    )  # fmt: skip

@@ -1,5 +1,6 @@
-"""The HTTP components `keyleash up` runs next to the services: the egress gateway and the usage
-webhook receiver, each in this process, each reached only over the services' gRPC ports."""
+"""The HTTP components `keyleash up` runs next to the services: the egress gateway, the usage
+webhook receiver and the approvals endpoint, each in this process, each reached only over the
+services' gRPC ports."""
 
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ def prepare_http_env(
 ) -> None:
     """Listen addresses (flags win), the gateway's secrets key and this run's service token."""
     # Imported here, like the services: `keyleash up --help` loads no web stack.
+    from keyleash_approvals import embedded as approvals_embedded
     from keyleash_gateway import embedded as gateway_embedded
     from keyleash_usage_hooks import embedded as hooks_embedded
 
@@ -30,6 +32,7 @@ def prepare_http_env(
         env["KEYLEASH_USAGE_HOOKS_LISTEN"] = usage_hooks_listen
     gateway_embedded.prepare_env(env, state_dir)
     hooks_embedded.prepare_env(env)
+    approvals_embedded.prepare_env(env)
 
 
 async def start_http_components(
@@ -38,7 +41,8 @@ async def start_http_components(
     metering_port: int,
     stoppers: list[Callable[[], Awaitable[None]]],
 ) -> list[str]:
-    """Starts both (their stop functions appended to `stoppers`); the banner lines naming them."""
+    """Starts each (their stop functions appended to `stoppers`); the banner lines naming them."""
+    from keyleash_approvals import embedded as approvals_embedded
     from keyleash_gateway import embedded as gateway_embedded
     from keyleash_usage_hooks import embedded as hooks_embedded
 
@@ -46,9 +50,13 @@ async def start_http_components(
     stoppers.append(gateway.stop)
     hooks = await hooks_embedded.start_usage_hooks(env, metering_port)
     stoppers.append(hooks.stop)
+    approvals = await approvals_embedded.start_approvals(env, vault_port)
+    stoppers.append(approvals.stop)
     gateway_at = host_port(env["KEYLEASH_GATEWAY_LISTEN"], gateway.port)
     hooks_at = host_port(env["KEYLEASH_USAGE_HOOKS_LISTEN"], hooks.port)
+    approvals_at = host_port(env["KEYLEASH_APPROVALS_LISTEN"], approvals.port)
     return [
         f"  gateway listening on {gateway_at}",
         f"  usage webhooks listening on {hooks_at} (POST /v1/tenants/{{tenant}}/usage-events)",
+        f"  approval links listening on {approvals_at}",
     ]

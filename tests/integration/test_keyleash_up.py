@@ -45,6 +45,7 @@ METERING_SERVICE = "keyleash.metering.v1.MeteringService"
 def _env(**extra: str) -> dict[str, str]:
     """The caller's environment without any KEYLEASH_* setting, plus `extra`."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("KEYLEASH_")}
+    env["KEYLEASH_APPROVALS_LISTEN"] = "127.0.0.1:0"  # never a fixed port in tests
     env.update(extra)
     return env
 
