@@ -12,7 +12,7 @@ from aiohttp import web
 from keyleash_console import views
 from keyleash_console.sessions import Session
 
-SESSION = "console_session"
+SESSION: web.RequestKey[Session] = web.RequestKey("console_session", Session)
 TEMPLATES: web.AppKey[jinja2.Environment] = web.AppKey("templates", jinja2.Environment)
 CSRF_FIELD = "csrf_token"
 
@@ -32,8 +32,7 @@ def template_environment() -> jinja2.Environment:
 
 
 def session_of(request: web.Request) -> Session:
-    session: Session = request[SESSION]
-    return session
+    return request[SESSION]
 
 
 def render(

@@ -90,6 +90,11 @@ async def keyleash_errors(request: web.Request, handler: Handler) -> web.StreamR
         if status == 503:
             log.warning("keyleash call failed on %s: %s", request.path, error)
         return error_page(request, status, error.message or str(error))
+    except web.HTTPException:
+        raise
+    except Exception:
+        log.exception("console error on %s %s", request.method, request.path)
+        return error_page(request, 503, "the console failed on this request; it is logged")
 
 
 def refused(status: int, code: str, message: str) -> web.Response:
