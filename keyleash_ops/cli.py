@@ -5,8 +5,8 @@ Adding a subcommand: write a module with `register(subparsers)` that adds its pa
 append `_lazy("<module>")` to COMMANDS below (modules are imported when the parser is built).
 
 Subcommands: `up` (run the system), `keys`, `spend`, `events`, `tenant`, `audit`, `alerts`
-(operations over gRPC with an admin token; see keyleash_ops.cli_common for flags and exit codes)
-and `demo`.
+(operations over gRPC with an admin token; see keyleash_ops.cli_common for flags and exit codes),
+`console` (the operator's web pages) and `demo`.
 """
 
 from __future__ import annotations
@@ -39,6 +39,7 @@ COMMANDS: list[Register] = [
     _lazy("cli_ledger"),
     _lazy("cli_connections"),
     _lazy("cli_alerts"),
+    _lazy("cli_console"),
     _lazy("demo"),
 ]
 

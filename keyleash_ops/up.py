@@ -100,6 +100,13 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help="egress gateway listen address (default: $KEYLEASH_GATEWAY_LISTEN or 0.0.0.0:8080; "
         "port 0 picks a free port)",
     )
+    parser.add_argument(
+        "--console-listen",
+        metavar="ADDR",
+        default=None,
+        help="operator console listen address (default: $KEYLEASH_CONSOLE_LISTEN or "
+        "127.0.0.1:8090; port 0 picks a free port)",
+    )
     parser.set_defaults(handler=run)
 
 
@@ -173,6 +180,8 @@ def _plan(
 
     if args.gateway_listen:
         env["KEYLEASH_GATEWAY_LISTEN"] = args.gateway_listen
+    if args.console_listen:
+        env["KEYLEASH_CONSOLE_LISTEN"] = args.console_listen
     from keyleash_gateway import embedded as gateway_embedded  # like the services: lazily
 
     gateway_embedded.prepare_env(env, state_dir)
@@ -358,6 +367,7 @@ async def _serve(plan: _Plan, stop: _StopFlag) -> None:
             banner = _banner(plan, servers[0].port, servers[1].port).splitlines()
             listen = plan.vault_env["KEYLEASH_GATEWAY_LISTEN"]
             banner.insert(3, f"  gateway listening on {_host_port(listen, gateway.port)}")
+            banner.insert(4, await _start_console(plan.vault_env, servers, stoppers))
             print("\n".join(banner), flush=True)
         await stopping.wait()
         print("keyleash up: stopping", flush=True)
@@ -370,6 +380,18 @@ async def _serve(plan: _Plan, stop: _StopFlag) -> None:
         for result in results:
             if isinstance(result, BaseException):
                 log.warning("stopping a server failed: %r", result)
+
+
+async def _start_console(
+    env: dict[str, str], servers: list[BuiltServer], stoppers: list[Callable[[], Awaitable[None]]]
+) -> str:
+    """Serves the operator console next to the gateway; its banner line."""
+    from keyleash_console import embedded as console_embedded
+
+    console = await console_embedded.start_console(env, servers[0].port, servers[1].port)
+    stoppers.append(console.stop)
+    listen = env.get("KEYLEASH_CONSOLE_LISTEN", console_embedded.DEFAULT_CONSOLE_LISTEN)
+    return f"  console on http://{_host_port(listen, console.port)} (sign in with the admin token)"
 
 
 def _stop_stores(started: list[ManagedServer]) -> None:
