@@ -131,7 +131,11 @@ async def test_spend_chart_and_run_ledger_csv_show_the_runs_charges(
     reason = V.DenyReason.Name(denied.reason).removeprefix("DENY_REASON_")
     decisions = [r for r in rows if r["record"] == "decision"]
     assert [r["what"] for r in decisions] == ["ALLOW", "ALLOW", f"DENY {reason}"]
-    assert [r["estimated_micros"] for r in decisions] == [str(3 * USD), str(4 * USD), str(500 * USD)]
+    assert [r["estimated_micros"] for r in decisions] == [
+        str(3 * USD),
+        str(4 * USD),
+        str(500 * USD),
+    ]
     assert [r["amount_micros"] for r in decisions[:2]] == [str(3 * USD), str(4 * USD)]
     await no_token_in(page)
 

@@ -1,0 +1,160 @@
+"""The console's guards without a browser: sign-in, sessions, CSRF, headers, secrets search, and
+Keyleash errors as pages (aiohttp's client against the served console)."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import AsyncIterator
+
+import aiohttp
+import pytest
+
+from keyleash.vault.v1 import vault_pb2 as V
+from keyleash_console.sessions import COOKIE_NAME
+from tests.conftest import ADMIN_TOKEN, SERVICE_TOKEN
+from tests.console.conftest import ConsoleSystem, tenant_id
+from tests.console.helpers import mint
+
+_CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
+
+
+@pytest.fixture
+async def client() -> AsyncIterator[aiohttp.ClientSession]:
+    jar = aiohttp.CookieJar(unsafe=True)  # keep cookies for 127.0.0.1
+    async with aiohttp.ClientSession(cookie_jar=jar) as session:
+        yield session
+
+
+async def signed_in(client: aiohttp.ClientSession, url: str) -> str:
+    """Signs in; the CSRF token of the session."""
+    async with client.post(f"{url}/signin", data={"token": ADMIN_TOKEN}) as answer:
+        assert answer.status == 200, await answer.text()  # followed the 303 to /
+        page = await answer.text()
+    match = _CSRF.search(page)
+    assert match, page
+    return match.group(1)
+
+
+async def test_pages_need_a_session(
+    console_system: ConsoleSystem, client: aiohttp.ClientSession
+) -> None:
+    url = console_system.url
+    async with client.get(f"{url}/tenants/t/keys", allow_redirects=False) as answer:
+        assert answer.status == 303 and answer.headers["Location"] == "/signin"
+    async with client.post(f"{url}/tenants/t/keys/k/revoke", data={"reason": "x"}) as answer:
+        assert answer.status == 401
+        assert (await answer.json())["error"]["code"] == "SESSION_REQUIRED"
+
+
+@pytest.mark.parametrize("token", ["wrong", SERVICE_TOKEN, "vk_not_an_admin", ""])
+async def test_only_an_admin_token_signs_in(
+    console_system: ConsoleSystem, client: aiohttp.ClientSession, token: str
+) -> None:
+    async with client.post(
+        f"{console_system.url}/signin", data={"token": token}, allow_redirects=False
+    ) as answer:
+        assert answer.status == 401
+        page = await answer.text()
+    assert "not an admin token" in page
+    assert not [c for c in client.cookie_jar if c.key == COOKIE_NAME]
+    if token:
+        assert token not in page
+
+
+async def test_every_page_is_sent_with_a_strict_policy(
+    console_system: ConsoleSystem, client: aiohttp.ClientSession
+) -> None:
+    await signed_in(client, console_system.url)
+    tenant = tenant_id()
+    await mint(console_system.vault, tenant, "headers")
+    for path in ("/", "/signin", f"/tenants/{tenant}/keys", f"/tenants/{tenant}/audit"):
+        async with client.get(f"{console_system.url}{path}") as answer:
+            assert answer.status == 200, path
+            policy = answer.headers["Content-Security-Policy"]
+            assert "default-src 'self'" in policy and "script-src 'self'" in policy
+            assert "'unsafe-inline'" not in policy
+            assert answer.headers["X-Frame-Options"] == "DENY"
+            assert answer.headers["Cache-Control"] == "no-store"
+            page = await answer.text()
+            assert "<script" not in page and " style=" not in page and ADMIN_TOKEN not in page
+
+
+async def test_a_stale_csrf_token_is_refused_and_sign_out_ends_the_session(
+    console_system: ConsoleSystem, client: aiohttp.ClientSession
+) -> None:
+    url = console_system.url
+    csrf = await signed_in(client, url)
+    async with client.post(f"{url}/signout", data={"csrf_token": csrf + "x"}) as answer:
+        assert answer.status == 403
+    async with client.post(f"{url}/signout", data={"csrf_token": csrf}) as answer:
+        assert answer.status == 200 and answer.url.path == "/signin"
+    async with client.get(f"{url}/", allow_redirects=False) as answer:
+        assert answer.status == 303
+
+
+async def test_a_pasted_secret_finds_its_key_and_is_never_shown_back(
+    console_system: ConsoleSystem, client: aiohttp.ClientSession
+) -> None:
+    tenant = tenant_id()
+    target = await mint(console_system.vault, tenant, "found by secret")
+    csrf = await signed_in(client, console_system.url)
+    async with client.post(
+        f"{console_system.url}/tenants/{tenant}/search",
+        data={"csrf_token": csrf, "secret": target.secret},
+    ) as answer:
+        assert answer.status == 200
+        assert answer.url.path == f"/tenants/{tenant}/keys/{target.key.key_id}"
+        assert target.secret not in str(answer.url)
+        page = await answer.text()
+    assert target.key.key_id in page and target.secret not in page
+
+
+async def test_a_revoke_without_a_reason_changes_nothing(
+    console_system: ConsoleSystem, client: aiohttp.ClientSession
+) -> None:
+    tenant = tenant_id()
+    target = await mint(console_system.vault, tenant, "kept")
+    csrf = await signed_in(client, console_system.url)
+    path = f"/tenants/{tenant}/keys/{target.key.key_id}/revoke"
+    async with client.post(f"{console_system.url}{path}", data={"csrf_token": csrf}) as answer:
+        assert answer.status == 400
+        assert "needs a reason" in await answer.text()
+    stored = await console_system.vault.get_key(target.key.name)
+    assert stored.state == V.Key.STATE_ACTIVE
+
+
+async def test_an_unknown_key_is_a_404_page(
+    console_system: ConsoleSystem, client: aiohttp.ClientSession
+) -> None:
+    await signed_in(client, console_system.url)
+    tenant = tenant_id()
+    async with client.get(f"{console_system.url}/tenants/{tenant}/keys/k_nope") as answer:
+        assert answer.status == 404
+        page = await answer.text()
+    assert "Traceback" not in page and 'id="error-message"' in page
+
+
+async def test_the_keys_page_is_paginated(
+    console_system: ConsoleSystem, client: aiohttp.ClientSession
+) -> None:
+    tenant = tenant_id()
+    page_size = console_system.settings.keys_page_size
+    minted = {
+        (await mint(console_system.vault, tenant, f"k{n}")).key.key_id for n in range(page_size + 3)
+    }
+    await signed_in(client, console_system.url)
+    seen: set[str] = set()
+    link = f"/tenants/{tenant}/keys"
+    pages = 0
+    while link:
+        async with client.get(f"{console_system.url}{link}") as answer:
+            page = await answer.text()
+        pages += 1
+        seen |= set(re.findall(r'data-key-id="([^"]+)"', page))
+        following = re.search(r'id="next-page" href="([^"]+)"', page)
+        link = (
+            f"/tenants/{tenant}/keys" + following.group(1).replace("&amp;", "&")
+            if following
+            else ""
+        )
+    assert pages == 2 and seen == minted
