@@ -20,6 +20,7 @@ from keyleash_console.security import (
 from keyleash_console.sessions import SessionStore
 from keyleash_console.settings import ConsoleSettings
 from keyleash_console.usecases import Console
+from keyleash_core.auth import FailedAttemptLimiter
 
 STATIC = Path(__file__).parent / "static"
 
@@ -31,6 +32,7 @@ def create_app(settings: ConsoleSettings) -> web.Application:
     app[SESSIONS] = SessionStore(settings.session_seconds)
     app[keys.SECURE_COOKIES] = settings.secure_cookies
     app[TEMPLATES] = template_environment()
+    app[keys.SIGN_IN_FAILURES] = FailedAttemptLimiter(keys.MAX_FAILURES_PER_MINUTE, 60.0)
 
     async def close(_app: web.Application) -> None:
         await console.close()

@@ -12,11 +12,17 @@ from keyleash_console.rendering import render, session_of
 from keyleash_console.security import SESSIONS
 from keyleash_console.sessions import COOKIE_NAME
 from keyleash_console.usecases import ACTIONS, Console
+from keyleash_core.auth import FailedAttemptLimiter
 
 log = logging.getLogger("keyleash.console")
 
 CONSOLE: web.AppKey[Console] = web.AppKey("console", Console)
 SECURE_COOKIES: web.AppKey[bool] = web.AppKey("secure_cookies", bool)
+SIGN_IN_FAILURES: web.AppKey[FailedAttemptLimiter] = web.AppKey(
+    "sign_in_failures", FailedAttemptLimiter
+)
+ANY_PEER = "console:any"  # every peer's failures together, well under the services' 30/min
+MAX_FAILURES_PER_MINUTE = 10
 STATES: dict[str, V.Key.State] = {
     "": V.Key.STATE_UNSPECIFIED,
     "active": V.Key.STATE_ACTIVE,
@@ -32,8 +38,16 @@ async def signin_form(request: web.Request) -> web.Response:
 async def signin(request: web.Request) -> web.StreamResponse:
     form = await request.post()
     token = str(form.get("token", "")).strip()
+    guesses = request.app[SIGN_IN_FAILURES]
+    peer = request.remote or "unknown"
+    # Refused here, before the services see them: the services count failed credentials per
+    # peer, and every console user (and a gateway on this host) shares the console's address.
+    if guesses.retry_after(peer) or guesses.retry_after(ANY_PEER):
+        return render(request, "signin.html", status=429, failed=True)
     if not await request.app[CONSOLE].is_admin(token):
-        log.info("console sign-in refused")  # never the token
+        guesses.failed(peer)
+        guesses.failed(ANY_PEER)
+        log.info("console sign-in refused from %s", peer)  # never the token
         return render(request, "signin.html", status=401, failed=True)
     sessions = request.app[SESSIONS]
     session = sessions.open(token)

@@ -10,6 +10,8 @@ import aiohttp
 import pytest
 
 from keyleash.vault.v1 import vault_pb2 as V
+from keyleash_console.embedded import serve_console
+from keyleash_console.pages_keys import MAX_FAILURES_PER_MINUTE
 from keyleash_console.sessions import COOKIE_NAME
 from tests.conftest import ADMIN_TOKEN, SERVICE_TOKEN
 from tests.console.conftest import ConsoleSystem, tenant_id
@@ -158,3 +160,21 @@ async def test_the_keys_page_is_paginated(
             else ""
         )
     assert pages == 2 and seen == minted
+
+
+async def test_guessing_tokens_is_stopped_at_the_console(console_system: ConsoleSystem) -> None:
+    """Past 10 failures a minute even the right token waits: the guesses never reach the
+    services, which would otherwise lock out every client on the console's address."""
+    own = await serve_console(console_system.settings)  # its own counters
+    url = f"http://127.0.0.1:{own.port}"
+    try:
+        async with aiohttp.ClientSession() as client:
+            for _ in range(MAX_FAILURES_PER_MINUTE):
+                async with client.post(f"{url}/signin", data={"token": "guess"}) as answer:
+                    assert answer.status == 401
+            async with client.post(
+                f"{url}/signin", data={"token": ADMIN_TOKEN}, allow_redirects=False
+            ) as answer:
+                assert answer.status == 429
+    finally:
+        await own.stop()
