@@ -80,15 +80,18 @@ async def home(request: web.Request) -> web.StreamResponse:
 
 async def keys(request: web.Request) -> web.Response:
     tenant, query, session = request.match_info["tenant"], request.query, session_of(request)
-    state = query.get("state", "")
-    page = await request.app[CONSOLE].keys_page(
-        session.token,
-        tenant,
-        STATES.get(state, V.Key.STATE_UNSPECIFIED),
-        query.get("label", ""),
-        query.get("agent", ""),
-        query.get("page_token", ""),
-    )
+    state, run = query.get("state", ""), query.get("run", "").strip()
+    if run:
+        page = await request.app[CONSOLE].keys_of_run(session.token, tenant, run)
+    else:
+        page = await request.app[CONSOLE].keys_page(
+            session.token,
+            tenant,
+            STATES.get(state, V.Key.STATE_UNSPECIFIED),
+            query.get("label", ""),
+            query.get("agent", ""),
+            query.get("page_token", ""),
+        )
     session.remember_tenant(tenant)
     return render(
         request,
@@ -98,6 +101,7 @@ async def keys(request: web.Request) -> web.Response:
         states=list(STATES),
         label=query.get("label", ""),
         agent=query.get("agent", ""),
+        run=run,
     )
 
 

@@ -119,6 +119,23 @@ class Console:
             [KeyView(r, u) for r, u in zip(rows, usages, strict=True)], page.next_page_token
         )
 
+    async def keys_of_run(self, token: str, tenant_id: str, run_id: str) -> KeysPage:
+        """The keys an agent run used (from its decisions), as a tree, one page."""
+        seen: dict[str, None] = {}
+        decisions = self.vault.iter_authorizations(
+            tenant_id=tenant_id, agent_run_id=run_id, page_size=1000, token=token
+        )
+        async for decision in _bounded(decisions):
+            seen.setdefault(decision.key_id)
+            if len(seen) >= self.page_size:
+                break
+        keys = await asyncio.gather(
+            *(self.vault.get_key(f"tenants/{tenant_id}/keys/{k}", token=token) for k in seen)
+        )
+        rows = views.key_tree(keys)
+        usages = await asyncio.gather(*(self._own_usage(token, r.key.name) for r in rows))
+        return KeysPage([KeyView(r, u) for r, u in zip(rows, usages, strict=True)], "")
+
     async def _own_usage(self, token: str, name: str) -> list[views.UsageBar]:
         try:
             usage = await self.vault.get_key_usage(name, token=token)

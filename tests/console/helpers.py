@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from dataclasses import dataclass
 
@@ -87,3 +88,14 @@ async def paid_call(
         agent_run_id=run,
         request_id=str(uuid.uuid4()),
     )
+
+
+async def audited(vault: VaultClient, tenant: str, run: str, count: int) -> None:
+    """Waits until `count` decisions of the run are in the audit (written behind the decision,
+    from a Redis stream to Postgres), so a page shows them all."""
+    for _ in range(300):
+        listed = await vault.list_authorizations(tenant_id=tenant, agent_run_id=run)
+        if len(listed.authorizations) >= count:
+            return
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"{count} decisions of {run} never reached the audit")

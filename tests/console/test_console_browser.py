@@ -14,7 +14,7 @@ from keyleash.metering.v1 import metering_pb2 as P
 from keyleash.vault.v1 import vault_pb2 as V
 from tests.conftest import ADMIN_TOKEN
 from tests.console.conftest import SCREENSHOTS, ConsoleSystem, sign_in, tenant_id
-from tests.console.helpers import USD, authorize, family, mint, paid_call
+from tests.console.helpers import USD, audited, authorize, family, mint, paid_call
 
 
 async def shot(page: Page, name: str) -> None:
@@ -107,6 +107,7 @@ async def test_spend_chart_and_run_ledger_csv_show_the_runs_charges(
     await paid_call(system.vault, system.metering, keys.children[1], 4 * USD, run)
     denied = await authorize(system.vault, keys.children[0].secret, 500 * USD, run)
     assert denied.decision == V.DECISION_DENY  # over the 100 USD cap: a decision, no charge
+    await audited(system.vault, tenant, run, 3)
     await sign_in(page, system.url)
     await page.goto(f"{system.url}/tenants/{tenant}/spend?subject=run&value={run}")
     assert await page.inner_text("#spend-today") == "7.00 USD"
@@ -201,6 +202,7 @@ async def test_audit_lists_decisions_newest_first(
     keys = await family(system.vault, tenant)
     for n in range(3):
         await authorize(system.vault, keys.children[0].secret, USD, f"audit-run-{n}")
+        await audited(system.vault, tenant, f"audit-run-{n}", 1)
     await sign_in(page, system.url)
     await page.goto(f"{system.url}/tenants/{tenant}/audit")
     runs = await page.locator("#audit tbody tr td:nth-child(3)").all_inner_texts()

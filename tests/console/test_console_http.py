@@ -15,7 +15,7 @@ from keyleash_console.pages_keys import MAX_FAILURES_PER_MINUTE
 from keyleash_console.sessions import COOKIE_NAME
 from tests.conftest import ADMIN_TOKEN, SERVICE_TOKEN
 from tests.console.conftest import ConsoleSystem, tenant_id
-from tests.console.helpers import mint
+from tests.console.helpers import USD, audited, authorize, family, mint
 
 _CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 
@@ -178,3 +178,24 @@ async def test_guessing_tokens_is_stopped_at_the_console(console_system: Console
                 assert answer.status == 429
     finally:
         await own.stop()
+
+
+async def test_the_keys_page_filters_by_agent_state_and_run(
+    console_system: ConsoleSystem, client: aiohttp.ClientSession
+) -> None:
+    system, tenant = console_system, tenant_id()
+    keys = await family(system.vault, tenant)
+    first, second = keys.children
+    await authorize(system.vault, second.secret, USD, "filter-run")
+    await audited(system.vault, tenant, "filter-run", 1)
+    await system.vault.freeze_key(name=first.key.name, reason="filter test")
+    await signed_in(client, system.url)
+
+    async def shown(query: str) -> set[str]:
+        async with client.get(f"{system.url}/tenants/{tenant}/keys?{query}") as answer:
+            assert answer.status == 200
+            return set(re.findall(r'data-key-id="([^"]+)"', await answer.text()))
+
+    assert await shown("agent=worker-1") == {first.key.key_id}
+    assert await shown("state=frozen") == {first.key.key_id}
+    assert await shown("run=filter-run") == {second.key.key_id}
