@@ -3,7 +3,8 @@ with 99 children each), server time per page, measured in-process (issue #18: un
 one round trip, paginated).
 
 Stores from keyleash_ops.devstores (own Redis and PostgreSQL in a temporary dir), Vault and
-Metering in-process on port 0, the console served on 127.0.0.1:0 and fetched with aiohttp. The
+Metering as their own processes (bench.system), the console in this process on 127.0.0.1:0,
+fetched with aiohttp. The
 server time is measured by a middleware around the handler (sign-in excluded); the round trip
 seen by the client is printed beside it. Numbers are printed, never asserted.
 """
@@ -12,27 +13,18 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import hashlib
-import secrets
-import shutil
-import tempfile
 import time
 import uuid
 from collections.abc import Awaitable, Callable
-from pathlib import Path
 
 import aiohttp
 from aiohttp import web
 
 from bench.stats import percentile
+from bench.system import start_system
 from keyleash.client import VaultClient
 from keyleash_console.app import create_app
 from keyleash_console.settings import ConsoleSettings
-from keyleash_ops.devstores import start_postgres, start_redis
-from metering_service.server import create_server as create_metering
-from metering_service.settings import MeteringSettings
-from vault_service.server import create_server as create_vault
-from vault_service.settings import VaultSettings
 
 TENANT = "bench-console"
 
@@ -75,32 +67,19 @@ def timing(samples: list[float]) -> Callable[..., Awaitable[web.StreamResponse]]
 
 
 async def run(parents: int, children: int, pages: int, page_size: int) -> None:
-    base = Path(tempfile.mkdtemp(prefix="keyleash-bench-console-"))
-    redis = start_redis(base / "redis", persistent=False)
-    postgres = start_postgres(base / "postgres", durable=False)
-    admin = "bench-admin-" + secrets.token_urlsafe(16)
-    env = {
-        "KEYLEASH_REDIS_URL": redis.url,
-        "KEYLEASH_DATABASE_URL": postgres.url,
-        "KEYLEASH_KEY_PEPPER": secrets.token_hex(16),
-        "KEYLEASH_ADMIN_TOKEN_SHA256": hashlib.sha256(admin.encode()).hexdigest(),
-    }
-    vault = await create_vault(VaultSettings.from_env(env), "127.0.0.1:0")
-    metering = await create_metering(MeteringSettings.from_env(env), "127.0.0.1:0")
+    system = start_system(None, None)
     try:
-        async with VaultClient(f"127.0.0.1:{vault.port}", token=admin) as client:
+        vault = system.start_service("vault", "vault_service", {})
+        metering = system.start_service("metering", "metering_service", {})
+        async with VaultClient(vault.address, token=system.admin_token) as client:
             started = time.perf_counter()
             await mint_tree(client, parents, children)
             print(
                 f"minted {parents * (children + 1)} keys in {time.perf_counter() - started:.1f} s"
             )
-        await measure_pages(admin, vault.port, metering.port, pages, page_size)
+        await measure_pages(system.admin_token, vault.port, metering.port, pages, page_size)
     finally:
-        await vault.stop(1)
-        await metering.stop(1)
-        postgres.stop()
-        redis.stop()
-        shutil.rmtree(base, ignore_errors=True)
+        system.stop()
 
 
 async def measure_pages(
