@@ -2,6 +2,7 @@
 #   python -m vault_service      (gRPC :50051)
 #   python -m metering_service   (gRPC :50052)
 #   python -m keyleash_gateway   (HTTP :8080, the egress gateway)
+#   python -m keyleash_console   (HTTP :8090, the operator console; KEYLEASH_CONSOLE_LISTEN)
 # Configuration comes only from KEYLEASH_* environment variables (see the README).
 FROM python:3.11-slim
 
@@ -26,10 +27,11 @@ COPY keyleash_ops ./keyleash_ops
 COPY vault_service ./vault_service
 COPY metering_service ./metering_service
 COPY keyleash_gateway ./keyleash_gateway
+COPY keyleash_console ./keyleash_console
 COPY clients/python ./clients/python
 RUN pip install --no-deps . \
     && useradd --system --uid 10001 --no-create-home --shell /usr/sbin/nologin keyleash
 
 USER keyleash
-EXPOSE 50051 50052 8080
+EXPOSE 50051 50052 8080 8090
 CMD ["python", "-m", "vault_service"]
