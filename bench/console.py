@@ -129,7 +129,7 @@ def main() -> None:
     parser.add_argument("--parents", type=int, default=100)
     parser.add_argument("--children", type=int, default=99)
     parser.add_argument("--pages", type=int, default=50)
-    parser.add_argument("--page-size", type=int, default=50)
+    parser.add_argument("--page-size", type=int, default=25)
     args = parser.parse_args()
     asyncio.run(run(args.parents, args.children, args.pages, args.page_size))
 

@@ -114,7 +114,7 @@ class Console:
         )
         keys = [k for k in page.keys if not agent_id or k.agent_id == agent_id]
         rows = views.key_tree(keys)
-        usages = await asyncio.gather(*(self._own_usage(token, r.key.name) for r in rows))
+        usages = await asyncio.gather(*(self._own_usage(token, r.key) for r in rows))
         return KeysPage(
             [KeyView(r, u) for r, u in zip(rows, usages, strict=True)], page.next_page_token
         )
@@ -133,10 +133,13 @@ class Console:
             *(self.vault.get_key(f"tenants/{tenant_id}/keys/{k}", token=token) for k in seen)
         )
         rows = views.key_tree(keys)
-        usages = await asyncio.gather(*(self._own_usage(token, r.key.name) for r in rows))
+        usages = await asyncio.gather(*(self._own_usage(token, r.key) for r in rows))
         return KeysPage([KeyView(r, u) for r, u in zip(rows, usages, strict=True)], "")
 
-    async def _own_usage(self, token: str, name: str) -> list[views.UsageBar]:
+    async def _own_usage(self, token: str, key: V.Key) -> list[views.UsageBar]:
+        if key.state not in (V.Key.STATE_ACTIVE, V.Key.STATE_FROZEN):
+            return []  # nothing live to show, and no call spent on it
+        name = key.name
         try:
             usage = await self.vault.get_key_usage(name, token=token)
         except KeyleashError:
