@@ -36,7 +36,7 @@ SECURITY_HEADERS = {
     "Content-Security-Policy": CONTENT_SECURITY_POLICY,
     "X-Content-Type-Options": "nosniff",
     "X-Frame-Options": "DENY",
-    "Referrer-Policy": "no-referrer",
+    "Referrer-Policy": "same-origin",  # no-referrer would make browsers send Origin: null
     "Cache-Control": "no-store",
 }
 _STATUS_OF: list[tuple[type[KeyleashError], int]] = [
@@ -63,6 +63,8 @@ async def security_headers(request: web.Request, handler: Handler) -> web.Stream
 
 @web.middleware
 async def require_session(request: web.Request, handler: Handler) -> web.StreamResponse:
+    if request.method == "POST" and not _same_origin(request):
+        return refused(403, "CROSS_ORIGIN", "forms are accepted only from the console's pages")
     if request.path in PUBLIC_PATHS or request.path.startswith("/static/"):
         return await handler(request)
     session = request.app[SESSIONS].find(request.cookies.get(COOKIE_NAME, ""))
@@ -95,6 +97,14 @@ async def keyleash_errors(request: web.Request, handler: Handler) -> web.StreamR
     except Exception:
         log.exception("console error on %s %s", request.method, request.path)
         return error_page(request, 503, "the console failed on this request; it is logged")
+
+
+def _same_origin(request: web.Request) -> bool:
+    """No Origin (a script or an old browser: the CSRF token still decides), or this host's."""
+    origin = request.headers.get("Origin")
+    if origin is None:
+        return True
+    return origin.partition("://")[2] == request.host
 
 
 def refused(status: int, code: str, message: str) -> web.Response:

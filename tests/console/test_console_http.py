@@ -199,3 +199,22 @@ async def test_the_keys_page_filters_by_agent_state_and_run(
     assert await shown("agent=worker-1") == {first.key.key_id}
     assert await shown("state=frozen") == {first.key.key_id}
     assert await shown("run=filter-run") == {second.key.key_id}
+
+
+async def test_a_form_posted_from_another_origin_is_refused(
+    console_system: ConsoleSystem, client: aiohttp.ClientSession
+) -> None:
+    """Even with the session's CSRF token, and for sign-in too (which has no session yet)."""
+    csrf = await signed_in(client, console_system.url)
+    evil = {"Origin": "http://evil.example"}
+    async with client.post(
+        f"{console_system.url}/signout", data={"csrf_token": csrf}, headers=evil
+    ) as answer:
+        assert answer.status == 403
+        assert (await answer.json())["error"]["code"] == "CROSS_ORIGIN"
+    async with client.post(
+        f"{console_system.url}/signin", data={"token": ADMIN_TOKEN}, headers=evil
+    ) as answer:
+        assert answer.status == 403
+    async with client.get(f"{console_system.url}/", allow_redirects=False) as answer:
+        assert answer.status == 200  # still signed in: the refused sign-out did nothing
