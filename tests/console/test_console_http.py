@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import AsyncIterator
+from dataclasses import replace
 
 import aiohttp
 import pytest
@@ -15,7 +16,7 @@ from keyleash_console.pages_keys import MAX_FAILURES_PER_MINUTE
 from keyleash_console.sessions import COOKIE_NAME
 from tests.conftest import ADMIN_TOKEN, SERVICE_TOKEN
 from tests.console.conftest import ConsoleSystem, tenant_id
-from tests.console.helpers import USD, audited, authorize, family, mint
+from tests.console.helpers import USD, audited, authorize, family, mint, paid_call
 
 _CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 
@@ -218,3 +219,43 @@ async def test_a_form_posted_from_another_origin_is_refused(
         assert answer.status == 403
     async with client.get(f"{console_system.url}/", allow_redirects=False) as answer:
         assert answer.status == 200  # still signed in: the refused sign-out did nothing
+
+
+async def test_spend_per_tenant_key_agent_and_run(
+    console_system: ConsoleSystem, client: aiohttp.ClientSession
+) -> None:
+    system, tenant = console_system, tenant_id()
+    keys = await family(system.vault, tenant)
+    await paid_call(system.vault, system.metering, keys.children[0], 2 * USD, "spend-a")
+    await paid_call(system.vault, system.metering, keys.children[1], 5 * USD, "spend-b")
+    await signed_in(client, system.url)
+
+    async def today(query: str) -> str:
+        async with client.get(f"{system.url}/tenants/{tenant}/spend?{query}") as answer:
+            assert answer.status == 200
+            match = re.search(r'id="spend-today">([^<]*)<', await answer.text())
+        assert match
+        return match.group(1)
+
+    assert await today("") == "7.00 USD"
+    assert await today(f"subject=key&value={keys.parent.key.key_id}") == "7.00 USD"
+    assert await today(f"subject=key&value={keys.children[1].key.key_id}") == "5.00 USD"
+    assert await today("subject=agent&value=worker-1") == "2.00 USD"
+    assert await today("subject=run&value=spend-b") == "5.00 USD"
+
+
+async def test_secure_cookies_when_configured(console_system: ConsoleSystem) -> None:
+    own = await serve_console(replace(console_system.settings, secure_cookies=True))
+    try:
+        async with aiohttp.ClientSession() as client:
+            async with client.post(
+                f"http://127.0.0.1:{own.port}/signin",
+                data={"token": ADMIN_TOKEN},
+                allow_redirects=False,
+            ) as answer:
+                assert answer.status == 303
+                cookie = answer.headers["Set-Cookie"]
+        assert "Secure" in cookie and "HttpOnly" in cookie and "SameSite=Strict" in cookie
+        assert re.search(r"Max-Age=\d+", cookie)
+    finally:
+        await own.stop()
