@@ -5,6 +5,7 @@ driven by Playwright (async API: the browser and the servers share the test loop
 from __future__ import annotations
 
 import base64
+import contextlib
 import os
 import uuid
 from collections.abc import AsyncIterator
@@ -12,7 +13,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from playwright.async_api import Browser, Page, async_playwright
+from playwright.async_api import Browser, Page, Response, async_playwright
+from playwright.async_api import Error as PlaywrightError
 
 from keyleash.client import ConnectionsClient, MeteringClient, VaultClient
 from keyleash_console.embedded import RunningConsole, serve_console
@@ -96,13 +98,25 @@ async def browser() -> AsyncIterator[Browser]:
 
 @pytest.fixture
 async def page(browser: Browser) -> AsyncIterator[Page]:
+    """A fresh browser context; every page and CSV it received is checked for the admin token."""
     context = await browser.new_context(viewport={"width": 1280, "height": 900})
     context.set_default_timeout(15_000)
     opened = await context.new_page()
+    bodies: list[str] = []
+
+    async def keep(response: Response) -> None:
+        kind = response.headers.get("content-type", "")
+        if kind.startswith(("text/", "application/json")) and response.status != 303:
+            with contextlib.suppress(PlaywrightError):  # a body gone with its page
+                bodies.append(await response.text())
+
+    opened.on("response", keep)
     try:
         yield opened
     finally:
         await context.close()
+    assert bodies, "no page was checked"
+    assert not [body for body in bodies if ADMIN_TOKEN in body]
 
 
 async def sign_in(page: Page, url: str) -> None:

@@ -180,14 +180,14 @@ async def test_connections_take_a_secret_and_never_show_it(
     await page.goto(f"{console_system.url}/tenants/{tenant}/connections")
     await page.fill("input[name=vendor]", "stripe")
     await page.fill("form.stack input[name=secret]", secret)
-    await page.click("#add-connection")
-    await page.wait_for_selector("#connections td")
+    async with page.expect_navigation():
+        await page.click("#add-connection")
     assert "stripe" in await page.inner_text("#connections")
     assert secret not in await page.content()
     rotated = "sk_test_" + uuid.uuid4().hex
     await page.fill("#connections input[name=secret]", rotated)
-    await page.click("#connections button")
-    await page.wait_for_selector("#connections td")
+    async with page.expect_navigation():
+        await page.click("#connections button")
     assert rotated not in await page.content() and secret not in await page.content()
     listed = [c async for c in console_system.connections.iter_connections(tenant)]
     assert len(listed) == 1 and listed[0].rotate_time.seconds > 0
