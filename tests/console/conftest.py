@@ -7,6 +7,7 @@ from __future__ import annotations
 import base64
 import contextlib
 import os
+import tempfile
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -38,7 +39,12 @@ CHROMIUM_FLAGS = [
     "--disable-sync",
 ]
 SECRETS_KEY = base64.b64encode(os.urandom(32)).decode()
-SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "console"
+# The README's screenshots: KEYLEASH_CONSOLE_SCREENSHOTS=docs/console refreshes them; otherwise
+# they go to a scratch dir, so a test run leaves the work tree clean.
+SCREENSHOTS = Path(
+    os.environ.get("KEYLEASH_CONSOLE_SCREENSHOTS")
+    or tempfile.mkdtemp(prefix="keyleash-console-shots-")
+).resolve()
 
 
 @dataclass
