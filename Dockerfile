@@ -5,6 +5,7 @@
 #   python -m keyleash_usage_hooks   (HTTP :8085, the signed usage webhook receiver)
 #   python -m keyleash_approvals (HTTP :8091, where one-click approval links land)
 #   python -m keyleash_mcp --http   (HTTP :8070, MCP tools for agents; stdio without --http)
+#   python -m keyleash_console   (HTTP :8090, the operator console; KEYLEASH_CONSOLE_LISTEN)
 # Configuration comes only from KEYLEASH_* environment variables (see the README).
 FROM python:3.11-slim
 
@@ -32,10 +33,11 @@ COPY keyleash_gateway ./keyleash_gateway
 COPY keyleash_usage_hooks ./keyleash_usage_hooks
 COPY keyleash_approvals ./keyleash_approvals
 COPY keyleash_mcp ./keyleash_mcp
+COPY keyleash_console ./keyleash_console
 COPY clients/python ./clients/python
 RUN pip install --no-deps . \
     && useradd --system --uid 10001 --no-create-home --shell /usr/sbin/nologin keyleash
 
 USER keyleash
-EXPOSE 50051 50052 8080 8085 8091 8070
+EXPOSE 50051 50052 8080 8085 8090 8091 8070
 CMD ["python", "-m", "vault_service"]

@@ -6,7 +6,8 @@ append `_lazy("<module>")` to COMMANDS below (modules are imported when the pars
 
 Subcommands: `up` (run the system), `keys`, `spend`, `events`, `tenant`, `audit`, `alerts`,
 `usage-hooks`, `approvals`, `templates`, `agents` (operations over gRPC with an admin token; see
-keyleash_ops.cli_common for flags and exit codes), `mcp` (tools for an agent) and `demo`.
+keyleash_ops.cli_common for flags and exit codes), `console` (the operator's web pages), `mcp`
+(tools for an agent) and `demo`.
 """
 
 from __future__ import annotations
@@ -43,6 +44,7 @@ COMMANDS: list[Register] = [
     _lazy("cli_templates"),
     _lazy("cli_usage_hooks"),
     _lazy("cli_approvals"),
+    _lazy("cli_console"),
     _lazy("demo"),
 ]
 

@@ -108,6 +108,13 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help="usage webhook receiver listen address (default: $KEYLEASH_USAGE_HOOKS_LISTEN or "
         "0.0.0.0:8085; port 0 picks a free port)",
     )
+    parser.add_argument(
+        "--console-listen",
+        metavar="ADDR",
+        default=None,
+        help="operator console listen address (default: $KEYLEASH_CONSOLE_LISTEN or "
+        "127.0.0.1:8090; port 0 picks a free port)",
+    )
     parser.set_defaults(handler=run)
 
 
@@ -179,7 +186,9 @@ def _plan(
         env["KEYLEASH_KEY_PEPPER"] = load_or_create_pepper(state_dir / "pepper")
     embedded = _start_own_stores(env, state_dir, own_redis, own_postgres, started, stop)
 
-    prepare_http_env(env, state_dir, args.gateway_listen, args.usage_hooks_listen)
+    prepare_http_env(
+        env, state_dir, args.gateway_listen, args.usage_hooks_listen, args.console_listen
+    )
     token, digest = new_admin_token()
     configured = env_str(env, "KEYLEASH_ADMIN_TOKEN_SHA256")
     env["KEYLEASH_ADMIN_TOKEN_SHA256"] = f"{configured},{digest}" if configured else digest

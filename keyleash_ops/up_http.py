@@ -1,6 +1,6 @@
 """The HTTP components `keyleash up` runs next to the services: the egress gateway, the usage
-webhook receiver and the approvals endpoint, each in this process, each reached only over the
-services' gRPC ports."""
+webhook receiver, the approvals endpoint and the operator console, each in this process, each
+reached only over the services' gRPC ports."""
 
 from __future__ import annotations
 
@@ -19,13 +19,17 @@ def prepare_http_env(
     state_dir: Path | None,
     gateway_listen: str | None,
     usage_hooks_listen: str | None,
+    console_listen: str | None,
 ) -> None:
     """Listen addresses (flags win), the gateway's secrets key and this run's service token."""
     # Imported here, like the services: `keyleash up --help` loads no web stack.
     from keyleash_approvals import embedded as approvals_embedded
+    from keyleash_console import embedded as console_embedded
     from keyleash_gateway import embedded as gateway_embedded
     from keyleash_usage_hooks import embedded as hooks_embedded
 
+    if console_listen:
+        env["KEYLEASH_CONSOLE_LISTEN"] = console_listen
     if gateway_listen:
         env["KEYLEASH_GATEWAY_LISTEN"] = gateway_listen
     if usage_hooks_listen:
@@ -33,6 +37,7 @@ def prepare_http_env(
     gateway_embedded.prepare_env(env, state_dir)
     hooks_embedded.prepare_env(env)
     approvals_embedded.prepare_env(env)
+    console_embedded.prepare_env(env)
 
 
 async def start_http_components(
@@ -43,6 +48,7 @@ async def start_http_components(
 ) -> list[str]:
     """Starts each (their stop functions appended to `stoppers`); the banner lines naming them."""
     from keyleash_approvals import embedded as approvals_embedded
+    from keyleash_console import embedded as console_embedded
     from keyleash_gateway import embedded as gateway_embedded
     from keyleash_usage_hooks import embedded as hooks_embedded
 
@@ -54,9 +60,13 @@ async def start_http_components(
     stoppers.append(approvals.stop)
     gateway_at = host_port(env["KEYLEASH_GATEWAY_LISTEN"], gateway.port)
     hooks_at = host_port(env["KEYLEASH_USAGE_HOOKS_LISTEN"], hooks.port)
+    console = await console_embedded.start_console(env, vault_port, metering_port)
+    stoppers.append(console.stop)
     approvals_at = host_port(env["KEYLEASH_APPROVALS_LISTEN"], approvals.port)
+    console_at = host_port(env["KEYLEASH_CONSOLE_LISTEN"], console.port)
     return [
         f"  gateway listening on {gateway_at}",
         f"  usage webhooks listening on {hooks_at} (POST /v1/tenants/{{tenant}}/usage-events)",
         f"  approval links listening on {approvals_at}",
+        f"  console on http://{console_at} (sign in with the admin token)",
     ]

@@ -57,6 +57,7 @@ def _command(state_dir: Path, *, metering_flag: bool = True) -> list[str]:
         "--vault-listen", "127.0.0.1:0",
         "--gateway-listen", "127.0.0.1:0",
         "--usage-hooks-listen", "127.0.0.1:0",
+        "--console-listen", "127.0.0.1:0",
     ]  # fmt: skip
     if metering_flag:
         command += ["--metering-listen", "127.0.0.1:0"]

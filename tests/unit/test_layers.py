@@ -2,7 +2,7 @@
 
 keyleash_core is the runtime both services share: it imports neither service, nor the operations
 package, nor the agents' client. The two services do not import each other, no service imports
-the operations package, and the gateway reaches the services only through their gRPC clients. Imports inside functions count too (they once hid a cycle).
+the operations package, and the gateway and the console reach the services only through their gRPC clients. Imports inside functions count too (they once hid a cycle).
 """
 
 from __future__ import annotations
@@ -32,6 +32,8 @@ FORBIDDEN: dict[str, tuple[str, ...]] = {
     ),
     # So is the approvals endpoint: it passes signed links to the Vault over gRPC.
     "keyleash_approvals": ("vault_service", "metering_service", "keyleash_ops"),
+    # So is the console; and it is no part of the gateway either.
+    "keyleash_console": ("vault_service", "metering_service", "keyleash_ops", "keyleash_gateway"),
 }
 
 
