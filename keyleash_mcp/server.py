@@ -15,6 +15,7 @@ from pydantic import Field
 
 from keyleash.client.errors import KeyleashError
 from keyleash_mcp.tools import (
+    ApprovalAsk,
     BudgetExhausted,
     ChildKeySpec,
     KeyleashTools,
@@ -102,6 +103,22 @@ def build_server(tools: KeyleashTools, key_of: KeySource) -> MCPServer:
     async def revoke_child_key(ctx: Context, key: ChildName, reason: Reason) -> dict[str, Any]:
         """Revoke a descendant key and its whole subtree, irreversibly."""
         return await _answer(tools.revoke_child_key(key_of(ctx), key, reason))
+
+    @server.tool(annotations=ToolAnnotations(destructive_hint=False, open_world_hint=False))
+    async def request_approval(ctx: Context, ask: ApprovalAsk) -> dict[str, Any]:
+        """Ask a human to raise the cap that stopped you, for the rest of its window (the day,
+        the month, the run). Returns the pending request; poll approval_status."""
+        return await _answer(tools.request_approval(key_of(ctx), ask))
+
+    @server.tool(annotations=read_only)
+    async def approval_status(
+        ctx: Context,
+        approval: Annotated[
+            str, Field(min_length=10, max_length=200, description='"tenants/{t}/approvals/{id}"')
+        ],
+    ) -> dict[str, Any]:
+        """Whether a human approved (and how much), denied, or let the request expire."""
+        return await _answer(tools.approval_status(key_of(ctx), approval))
 
     @server.tool(annotations=read_only)
     async def spend_report(

@@ -67,6 +67,37 @@ class ChildKeySpec(BaseModel):
     )
 
 
+class ApprovalAsk(BaseModel):
+    """Which cap to raise, by how much, and why (a human reads it)."""
+
+    quota: str = Field(
+        pattern=r"^(spend/(calendar_day|calendar_month|rolling_24h|lifetime)|run)$",
+        description='the cap that stopped you: "spend/calendar_day", "spend/calendar_month", '
+        '"spend/rolling_24h", "spend/lifetime", or "run" (with agent_run_id)',
+    )
+    amount: str = Field(description='how much more, e.g. "5.00"', pattern=_AMOUNT)
+    currency: str = Field(description="the cap's currency, e.g. USD", pattern=_CURRENCY)
+    reason: str = Field(min_length=1, max_length=1000, description="why, for the approver")
+    agent_run_id: str = Field(default="", max_length=256, description="required for quota run")
+    capped_key: str = Field(
+        default="", max_length=200, description="the ancestor key whose cap stopped you, if any"
+    )
+
+
+def approval_view(approval: V.Approval) -> dict[str, Any]:
+    view: dict[str, Any] = {
+        "approval": approval.name,
+        "state": V.Approval.State.Name(approval.state).removeprefix("STATE_"),
+        "quota": approval.quota,
+        "amount": money_text(approval.amount.micros, approval.amount.currency_code),
+    }
+    if approval.HasField("granted"):
+        view["granted"] = money_text(approval.granted.micros, approval.granted.currency_code)
+    if approval.HasField("expire_time"):
+        view["expires_at"] = approval.expire_time.ToJsonString()
+    return view
+
+
 def _money(amount: str, currency: str, field: str) -> money_pb2.Money:
     try:
         micros = int(Decimal(amount) * 1_000_000)
@@ -157,6 +188,25 @@ class KeyleashTools:
         )
         return {"key": revoked.key.name, "state": "REVOKED",
                 "revoked_descendants": revoked.revoked_descendants}  # fmt: skip
+
+    async def request_approval(self, key: str, ask: ApprovalAsk) -> dict[str, Any]:
+        """Asks a human to raise one cap for the rest of its window; the request, pending."""
+        await self.me(key)
+        approval = await self.vault.create_approval(
+            quota=ask.quota,
+            amount=_money(ask.amount, ask.currency, "amount"),
+            reason=ask.reason,
+            agent_run_id=ask.agent_run_id,
+            capped_key=ask.capped_key,
+            token=key,
+        )
+        return approval_view(approval) | {
+            "note": "a human decides; poll approval_status, and do not retry the spend meanwhile"
+        }
+
+    async def approval_status(self, key: str, name: str) -> dict[str, Any]:
+        await self.me(key)
+        return approval_view(await self.vault.get_approval(name, token=key))
 
     async def spend_report(self, key: str, agent_run_id: str, limit: int) -> dict[str, Any]:
         """Spend of the key's subtree (or of one run) and its newest decisions."""

@@ -16,7 +16,15 @@ from keyleash.vault.v1 import vault_pb2 as V
 from tests.conftest import System
 from tests.mcp.conftest import Connect, mint_parent
 
-TOOLS = {"budget_status", "mint_child_key", "freeze_child_key", "revoke_child_key", "spend_report"}
+TOOLS = {
+    "budget_status",
+    "mint_child_key",
+    "freeze_child_key",
+    "revoke_child_key",
+    "spend_report",
+    "request_approval",
+    "approval_status",
+}
 
 
 def usd(micros: int) -> money_pb2.Money:
@@ -124,9 +132,32 @@ async def test_freeze_and_revoke_reach_descendants_only_and_stop_every_tool(
             ("mint_child_key", {"spec": {"agent_id": "x", "scopes": ["api.call"]}}),
             ("freeze_child_key", {"key": key_id, "reason": "r"}),
             ("revoke_child_key", {"key": key_id, "reason": "r"}),
-        ):
+            ("request_approval", {"ask": {"quota": "run", "amount": "1", "currency": "USD",
+                                          "reason": "r", "agent_run_id": "x"}}),
+            ("approval_status", {"approval": f"tenants/{tenant}/approvals/ap_x"}),
+        ):  # fmt: skip
             result = await client.call_tool(tool, arguments)
             assert result.is_error and f"{tool}: STOP: " in text(result), (tool, text(result))
+
+
+async def test_a_stopped_agent_asks_a_human_and_goes_on_once_approved(
+    over_http: Connect, admin_vault: VaultClient, system: System, tenant: str
+) -> None:
+    parent = await mint_parent(admin_vault, tenant, spend_caps=[day_cap(1_000_000)])
+    assert (await spend(system, parent.secret, 1_000_000)).decision == V.DECISION_ALLOW
+    assert (await spend(system, parent.secret, 500_000)).reason == V.DENY_REASON_SPEND_CAP_EXCEEDED
+    async with over_http(parent.secret) as client:
+        asked = data(await client.call_tool("request_approval", {"ask": {
+            "quota": "spend/calendar_day", "amount": "0.50", "currency": "USD",
+            "reason": "one more report for the customer"}}))  # fmt: skip
+        assert asked["state"] == "PENDING" and asked["amount"] == "0.500000 USD"
+        await admin_vault.approve_approval(asked["approval"], reason="fine")
+        status = data(await client.call_tool("approval_status", {"approval": asked["approval"]}))
+        bad = await client.call_tool("request_approval", {"ask": {
+            "quota": "spend/forever", "amount": "1", "currency": "USD", "reason": "x"}})  # fmt: skip
+    assert status["state"] == "APPROVED" and status["granted"] == "0.500000 USD"
+    assert (await spend(system, parent.secret, 500_000)).decision == V.DECISION_ALLOW
+    assert bad.is_error
 
 
 async def test_spend_report_and_budget_over_stdio(
