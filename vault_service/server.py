@@ -12,6 +12,7 @@ from keyleash_core.grpc_server import BuiltServer, start_grpc_server
 from keyleash_core.redis.scripts import close_redis, create_redis
 from keyleash_core.stores import Stores, connect_stores
 from keyleash_core.telemetry import server_interceptors, setup_metrics
+from vault_service.approval_sweeper import ApprovalSweeper
 from vault_service.audit.drainer import AuditDrainer
 from vault_service.servicer import VaultServicer
 from vault_service.settings import VaultSettings
@@ -59,8 +60,11 @@ async def create_server(
     )
     if settings.audit_enabled and settings.audit_drain:
         drainer.start()
+    sweeper = ApprovalSweeper(servicer.approval_desk, settings.approval_sweep_seconds)
+    sweeper.start()
 
     async def close() -> None:
+        await sweeper.stop()
         await drainer.stop()
         await close_redis(drainer_redis)
         await stores.aclose()

@@ -85,6 +85,11 @@ class VaultServicer(
     def _credential(self, context: Context) -> Credential:
         return credential_of(context, self._settings)
 
+    @property
+    def approval_desk(self) -> ApprovalDesk:
+        """The approvals use case, for the expiry sweeper the server runs beside the RPCs."""
+        return self._approvals
+
     def _key_proto(self, record: KeyRecord) -> vault_pb2.Key:
         return convert.key_to_proto(record, self._clock.now_ms())
 

@@ -5,7 +5,14 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from keyleash_core.settings import SettingsError, StoreSettings, env_bool, env_int, env_str
+from keyleash_core.settings import (
+    SettingsError,
+    StoreSettings,
+    env_bool,
+    env_float,
+    env_int,
+    env_str,
+)
 from vault_service.domain.sealing import SealingError, parse_master_key
 
 
@@ -28,6 +35,9 @@ class VaultSettings:
     audit_max_lag_ms: int
     # Master key sealing connection secrets (KEYLEASH_SECRETS_KEY[_FILE]); None: connections off.
     secrets_key: bytes | None = None
+    # How often pending approval requests past their expiry are recorded expired (0: never; a
+    # request read after its expiry is recorded then anyway).
+    approval_sweep_seconds: float = 30.0
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> VaultSettings:
@@ -44,6 +54,7 @@ class VaultSettings:
             audit_retention_days=env_int(env, "KEYLEASH_AUDIT_RETENTION_DAYS", 90),
             secrets_key=secrets_key_from_env(env),
             audit_max_lag_ms=env_int(env, "KEYLEASH_AUDIT_MAX_LAG_SECONDS", 30) * 1000,
+            approval_sweep_seconds=env_float(env, "KEYLEASH_APPROVAL_SWEEP_SECONDS", 30.0),
         )
 
 

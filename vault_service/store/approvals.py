@@ -37,6 +37,8 @@ _LIST = f"""SELECT {_COLUMNS} FROM approvals a WHERE tenant_id = $1
                             AND k.key_path @> ARRAY[$3]::text[]))
     AND ($4::timestamptz IS NULL OR (create_time, approval_id) < ($4, $5))
     ORDER BY create_time DESC, approval_id DESC LIMIT $6"""
+_DUE = f"""SELECT {_COLUMNS} FROM approvals WHERE state = 'pending' AND expire_time <= $1
+    ORDER BY expire_time LIMIT $2"""
 _USE_LINK = """INSERT INTO approval_links_used (link_sha256, approval_id) VALUES ($1, $2)
     ON CONFLICT DO NOTHING"""
 _EVENT = """INSERT INTO key_events (key_id, tenant_id, action, actor, reason, event_time, details)
@@ -114,6 +116,11 @@ class ApprovalStore:
             approval = approval_from_row(row)
             await _event(con, approval, f"approval_{d.state.value}", d.actor, d.reason, d.now_ms)
         return approval
+
+    async def due(self, now_ms: int, limit: int) -> list[Approval]:
+        """Pending requests whose expiry has passed, oldest expiry first."""
+        rows = await run_db(lambda: self._pool.fetch(_DUE, datetime_from_ms(now_ms), limit))
+        return [approval_from_row(r) for r in rows]
 
     async def link_used(self, digest: bytes) -> bool:
         found = await run_db(

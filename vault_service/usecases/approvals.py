@@ -153,6 +153,13 @@ class ApprovalDesk:
         expired = await self.store.decide(approval.approval_id, decided)
         return expired or (await self.store.get(approval.approval_id)) or approval
 
+    async def expire_due(self, limit: int = 500) -> int:
+        """Records every pending request past its expiry as expired (once each, whichever
+        replica gets there first); how many this call expired."""
+        due = await self.store.due(self.clock.now_ms(), limit)
+        expired = [await self.expire_if_due(a) for a in due]
+        return sum(a.state is ApprovalState.EXPIRED for a in expired)
+
     async def list(
         self, credential: Credential, tenant_id: str, state: str, page_size: int, token: str
     ) -> tuple[list[Approval], str]:
