@@ -50,7 +50,9 @@ def test_compose_file_is_valid_and_its_variables_are_known() -> None:
     text = (ROOT / "docker-compose.yml").read_text()
     compose = yaml.safe_load(text)
     services = compose["services"]
-    assert set(services) == {"redis", "postgres", "vault", "metering", "gateway", "usage-hooks"}
+    assert set(services) == {
+        "redis", "postgres", "vault", "metering", "gateway", "usage-hooks", "approvals", "console"
+    }  # fmt: skip
     for name in ("vault", "metering"):
         service = services[name]
         assert service["build"] == "." and service["command"] == ["python", "-m", f"{name}_service"]
