@@ -9,6 +9,7 @@ from urllib.parse import unquote
 
 from aiohttp import web
 
+from keyleash_core.http_serving import read_body_within
 from keyleash_gateway import answers
 from keyleash_gateway.answers import Reply
 from keyleash_gateway.callbacks import TwilioStatusCallbacks
@@ -56,7 +57,7 @@ async def healthz(_request: web.Request) -> web.Response:
 
 async def proxy(request: web.Request) -> web.StreamResponse:
     settings = request.app[SETTINGS]
-    body = await _read_body(request, settings.max_body_bytes)
+    body = await read_body_within(request, settings.max_body_bytes)
     if body is None:
         return _respond(answers.too_large(settings.max_body_bytes))
     tail = request.match_info["tail"]
@@ -135,20 +136,6 @@ async def twilio_status(request: web.Request) -> web.Response:
         log.exception("gateway error on a twilio status callback")
         reply = answers.unavailable("internal gateway error")
     return _respond(reply)
-
-
-async def _read_body(request: web.Request, limit: int) -> bytes | None:
-    """The whole body, or None once it passes `limit` bytes (the rest is not read)."""
-    if request.content_length is not None and request.content_length > limit:
-        return None
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.content.iter_chunked(65536):
-        size += len(chunk)
-        if size > limit:
-            return None
-        chunks.append(chunk)
-    return b"".join(chunks)
 
 
 def _run_id(request: web.Request) -> str:

@@ -2,30 +2,18 @@
 
 from __future__ import annotations
 
-import os
-import sys
-
-from aiohttp import web
-
-from keyleash_core.settings import SettingsError
-from keyleash_core.telemetry import setup_logging
+from keyleash_core.http_serving import run_standalone
 from keyleash_usage_hooks.app import create_app
 from keyleash_usage_hooks.settings import UsageHooksSettings, split_listen
 
 
 def main() -> None:
-    setup_logging(os.environ)
-    try:
-        settings = UsageHooksSettings.from_env(os.environ)
-    except SettingsError as error:
-        print(f"keyleash_usage_hooks: {error}", file=sys.stderr)
-        raise SystemExit(2) from None
-    host, port = split_listen(settings.listen)
-
-    async def app() -> web.Application:
-        return create_app(settings)  # inside the loop: its gRPC client binds to it
-
-    web.run_app(app(), host=host, port=port, print=None, access_log=None)
+    run_standalone(
+        "keyleash_usage_hooks",
+        UsageHooksSettings.from_env,
+        lambda s: split_listen(s.listen),
+        create_app,
+    )
 
 
 if __name__ == "__main__":

@@ -12,6 +12,7 @@ import logging
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
+from keyleash_core.http_serving import read_body_within
 from keyleash_usage_hooks import answers
 from keyleash_usage_hooks.answers import Reply, UsageHookError
 from keyleash_usage_hooks.ingest import UsageIngest
@@ -58,7 +59,7 @@ async def healthz(_request: web.Request) -> web.Response:
 
 async def usage_events(request: web.Request) -> web.Response:
     limit = request.app[SETTINGS].max_body_bytes
-    body = await _read_body(request, limit)
+    body = await read_body_within(request, limit)
     if body is None:
         return _respond(
             answers.error(
@@ -72,20 +73,6 @@ async def usage_events(request: web.Request) -> web.Response:
         log.exception("usage webhook error for tenant %s", tenant[:128])
         reply = answers.error(503, UsageHookError.UNAVAILABLE, "internal error; nothing recorded")
     return _respond(reply)
-
-
-async def _read_body(request: web.Request, limit: int) -> bytes | None:
-    """The whole body, or None once it passes `limit` bytes (the rest is not read)."""
-    if request.content_length is not None and request.content_length > limit:
-        return None
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.content.iter_chunked(65536):
-        size += len(chunk)
-        if size > limit:
-            return None
-        chunks.append(chunk)
-    return b"".join(chunks)
 
 
 def _respond(reply: Reply) -> web.Response:

@@ -10,9 +10,10 @@ import asyncpg
 import grpc
 
 from keyleash.vault.v1 import vault_pb2, vault_pb2_grpc
-from tests.approvals.approval_helpers import mint_capped, usd
+from tests.approvals.approval_helpers import mint_capped
 from tests.approvals.conftest import DAY_MS, MovableClock
 from tests.conftest import Stores, bearer, service_env
+from tests.integration.vault_helpers import usd
 from vault_service.server import create_server as create_vault
 from vault_service.settings import VaultSettings
 
