@@ -12,7 +12,7 @@ from playwright.async_api import Page
 from keyleash.client import VaultClient
 from keyleash.type.v1 import money_pb2
 from keyleash.vault.v1 import vault_pb2 as V
-from tests.console.conftest import ConsoleSystem, sign_in, tenant_id
+from tests.console.conftest import SCREENSHOTS, ConsoleSystem, sign_in, tenant_id
 from tests.console.helpers import USD, Minted, authorize, paid_call
 from tests.console.test_console_browser import no_token_in, shot
 
@@ -143,7 +143,9 @@ async def test_provisioning_from_the_page_shows_six_secrets_once(
         assert valid.valid and valid.key.key_id == key_id and valid.key.agent_id == "coder"
         assert len(valid.key.policy.allowed_vendors) == 1
         assert secret not in page.url
-    await shot(page, "provisioned")
+    await page.screenshot(  # the README's picture, its secrets masked
+        path=str(SCREENSHOTS / "provisioned.png"), full_page=True, mask=[rows.locator("input")]
+    )
 
     await page.reload()  # resubmits the form: the secrets are not shown again
     content = await page.content()
