@@ -136,7 +136,7 @@ async def test_provisioning_from_the_page_shows_six_secrets_once(
     rows = page.locator("#minted tbody tr")
     assert await rows.count() == 6
     secrets = [await rows.nth(n).locator("input.secret").input_value() for n in range(6)]
-    shown_ids = [await rows.nth(n).get_attribute("data-key-id") for n in range(6)]
+    shown_ids = [await rows.nth(n).get_attribute("data-key-id") or "" for n in range(6)]
     assert await page.locator("#minted .label i").count() == 0  # the label is text
     for secret, key_id in zip(secrets, shown_ids, strict=True):
         valid = await system.vault.validate_key(V.ValidateKeyRequest(key=secret))
