@@ -28,7 +28,12 @@ async def approvals(request: web.Request) -> web.Response:
     )
     session_of(request).remember_tenant(request.match_info["tenant"])
     return render(
-        request, "approvals.html", approvals=listed, state=state, states=list(use.APPROVAL_STATES)
+        request,
+        "approvals.html",
+        approvals=listed,
+        state=state,
+        states=list(use.APPROVAL_STATES),
+        limit=use.INBOX_LIMIT,
     )
 
 

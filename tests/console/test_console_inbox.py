@@ -119,9 +119,23 @@ async def test_provisioning_from_the_page_shows_six_secrets_once(
     console_system: ConsoleSystem, page: Page
 ) -> None:
     system, tenant = console_system, tenant_id()
+    own = await system.vault.create_policy_template(
+        tenant_id=tenant,
+        template_id="support",
+        template=V.PolicyTemplate(
+            display_name="Support bot <i>v2</i>",
+            policy=V.Policy(max_cost_per_call=money_pb2.Money(currency_code="EUR", micros=USD)),
+        ),
+    )
     await sign_in(page, system.url)
     await page.goto(f"{system.url}/tenants/{tenant}/templates")
+    mine = page.locator(f'tr[data-template="{own.name}"]')
+    assert await mine.locator(".title").inner_text() == own.display_name  # as text
+    assert await mine.locator(".title i").count() == 0
+    assert await mine.locator(".limits").inner_text() == "1.00 EUR a call"
+    assert await mine.locator(".pill").count() == 0  # the tenant's own, not shipped
     row = page.locator('tr[data-template="policyTemplates/agent-per-vendor"]')
+    assert await row.locator(".pill").inner_text() == "shipped"
     vendors = await row.locator("ul.vendor-keys li b").all_inner_texts()
     assert len(vendors) == 6 and "openai" in vendors and "aws" in vendors
     assert "2000.00 USD / calendar_month" in await row.locator("ul.vendor-keys").inner_text()
