@@ -8,8 +8,10 @@ from pathlib import Path
 
 from aiohttp import web
 
+from keyleash_console import pages_inbox as inbox
 from keyleash_console import pages_keys as keys
 from keyleash_console import pages_money as money
+from keyleash_console.inbox import Inbox
 from keyleash_console.rendering import TEMPLATES, template_environment
 from keyleash_console.security import (
     SESSIONS,
@@ -29,6 +31,7 @@ def create_app(settings: ConsoleSettings) -> web.Application:
     app = web.Application(middlewares=[security_headers, require_session, keyleash_errors])
     console = Console(settings)
     app[keys.CONSOLE] = console
+    app[inbox.INBOX] = Inbox(console.vault)
     app[SESSIONS] = SessionStore(settings.session_seconds)
     app[keys.SECURE_COOKIES] = settings.secure_cookies
     app[TEMPLATES] = template_environment()
@@ -62,6 +65,12 @@ def add_routes(router: web.UrlDispatcher) -> None:
     router.add_get(f"{tenant}/connections", money.connections, name="connections")
     router.add_post(f"{tenant}/connections", money.add_connection)
     router.add_post(f"{tenant}/connections/{{connection}}/rotate", money.rotate_connection)
+    router.add_get(f"{tenant}/approvals", inbox.approvals, name="approvals")
+    router.add_post(f"{tenant}/approvals/{{approval}}/approve", inbox.approve)
+    router.add_post(f"{tenant}/approvals/{{approval}}/deny", inbox.deny)
+    router.add_get(f"{tenant}/templates", inbox.templates, name="templates")
+    router.add_post(f"{tenant}/provision", inbox.provision)
+    router.add_post(f"{tenant}/mint", inbox.mint)
 
 
 async def healthz(_request: web.Request) -> web.Response:

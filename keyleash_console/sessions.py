@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 
 COOKIE_NAME = "keyleash_console_session"
 MAX_SESSIONS = 10_000
+MAX_SHOWN_REQUESTS = 100
 
 
 @dataclass
@@ -24,9 +25,18 @@ class Session:
     csrf_token: str = field(repr=False)
     expires_at: float
     tenants: list[str] = field(default_factory=list)  # recently opened, newest first
+    # Request ids of the mint/provision forms whose secrets a page already showed: a reload (a
+    # resubmitted form) shows them never again. Ids only, never a secret.
+    shown_requests: list[str] = field(default_factory=list)
 
     def remember_tenant(self, tenant_id: str) -> None:
         self.tenants = [tenant_id, *(t for t in self.tenants if t != tenant_id)][:10]
+
+    def was_shown(self, request_id: str) -> bool:
+        return request_id in self.shown_requests
+
+    def mark_shown(self, request_id: str) -> None:
+        self.shown_requests = [request_id, *self.shown_requests][:MAX_SHOWN_REQUESTS]
 
     def csrf_matches(self, presented: str) -> bool:
         return hmac.compare_digest(presented.encode(), self.csrf_token.encode())
