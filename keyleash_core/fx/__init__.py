@@ -13,11 +13,14 @@ Only the pairs listed convert (no triangulation): an unknown pair is a denial, n
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from functools import cache
 from importlib import resources
+
+from keyleash_core.keyrecord import KeyRecord
+from keyleash_core.money import Money
 
 PPB = 10**9
 MAX_RATE_PPB = 10**6 * PPB  # a million units of quote per unit of base: beyond any real pair
@@ -91,3 +94,35 @@ def with_overrides(overrides: list[Rate], revision: int) -> FxTable:
     rates = dict(shipped.rates)
     rates.update({(r.base, r.quote): r for r in overrides})
     return FxTable(f"{shipped.version}+r{revision}", rates)
+
+
+@dataclass(frozen=True)
+class Conversion:
+    """An amount converted into another currency, with the rate and table version used."""
+
+    amount: Money
+    rate: str
+    version: str
+
+
+def conversions(table: FxTable, money: Money, currencies: Iterable[str]) -> dict[str, Conversion]:
+    """`money` in each of `currencies` (but its own) the table has a rate for; others omitted."""
+    found = {}
+    for currency in sorted(set(currencies) - {money.currency}):
+        rate = table.rate(money.currency, currency)
+        if rate is not None:
+            micros = convert_up(money.micros, rate.ppb)
+            found[currency] = Conversion(Money(currency, micros), rate.decimal, table.version)
+    return found
+
+
+def cap_currencies(chain: Sequence[KeyRecord]) -> set[str]:
+    """Every currency a cap (spend, run, per call) of the key chain is in."""
+    found: set[str] = set()
+    for record in chain:
+        policy = record.policy
+        found.update(c.limit.currency for c in policy.spend_caps)
+        for cap in (policy.run_spend_cap, policy.max_cost_per_call):
+            if cap is not None:
+                found.add(cap.currency)
+    return found
