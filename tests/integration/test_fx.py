@@ -176,3 +176,23 @@ async def test_set_exchange_rate_validates_and_is_admin_only(metering: Any) -> N
     assert pairs[("EUR", "USD")].rate == "1.08"
     assert pairs[("EUR", "USD")].source == "shipped"
     assert len(pairs) >= 30  # every pair of USD, EUR, GBP, JPY, CHF, CAD
+
+
+async def test_windows_rebuilt_after_redis_lost_them_count_converted_events(
+    vault: Any, metering: Any, tenant: str, redis_client: Any
+) -> None:
+    rolling = vault_pb2.SpendCap(
+        limit=money("USD", 5_400_000), window=vault_pb2.SpendCap.WINDOW_ROLLING_24H
+    )
+    minted = await mint(vault, admin(), tenant, spend_caps=[usd_cap(5_400_000), rolling])
+    for _ in range(4):
+        reply = await authorize(vault, minted.secret, money("EUR", 1_000_000))
+        await charge(metering, minted.key.key_id, money("EUR", 1_000_000), reply.reservation_id)
+    lost = [name async for name in redis_client.scan_iter(match=f"*{{{tenant}}}*")]
+    assert lost
+    await redis_client.delete(*lost)
+    # Rebuilt from billing_events: 4.32 USD counted (converted), so one more euro fits exactly.
+    again = await authorize(vault, minted.secret, money("EUR", 1_000_000))
+    assert again.decision == ALLOW
+    assert [q.used for q in again.quotas if q.unit == "USD"] == [5_400_000, 5_400_000]
+    assert (await authorize(vault, minted.secret, money("EUR", 1))).decision == DENY
