@@ -16,9 +16,7 @@ from keyleash_ops.cli_common import (
 
 
 def _rows(rates: list[metering_pb2.ExchangeRate]) -> list[list[str]]:
-    return [
-        [f"{r.base_currency_code}/{r.quote_currency_code}", r.rate, r.source] for r in rates
-    ]
+    return [[f"{r.base_currency_code}/{r.quote_currency_code}", r.rate, r.source] for r in rates]
 
 
 def _set(args: argparse.Namespace) -> int:

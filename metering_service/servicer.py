@@ -49,9 +49,7 @@ def _run_id(context: Context) -> str:
     return agent_run_id_of(context)
 
 
-class MeteringServicer(
-    AlertRpcs, UsageHookRpcs, FxRpcs, metering_pb2_grpc.MeteringServiceServicer
-):
+class MeteringServicer(AlertRpcs, UsageHookRpcs, FxRpcs, metering_pb2_grpc.MeteringServiceServicer):
     """Thin adapter from the generated service to the metering use cases."""
 
     def __init__(

@@ -4,11 +4,11 @@ With a reservation, the script replaces the hold by the actual amount in the win
 touched, each in its cap's currency: the hold released is what Authorize held there (converted
 at the rate in force then), the amount counted is the event's, converted at the rate in force
 when it was recorded (`event.converted`), so a rate change between hold and charge is settled at
-the charge's rate. Without one (or when the hold is gone, already settled, or in another currency), it adds
-the amount to every spend window of the key chain for the event's time, like Authorize's hold, but
-only in keys Redis has loaded: an unloaded key is rebuilt from billing_events, which already hold
-this event. The script also counts the event in the tenant's daily counter and throttles the
-tenant when the counter crosses its threshold.
+the charge's rate. Without one (or when the hold is gone, already settled, or in a currency the
+event has no amount in), it adds the amount to every spend window of the key chain for the
+event's time, like Authorize's hold, but only in keys Redis has loaded: an unloaded key is
+rebuilt from billing_events, which already hold this event. The script also counts the event
+in the tenant's daily counter and throttles the tenant when the counter crosses its threshold.
 """
 
 from __future__ import annotations

@@ -23,9 +23,7 @@ from keyleash_core.money import MAX_ABS_MICROS, Money, is_currency_code
 SHIPPED = ("USD", "EUR", "GBP", "JPY", "CHF", "CAD")
 
 
-@given(
-    micros=st.integers(-MAX_ABS_MICROS, MAX_ABS_MICROS), ppb=st.integers(1, MAX_RATE_PPB)
-)
+@given(micros=st.integers(-MAX_ABS_MICROS, MAX_ABS_MICROS), ppb=st.integers(1, MAX_RATE_PPB))
 def test_a_conversion_is_never_below_the_exact_value_nor_a_micro_above(
     micros: int, ppb: int
 ) -> None:

@@ -108,11 +108,11 @@ def _check_costs(
                 f"and the FX table has no {cost.currency}/{cap.currency} rate",
                 name,
             )
-    cap = policy.max_cost_per_call
-    if cap is not None and amounts[cap.currency] > cap.micros:
+    per_call = policy.max_cost_per_call
+    if per_call is not None and amounts[per_call.currency] > per_call.micros:
         return PureDenial(
             DenyReason.PER_CALL_CAP_EXCEEDED,
-            f"estimated {cost} exceeds {cap} per call for {name}",
+            f"estimated {cost} exceeds {per_call} per call for {name}",
             name,
         )
     return None
