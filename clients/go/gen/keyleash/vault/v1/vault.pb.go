@@ -869,7 +869,8 @@ type SpendCap struct {
 	sizeCache     protoimpl.SizeCache
 	unknownFields protoimpl.UnknownFields
 
-	// The cap. Calls estimated in another currency are denied by this cap.
+	// The cap. A call estimated in another currency is held here converted into this one at the
+	// rate in force (rounded up); without a rate for the pair it is denied (FX_RATE_UNKNOWN).
 	Limit *v1.Money `protobuf:"bytes,1,opt,name=limit,proto3" json:"limit,omitempty"`
 	// The window the cap applies to.
 	Window SpendCap_Window `protobuf:"varint,2,opt,name=window,proto3,enum=keyleash.vault.v1.SpendCap_Window" json:"window,omitempty"`
