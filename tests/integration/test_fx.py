@@ -7,6 +7,7 @@ read the shipped EUR/USD = 1.08; BRL/USD is never set, so it stays unknown.
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from typing import Any
 
@@ -196,3 +197,14 @@ async def test_windows_rebuilt_after_redis_lost_them_count_converted_events(
     assert again.decision == ALLOW
     assert [q.used for q in again.quotas if q.unit == "USD"] == [5_400_000, 5_400_000]
     assert (await authorize(vault, minted.secret, money("EUR", 1))).decision == DENY
+
+
+async def test_concurrent_eur_holds_fill_a_usd_cap_exactly(vault: Any, tenant: str) -> None:
+    minted = await mint(vault, admin(), tenant, spend_caps=[usd_cap(5_400_000)])
+    replies = await asyncio.gather(
+        *(authorize(vault, minted.secret, money("EUR", 1_000_000)) for _ in range(30))
+    )
+    assert sum(r.decision == ALLOW for r in replies) == 5  # 5 x 1.08 USD = the cap, exactly
+    assert {r.reason for r in replies if r.decision == DENY} == {
+        vault_pb2.DENY_REASON_SPEND_CAP_EXCEEDED
+    }
