@@ -5,9 +5,9 @@ Adding a subcommand: write a module with `register(subparsers)` that adds its pa
 append `_lazy("<module>")` to COMMANDS below (modules are imported when the parser is built).
 
 Subcommands: `up` (run the system), `keys`, `spend`, `events`, `tenant`, `audit`, `alerts`,
-`usage-hooks`, `approvals`, `templates`, `agents` (operations over gRPC with an admin token; see
-keyleash_ops.cli_common for flags and exit codes), `console` (the operator's web pages), `mcp`
-(tools for an agent) and `demo`.
+`usage-hooks`, `approvals`, `templates`, `agents`, `fx` (operations over gRPC with an admin
+token; see keyleash_ops.cli_common for flags and exit codes), `console` (the operator's web
+pages), `mcp` (tools for an agent) and `demo`.
 """
 
 from __future__ import annotations
@@ -45,6 +45,7 @@ COMMANDS: list[Register] = [
     _lazy("cli_usage_hooks"),
     _lazy("cli_approvals"),
     _lazy("cli_console"),
+    _lazy("cli_fx"),
     _lazy("demo"),
 ]
 

@@ -41,8 +41,17 @@ EVENT_COLUMNS = [
     "occur_time", "kind", "amount", "currency", "tenant_id", "key_id", "agent_id",
     "agent_run_id", "vendor", "endpoint", "model", "input_tokens", "output_tokens",
     "cached_input_tokens", "reason", "cost_source", "reservation_id", "request_id", "event_id",
-    "trace_id",
+    "trace_id", "converted",
 ]  # fmt: skip
+
+
+def converted_text(event: P.BillingEvent) -> str:
+    """The event's amount in its caps' other currencies, with the rate and FX table version:
+    "1.080000 USD @1.08 (2026-12-01)", several joined by "; ", "" when none."""
+    return "; ".join(
+        f"{format_money(c.amount)} @{c.rate} ({c.fx_table_version})"
+        for c in event.converted_amounts
+    )
 
 
 def _add_range(parser: argparse.ArgumentParser) -> None:
@@ -143,6 +152,7 @@ def event_row(event: P.BillingEvent) -> dict[str, str]:
         kind=P.BillingEvent.Kind.Name(event.kind).removeprefix("KIND_").lower(),
         amount=amount,
         currency=event.amount.currency_code,
+        converted=converted_text(event),
     )
     return row
 
@@ -161,10 +171,12 @@ def _write(events: Iterable[P.BillingEvent], fmt: str) -> None:
 def _print_events(events: list[P.BillingEvent]) -> None:
     rows = [
         [format_time(e.occur_time), event_row(e)["kind"], format_money(e.amount), e.key_id,
-         e.agent_run_id or "-", e.model or e.vendor or "-", e.endpoint or "-"]
+         e.agent_run_id or "-", e.model or e.vendor or "-", e.endpoint or "-",
+         converted_text(e) or "-"]
         for e in events
     ]  # fmt: skip
-    print_table(["TIME", "KIND", "AMOUNT", "KEY", "RUN", "VENDOR/MODEL", "ENDPOINT"], rows)
+    headers = ["TIME", "KIND", "AMOUNT", "KEY", "RUN", "VENDOR/MODEL", "ENDPOINT", "CONVERTED"]
+    print_table(headers, rows)
 
 
 def _events_list(args: argparse.Namespace) -> int:

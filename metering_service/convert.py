@@ -142,6 +142,12 @@ def event_to_proto(e: BillingEvent) -> metering_pb2.BillingEvent:
         reservation_id=e.reservation_id, attributes=e.attributes,
         occur_time=timestamp_from_us(e.occur_time_us),
         record_time=timestamp_from_us(e.record_time_us),
+        converted_amounts=[
+            metering_pb2.ConvertedAmount(
+                amount=money_to_proto(c.amount), rate=c.rate, fx_table_version=c.version
+            )
+            for _cur, c in sorted(e.converted.items())
+        ],
     )  # fmt: skip
 
 

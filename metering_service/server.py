@@ -8,6 +8,7 @@ import grpc
 
 from keyleash.metering.v1 import metering_pb2, metering_pb2_grpc
 from keyleash_core.clock import Clock, SystemClock
+from keyleash_core.fx.store import FxRates
 from keyleash_core.grpc_server import BuiltServer, start_grpc_server
 from keyleash_core.stores import connect_stores
 from keyleash_core.telemetry import server_interceptors, setup_metrics
@@ -24,6 +25,7 @@ from metering_service.store.reservations import ReservationOwners
 from metering_service.store.tenants import TenantBudgets
 from metering_service.store.usage_webhook_secrets import UsageWebhookSecretStore
 from metering_service.store.writer import GroupCommitWriter
+from metering_service.usecases.exchange_rates import ExchangeRates
 from metering_service.usecases.key_access import KeyAccess
 from metering_service.usecases.model_prices import ModelPrices
 from metering_service.usecases.read_spend import SpendReader
@@ -46,6 +48,7 @@ async def create_server(
     access = KeyAccess(KeyDirectory(stores.pool), settings.stores.key_pepper)
     tenants = TenantBudgets(stores.pool, stores.redis, stores.scripts)
     prices = ModelPrices(load_price_table(), TenantPrices(stores.pool))
+    fx = FxRates(stores.pool)
     recorder = SpendRecorder(
         access=access,
         writer=writer,
@@ -54,6 +57,7 @@ async def create_server(
         prices=prices,
         reservations=ReservationOwners(stores.pool, stores.redis),
         clock=clock,
+        fx=fx,
     )
     servicer = MeteringServicer(
         recorder=recorder,
@@ -65,6 +69,7 @@ async def create_server(
             UsageWebhookSecretStore(stores.pool), settings.stores.key_pepper
         ),
         settings=settings.stores,
+        exchange_rates=ExchangeRates(fx),
     )
     worker = AlertWorker(stores.pool, settings.alerts, settings.stores.key_pepper, clock)
 

@@ -26,9 +26,11 @@ from keyleash_core.wire import money_to_proto
 from metering_service import convert
 from metering_service.alert_rpcs import AlertRpcs
 from metering_service.alerts.subscriptions import AlertSubscriptions
+from metering_service.fx_rpcs import FxRpcs
 from metering_service.pricing import ModelPrice
 from metering_service.store.billing import EventFilter
 from metering_service.usage_hook_rpcs import UsageHookRpcs
+from metering_service.usecases.exchange_rates import ExchangeRates
 from metering_service.usecases.model_prices import ModelPrices
 from metering_service.usecases.read_spend import SpendReader
 from metering_service.usecases.record_spend import Recorded, SpendRecorder
@@ -47,7 +49,7 @@ def _run_id(context: Context) -> str:
     return agent_run_id_of(context)
 
 
-class MeteringServicer(AlertRpcs, UsageHookRpcs, metering_pb2_grpc.MeteringServiceServicer):
+class MeteringServicer(AlertRpcs, UsageHookRpcs, FxRpcs, metering_pb2_grpc.MeteringServiceServicer):
     """Thin adapter from the generated service to the metering use cases."""
 
     def __init__(
@@ -60,7 +62,9 @@ class MeteringServicer(AlertRpcs, UsageHookRpcs, metering_pb2_grpc.MeteringServi
         alerts: AlertSubscriptions,
         usage_secrets: UsageWebhookSecrets,
         settings: StoreSettings,
+        exchange_rates: ExchangeRates,
     ) -> None:
+        self._exchange_rates = exchange_rates
         self._alerts = alerts
         self._usage_secrets = usage_secrets
         self._recorder = recorder

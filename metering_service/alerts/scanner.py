@@ -33,10 +33,14 @@ RECENT_KEYS = """SELECT k.key_id, k.policy FROM keys k WHERE k.tenant_id = $1 AN
     WHERE tenant_id = $1 AND record_time > now() - make_interval(secs => $2))"""
 KNOWN_FACTS = """SELECT fact_key FROM alert_facts
     WHERE tenant_id = $1 AND fact_key = ANY ($2::text[])"""
-KEY_SPEND = """SELECT COALESCE(SUM(amount_micros), 0)::bigint FROM billing_events
-    WHERE tenant_id = $1 AND key_path @> ARRAY[$2] AND currency_code = $3 AND occur_time >= $4"""
-RUN_SPEND = """SELECT agent_run_id, SUM(amount_micros)::bigint AS spent FROM billing_events
-    WHERE tenant_id = $1 AND key_path @> ARRAY[$2] AND currency_code = $3
+# An event counts in a cap's currency ($3) in its own amount or its stamped conversion.
+_IN_CAP_CURRENCY = """CASE WHEN currency_code = $3 THEN amount_micros
+    ELSE (converted->$3->>'micros')::bigint END"""
+_COUNTS_IN = "(currency_code = $3 OR converted ? $3)"
+KEY_SPEND = f"""SELECT COALESCE(SUM({_IN_CAP_CURRENCY}), 0)::bigint FROM billing_events
+    WHERE tenant_id = $1 AND key_path @> ARRAY[$2] AND {_COUNTS_IN} AND occur_time >= $4"""
+RUN_SPEND = f"""SELECT agent_run_id, SUM({_IN_CAP_CURRENCY})::bigint AS spent FROM billing_events
+    WHERE tenant_id = $1 AND key_path @> ARRAY[$2] AND {_COUNTS_IN}
       AND agent_run_id IN (SELECT DISTINCT agent_run_id FROM billing_events
           WHERE tenant_id = $1 AND agent_run_id <> ''
             AND record_time > now() - make_interval(secs => $4))

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import hashlib
+import json
 from dataclasses import dataclass, field
 from datetime import date
 from enum import Enum
 
+from keyleash_core.fx import Conversion
 from keyleash_core.money import Money
 from keyleash_core.times import datetime_from_us
 
@@ -60,6 +62,9 @@ class BillingEvent:
     record_time_us: int = 0
     # The Postgres transaction that recorded it (xid8 as text); set by the billing stream.
     commit_xid: str = ""
+    # The amount in every other currency a cap of the key chain is in, at the rate in force
+    # when it was recorded (billing_events.converted): what it counts in those caps.
+    converted: dict[str, Conversion] = field(default_factory=dict)
 
     @property
     def occur_time_ms(self) -> int:
@@ -84,3 +89,21 @@ def payload_digest(rpc: str, serialized_request: bytes) -> bytes:
 def utc_day(micros: int) -> date:
     """The UTC day an event counts in (daily_spend.day)."""
     return datetime_from_us(micros).date()
+
+
+def converted_to_json(converted: dict[str, Conversion]) -> str:
+    """billing_events.converted: {"USD": {"micros": .., "rate": "1.08", "version": ..}}."""
+    return json.dumps(
+        {
+            cur: {"micros": c.amount.micros, "rate": c.rate, "version": c.version}
+            for cur, c in converted.items()
+        },
+        sort_keys=True,
+    )
+
+
+def converted_from_json(text: str) -> dict[str, Conversion]:
+    return {
+        cur: Conversion(Money(cur, int(v["micros"])), v["rate"], v["version"])
+        for cur, v in json.loads(text).items()
+    }

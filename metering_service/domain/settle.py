@@ -1,11 +1,14 @@
 """The plan handed to settle.lua for one newly recorded event (pure).
 
 With a reservation, the script replaces the hold by the actual amount in the windows the hold
-touched. Without one (or when the hold is gone, already settled, or in another currency), it adds
-the amount to every spend window of the key chain for the event's time, like Authorize's hold, but
-only in keys Redis has loaded: an unloaded key is rebuilt from billing_events, which already hold
-this event. The script also counts the event in the tenant's daily counter and throttles the
-tenant when the counter crosses its threshold.
+touched, each in its cap's currency: the hold released is what Authorize held there (converted
+at the rate in force then), the amount counted is the event's, converted at the rate in force
+when it was recorded (`event.converted`), so a rate change between hold and charge is settled at
+the charge's rate. Without one (or when the hold is gone, already settled, or in a currency the
+event has no amount in), it adds the amount to every spend window of the key chain for the
+event's time, like Authorize's hold, but only in keys Redis has loaded: an unloaded key is
+rebuilt from billing_events, which already hold this event. The script also counts the event
+in the tenant's daily counter and throttles the tenant when the counter crosses its threshold.
 """
 
 from __future__ import annotations
@@ -71,17 +74,21 @@ def settle_call(
             index_of[name] = len(keys)  # Lua indexes from 1
         return index_of[name]
 
+    # The event's amount in each currency it counts in: its own and each conversion.
+    amounts = {cur: c.amount.micros for cur, c in event.converted.items()}
+    amounts[event.amount.currency] = event.amount.micros
     links = []
     occur_ms = event.occur_time_ms
     for record in chain:
         adds = []
         for check in spend_checks([record], event.agent_run_id, occur_ms):
-            if check.currency != event.amount.currency:
-                continue
+            if check.currency not in amounts:
+                continue  # no rate for the pair: Charge refused it unless the amount is 0
             for name in check.keys:
                 index(name)
             entry = _add_entry(check, index_of, now_ms)
             if entry is not None:
+                entry["m"] = amounts[check.currency]
                 adds.append(entry)
         links.append({"pv": record.policy_version, "adds": adds})
     event_day, _start, _end = day_period(occur_ms)
@@ -92,6 +99,7 @@ def settle_call(
         "dup": 1 if duplicate else 0,
         "amt": event.amount.micros,
         "cur": event.amount.currency,
+        "amts": amounts,
         "key_id": me.key_id,
         "res": 1 if event.reservation_id else 0,
         "day": event_day,

@@ -25,13 +25,15 @@ from metering_service.domain.events import (
     BillingEvent,
     Kind,
     WriteResult,
+    converted_from_json,
+    converted_to_json,
     utc_day,
 )
 
 EVENT_COLUMNS = """event_id, request_id, tenant_id, key_id, parent_key_id, key_path, agent_id,
     agent_run_id, trace_id, kind, currency_code, amount_micros, vendor, endpoint, model,
     input_tokens, output_tokens, cached_input_tokens, reason, cost_source, vendor_request_id,
-    reservation_id, attributes, occur_time, record_time"""
+    reservation_id, attributes, occur_time, record_time, converted"""
 
 INSERT_REQUESTS = """INSERT INTO billing_requests (request_id, payload_digest, event_id, occur_time)
     SELECT * FROM unnest($1::text[], $2::bytea[], $3::uuid[], $4::timestamptz[])
@@ -82,6 +84,7 @@ def event_from_row(row: Any) -> BillingEvent:
         occur_time_us=us_from_datetime(row["occur_time"]),
         record_time_us=us_from_datetime(row["record_time"]),
         commit_xid=row.get("xid") or "",
+        converted=converted_from_json(row["converted"]),
     )
 
 
@@ -92,7 +95,7 @@ def _event_args(e: BillingEvent, record_time: Any) -> tuple[Any, ...]:
         e.amount.currency, e.amount.micros, e.vendor, e.endpoint, e.model, e.input_tokens,
         e.output_tokens, e.cached_input_tokens, e.reason, e.cost_source, e.vendor_request_id,
         e.reservation_id, json.dumps(e.attributes, sort_keys=True),
-        datetime_from_us(e.occur_time_us), record_time,
+        datetime_from_us(e.occur_time_us), record_time, converted_to_json(e.converted),
     )  # fmt: skip
 
 

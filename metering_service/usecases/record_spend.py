@@ -8,7 +8,7 @@ import asyncio
 import logging
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from keyleash_core.auth import Credential
 from keyleash_core.clock import Clock
@@ -18,6 +18,8 @@ from keyleash_core.errors import (
     PermissionDenied,
     StoreUnavailable,
 )
+from keyleash_core.fx import cap_currencies, conversions
+from keyleash_core.fx.store import FxRates
 from keyleash_core.money import Money
 from keyleash_core.reasons import ErrorReason
 from metering_service.domain.events import BillingEvent, Kind, WriteResult, charge_kind
@@ -88,6 +90,7 @@ class SpendRecorder:
         prices: ModelPrices,
         reservations: ReservationOwners,
         clock: Clock,
+        fx: FxRates,
     ) -> None:
         self._reservations = reservations
         self._access = access
@@ -96,6 +99,7 @@ class SpendRecorder:
         self.settlements = settlements
         self.tenants = tenants
         self._prices = prices
+        self._fx = fx
         self.clock = clock
 
     def _event(
@@ -135,12 +139,32 @@ class SpendRecorder:
 
     async def _priced(self, chain: KeyChain, spec: EventSpec) -> BillingEvent:
         if spec.amount is not None:
-            return self._event(chain, spec, charge_kind(spec.amount.micros), spec.amount)
-        price, source = await self._prices.price_of(chain.key.tenant_id, spec.model)
-        cost = usage_cost_micros(
-            price, spec.input_tokens, spec.output_tokens, spec.cached_input_tokens
-        )
-        return self._event(chain, spec, Kind.USAGE, Money(CURRENCY, cost), source)
+            event = self._event(chain, spec, charge_kind(spec.amount.micros), spec.amount)
+        else:
+            price, source = await self._prices.price_of(chain.key.tenant_id, spec.model)
+            cost = usage_cost_micros(
+                price, spec.input_tokens, spec.output_tokens, spec.cached_input_tokens
+            )
+            event = self._event(chain, spec, Kind.USAGE, Money(CURRENCY, cost), source)
+        return await self._converted(chain, event)
+
+    async def _converted(self, chain: KeyChain, event: BillingEvent) -> BillingEvent:
+        """The event with its amount in every other currency a cap of the chain is in, at the
+        rate in force now (rounded up). A pair without a rate refuses the event (nothing is
+        recorded): counting it nowhere would let spend pass the cap unseen."""
+        wanted = cap_currencies(chain.records) - {event.amount.currency}
+        if not wanted or event.amount.micros == 0:
+            return event
+        found = conversions(await self._fx.table(), event.amount, wanted)
+        missing = sorted(wanted - set(found))
+        if missing:
+            raise FailedPrecondition(
+                f"{event.amount.currency} cannot be counted in the {', '.join(missing)} caps of "
+                f"{chain.key.name}: the FX table has no rate for the pair (SetExchangeRate)",
+                reason=ErrorReason.FX_RATE_UNKNOWN,
+                metadata={"currency": event.amount.currency, "cap_currency": missing[0]},
+            )
+        return replace(event, converted=found)
 
     async def record(self, credential: Credential, spec: EventSpec) -> Recorded:
         """Charge or RecordUsage: commit (group-committed), then settle if newly recorded."""

@@ -67,11 +67,12 @@ def call(**overrides: object) -> CallRequest:
             "CONSTRAINT_DENIED",
         ),
         (Policy(max_cost_per_call=Money(USD, 99)), {}, "PER_CALL_CAP_EXCEEDED"),
-        (Policy(max_cost_per_call=Money("EUR", 10**6)), {}, "PER_CALL_CAP_EXCEEDED"),
+        # Another currency than a cap, without a rate for the pair: FX_RATE_UNKNOWN.
+        (Policy(max_cost_per_call=Money("EUR", 10**6)), {}, "FX_RATE_UNKNOWN"),
         (
             Policy(spend_caps=(SpendCap(Money("EUR", 10**6), SpendWindow.LIFETIME),)),
             {},
-            "SPEND_CAP_EXCEEDED",
+            "FX_RATE_UNKNOWN",
         ),
         (Policy(), {}, None),
         (Policy(max_cost_per_call=Money(USD, 100)), {}, None),
@@ -138,3 +139,19 @@ def test_policy_json_round_trip() -> None:
         max_calls=3,
     )
     assert Policy.from_json(policy.to_json()) == policy
+
+
+@pytest.mark.parametrize(
+    ("eur_per_call_cap", "converted_eur", "reason"),
+    [(93, 93, None), (92, 93, "PER_CALL_CAP_EXCEEDED"), (10**6, None, "FX_RATE_UNKNOWN")],
+)
+def test_costs_in_another_currency_are_checked_converted(
+    eur_per_call_cap: int, converted_eur: int | None, reason: str | None
+) -> None:
+    policy = Policy(
+        max_cost_per_call=Money("EUR", eur_per_call_cap),
+        spend_caps=(SpendCap(Money("EUR", 10**6), SpendWindow.LIFETIME),),
+    )
+    converted = {} if converted_eur is None else {"EUR": converted_eur}
+    denial = check_call([record(policy)], call(), converted)
+    assert (denial.reason if denial else None) == reason

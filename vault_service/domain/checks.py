@@ -1,6 +1,9 @@
 """The pure part of a decision: scope, endpoint, vendor, attributes, per-call cost, currency.
 
-Run over the cached policy of the key and its ancestors before the one Redis script.
+Run over the cached policy of the key and its ancestors before the one Redis script. A cost in
+another currency than a cap is checked (and held) in the cap's currency: `converted` carries the
+estimate in every currency the chain's caps are in (keyleash_core.fx, rounded up); a cap whose
+currency it lacks (no rate for the pair) denies the call with FX_RATE_UNKNOWN.
 """
 
 from __future__ import annotations
@@ -43,10 +46,18 @@ def constraint_met(allowed_values: Sequence[str], value: str | None) -> bool:
     return all(any(value_allowed(p, v) for p in allowed_values) for v in value.split("\n"))
 
 
-def check_call(chain: Sequence[KeyRecord], call: CallRequest) -> PureDenial | None:
-    """The first policy of the chain (key first, then ancestors) that forbids the call, if any."""
+def check_call(
+    chain: Sequence[KeyRecord], call: CallRequest, converted: Mapping[str, int] | None = None
+) -> PureDenial | None:
+    """The first policy of the chain (key first, then ancestors) that forbids the call, if any.
+
+    `converted`: the estimated cost in each currency it converts into (None: its own only)."""
+    cost = call.estimated_cost
+    amounts = dict(converted or {})
+    if cost is not None:
+        amounts[cost.currency] = cost.micros
     for record in chain:
-        denial = _check_one(record, call)
+        denial = _check_one(record, call) or _check_costs(record, call, amounts)
         if denial is not None:
             return denial
     return None
@@ -78,29 +89,30 @@ def _check_one(record: KeyRecord, call: CallRequest) -> PureDenial | None:
                 f"attribute {constraint.attribute}={value!r} is not allowed for {name}",
                 name,
             )
-    cost = call.estimated_cost
-    cap = policy.max_cost_per_call
-    if cap is not None and cost is not None and cost.micros > 0:
-        if cost.currency != cap.currency or cost.micros > cap.micros:
+    return None
+
+
+def _check_costs(
+    record: KeyRecord, call: CallRequest, amounts: Mapping[str, int]
+) -> PureDenial | None:
+    cost, policy, name = call.estimated_cost, record.policy, record.name
+    if cost is None or cost.micros <= 0:
+        return None
+    caps = [c.limit for c in policy.spend_caps]
+    caps += [c for c in (policy.run_spend_cap, policy.max_cost_per_call) if c is not None]
+    for cap in caps:
+        if cap.currency not in amounts:
             return PureDenial(
-                DenyReason.PER_CALL_CAP_EXCEEDED,
-                f"estimated {cost} exceeds {cap} per call for {name}",
+                DenyReason.FX_RATE_UNKNOWN,
+                f"estimated cost in {cost.currency} but {name} caps spend in {cap.currency}, "
+                f"and the FX table has no {cost.currency}/{cap.currency} rate",
                 name,
             )
-    if cost is not None and cost.micros > 0:
-        for spend_cap in policy.spend_caps:
-            if spend_cap.limit.currency != cost.currency:
-                return PureDenial(
-                    DenyReason.SPEND_CAP_EXCEEDED,
-                    f"estimated cost in {cost.currency} but {name} caps spend in "
-                    f"{spend_cap.limit.currency}",
-                    name,
-                )
-        run_cap = policy.run_spend_cap
-        if run_cap is not None and run_cap.currency != cost.currency:
-            return PureDenial(
-                DenyReason.RUN_CAP_EXCEEDED,
-                f"estimated cost in {cost.currency} but {name} caps runs in {run_cap.currency}",
-                name,
-            )
+    per_call = policy.max_cost_per_call
+    if per_call is not None and amounts[per_call.currency] > per_call.micros:
+        return PureDenial(
+            DenyReason.PER_CALL_CAP_EXCEEDED,
+            f"estimated {cost} exceeds {per_call} per call for {name}",
+            name,
+        )
     return None

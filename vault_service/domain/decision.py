@@ -8,7 +8,7 @@ from an outdated policy (policy_version), so a cache can never loosen a limit.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
@@ -74,6 +74,7 @@ def build_plan(
     audit_max: int = 0,
     audit_max_lag_ms: int = 30_000,
     redis_clock: bool = False,
+    converted: Mapping[str, int] | None = None,
 ) -> ScriptCall:
     """The KEYS and ARGV of authorize.lua for `call` by chain[0] (its ancestors follow).
 
@@ -92,8 +93,13 @@ def build_plan(
         *(keyspace.rate(tenant_id, r.key_id) for r in chain),
     ]
     links = [_link(r) for r in chain]
-    spends = _spend_entries(spend_checks(chain, call.agent_run_id, now_ms), keys)
     cost = call.estimated_cost
+    holds = dict(converted or {})
+    if cost is not None:
+        holds[cost.currency] = cost.micros
+    if cost is None or cost.micros <= 0:
+        holds = {}
+    spends = _spend_entries(spend_checks(chain, call.agent_run_id, now_ms), keys, holds)
     plan: dict[str, Any] = {
         "did": decision_id,
         "memo": 1 if call.request_id else 0,
@@ -127,8 +133,13 @@ def _link(record: KeyRecord) -> dict[str, Any]:
     }
 
 
-def _spend_entries(checks: Sequence[SpendCheck], keys: list[str]) -> list[dict[str, Any]]:
-    """The script's spend checks; appends the Redis keys each one reads to `keys`."""
+def _spend_entries(
+    checks: Sequence[SpendCheck], keys: list[str], holds: Mapping[str, int]
+) -> list[dict[str, Any]]:
+    """The script's spend checks; appends the Redis keys each one reads to `keys`.
+
+    `holds`: this call's hold per currency (empty without a cost); a cap in a currency it lacks
+    is a bug upstream (check_call denies it), so it fails rather than hold nothing."""
     spends = []
     for check in checks:
         indexes = []
@@ -143,6 +154,7 @@ def _spend_entries(checks: Sequence[SpendCheck], keys: list[str]) -> list[dict[s
                 "g": len(keys),  # the approval grant raising this cap in this window
                 "lim": check.limit_micros,
                 "cur": check.currency,
+                "h": holds[check.currency] if holds else 0,
                 "subj": check.subject,
                 "q": check.quota,
                 "run": 1 if check.is_run else 0,

@@ -18,14 +18,19 @@ from keyleash_core.times import datetime_from_ms, ms_from_datetime
 from keyleash_core.windows import BUCKET_MS, DAY_MS, RUN_TTL_MS, cap_check, window_start_ms
 from vault_service.store.rebuild_rates import rate_counter
 
-_SUM_SINCE = """SELECT COALESCE(SUM(amount_micros), 0) FROM billing_events
-    WHERE key_path @> ARRAY[$1]::text[] AND currency_code = $2 AND occur_time >= $3"""
-_BUCKETS_SINCE = """SELECT (EXTRACT(EPOCH FROM occur_time) * 1000)::bigint / $4 AS bucket,
-    SUM(amount_micros) AS micros FROM billing_events
-    WHERE key_path @> ARRAY[$1]::text[] AND currency_code = $2 AND occur_time >= $3
+# An event counts in a cap's currency ($2) in its own amount, or converted (billing_events.
+# converted, stamped by metering at the rate in force when it was recorded).
+_IN_CAP_CURRENCY = """CASE WHEN currency_code = $2 THEN amount_micros
+    ELSE (converted->$2->>'micros')::bigint END"""
+_COUNTS_IN = "(currency_code = $2 OR converted ? $2)"
+_SUM_SINCE = f"""SELECT COALESCE(SUM({_IN_CAP_CURRENCY}), 0) FROM billing_events
+    WHERE key_path @> ARRAY[$1]::text[] AND {_COUNTS_IN} AND occur_time >= $3"""
+_BUCKETS_SINCE = f"""SELECT (EXTRACT(EPOCH FROM occur_time) * 1000)::bigint / $4 AS bucket,
+    SUM({_IN_CAP_CURRENCY}) AS micros FROM billing_events
+    WHERE key_path @> ARRAY[$1]::text[] AND {_COUNTS_IN} AND occur_time >= $3
     GROUP BY 1"""
-_RUNS_SINCE = """SELECT agent_run_id, SUM(amount_micros) AS micros FROM billing_events
-    WHERE key_path @> ARRAY[$1]::text[] AND currency_code = $2 AND occur_time >= $3
+_RUNS_SINCE = f"""SELECT agent_run_id, SUM({_IN_CAP_CURRENCY}) AS micros FROM billing_events
+    WHERE key_path @> ARRAY[$1]::text[] AND {_COUNTS_IN} AND occur_time >= $3
     GROUP BY agent_run_id"""
 # Grants still in force: the window they were for has not reset (or never does).
 _GRANTS = """SELECT approval_id, currency_code, quota, window_id, granted_micros, grant_end_time

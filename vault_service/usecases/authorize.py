@@ -17,6 +17,8 @@ from opentelemetry import trace
 
 from keyleash_core.clock import Clock, SystemClock
 from keyleash_core.errors import AlreadyExists, StoreUnavailable
+from keyleash_core.fx import cap_currencies, conversions
+from keyleash_core.fx.store import FxRates
 from keyleash_core.keyrecord import KeyRecord
 from keyleash_core.money import Money
 from keyleash_core.reasons import DenyReason
@@ -81,6 +83,7 @@ class Authorizer:
         self._pool = pool
         self._hot = hot
         self._scripts = scripts
+        self._fx = FxRates(pool)
         self.clock = clock
         # 0 turns the audit stream off; otherwise the bound on undrained records per tenant.
         self.audit_max = audit_max
@@ -96,7 +99,8 @@ class Authorizer:
         if chain is None:
             return Decision(False, DenyReason.KEY_UNKNOWN, "the key is malformed or unknown")
         for _attempt in range(MAX_DECISION_ATTEMPTS):
-            denial = check_call(chain, call)
+            converted = await self._converted(chain, call)
+            denial = check_call(chain, call, converted)
             if denial is not None:
                 fresh = await self._chains.fresher(secret, chain)
                 if fresh is not None:
@@ -113,7 +117,7 @@ class Authorizer:
                 )
                 await self._record_pure_denial(me, call, denial, decision.decision_id)
                 return decision
-            outcome = await self._decide(chain, call)
+            outcome = await self._decide(chain, call, converted)
             if outcome.kind in (OutcomeKind.ALLOW, OutcomeKind.DENY):
                 return await self._with_approval(chain, call, self._decision(chain[0], outcome))
             if outcome.kind is OutcomeKind.FULL:
@@ -140,12 +144,13 @@ class Authorizer:
         plans = []
         for index, (secret, call) in enumerate(items):
             chain = await self._chains.for_secret(secret)
-            if chain is None or check_call(chain, call) is not None:
+            converted = await self._converted(chain, call) if chain is not None else {}
+            if chain is None or check_call(chain, call, converted) is not None:
                 decisions[index] = await self.authorize(secret, call)
                 continue
             await self.register_audit_tenant(chain[0].tenant_id)
             planned.append((index, chain))
-            plans.append(self._plan(chain, call))
+            plans.append(self._plan(chain, call, converted))
         raws = await self._hot.authorize_many(plans) if plans else []
         for (index, chain), raw in zip(planned, raws, strict=True):
             outcome = self._follow(parse_outcome(raw))
@@ -161,11 +166,26 @@ class Authorizer:
                 decisions[index] = await self.authorize(*items[index])
         return [d for d in decisions if d is not None]
 
-    def _plan(self, chain: list[KeyRecord], call: CallRequest) -> ScriptCall:
+    async def _converted(self, chain: list[KeyRecord], call: CallRequest) -> dict[str, int]:
+        """The estimated cost in every other currency a cap of the chain is in, at the rate in
+        force (rounded up); a pair without a rate is left out, and check_call denies it."""
+        cost = call.estimated_cost
+        if cost is None or cost.micros <= 0:
+            return {}
+        wanted = cap_currencies(chain) - {cost.currency}
+        if not wanted:
+            return {}  # the common case reads no FX table
+        found = conversions(await self._fx.table(), cost, wanted)
+        return {currency: c.amount.micros for currency, c in found.items()}
+
+    def _plan(
+        self, chain: list[KeyRecord], call: CallRequest, converted: dict[str, int]
+    ) -> ScriptCall:
         me = chain[0]
         return build_plan(
             chain,
             call,
+            converted=converted,
             now_ms=self._now_ms(),
             redis_clock=self._redis_clock,
             decision_id=new_decision_id(),
@@ -204,9 +224,12 @@ class Authorizer:
             self._offset_ms = outcome.decided_at_ms - self.clock.now_ms()
         return outcome
 
-    async def _decide(self, chain: list[KeyRecord], call: CallRequest) -> Outcome:
+    async def _decide(
+        self, chain: list[KeyRecord], call: CallRequest, converted: dict[str, int]
+    ) -> Outcome:
         await self.register_audit_tenant(chain[0].tenant_id)
-        return self._follow(parse_outcome(await self._hot.authorize(self._plan(chain, call))))
+        plan = self._plan(chain, call, converted)
+        return self._follow(parse_outcome(await self._hot.authorize(plan)))
 
     async def _with_approval(
         self, chain: list[KeyRecord], call: CallRequest, decision: Decision

@@ -178,8 +178,9 @@ for i, s in ipairs(plan.spends) do
   else
     used = tonumber(redis.call('GET', KEYS[s.k[1]]) or '0')
   end
-  local hold = 0
-  if s.cur == plan.cur then hold = plan.cost end
+  -- This call's hold in the cap's currency (converted by the vault at the rate in force, rounded
+  -- up: keyleash_core/fx), so a cap counts a call estimated in any currency it has a rate for.
+  local hold = s.h
   if used + hold > s.lim or (hold == 0 and used >= s.lim) then
     local reason = 'SPEND_CAP_EXCEEDED'
     if s.run == 1 then reason = 'RUN_CAP_EXCEEDED' end
@@ -200,10 +201,12 @@ for i = 1, n do
   end
   if link.calls > 0 then redis.call('HINCRBY', KEYS[4 + i], 'calls', 1) end
 end
-local targets = {}
+local targets, target_holds = {}, {}
 for i, s in ipairs(plan.spends) do
   local hold = holds[i]
   if hold > 0 then
+    -- What this target holds, in its cap's currency: settle.lua replaces exactly that amount.
+    target_holds[#target_holds + 1] = {s.cur, n2s(hold)}
     if s.kind == 'rolling' then
       redis.call('HINCRBY', KEYS[s.k[1]], n2s(s.b), n2s(hold))
       redis.call('HINCRBY', KEYS[s.k[1]], 'total', n2s(hold))
@@ -222,7 +225,8 @@ local reservation_id = ''
 if plan.cost > 0 then
   reservation_id = plan.res_id
   redis.call('HSET', KEYS[3], 'held', n2s(plan.cost), 'currency', plan.cur,
-             'key_id', plan.key_id, 'targets', cjson.encode(targets), 'settled', '0')
+             'key_id', plan.key_id, 'targets', cjson.encode(targets), 'settled', '0',
+             'target_holds', cjson.encode(target_holds))
   redis.call('PEXPIRE', KEYS[3], plan.res_ttl)
 end
 local quotas = {}

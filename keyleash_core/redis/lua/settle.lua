@@ -18,8 +18,10 @@
 -- "gen" field on every unloaded key hash (and the unloaded tenant hash) it would have counted
 -- in; the loaders refuse to load when "gen" changed since they read Postgres, and read again.
 --
--- With a hold (same key, not yet settled, same currency): add (actual - held) to every window the
--- hold touched that still exists, and mark it settled. Otherwise: release any open hold and add
+-- With a hold (same key, not yet settled, the event counting in every currency the hold's
+-- windows are in): add (actual - held) to every window the hold touched that still exists, each
+-- in its cap's currency (actual from plan.amts, converted by metering at the rate in force at
+-- charge time; held as Authorize converted it then), and mark it settled. Otherwise: release any open hold and add
 -- the amount to the windows of every loaded key of the chain (unloaded keys are rebuilt from
 -- billing_events, which already hold this event). Then count the amount in the tenant's daily
 -- counter and throttle the tenant to the end of the UTC day when it crosses the threshold.
@@ -52,15 +54,23 @@ end
 local hold, add, skip = nil, true, redis.call('EXISTS', KEYS[3]) == 1
 if plan.res == 1 then
   local r = redis.call('HMGET', KEYS[2], 'held', 'currency', 'key_id', 'settled', 'targets',
-                       'settled_by')
+                       'settled_by', 'target_holds')
   if r[6] == plan.eid then
     skip = true  -- a retry of this very event settled it already
   elseif r[1] and r[4] == '0' and r[3] == plan.key_id then
     -- Still open: whoever recorded this event never settled it (e.g. it crashed after the
     -- commit), so a retry (dup) settles it now; the flag below makes it happen once.
     skip = false
-    hold = {held = tonumber(r[1]), currency = r[2], targets = cjson.decode(r[5] or '[]')}
-    if hold.currency == plan.cur then add = false end
+    hold = {held = tonumber(r[1]), currency = r[2], targets = cjson.decode(r[5] or '[]'),
+            per_target = cjson.decode(r[7] or '[]')}
+    -- The hold's own windows take the amount when the event counts in every currency they
+    -- are in (plan.amts: its own and its conversions); otherwise the windows are added to.
+    add = false
+    for idx in ipairs(hold.targets) do
+      local cur = hold.currency
+      if hold.per_target[idx] then cur = hold.per_target[idx][1] end
+      if plan.amts[cur] == nil then add = true end
+    end
   end
 end
 if skip then amount = 0; add = false end
@@ -82,10 +92,15 @@ if add and amount ~= 0 then
 end
 
 if hold then
-  local delta = -hold.held
-  if not add then delta = amount - hold.held end
-  if delta ~= 0 then
-    for _, t in ipairs(hold.targets) do
+  for idx, t in ipairs(hold.targets) do
+    -- What this target held, in its cap's currency (a hold placed before FX holds `held`).
+    local cur, held = hold.currency, hold.held
+    if hold.per_target[idx] then
+      cur, held = hold.per_target[idx][1], tonumber(hold.per_target[idx][2])
+    end
+    local delta = -held
+    if not add then delta = tonumber(plan.amts[cur]) - held end
+    if delta ~= 0 then
       if t[1] == 'rolling' then
         -- A bucket that aged out of the window took its hold with it.
         if redis.call('HEXISTS', t[2], t[4]) == 1 then
@@ -106,13 +121,13 @@ if add and amount ~= 0 then
       for _, a in ipairs(plan.chain[i].adds) do
         if a.kind == 'rolling' then
           local hash, index = KEYS[a.k[1]], KEYS[a.k[2]]
-          redis.call('HINCRBY', hash, n2s(a.b), n2s(amount))
-          redis.call('HINCRBY', hash, 'total', n2s(amount))
+          redis.call('HINCRBY', hash, n2s(a.b), n2s(a.m))
+          redis.call('HINCRBY', hash, 'total', n2s(a.m))
           redis.call('ZADD', index, a.b, n2s(a.b))
           redis.call('PEXPIRE', hash, a.ttl)
           redis.call('PEXPIRE', index, a.ttl)
         else
-          redis.call('INCRBY', KEYS[a.k[1]], n2s(amount))
+          redis.call('INCRBY', KEYS[a.k[1]], n2s(a.m))
           if a.ttl > 0 then redis.call('PEXPIRE', KEYS[a.k[1]], a.ttl) end
         end
       end

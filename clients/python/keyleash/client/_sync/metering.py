@@ -247,3 +247,34 @@ class SyncMeteringClient(SyncClientBase):
         return self._invoker.unary(
             "AccessUsageWebhookSecret", built, P.AccessUsageWebhookSecretResponse, timeout, token
         )
+
+    def set_exchange_rate(
+        self,
+        base_currency_code: str,
+        quote_currency_code: str,
+        rate: str,
+        /,
+        *,
+        timeout: float | None = None,
+        token: str | None = None,
+    ) -> P.ExchangeRate:
+        """Puts base/quote = rate (an exact decimal string, e.g. "1.08") in force for every
+        tenant from now on (admin). Never retried."""
+        built = P.SetExchangeRateRequest(
+            base_currency_code=base_currency_code,
+            quote_currency_code=quote_currency_code,
+            rate=rate,
+        )
+        return self._invoker.unary("SetExchangeRate", built, P.ExchangeRate, timeout, token)
+
+    def list_exchange_rates(
+        self, *, timeout: float | None = None, token: str | None = None
+    ) -> P.ListExchangeRatesResponse:
+        """Every exchange rate in force and the FX table's version (admin or service)."""
+        return self._invoker.unary(
+            "ListExchangeRates",
+            P.ListExchangeRatesRequest(),
+            P.ListExchangeRatesResponse,
+            timeout,
+            token,
+        )

@@ -29,6 +29,7 @@ class ErrorReason(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     ERROR_REASON_FAILED_PRECONDITION: _ClassVar[ErrorReason]
     ERROR_REASON_STORE_TIMEOUT: _ClassVar[ErrorReason]
     ERROR_REASON_TOO_MANY_ATTEMPTS: _ClassVar[ErrorReason]
+    ERROR_REASON_FX_RATE_UNKNOWN: _ClassVar[ErrorReason]
 ERROR_REASON_UNSPECIFIED: ErrorReason
 ERROR_REASON_INVALID_ARGUMENT: ErrorReason
 ERROR_REASON_UNAUTHENTICATED: ErrorReason
@@ -44,6 +45,7 @@ ERROR_REASON_NOT_FOUND: ErrorReason
 ERROR_REASON_FAILED_PRECONDITION: ErrorReason
 ERROR_REASON_STORE_TIMEOUT: ErrorReason
 ERROR_REASON_TOO_MANY_ATTEMPTS: ErrorReason
+ERROR_REASON_FX_RATE_UNKNOWN: ErrorReason
 
 class ChargeRequest(_message.Message):
     __slots__ = ("request_id", "key_id", "reservation_id", "amount", "vendor", "endpoint", "reason", "agent_run_id", "vendor_request_id", "cost_source", "attributes", "occur_time", "model", "input_tokens", "output_tokens", "cached_input_tokens")
@@ -141,7 +143,7 @@ class UsageAck(_message.Message):
     def __init__(self, request_ids: _Optional[_Iterable[str]] = ..., accepted: _Optional[int] = ..., duplicates: _Optional[int] = ...) -> None: ...
 
 class BillingEvent(_message.Message):
-    __slots__ = ("event_id", "request_id", "tenant_id", "key_id", "parent_key_id", "agent_id", "agent_run_id", "trace_id", "kind", "amount", "vendor", "endpoint", "model", "input_tokens", "output_tokens", "reason", "cost_source", "occur_time", "record_time", "reservation_id", "vendor_request_id", "cached_input_tokens", "attributes")
+    __slots__ = ("event_id", "request_id", "tenant_id", "key_id", "parent_key_id", "agent_id", "agent_run_id", "trace_id", "kind", "amount", "vendor", "endpoint", "model", "input_tokens", "output_tokens", "reason", "cost_source", "occur_time", "record_time", "reservation_id", "vendor_request_id", "cached_input_tokens", "attributes", "converted_amounts")
     class Kind(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
         __slots__ = ()
         KIND_UNSPECIFIED: _ClassVar[BillingEvent.Kind]
@@ -184,6 +186,7 @@ class BillingEvent(_message.Message):
     VENDOR_REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
     CACHED_INPUT_TOKENS_FIELD_NUMBER: _ClassVar[int]
     ATTRIBUTES_FIELD_NUMBER: _ClassVar[int]
+    CONVERTED_AMOUNTS_FIELD_NUMBER: _ClassVar[int]
     event_id: str
     request_id: str
     tenant_id: str
@@ -207,7 +210,8 @@ class BillingEvent(_message.Message):
     vendor_request_id: str
     cached_input_tokens: int
     attributes: _containers.ScalarMap[str, str]
-    def __init__(self, event_id: _Optional[str] = ..., request_id: _Optional[str] = ..., tenant_id: _Optional[str] = ..., key_id: _Optional[str] = ..., parent_key_id: _Optional[str] = ..., agent_id: _Optional[str] = ..., agent_run_id: _Optional[str] = ..., trace_id: _Optional[str] = ..., kind: _Optional[_Union[BillingEvent.Kind, str]] = ..., amount: _Optional[_Union[_money_pb2.Money, _Mapping]] = ..., vendor: _Optional[str] = ..., endpoint: _Optional[str] = ..., model: _Optional[str] = ..., input_tokens: _Optional[int] = ..., output_tokens: _Optional[int] = ..., reason: _Optional[str] = ..., cost_source: _Optional[str] = ..., occur_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., record_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., reservation_id: _Optional[str] = ..., vendor_request_id: _Optional[str] = ..., cached_input_tokens: _Optional[int] = ..., attributes: _Optional[_Mapping[str, str]] = ...) -> None: ...
+    converted_amounts: _containers.RepeatedCompositeFieldContainer[ConvertedAmount]
+    def __init__(self, event_id: _Optional[str] = ..., request_id: _Optional[str] = ..., tenant_id: _Optional[str] = ..., key_id: _Optional[str] = ..., parent_key_id: _Optional[str] = ..., agent_id: _Optional[str] = ..., agent_run_id: _Optional[str] = ..., trace_id: _Optional[str] = ..., kind: _Optional[_Union[BillingEvent.Kind, str]] = ..., amount: _Optional[_Union[_money_pb2.Money, _Mapping]] = ..., vendor: _Optional[str] = ..., endpoint: _Optional[str] = ..., model: _Optional[str] = ..., input_tokens: _Optional[int] = ..., output_tokens: _Optional[int] = ..., reason: _Optional[str] = ..., cost_source: _Optional[str] = ..., occur_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., record_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., reservation_id: _Optional[str] = ..., vendor_request_id: _Optional[str] = ..., cached_input_tokens: _Optional[int] = ..., attributes: _Optional[_Mapping[str, str]] = ..., converted_amounts: _Optional[_Iterable[_Union[ConvertedAmount, _Mapping]]] = ...) -> None: ...
 
 class GetSpendRequest(_message.Message):
     __slots__ = ("tenant_id", "key_name", "agent_id", "agent_run_id", "subject_tenant_id", "start_time", "end_time")
@@ -414,3 +418,49 @@ class BatchRecordUsageResponse(_message.Message):
     accepted: int
     duplicates: int
     def __init__(self, responses: _Optional[_Iterable[_Union[RecordUsageResponse, _Mapping]]] = ..., tenant: _Optional[_Union[Tenant, _Mapping]] = ..., accepted: _Optional[int] = ..., duplicates: _Optional[int] = ...) -> None: ...
+
+class ConvertedAmount(_message.Message):
+    __slots__ = ("amount", "rate", "fx_table_version")
+    AMOUNT_FIELD_NUMBER: _ClassVar[int]
+    RATE_FIELD_NUMBER: _ClassVar[int]
+    FX_TABLE_VERSION_FIELD_NUMBER: _ClassVar[int]
+    amount: _money_pb2.Money
+    rate: str
+    fx_table_version: str
+    def __init__(self, amount: _Optional[_Union[_money_pb2.Money, _Mapping]] = ..., rate: _Optional[str] = ..., fx_table_version: _Optional[str] = ...) -> None: ...
+
+class ExchangeRate(_message.Message):
+    __slots__ = ("base_currency_code", "quote_currency_code", "rate", "source", "fx_table_version")
+    BASE_CURRENCY_CODE_FIELD_NUMBER: _ClassVar[int]
+    QUOTE_CURRENCY_CODE_FIELD_NUMBER: _ClassVar[int]
+    RATE_FIELD_NUMBER: _ClassVar[int]
+    SOURCE_FIELD_NUMBER: _ClassVar[int]
+    FX_TABLE_VERSION_FIELD_NUMBER: _ClassVar[int]
+    base_currency_code: str
+    quote_currency_code: str
+    rate: str
+    source: str
+    fx_table_version: str
+    def __init__(self, base_currency_code: _Optional[str] = ..., quote_currency_code: _Optional[str] = ..., rate: _Optional[str] = ..., source: _Optional[str] = ..., fx_table_version: _Optional[str] = ...) -> None: ...
+
+class SetExchangeRateRequest(_message.Message):
+    __slots__ = ("base_currency_code", "quote_currency_code", "rate")
+    BASE_CURRENCY_CODE_FIELD_NUMBER: _ClassVar[int]
+    QUOTE_CURRENCY_CODE_FIELD_NUMBER: _ClassVar[int]
+    RATE_FIELD_NUMBER: _ClassVar[int]
+    base_currency_code: str
+    quote_currency_code: str
+    rate: str
+    def __init__(self, base_currency_code: _Optional[str] = ..., quote_currency_code: _Optional[str] = ..., rate: _Optional[str] = ...) -> None: ...
+
+class ListExchangeRatesRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class ListExchangeRatesResponse(_message.Message):
+    __slots__ = ("rates", "fx_table_version")
+    RATES_FIELD_NUMBER: _ClassVar[int]
+    FX_TABLE_VERSION_FIELD_NUMBER: _ClassVar[int]
+    rates: _containers.RepeatedCompositeFieldContainer[ExchangeRate]
+    fx_table_version: str
+    def __init__(self, rates: _Optional[_Iterable[_Union[ExchangeRate, _Mapping]]] = ..., fx_table_version: _Optional[str] = ...) -> None: ...

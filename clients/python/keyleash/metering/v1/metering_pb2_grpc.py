@@ -124,6 +124,16 @@ class MeteringServiceStub:
                 request_serializer=keyleash_dot_metering_dot_v1_dot_metering__pb2.BatchRecordUsageRequest.SerializeToString,
                 response_deserializer=keyleash_dot_metering_dot_v1_dot_metering__pb2.BatchRecordUsageResponse.FromString,
                 _registered_method=True)
+        self.SetExchangeRate = channel.unary_unary(
+                '/keyleash.metering.v1.MeteringService/SetExchangeRate',
+                request_serializer=keyleash_dot_metering_dot_v1_dot_metering__pb2.SetExchangeRateRequest.SerializeToString,
+                response_deserializer=keyleash_dot_metering_dot_v1_dot_metering__pb2.ExchangeRate.FromString,
+                _registered_method=True)
+        self.ListExchangeRates = channel.unary_unary(
+                '/keyleash.metering.v1.MeteringService/ListExchangeRates',
+                request_serializer=keyleash_dot_metering_dot_v1_dot_metering__pb2.ListExchangeRatesRequest.SerializeToString,
+                response_deserializer=keyleash_dot_metering_dot_v1_dot_metering__pb2.ListExchangeRatesResponse.FromString,
+                _registered_method=True)
 
 
 class MeteringServiceServicer:
@@ -264,6 +274,23 @@ class MeteringServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def SetExchangeRate(self, request, context):
+        """Puts an exchange rate in force for one currency pair, for every tenant, from now on (over
+        the shipped FX table). Authorize converts holds and Charge converts amounts into a cap's
+        currency at the rate in force. Admin only. Returns the rate now in force.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListExchangeRates(self, request, context):
+        """Lists every exchange rate in force (shipped and set by an admin) and the FX table's
+        version. Admin or service credential.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_MeteringServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -351,6 +378,16 @@ def add_MeteringServiceServicer_to_server(servicer, server):
                     servicer.BatchRecordUsage,
                     request_deserializer=keyleash_dot_metering_dot_v1_dot_metering__pb2.BatchRecordUsageRequest.FromString,
                     response_serializer=keyleash_dot_metering_dot_v1_dot_metering__pb2.BatchRecordUsageResponse.SerializeToString,
+            ),
+            'SetExchangeRate': grpc.unary_unary_rpc_method_handler(
+                    servicer.SetExchangeRate,
+                    request_deserializer=keyleash_dot_metering_dot_v1_dot_metering__pb2.SetExchangeRateRequest.FromString,
+                    response_serializer=keyleash_dot_metering_dot_v1_dot_metering__pb2.ExchangeRate.SerializeToString,
+            ),
+            'ListExchangeRates': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListExchangeRates,
+                    request_deserializer=keyleash_dot_metering_dot_v1_dot_metering__pb2.ListExchangeRatesRequest.FromString,
+                    response_serializer=keyleash_dot_metering_dot_v1_dot_metering__pb2.ListExchangeRatesResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -816,6 +853,60 @@ class MeteringService:
             '/keyleash.metering.v1.MeteringService/BatchRecordUsage',
             keyleash_dot_metering_dot_v1_dot_metering__pb2.BatchRecordUsageRequest.SerializeToString,
             keyleash_dot_metering_dot_v1_dot_metering__pb2.BatchRecordUsageResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SetExchangeRate(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/keyleash.metering.v1.MeteringService/SetExchangeRate',
+            keyleash_dot_metering_dot_v1_dot_metering__pb2.SetExchangeRateRequest.SerializeToString,
+            keyleash_dot_metering_dot_v1_dot_metering__pb2.ExchangeRate.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListExchangeRates(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/keyleash.metering.v1.MeteringService/ListExchangeRates',
+            keyleash_dot_metering_dot_v1_dot_metering__pb2.ListExchangeRatesRequest.SerializeToString,
+            keyleash_dot_metering_dot_v1_dot_metering__pb2.ListExchangeRatesResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -93,6 +93,15 @@ class MeteringServiceStub:
     (AIP-193: no partial errors): a key of another tenant fails the whole batch with
     PERMISSION_DENIED. Service or admin credential.
     """
+    SetExchangeRate: _grpc.UnaryUnaryMultiCallable[_metering_pb2.SetExchangeRateRequest, _metering_pb2.ExchangeRate]
+    """Puts an exchange rate in force for one currency pair, for every tenant, from now on (over
+    the shipped FX table). Authorize converts holds and Charge converts amounts into a cap's
+    currency at the rate in force. Admin only. Returns the rate now in force.
+    """
+    ListExchangeRates: _grpc.UnaryUnaryMultiCallable[_metering_pb2.ListExchangeRatesRequest, _metering_pb2.ListExchangeRatesResponse]
+    """Lists every exchange rate in force (shipped and set by an admin) and the FX table's
+    version. Admin or service credential.
+    """
 
 @_typing.type_check_only
 class MeteringServiceAsyncStub(MeteringServiceStub):
@@ -157,6 +166,15 @@ class MeteringServiceAsyncStub(MeteringServiceStub):
     idempotent by request_id), and returns only once every one is committed. All or nothing
     (AIP-193: no partial errors): a key of another tenant fails the whole batch with
     PERMISSION_DENIED. Service or admin credential.
+    """
+    SetExchangeRate: _aio.UnaryUnaryMultiCallable[_metering_pb2.SetExchangeRateRequest, _metering_pb2.ExchangeRate]  # type: ignore[assignment]
+    """Puts an exchange rate in force for one currency pair, for every tenant, from now on (over
+    the shipped FX table). Authorize converts holds and Charge converts amounts into a cap's
+    currency at the rate in force. Admin only. Returns the rate now in force.
+    """
+    ListExchangeRates: _aio.UnaryUnaryMultiCallable[_metering_pb2.ListExchangeRatesRequest, _metering_pb2.ListExchangeRatesResponse]  # type: ignore[assignment]
+    """Lists every exchange rate in force (shipped and set by an admin) and the FX table's
+    version. Admin or service credential.
     """
 
 class MeteringServiceServicer(metaclass=_abc_1.ABCMeta):
@@ -321,6 +339,27 @@ class MeteringServiceServicer(metaclass=_abc_1.ABCMeta):
         idempotent by request_id), and returns only once every one is committed. All or nothing
         (AIP-193: no partial errors): a key of another tenant fails the whole batch with
         PERMISSION_DENIED. Service or admin credential.
+        """
+
+    @_abc_1.abstractmethod
+    def SetExchangeRate(
+        self,
+        request: _metering_pb2.SetExchangeRateRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_metering_pb2.ExchangeRate, _abc.Awaitable[_metering_pb2.ExchangeRate]]:
+        """Puts an exchange rate in force for one currency pair, for every tenant, from now on (over
+        the shipped FX table). Authorize converts holds and Charge converts amounts into a cap's
+        currency at the rate in force. Admin only. Returns the rate now in force.
+        """
+
+    @_abc_1.abstractmethod
+    def ListExchangeRates(
+        self,
+        request: _metering_pb2.ListExchangeRatesRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_metering_pb2.ListExchangeRatesResponse, _abc.Awaitable[_metering_pb2.ListExchangeRatesResponse]]:
+        """Lists every exchange rate in force (shipped and set by an admin) and the FX table's
+        version. Admin or service credential.
         """
 
 def add_MeteringServiceServicer_to_server(servicer: MeteringServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

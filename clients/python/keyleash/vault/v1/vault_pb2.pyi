@@ -37,6 +37,7 @@ class DenyReason(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     DENY_REASON_CALLS_EXHAUSTED: _ClassVar[DenyReason]
     DENY_REASON_TENANT_THROTTLED: _ClassVar[DenyReason]
     DENY_REASON_MODEL_UNKNOWN: _ClassVar[DenyReason]
+    DENY_REASON_FX_RATE_UNKNOWN: _ClassVar[DenyReason]
 
 class ErrorReason(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
@@ -81,6 +82,7 @@ DENY_REASON_PER_CALL_CAP_EXCEEDED: DenyReason
 DENY_REASON_CALLS_EXHAUSTED: DenyReason
 DENY_REASON_TENANT_THROTTLED: DenyReason
 DENY_REASON_MODEL_UNKNOWN: DenyReason
+DENY_REASON_FX_RATE_UNKNOWN: DenyReason
 ERROR_REASON_UNSPECIFIED: ErrorReason
 ERROR_REASON_INVALID_ARGUMENT: ErrorReason
 ERROR_REASON_UNAUTHENTICATED: ErrorReason

@@ -63,6 +63,13 @@ type MeteringServiceClient interface {
 	// (AIP-193: no partial errors): a key of another tenant fails the whole batch with
 	// PERMISSION_DENIED. Service or admin credential.
 	BatchRecordUsage(ctx context.Context, in *BatchRecordUsageRequest, opts ...grpc.CallOption) (*BatchRecordUsageResponse, error)
+	// Puts an exchange rate in force for one currency pair, for every tenant, from now on (over
+	// the shipped FX table). Authorize converts holds and Charge converts amounts into a cap's
+	// currency at the rate in force. Admin only. Returns the rate now in force.
+	SetExchangeRate(ctx context.Context, in *SetExchangeRateRequest, opts ...grpc.CallOption) (*ExchangeRate, error)
+	// Lists every exchange rate in force (shipped and set by an admin) and the FX table's
+	// version. Admin or service credential.
+	ListExchangeRates(ctx context.Context, in *ListExchangeRatesRequest, opts ...grpc.CallOption) (*ListExchangeRatesResponse, error)
 }
 
 type meteringServiceClient struct {
@@ -271,6 +278,24 @@ func (c *meteringServiceClient) BatchRecordUsage(ctx context.Context, in *BatchR
 	return out, nil
 }
 
+func (c *meteringServiceClient) SetExchangeRate(ctx context.Context, in *SetExchangeRateRequest, opts ...grpc.CallOption) (*ExchangeRate, error) {
+	out := new(ExchangeRate)
+	err := c.cc.Invoke(ctx, "/keyleash.metering.v1.MeteringService/SetExchangeRate", in, out, opts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *meteringServiceClient) ListExchangeRates(ctx context.Context, in *ListExchangeRatesRequest, opts ...grpc.CallOption) (*ListExchangeRatesResponse, error) {
+	out := new(ListExchangeRatesResponse)
+	err := c.cc.Invoke(ctx, "/keyleash.metering.v1.MeteringService/ListExchangeRates", in, out, opts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // MeteringServiceServer is the server API for MeteringService service.
 // All implementations must embed UnimplementedMeteringServiceServer
 // for forward compatibility
@@ -321,6 +346,13 @@ type MeteringServiceServer interface {
 	// (AIP-193: no partial errors): a key of another tenant fails the whole batch with
 	// PERMISSION_DENIED. Service or admin credential.
 	BatchRecordUsage(context.Context, *BatchRecordUsageRequest) (*BatchRecordUsageResponse, error)
+	// Puts an exchange rate in force for one currency pair, for every tenant, from now on (over
+	// the shipped FX table). Authorize converts holds and Charge converts amounts into a cap's
+	// currency at the rate in force. Admin only. Returns the rate now in force.
+	SetExchangeRate(context.Context, *SetExchangeRateRequest) (*ExchangeRate, error)
+	// Lists every exchange rate in force (shipped and set by an admin) and the FX table's
+	// version. Admin or service credential.
+	ListExchangeRates(context.Context, *ListExchangeRatesRequest) (*ListExchangeRatesResponse, error)
 	mustEmbedUnimplementedMeteringServiceServer()
 }
 
@@ -378,6 +410,12 @@ func (UnimplementedMeteringServiceServer) AccessUsageWebhookSecret(context.Conte
 }
 func (UnimplementedMeteringServiceServer) BatchRecordUsage(context.Context, *BatchRecordUsageRequest) (*BatchRecordUsageResponse, error) {
 	return nil, status.Errorf(codes.Unimplemented, "method BatchRecordUsage not implemented")
+}
+func (UnimplementedMeteringServiceServer) SetExchangeRate(context.Context, *SetExchangeRateRequest) (*ExchangeRate, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method SetExchangeRate not implemented")
+}
+func (UnimplementedMeteringServiceServer) ListExchangeRates(context.Context, *ListExchangeRatesRequest) (*ListExchangeRatesResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method ListExchangeRates not implemented")
 }
 func (UnimplementedMeteringServiceServer) mustEmbedUnimplementedMeteringServiceServer() {}
 
@@ -709,6 +747,42 @@ func _MeteringService_BatchRecordUsage_Handler(srv interface{}, ctx context.Cont
 	return interceptor(ctx, in, info, handler)
 }
 
+func _MeteringService_SetExchangeRate_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(SetExchangeRateRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(MeteringServiceServer).SetExchangeRate(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: "/keyleash.metering.v1.MeteringService/SetExchangeRate",
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(MeteringServiceServer).SetExchangeRate(ctx, req.(*SetExchangeRateRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _MeteringService_ListExchangeRates_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListExchangeRatesRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(MeteringServiceServer).ListExchangeRates(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: "/keyleash.metering.v1.MeteringService/ListExchangeRates",
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(MeteringServiceServer).ListExchangeRates(ctx, req.(*ListExchangeRatesRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 var _MeteringService_serviceDesc = grpc.ServiceDesc{
 	ServiceName: "keyleash.metering.v1.MeteringService",
 	HandlerType: (*MeteringServiceServer)(nil),
@@ -772,6 +846,14 @@ var _MeteringService_serviceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "BatchRecordUsage",
 			Handler:    _MeteringService_BatchRecordUsage_Handler,
+		},
+		{
+			MethodName: "SetExchangeRate",
+			Handler:    _MeteringService_SetExchangeRate_Handler,
+		},
+		{
+			MethodName: "ListExchangeRates",
+			Handler:    _MeteringService_ListExchangeRates_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{
