@@ -1,0 +1,230 @@
+"""x402 through the gateway: a resource paid with the SDK's own middleware, a facilitator that
+checks signatures without a chain, and the key's policy deciding every payment."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any
+
+import aiohttp
+import pytest
+import redis.asyncio as aioredis
+from eth_account import Account
+
+from keyleash.client import ConnectionsClient, MeteringClient, VaultClient
+from keyleash.type.v1 import money_pb2
+from keyleash.vault.v1 import vault_pb2
+from tests.gateway.conftest import Gateway, SealedSystem
+from tests.gateway.stripe_helpers import events, spent, usd_cap
+from tests.gateway.x402_standins import NETWORK, PAYEE, PaidResource, serve_resource
+from tests.integration.test_no_plaintext_secrets import dump_postgres, dump_redis
+
+
+@pytest.fixture
+async def resource() -> AsyncIterator[PaidResource]:
+    async with serve_resource() as served:
+        yield served
+
+
+async def _wallet_tenant(
+    tenant: str,
+    connections: ConnectionsClient,
+    vault: VaultClient,
+    resource: PaidResource,
+    policy: vault_pb2.Policy,
+) -> tuple[vault_pb2.MintKeyResponse, str]:
+    wallet_key = "0x" + secrets.token_hex(32)
+    await connections.create_connection(
+        tenant_id=tenant,
+        connection=vault_pb2.Connection(vendor="x402", base_url=resource.url),
+        secret=wallet_key,
+    )
+    minted = await vault.mint_key(
+        tenant_id=tenant, agent_id="buyer", scopes=["x402.pay"], policy=policy
+    )
+    return minted, wallet_key
+
+
+async def _get(gateway: Gateway, key: str, path: str, **headers: str) -> tuple[int, Any]:
+    async with aiohttp.ClientSession() as session:
+        async with session.get(
+            f"{gateway.url}/x402{path}", headers={"Authorization": f"Bearer {key}", **headers}
+        ) as answer:
+            return answer.status, await answer.json(content_type=None)
+
+
+def _usd(micros: int) -> money_pb2.Money:
+    return money_pb2.Money(currency_code="USD", micros=micros)
+
+
+def _paid(resource: PaidResource) -> list[dict[str, str]]:
+    return [h for h in resource.seen if "payment-signature" in h]
+
+
+async def test_a_0_002_usd_call_is_paid_and_charged_exactly(
+    gateway: Gateway,
+    resource: PaidResource,
+    admin_connections: ConnectionsClient,
+    admin_vault: VaultClient,
+    admin_metering: MeteringClient,
+    tenant: str,
+) -> None:
+    policy = vault_pb2.Policy(
+        max_cost_per_call=_usd(5_000_000),
+        constraints=[
+            vault_pb2.AttributeConstraint(attribute="x402_network", allowed_values=[NETWORK]),
+            vault_pb2.AttributeConstraint(attribute="x402_payee", allowed_values=[PAYEE]),
+        ],
+    )
+    minted, wallet_key = await _wallet_tenant(
+        tenant, admin_connections, admin_vault, resource, policy
+    )
+    status, body = await _get(gateway, minted.secret, "/paid/cheap")
+    assert (status, body) == (200, {"report": "the cheap answer"})
+    assert await spent(admin_metering, tenant) == {"USD": 2_000}  # 0.002 USDC = 2000 micros
+    [nonce] = resource.facilitator.verified
+    [event] = await events(admin_metering, tenant)
+    assert event.vendor == "x402"
+    assert event.vendor_request_id == resource.facilitator.settled[nonce]
+    attributes = dict(event.attributes)
+    assert attributes["x402_payee"] == PAYEE and attributes["x402_network"] == NETWORK
+    assert (attributes["x402_amount"], attributes["x402_nonce"]) == ("2000", nonce)
+    assert attributes["x402_settlement"] == event.vendor_request_id
+    [paid] = _paid(resource)
+    assert "authorization" not in paid and wallet_key.removeprefix("0x") not in str(paid)
+    assert resource.facilitator.payers == [Account.from_key(wallet_key).address]
+
+    free_status, _ = await _get(gateway, minted.secret, "/free")
+    assert free_status == 200 and await spent(admin_metering, tenant) == {"USD": 2_000}
+
+
+async def test_a_retry_with_the_same_idempotency_key_pays_once(
+    gateway: Gateway,
+    resource: PaidResource,
+    admin_connections: ConnectionsClient,
+    admin_vault: VaultClient,
+    admin_metering: MeteringClient,
+    tenant: str,
+) -> None:
+    minted, _ = await _wallet_tenant(
+        tenant, admin_connections, admin_vault, resource, usd_cap(1_000_000)
+    )
+    same = {"Idempotency-Key": "report-" + uuid.uuid4().hex}
+    first, _ = await _get(gateway, minted.secret, "/paid/cheap", **same)
+    again, _ = await _get(gateway, minted.secret, "/paid/cheap", **same)
+    assert first == 200 and again == 402  # the resource refuses the spent authorization
+    assert len(resource.facilitator.settled) == 1
+    assert await spent(admin_metering, tenant) == {"USD": 2_000}
+
+
+async def test_a_6_usd_price_against_a_5_usd_per_call_limit_is_refused_before_signing(
+    gateway: Gateway,
+    resource: PaidResource,
+    admin_connections: ConnectionsClient,
+    admin_vault: VaultClient,
+    admin_metering: MeteringClient,
+    tenant: str,
+) -> None:
+    policy = vault_pb2.Policy(max_cost_per_call=_usd(5_000_000))
+    minted, _ = await _wallet_tenant(tenant, admin_connections, admin_vault, resource, policy)
+    status, body = await _get(gateway, minted.secret, "/paid/pricey")
+    assert status == 402
+    assert body["error"]["code"] == "PER_CALL_CAP_EXCEEDED"
+    assert body["error"]["message"].startswith("STOP: spend cap exhausted, do not retry")
+    assert _paid(resource) == [] and resource.facilitator.verified == []
+    assert await spent(admin_metering, tenant) == {}
+
+
+async def test_a_payee_outside_the_policy_is_not_paid(
+    gateway: Gateway,
+    resource: PaidResource,
+    admin_connections: ConnectionsClient,
+    admin_vault: VaultClient,
+    tenant: str,
+) -> None:
+    policy = vault_pb2.Policy(
+        constraints=[
+            vault_pb2.AttributeConstraint(attribute="x402_payee", allowed_values=["0xnobody"])
+        ]
+    )
+    minted, _ = await _wallet_tenant(tenant, admin_connections, admin_vault, resource, policy)
+    status, body = await _get(gateway, minted.secret, "/paid/cheap")
+    assert (status, body["error"]["code"]) == (403, "CONSTRAINT_DENIED")
+    assert _paid(resource) == []
+
+
+async def test_a_daily_cap_stops_payments_at_exactly_the_cap_under_100_callers(
+    gateway: Gateway,
+    resource: PaidResource,
+    admin_connections: ConnectionsClient,
+    admin_vault: VaultClient,
+    admin_metering: MeteringClient,
+    tenant: str,
+) -> None:
+    minted, _ = await _wallet_tenant(
+        tenant, admin_connections, admin_vault, resource, usd_cap(10 * 2_000)
+    )
+    answers = await asyncio.gather(
+        *(_get(gateway, minted.secret, "/paid/cheap") for _ in range(100))
+    )
+    statuses = sorted(status for status, _ in answers)
+    assert statuses == [200] * 10 + [402] * 90
+    assert all(
+        body["error"]["code"] == "SPEND_CAP_EXCEEDED" for status, body in answers if status == 402
+    )
+    assert len(resource.facilitator.settled) == 10 and len(_paid(resource)) == 10
+    assert await spent(admin_metering, tenant) == {"USD": 20_000}
+
+
+async def test_a_refused_settlement_releases_the_hold(
+    gateway: Gateway,
+    resource: PaidResource,
+    admin_connections: ConnectionsClient,
+    admin_vault: VaultClient,
+    admin_metering: MeteringClient,
+    tenant: str,
+) -> None:
+    minted, _ = await _wallet_tenant(
+        tenant, admin_connections, admin_vault, resource, usd_cap(2_000)
+    )
+    resource.facilitator.refuse_settlement = True
+    refused, _ = await _get(gateway, minted.secret, "/paid/cheap")
+    assert refused == 402 and await spent(admin_metering, tenant) == {"USD": 0}  # released
+    resource.facilitator.refuse_settlement = False
+    paid, _ = await _get(gateway, minted.secret, "/paid/cheap")  # the whole cap is free again
+    assert paid == 200 and await spent(admin_metering, tenant) == {"USD": 2_000}
+
+
+async def test_a_frozen_key_pays_nothing_and_the_wallet_key_is_nowhere(
+    gateway: Gateway,
+    resource: PaidResource,
+    admin_connections: ConnectionsClient,
+    admin_vault: VaultClient,
+    admin_metering: MeteringClient,
+    sealed_system: SealedSystem,
+    redis_client: aioredis.Redis,
+    tenant: str,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    minted, wallet_key = await _wallet_tenant(
+        tenant, admin_connections, admin_vault, resource, usd_cap(1_000_000)
+    )
+    ok, _ = await _get(gateway, minted.secret, "/paid/cheap")
+    pricey, _ = await _get(gateway, minted.secret, "/paid/pricey")  # a denial's path too
+    await admin_vault.freeze_key(minted.key.name, reason="test")
+    seen_before = len(resource.seen)
+    status, body = await _get(gateway, minted.secret, "/paid/cheap")
+    assert (ok, pricey, status, body["error"]["code"]) == (200, 402, 401, "KEY_FROZEN")
+    assert len(resource.seen) == seen_before and len(resource.facilitator.settled) == 1
+    assert await spent(admin_metering, tenant) == {"USD": 2_000}
+    bare = wallet_key.removeprefix("0x")
+    stored = await dump_redis(sealed_system.env["KEYLEASH_REDIS_URL"])
+    stored += await dump_postgres(sealed_system.env["KEYLEASH_DATABASE_URL"])
+    logged = caplog.text + "".join(str(r.args) for r in caplog.records)
+    for where in (logged, "\n".join(stored), str(body), str(resource.seen)):
+        assert bare not in where and bare.upper() not in where

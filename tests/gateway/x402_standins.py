@@ -1,0 +1,165 @@
+"""A paid resource built with the x402 SDK's own FastAPI middleware, served by uvicorn on a
+local port, and a facilitator stand-in that verifies the signed EIP-3009 authorization by
+recovering its signer (eth-keys, the SDK's own EIP-712 hash) and settles without a chain: a
+nonce settles once, like the token contract's authorizationState."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+import uvicorn
+from eth_keys import keys
+from fastapi import FastAPI, Request
+from x402 import x402ResourceServer
+from x402.http.middleware.fastapi import payment_middleware
+from x402.mechanisms.evm.eip712 import hash_eip3009_authorization
+from x402.mechanisms.evm.exact import ExactEvmServerScheme
+from x402.mechanisms.evm.types import ExactEIP3009Authorization
+from x402.schemas import (
+    PaymentPayload,
+    PaymentRequirements,
+    SettleResponse,
+    SupportedKind,
+    SupportedResponse,
+    VerifyResponse,
+)
+
+NETWORK = "eip155:84532"  # Base Sepolia: USDC in the SDK's asset table
+PAYEE = "0x209693Bc6afc0C5328bA36FaF03C514EF312287C"
+PRICES = {"cheap": "$0.002", "pricey": "$6.00"}
+
+
+@dataclass
+class Facilitator:
+    """The FacilitatorClient protocol of the SDK, in process."""
+
+    verified: list[str] = field(default_factory=list)  # nonces whose signature checked out
+    settled: dict[str, str] = field(default_factory=dict)  # nonce -> transaction
+    payers: list[str] = field(default_factory=list)  # the recovered signer of each settlement
+    refuse_settlement: bool = False
+
+    def get_supported(self) -> SupportedResponse:
+        return SupportedResponse(
+            kinds=[SupportedKind(x402_version=2, scheme="exact", network=NETWORK)]
+        )
+
+    async def verify(self, payload: Any, requirements: Any) -> VerifyResponse:
+        payer = _signer(payload, requirements)
+        if payer is None:
+            return VerifyResponse(is_valid=False, invalid_reason="invalid_signature")
+        authorization = payload.payload["authorization"]
+        if int(authorization["value"]) < int(requirements.amount):
+            return VerifyResponse(is_valid=False, invalid_reason="insufficient_amount")
+        if authorization["to"].lower() != requirements.pay_to.lower():
+            return VerifyResponse(is_valid=False, invalid_reason="wrong_payee")
+        if authorization["nonce"] in self.settled:
+            return VerifyResponse(is_valid=False, invalid_reason="nonce_already_used")
+        self.verified.append(authorization["nonce"])
+        return VerifyResponse(is_valid=True, payer=payer)
+
+    async def settle(self, payload: Any, requirements: Any) -> SettleResponse:
+        nonce = payload.payload["authorization"]["nonce"]
+        if self.refuse_settlement or nonce in self.settled:
+            return SettleResponse(
+                success=False, error_reason="settlement_refused", transaction="", network=NETWORK
+            )
+        transaction = "0x" + hashlib.sha256(nonce.encode()).hexdigest()
+        self.settled[nonce] = transaction
+        payer = _signer(payload, requirements)
+        self.payers.append(str(payer))
+        return SettleResponse(
+            success=True,
+            transaction=transaction,
+            network=NETWORK,
+            payer=payer,
+            amount=requirements.amount,
+        )
+
+
+def _signer(payload: PaymentPayload, requirements: PaymentRequirements) -> str | None:
+    """The address that signed the authorization (the SDK's EIP-712 digest), or None."""
+    given = payload.payload["authorization"]
+    authorization = ExactEIP3009Authorization(
+        from_address=given["from"],
+        to=given["to"],
+        value=given["value"],
+        valid_after=given["validAfter"],
+        valid_before=given["validBefore"],
+        nonce=given["nonce"],
+    )
+    digest = hash_eip3009_authorization(
+        authorization,
+        int(str(requirements.network).split(":")[1]),
+        requirements.asset,
+        requirements.extra["name"],
+        requirements.extra["version"],
+    )
+    raw = bytes.fromhex(payload.payload["signature"].removeprefix("0x"))
+    try:
+        signature = keys.Signature(raw[:64] + bytes([raw[64] - 27 if raw[64] >= 27 else raw[64]]))
+        signer = signature.recover_public_key_from_msg_hash(digest).to_checksum_address()
+    except Exception:
+        return None
+    return str(signer) if signer.lower() == given["from"].lower() else None
+
+
+@dataclass
+class PaidResource:
+    url: str
+    facilitator: Facilitator
+    seen: list[dict[str, str]]  # headers of every request the resource received
+
+
+def resource_app(facilitator: Facilitator, seen: list[dict[str, str]]) -> FastAPI:
+    server = x402ResourceServer(facilitator)
+    server.register(NETWORK, ExactEvmServerScheme())
+    routes: Any = {
+        f"GET /paid/{name}": {
+            "accepts": {"scheme": "exact", "payTo": PAYEE, "price": price, "network": NETWORK}
+        }
+        for name, price in PRICES.items()
+    }
+    app = FastAPI()
+    pay = payment_middleware(routes, server)
+
+    @app.middleware("http")
+    async def record_then_pay(request: Request, call_next: Any) -> Any:
+        seen.append(dict(request.headers))
+        return await pay(request, call_next)
+
+    @app.get("/paid/{name}")
+    async def paid(name: str) -> dict[str, str]:
+        return {"report": f"the {name} answer"}
+
+    @app.get("/free")
+    async def free() -> dict[str, str]:
+        return {"report": "free"}
+
+    return app
+
+
+@asynccontextmanager
+async def serve_resource() -> AsyncIterator[PaidResource]:
+    facilitator = Facilitator()
+    seen: list[dict[str, str]] = []
+    config = uvicorn.Config(
+        resource_app(facilitator, seen), host="127.0.0.1", port=0, log_level="warning",
+        lifespan="off", access_log=False,
+    )  # fmt: skip
+    server = uvicorn.Server(config)
+    task = asyncio.create_task(server.serve())
+    while not server.started and not task.done():
+        await asyncio.sleep(0.01)
+    if task.done():
+        task.result()  # it failed to start: say why
+    port = server.servers[0].sockets[0].getsockname()[1]
+    try:
+        yield PaidResource(f"http://127.0.0.1:{port}", facilitator, seen)
+    finally:
+        server.should_exit = True
+        await task
