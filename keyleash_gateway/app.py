@@ -75,6 +75,7 @@ async def proxy(request: web.Request) -> web.StreamResponse:
         agent_run_id=_run_id(request),
     )
     sink = StreamSink(request)
+    reply: Reply | None
     try:
         if call.vendor == "x402":  # paid resources: x402_route.py
             reply = await request.app[X402].handle(call)

@@ -103,7 +103,9 @@ class X402Call:
             log.warning("vault unavailable for an x402 call: %s", error)
             return answers.unavailable("Keyleash could not decide this call; nothing was sent")
         if refusal is not None:
-            code = DenyReason(vault_pb2.DenyReason.Name(refusal.reason).removeprefix("DENY_REASON_"))
+            code = DenyReason(
+                vault_pb2.DenyReason.Name(refusal.reason).removeprefix("DENY_REASON_")
+            )
             return answers.denied(code, code.lower().replace("_", " "))
         return wallet
 
@@ -124,17 +126,26 @@ class X402Call:
             )
         except Exception as error:  # the SDK refused to sign: nothing was paid
             await self._settle(call, decision, Money("USD", 0), "", "not_signed")
-            log.warning("x402 payment not signed for key %s: %s", decision.key_id, type(error).__name__)
+            log.warning(
+                "x402 payment not signed for key %s: %s", decision.key_id, type(error).__name__
+            )
             return answers.bad_request("the x402 payment could not be signed; nothing was paid")
         try:
             paid = await self._upstream.send(
-                paying.request.method, paying.url, [*paying.headers, (name, value)], paying.request.body
+                paying.request.method,
+                paying.url,
+                [*paying.headers, (name, value)],
+                paying.request.body,
             )
         except NotSent:
             await self._settle(call, decision, Money("USD", 0), "", "not_sent")
             return answers.not_sent(VENDOR)
         except OutcomeUnknown:
-            log.warning("x402 outcome unknown: key %s hold %s kept", decision.key_id, decision.reservation_id)
+            log.warning(
+                "x402 outcome unknown: key %s hold %s kept",
+                decision.key_id,
+                decision.reservation_id,
+            )
             return answers.outcome_unknown(VENDOR)
         settlement = read_settlement(_header(paid, "PAYMENT-RESPONSE"))
         if paid.status < 400 and settlement is not None and settlement.success:
@@ -148,7 +159,9 @@ class X402Call:
         self, paying: _Paying, options: list[Priced]
     ) -> tuple[Priced, AuthorizeCall, vault_pb2.AuthorizeResponse] | Reply:
         """The first requirement the policy allows; a constraint denial tries the next one."""
-        identity = request_ids(paying.key, VENDOR, paying.request.header_map.get("Idempotency-Key", ""))
+        identity = request_ids(
+            paying.key, VENDOR, paying.request.header_map.get("Idempotency-Key", "")
+        )
         denial: Reply | None = None
         for priced in options:
             call = _authorize_call(paying, priced, identity)
@@ -158,7 +171,9 @@ class X402Call:
                 return answers.refused(refused.status, refused.code, refused.message)
             except KeyleashUnavailable as error:
                 log.warning("vault unavailable for an x402 payment: %s", error)
-                return answers.unavailable("Keyleash could not decide this payment; nothing was paid")
+                return answers.unavailable(
+                    "Keyleash could not decide this payment; nothing was paid"
+                )
             if decision.decision == vault_pb2.DECISION_ALLOW:
                 return priced, call, decision
             denial = _denial(decision)

@@ -56,7 +56,9 @@ def read_challenge(header: str) -> PaymentRequired:
     try:
         challenge = decode_payment_required_header(header)
     except Exception:  # base64, JSON or schema: one answer for the agent
-        raise ChallengeUnreadable("the PAYMENT-REQUIRED header is not an x402 v2 challenge") from None
+        raise ChallengeUnreadable(
+            "the PAYMENT-REQUIRED header is not an x402 v2 challenge"
+        ) from None
     if not isinstance(challenge, PaymentRequired):
         raise ChallengeUnreadable("x402 v1 challenges are not paid (v2 only)")
     return challenge
@@ -101,7 +103,7 @@ def payment_nonce(call_identity: str, requirement: PaymentRequirements) -> str:
     return "0x" + hashlib.sha256("\x1f".join(parts).encode()).hexdigest()
 
 
-class _NoncedExactScheme(ExactEvmClientScheme):  # type: ignore[misc]
+class _NoncedExactScheme(ExactEvmClientScheme):
     """The SDK's exact EVM scheme, signing with the nonce the gateway chose."""
 
     def __init__(self, signer: Any, nonce: str) -> None:

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import uvicorn
-from eth_keys import keys
+from eth_keys.datatypes import Signature
 from fastapi import FastAPI, Request
 from x402 import x402ResourceServer
 from x402.http.middleware.fastapi import payment_middleware
@@ -101,7 +101,7 @@ def _signer(payload: PaymentPayload, requirements: PaymentRequirements) -> str |
     )
     raw = bytes.fromhex(payload.payload["signature"].removeprefix("0x"))
     try:
-        signature = keys.Signature(raw[:64] + bytes([raw[64] - 27 if raw[64] >= 27 else raw[64]]))
+        signature = Signature(raw[:64] + bytes([raw[64] - 27 if raw[64] >= 27 else raw[64]]))
         signer = signature.recover_public_key_from_msg_hash(digest).to_checksum_address()
     except Exception:
         return None
@@ -117,7 +117,7 @@ class PaidResource:
 
 def resource_app(facilitator: Facilitator, seen: list[dict[str, str]]) -> FastAPI:
     server = x402ResourceServer(facilitator)
-    server.register(NETWORK, ExactEvmServerScheme())
+    server.register(NETWORK, ExactEvmServerScheme())  # type: ignore[no-untyped-call, arg-type]
     routes: Any = {
         f"GET /paid/{name}": {
             "accepts": {"scheme": "exact", "payTo": PAYEE, "price": price, "network": NETWORK}
@@ -143,6 +143,18 @@ def resource_app(facilitator: Facilitator, seen: list[dict[str, str]]) -> FastAP
     return app
 
 
+class _Server(uvicorn.Server):
+    """uvicorn's server, saying when it listens."""
+
+    def __init__(self, config: uvicorn.Config) -> None:
+        super().__init__(config)
+        self.up = asyncio.Event()
+
+    async def startup(self, sockets: Any = None) -> None:
+        await super().startup(sockets)
+        self.up.set()
+
+
 @asynccontextmanager
 async def serve_resource() -> AsyncIterator[PaidResource]:
     facilitator = Facilitator()
@@ -151,12 +163,14 @@ async def serve_resource() -> AsyncIterator[PaidResource]:
         resource_app(facilitator, seen), host="127.0.0.1", port=0, log_level="warning",
         lifespan="off", access_log=False,
     )  # fmt: skip
-    server = uvicorn.Server(config)
+    server = _Server(config)
     task = asyncio.create_task(server.serve())
-    while not server.started and not task.done():
-        await asyncio.sleep(0.01)
-    if task.done():
+    up = asyncio.create_task(server.up.wait())
+    await asyncio.wait([task, up], return_when=asyncio.FIRST_COMPLETED)
+    if not up.done():
+        up.cancel()
         task.result()  # it failed to start: say why
+        raise RuntimeError("the paid resource did not start")
     port = server.servers[0].sockets[0].getsockname()[1]
     try:
         yield PaidResource(f"http://127.0.0.1:{port}", facilitator, seen)
