@@ -151,6 +151,10 @@ class X402Call:
         if paid.status < 400 and settlement is not None and settlement.success:
             amount = settled_price(priced, settlement)
             await self._settle(call, decision, amount, settlement.transaction, "settled")
+        elif _nonce_spent(paid):
+            # A replay of a payment that went through before (maybe with its outcome unknown
+            # here): its price is owed, charged under the same request id, so counted once.
+            await self._settle(call, decision, priced.price, "", "settled")
         else:
             await self._settle(call, decision, Money("USD", 0), "", "refused")
         return Reply(paid.status, paid.body, paid.headers)
@@ -258,6 +262,18 @@ def _authorize_call(paying: _Paying, priced: Priced, identity: str) -> Authorize
         },
         request_id="x402-" + hashlib.sha256(nonce.encode()).hexdigest()[:40],
     )
+
+
+def _nonce_spent(answer: Answer) -> bool:
+    """The server refused the payment because its authorization was used already."""
+    header = _header(answer, "PAYMENT-REQUIRED")
+    if answer.status != 402 or not header:
+        return False
+    try:
+        reason = read_challenge(header).error or ""
+    except ChallengeUnreadable:
+        return False
+    return reason.endswith("nonce_already_used")
 
 
 def _header(answer: Answer, name: str) -> str:

@@ -121,6 +121,31 @@ async def test_a_retry_with_the_same_idempotency_key_pays_once(
     assert await spent(admin_metering, tenant) == {"USD": 2_000}
 
 
+async def test_a_payment_whose_answer_was_lost_is_charged_once_by_its_retry(
+    gateway: Gateway,
+    resource: PaidResource,
+    admin_connections: ConnectionsClient,
+    admin_vault: VaultClient,
+    admin_metering: MeteringClient,
+    tenant: str,
+) -> None:
+    minted, _ = await _wallet_tenant(
+        tenant, admin_connections, admin_vault, resource, usd_cap(1_000_000)
+    )
+    same = {"Idempotency-Key": "slow-" + uuid.uuid4().hex}
+    status, body = await _get(gateway, minted.secret, "/paid/slow", **same)
+    assert (status, body["error"]["code"]) == (504, "OUTCOME_UNKNOWN")  # the hold stays
+    assert resource.facilitator.settled == {} and await spent(admin_metering, tenant) == {}
+    resource.slow_answers.set()  # the resource answers (and settles) after the gateway gave up
+    await resource.facilitator.settled_one.wait()
+    again, _ = await _get(gateway, minted.secret, "/paid/slow", **same)
+    assert again == 402  # the same authorization: the resource refuses to be paid twice
+    assert len(resource.facilitator.settled) == 1
+    assert await spent(admin_metering, tenant) == {"USD": 2_000}
+    [event] = await events(admin_metering, tenant)
+    assert event.attributes["x402_nonce"] in resource.facilitator.settled
+
+
 async def test_a_6_usd_price_against_a_5_usd_per_call_limit_is_refused_before_signing(
     gateway: Gateway,
     resource: PaidResource,

@@ -17,6 +17,7 @@ from eth_keys.datatypes import Signature
 from fastapi import FastAPI, Request
 from x402 import x402ResourceServer
 from x402.http.middleware.fastapi import payment_middleware
+from x402.mechanisms.evm.constants import ERR_NONCE_ALREADY_USED
 from x402.mechanisms.evm.eip712 import hash_eip3009_authorization
 from x402.mechanisms.evm.exact import ExactEvmServerScheme
 from x402.mechanisms.evm.types import ExactEIP3009Authorization
@@ -31,7 +32,7 @@ from x402.schemas import (
 
 NETWORK = "eip155:84532"  # Base Sepolia: USDC in the SDK's asset table
 PAYEE = "0x209693Bc6afc0C5328bA36FaF03C514EF312287C"
-PRICES = {"cheap": "$0.002", "pricey": "$6.00"}
+PRICES = {"cheap": "$0.002", "pricey": "$6.00", "slow": "$0.002"}
 
 
 @dataclass
@@ -42,6 +43,7 @@ class Facilitator:
     settled: dict[str, str] = field(default_factory=dict)  # nonce -> transaction
     payers: list[str] = field(default_factory=list)  # the recovered signer of each settlement
     refuse_settlement: bool = False
+    settled_one: asyncio.Event = field(default_factory=asyncio.Event)
 
     def get_supported(self) -> SupportedResponse:
         return SupportedResponse(
@@ -58,7 +60,7 @@ class Facilitator:
         if authorization["to"].lower() != requirements.pay_to.lower():
             return VerifyResponse(is_valid=False, invalid_reason="wrong_payee")
         if authorization["nonce"] in self.settled:
-            return VerifyResponse(is_valid=False, invalid_reason="nonce_already_used")
+            return VerifyResponse(is_valid=False, invalid_reason=ERR_NONCE_ALREADY_USED)
         self.verified.append(authorization["nonce"])
         return VerifyResponse(is_valid=True, payer=payer)
 
@@ -70,6 +72,7 @@ class Facilitator:
             )
         transaction = "0x" + hashlib.sha256(nonce.encode()).hexdigest()
         self.settled[nonce] = transaction
+        self.settled_one.set()
         payer = _signer(payload, requirements)
         self.payers.append(str(payer))
         return SettleResponse(
@@ -113,9 +116,12 @@ class PaidResource:
     url: str
     facilitator: Facilitator
     seen: list[dict[str, str]]  # headers of every request the resource received
+    slow_answers: asyncio.Event  # /paid/slow answers once this is set
 
 
-def resource_app(facilitator: Facilitator, seen: list[dict[str, str]]) -> FastAPI:
+def resource_app(
+    facilitator: Facilitator, seen: list[dict[str, str]], slow_answers: asyncio.Event
+) -> FastAPI:
     server = x402ResourceServer(facilitator)
     server.register(NETWORK, ExactEvmServerScheme())  # type: ignore[no-untyped-call, arg-type]
     routes: Any = {
@@ -134,6 +140,8 @@ def resource_app(facilitator: Facilitator, seen: list[dict[str, str]]) -> FastAP
 
     @app.get("/paid/{name}")
     async def paid(name: str) -> dict[str, str]:
+        if name == "slow":
+            await slow_answers.wait()
         return {"report": f"the {name} answer"}
 
     @app.get("/free")
@@ -159,8 +167,9 @@ class _Server(uvicorn.Server):
 async def serve_resource() -> AsyncIterator[PaidResource]:
     facilitator = Facilitator()
     seen: list[dict[str, str]] = []
+    slow_answers = asyncio.Event()
     config = uvicorn.Config(
-        resource_app(facilitator, seen), host="127.0.0.1", port=0, log_level="warning",
+        resource_app(facilitator, seen, slow_answers), host="127.0.0.1", port=0, log_level="warning",
         lifespan="off", access_log=False,
     )  # fmt: skip
     server = _Server(config)
@@ -173,7 +182,7 @@ async def serve_resource() -> AsyncIterator[PaidResource]:
         raise RuntimeError("the paid resource did not start")
     port = server.servers[0].sockets[0].getsockname()[1]
     try:
-        yield PaidResource(f"http://127.0.0.1:{port}", facilitator, seen)
+        yield PaidResource(f"http://127.0.0.1:{port}", facilitator, seen, slow_answers)
     finally:
         server.should_exit = True
         await task
