@@ -205,6 +205,31 @@ async def test_a_daily_cap_stops_payments_at_exactly_the_cap_under_100_callers(
     assert await spent(admin_metering, tenant) == {"USD": 20_000}
 
 
+async def test_a_eur_cap_holds_usdc_prices_converted_by_the_fx_table(
+    gateway: Gateway,
+    resource: PaidResource,
+    admin_connections: ConnectionsClient,
+    admin_vault: VaultClient,
+    admin_metering: MeteringClient,
+    tenant: str,
+) -> None:
+    # 0.002 USD at the shipped USD/EUR 0.925925926 is 1851.85 EUR micros, held as 1852:
+    # a cap of three of them pays three calls and refuses the fourth.
+    policy = vault_pb2.Policy(
+        spend_caps=[
+            vault_pb2.SpendCap(
+                limit=money_pb2.Money(currency_code="EUR", micros=3 * 1852),
+                window=vault_pb2.SpendCap.WINDOW_CALENDAR_DAY,
+            )
+        ]
+    )
+    minted, _ = await _wallet_tenant(tenant, admin_connections, admin_vault, resource, policy)
+    statuses = [(await _get(gateway, minted.secret, "/paid/cheap"))[0] for _ in range(4)]
+    assert statuses == [200, 200, 200, 402]
+    assert len(resource.facilitator.settled) == 3
+    assert await spent(admin_metering, tenant) == {"USD": 6_000}
+
+
 async def test_a_refused_settlement_releases_the_hold(
     gateway: Gateway,
     resource: PaidResource,
