@@ -28,14 +28,27 @@ from x402.http.utils import (
     decode_payment_response_header,
     encode_payment_signature_header,
 )
+from x402.mechanisms.evm.constants import X402_UPTO_PERMIT2_PROXY_ADDRESS
 from x402.mechanisms.evm.default_assets import DEFAULT_ASSETS
 from x402.mechanisms.evm.exact import ExactEvmClientScheme
-from x402.mechanisms.evm.types import ExactEIP3009Authorization, ExactEIP3009Payload
+from x402.mechanisms.evm.types import (
+    ExactEIP3009Authorization,
+    ExactEIP3009Payload,
+    ExactPermit2TokenPermissions,
+    UptoPermit2Authorization,
+    UptoPermit2Payload,
+    UptoPermit2Witness,
+)
+from x402.mechanisms.evm.upto import UptoEvmClientScheme
+from x402.mechanisms.evm.upto.client import _sign_upto_permit2_authorization
+from x402.mechanisms.evm.utils import normalize_address
 from x402.schemas import PaymentRequired, PaymentRequirements, SettleResponse
 
 from keyleash_core.money import Money
 
-SCHEMES = ("exact",)  # EIP-3009 transferWithAuthorization; `upto` (Permit2) not yet paid
+# exact: EIP-3009 transferWithAuthorization of the price; upto: a Permit2 witness transfer of
+# at most the price, settled at what the server reports (the hold is the maximum).
+SCHEMES = ("exact", "upto")
 MICROS_PER_UNIT = 1_000_000
 
 
@@ -128,6 +141,39 @@ class _NoncedExactScheme(ExactEvmClientScheme):
         return payload
 
 
+class _NoncedUptoScheme(UptoEvmClientScheme):
+    """The SDK's upto EVM scheme (Permit2), signing with the gateway's nonce (as uint256)."""
+
+    def __init__(self, signer: Any, nonce: str) -> None:
+        super().__init__(signer)
+        self._nonce = str(int(nonce, 16))
+
+    def create_payment_payload(
+        self, requirements: PaymentRequirements, extensions: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
+        facilitator = (requirements.extra or {}).get("facilitatorAddress")
+        if not facilitator:
+            raise ValueError("an upto requirement names its facilitatorAddress")
+        timeout = requirements.max_timeout_seconds or 3600
+        authorization = UptoPermit2Authorization(
+            from_address=self._signer.address,
+            permitted=ExactPermit2TokenPermissions(
+                token=normalize_address(requirements.asset), amount=requirements.amount
+            ),
+            spender=X402_UPTO_PERMIT2_PROXY_ADDRESS,
+            nonce=self._nonce,
+            deadline=str(int(time.time()) + timeout),
+            witness=UptoPermit2Witness(
+                to=normalize_address(requirements.pay_to),
+                facilitator=normalize_address(facilitator),
+                valid_after="0",
+            ),
+        )
+        signature = _sign_upto_permit2_authorization(self._signer, authorization, requirements)
+        payload: dict[str, Any] = UptoPermit2Payload(authorization, signature).to_dict()
+        return payload
+
+
 async def signed_header(
     wallet_key: str, challenge: PaymentRequired, chosen: PaymentRequirements, nonce: str
 ) -> tuple[str, str]:
@@ -137,7 +183,8 @@ async def signed_header(
     except Exception:  # never echo what was wrong with a secret
         raise ValueError("the x402 connection's secret is not an EVM private key") from None
     client = x402Client()
-    client.register(chosen.network, _NoncedExactScheme(account, nonce))
+    scheme = _NoncedUptoScheme if chosen.scheme == "upto" else _NoncedExactScheme
+    client.register(chosen.network, scheme(account, nonce))
     only = PaymentRequired(
         x402_version=2,
         resource=challenge.resource,

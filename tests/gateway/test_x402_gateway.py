@@ -20,7 +20,13 @@ from keyleash.type.v1 import money_pb2
 from keyleash.vault.v1 import vault_pb2
 from tests.gateway.conftest import Gateway, SealedSystem
 from tests.gateway.stripe_helpers import events, spent, usd_cap
-from tests.gateway.x402_standins import NETWORK, PAYEE, PaidResource, serve_resource
+from tests.gateway.x402_standins import (
+    METERED_USED,
+    NETWORK,
+    PAYEE,
+    PaidResource,
+    serve_resource,
+)
 from tests.integration.test_no_plaintext_secrets import dump_postgres, dump_redis
 
 
@@ -100,6 +106,29 @@ async def test_a_0_002_usd_call_is_paid_and_charged_exactly(
 
     free_status, _ = await _get(gateway, minted.secret, "/free")
     assert free_status == 200 and await spent(admin_metering, tenant) == {"USD": 2_000}
+
+
+async def test_upto_holds_the_maximum_and_charges_what_was_settled(
+    gateway: Gateway,
+    resource: PaidResource,
+    admin_connections: ConnectionsClient,
+    admin_vault: VaultClient,
+    admin_metering: MeteringClient,
+    tenant: str,
+) -> None:
+    # A 0.012 USD cap: the 0.01 maximum fits once; after 0.003 was charged, 0.009 is left,
+    # below the next call's maximum, so the second is refused although it would cost 0.003.
+    minted, _ = await _wallet_tenant(
+        tenant, admin_connections, admin_vault, resource, usd_cap(12_000)
+    )
+    status, body = await _get(gateway, minted.secret, "/metered")
+    assert (status, body) == (200, {"report": "metered"})
+    assert await spent(admin_metering, tenant) == {"USD": int(METERED_USED)}
+    [event] = await events(admin_metering, tenant)
+    assert (event.attributes["x402_scheme"], event.attributes["x402_amount"]) == ("upto", "10000")
+    assert event.vendor_request_id in resource.facilitator.settled.values()
+    again, _ = await _get(gateway, minted.secret, "/metered")
+    assert again == 402 and len(resource.facilitator.settled) == 1
 
 
 async def test_a_retry_with_the_same_idempotency_key_pays_once(

@@ -13,14 +13,18 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import uvicorn
+from eth_account import Account
+from eth_account.messages import encode_typed_data
 from eth_keys.datatypes import Signature
-from fastapi import FastAPI, Request
+from fastapi import FastAPI, Request, Response
 from x402 import x402ResourceServer
-from x402.http.middleware.fastapi import payment_middleware
+from x402.http.middleware.fastapi import payment_middleware, set_settlement_overrides
 from x402.mechanisms.evm.constants import ERR_NONCE_ALREADY_USED
 from x402.mechanisms.evm.eip712 import hash_eip3009_authorization
 from x402.mechanisms.evm.exact import ExactEvmServerScheme
-from x402.mechanisms.evm.types import ExactEIP3009Authorization
+from x402.mechanisms.evm.types import ExactEIP3009Authorization, UptoPermit2Payload
+from x402.mechanisms.evm.upto import UptoEvmServerScheme
+from x402.mechanisms.evm.upto.client import _build_upto_permit2_typed_data
 from x402.schemas import (
     PaymentPayload,
     PaymentRequirements,
@@ -33,6 +37,8 @@ from x402.schemas import (
 NETWORK = "eip155:84532"  # Base Sepolia: USDC in the SDK's asset table
 PAYEE = "0x209693Bc6afc0C5328bA36FaF03C514EF312287C"
 PRICES = {"cheap": "$0.002", "pricey": "$6.00", "slow": "$0.002"}
+METERED_MAX, METERED_USED = "$0.01", "3000"  # upto: at most 0.01 USDC, 0.003 used
+FACILITATOR_ADDRESS = "0x1111111111111111111111111111111111111111"
 
 
 @dataclass
@@ -46,26 +52,30 @@ class Facilitator:
     settled_one: asyncio.Event = field(default_factory=asyncio.Event)
 
     def get_supported(self) -> SupportedResponse:
+        upto_extra = {"facilitatorAddress": FACILITATOR_ADDRESS}
         return SupportedResponse(
-            kinds=[SupportedKind(x402_version=2, scheme="exact", network=NETWORK)]
+            kinds=[
+                SupportedKind(x402_version=2, scheme="exact", network=NETWORK),
+                SupportedKind(x402_version=2, scheme="upto", network=NETWORK, extra=upto_extra),
+            ]
         )
 
     async def verify(self, payload: Any, requirements: Any) -> VerifyResponse:
         payer = _signer(payload, requirements)
         if payer is None:
             return VerifyResponse(is_valid=False, invalid_reason="invalid_signature")
-        authorization = payload.payload["authorization"]
-        if int(authorization["value"]) < int(requirements.amount):
+        amount, payee, nonce = _terms(payload)
+        if int(amount) < int(requirements.amount):
             return VerifyResponse(is_valid=False, invalid_reason="insufficient_amount")
-        if authorization["to"].lower() != requirements.pay_to.lower():
+        if payee.lower() != requirements.pay_to.lower():
             return VerifyResponse(is_valid=False, invalid_reason="wrong_payee")
-        if authorization["nonce"] in self.settled:
+        if nonce in self.settled:
             return VerifyResponse(is_valid=False, invalid_reason=ERR_NONCE_ALREADY_USED)
-        self.verified.append(authorization["nonce"])
+        self.verified.append(nonce)
         return VerifyResponse(is_valid=True, payer=payer)
 
     async def settle(self, payload: Any, requirements: Any) -> SettleResponse:
-        nonce = payload.payload["authorization"]["nonce"]
+        _, _, nonce = _terms(payload)
         if self.refuse_settlement or nonce in self.settled:
             return SettleResponse(
                 success=False, error_reason="settlement_refused", transaction="", network=NETWORK
@@ -84,8 +94,20 @@ class Facilitator:
         )
 
 
+def _terms(payload: PaymentPayload) -> tuple[str, str, str]:
+    """(amount, payee, nonce as 0x-hex) of an exact or upto payload."""
+    if payload.accepted.scheme == "upto":
+        given = payload.payload["permit2Authorization"]
+        nonce = "0x" + int(given["nonce"]).to_bytes(32, "big").hex()
+        return given["permitted"]["amount"], given["witness"]["to"], nonce
+    given = payload.payload["authorization"]
+    return given["value"], given["to"], given["nonce"]
+
+
 def _signer(payload: PaymentPayload, requirements: PaymentRequirements) -> str | None:
-    """The address that signed the authorization (the SDK's EIP-712 digest), or None."""
+    """The address that signed the authorization (the SDK's EIP-712 typed data), or None."""
+    if payload.accepted.scheme == "upto":
+        return _upto_signer(payload, requirements)
     given = payload.payload["authorization"]
     authorization = ExactEIP3009Authorization(
         from_address=given["from"],
@@ -111,6 +133,24 @@ def _signer(payload: PaymentPayload, requirements: PaymentRequirements) -> str |
     return str(signer) if signer.lower() == given["from"].lower() else None
 
 
+def _upto_signer(payload: PaymentPayload, requirements: PaymentRequirements) -> str | None:
+    parsed = UptoPermit2Payload.from_dict(payload.payload)
+    chain_id = int(str(requirements.network).split(":")[1])
+    domain, fields, _primary, message = _build_upto_permit2_typed_data(
+        parsed.permit2_authorization, chain_id
+    )
+    types = {
+        name: [{"name": f.name, "type": f.type} for f in group] for name, group in fields.items()
+    }
+    signable = encode_typed_data(domain_data=domain, message_types=types, message_data=message)
+    try:
+        signer = Account.recover_message(signable, signature=payload.payload["signature"])
+    except Exception:
+        return None
+    claimed = parsed.permit2_authorization.from_address
+    return str(signer) if signer.lower() == claimed.lower() else None
+
+
 @dataclass
 class PaidResource:
     url: str
@@ -124,11 +164,15 @@ def resource_app(
 ) -> FastAPI:
     server = x402ResourceServer(facilitator)
     server.register(NETWORK, ExactEvmServerScheme())  # type: ignore[no-untyped-call, arg-type]
+    server.register(NETWORK, UptoEvmServerScheme())  # type: ignore[no-untyped-call, arg-type]
     routes: Any = {
         f"GET /paid/{name}": {
             "accepts": {"scheme": "exact", "payTo": PAYEE, "price": price, "network": NETWORK}
         }
         for name, price in PRICES.items()
+    }
+    routes["GET /metered"] = {
+        "accepts": {"scheme": "upto", "payTo": PAYEE, "price": METERED_MAX, "network": NETWORK}
     }
     app = FastAPI()
     pay = payment_middleware(routes, server)
@@ -143,6 +187,11 @@ def resource_app(
         if name == "slow":
             await slow_answers.wait()
         return {"report": f"the {name} answer"}
+
+    @app.get("/metered")
+    async def metered(response: Response) -> dict[str, str]:
+        set_settlement_overrides(response, {"amount": METERED_USED})  # used less than the max
+        return {"report": "metered"}
 
     @app.get("/free")
     async def free() -> dict[str, str]:
