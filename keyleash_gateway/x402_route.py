@@ -151,6 +151,12 @@ class X402Call:
         if paid.status < 400 and settlement is not None and settlement.success:
             amount = settled_price(priced, settlement)
             await self._settle(call, decision, amount, settlement.transaction, "settled")
+        elif paid.status < 400 and settlement is None:
+            # Served, but no settlement said whether it was paid: the hold stays (fail safe).
+            log.warning(
+                "x402 answer without PAYMENT-RESPONSE: key %s hold %s kept",
+                decision.key_id, decision.reservation_id,
+            )  # fmt: skip
         elif _nonce_spent(paid):
             # A replay of a payment that went through before (maybe with its outcome unknown
             # here): its price is owed, charged under the same request id, so counted once.
