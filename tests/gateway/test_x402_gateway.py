@@ -14,6 +14,8 @@ import aiohttp
 import pytest
 import redis.asyncio as aioredis
 from eth_account import Account
+from x402.http.utils import decode_payment_signature_header
+from x402.schemas import PaymentPayload
 
 from keyleash.client import ConnectionsClient, MeteringClient, VaultClient
 from keyleash.type.v1 import money_pb2
@@ -23,6 +25,7 @@ from tests.gateway.stripe_helpers import events, spent, usd_cap
 from tests.gateway.x402_standins import (
     METERED_USED,
     NETWORK,
+    OTHER_PAYEE,
     PAYEE,
     PaidResource,
     serve_resource,
@@ -209,6 +212,26 @@ async def test_a_payee_outside_the_policy_is_not_paid(
     status, body = await _get(gateway, minted.secret, "/paid/cheap")
     assert (status, body["error"]["code"]) == (403, "CONSTRAINT_DENIED")
     assert _paid(resource) == []
+
+
+async def test_the_cheapest_requirement_the_policy_allows_is_paid(
+    gateway: Gateway,
+    resource: PaidResource,
+    admin_connections: ConnectionsClient,
+    admin_vault: VaultClient,
+    admin_metering: MeteringClient,
+    tenant: str,
+) -> None:
+    policy = vault_pb2.Policy(
+        constraints=[vault_pb2.AttributeConstraint(attribute="x402_payee", allowed_values=[PAYEE])]
+    )
+    minted, _ = await _wallet_tenant(tenant, admin_connections, admin_vault, resource, policy)
+    assert await _get(gateway, minted.secret, "/choice") == (200, {"report": "chosen"})
+    [event] = await events(admin_metering, tenant)
+    assert (event.attributes["x402_payee"], event.amount.micros) == (PAYEE, 2_000)
+    [paid] = _paid(resource)
+    signed = decode_payment_signature_header(paid["payment-signature"])
+    assert isinstance(signed, PaymentPayload) and signed.accepted.pay_to == PAYEE != OTHER_PAYEE
 
 
 async def test_a_daily_cap_stops_payments_at_exactly_the_cap_under_100_callers(

@@ -38,6 +38,7 @@ NETWORK = "eip155:84532"  # Base Sepolia: USDC in the SDK's asset table
 PAYEE = "0x209693Bc6afc0C5328bA36FaF03C514EF312287C"
 PRICES = {"cheap": "$0.002", "pricey": "$6.00", "slow": "$0.002"}
 METERED_MAX, METERED_USED = "$0.01", "3000"  # upto: at most 0.01 USDC, 0.003 used
+OTHER_PAYEE = "0x3333333333333333333333333333333333333333"
 FACILITATOR_ADDRESS = "0x1111111111111111111111111111111111111111"
 
 
@@ -171,6 +172,12 @@ def resource_app(
         }
         for name, price in PRICES.items()
     }
+    routes["GET /choice"] = {  # the cheaper offer pays someone else
+        "accepts": [
+            {"scheme": "exact", "payTo": OTHER_PAYEE, "price": "$0.001", "network": NETWORK},
+            {"scheme": "exact", "payTo": PAYEE, "price": "$0.002", "network": NETWORK},
+        ]
+    }
     routes["GET /metered"] = {
         "accepts": {"scheme": "upto", "payTo": PAYEE, "price": METERED_MAX, "network": NETWORK}
     }
@@ -192,6 +199,10 @@ def resource_app(
     async def metered(response: Response) -> dict[str, str]:
         set_settlement_overrides(response, {"amount": METERED_USED})  # used less than the max
         return {"report": "metered"}
+
+    @app.get("/choice")
+    async def choice() -> dict[str, str]:
+        return {"report": "chosen"}
 
     @app.get("/free")
     async def free() -> dict[str, str]:
