@@ -92,21 +92,23 @@ class X402Call:
         return await self._pay(paying, wallet)
 
     async def _wallet(self, key: str) -> Upstream | Reply:
-        """The wallet connection, for a key that could be used now (else nothing is sent)."""
+        """The wallet connection, for a key that could be used now and holds scope x402.pay
+        (else nothing is sent)."""
         try:
-            refusal, wallet = await asyncio.gather(
-                self._keyleash.key_refusal(key), self._keyleash.upstream(key, VENDOR)
+            validity, wallet = await asyncio.gather(
+                self._keyleash.validate_key(key), self._keyleash.upstream(key, VENDOR)
             )
         except ConnectionMissing:
             return answers.denied(DenyReason.VENDOR_DENIED, "this key's tenant has no x402 wallet")
         except KeyleashUnavailable as error:
             log.warning("vault unavailable for an x402 call: %s", error)
             return answers.unavailable("Keyleash could not decide this call; nothing was sent")
-        if refusal is not None:
-            code = DenyReason(
-                vault_pb2.DenyReason.Name(refusal.reason).removeprefix("DENY_REASON_")
-            )
+        if not validity.valid:
+            reason = vault_pb2.DenyReason.Name(validity.reason).removeprefix("DENY_REASON_")
+            code = DenyReason(reason)
             return answers.denied(code, code.lower().replace("_", " "))
+        if SCOPE not in validity.key.scopes:  # even the unpaid request needs the scope
+            return answers.denied(DenyReason.SCOPE_DENIED, f"scope {SCOPE!r} is not granted")
         return wallet
 
     async def _pay(self, paying: _Paying, wallet: Upstream) -> Reply:

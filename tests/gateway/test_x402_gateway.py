@@ -234,6 +234,23 @@ async def test_the_cheapest_requirement_the_policy_allows_is_paid(
     assert isinstance(signed, PaymentPayload) and signed.accepted.pay_to == PAYEE != OTHER_PAYEE
 
 
+async def test_a_key_without_the_x402_scope_reaches_nothing(
+    gateway: Gateway,
+    resource: PaidResource,
+    admin_connections: ConnectionsClient,
+    admin_vault: VaultClient,
+    tenant: str,
+) -> None:
+    await _wallet_tenant(tenant, admin_connections, admin_vault, resource, vault_pb2.Policy())
+    other = await admin_vault.mint_key(
+        tenant_id=tenant, agent_id="mailer", scopes=["resend.emails.write"]
+    )
+    for path in ("/free", "/paid/cheap"):
+        status, body = await _get(gateway, other.secret, path)
+        assert (status, body["error"]["code"]) == (403, "SCOPE_DENIED")
+    assert resource.seen == []
+
+
 async def test_a_daily_cap_stops_payments_at_exactly_the_cap_under_100_callers(
     gateway: Gateway,
     resource: PaidResource,
