@@ -109,6 +109,10 @@ class X402Call:
             return answers.denied(code, code.lower().replace("_", " "))
         if SCOPE not in validity.key.scopes:  # even the unpaid request needs the scope
             return answers.denied(DenyReason.SCOPE_DENIED, f"scope {SCOPE!r} is not granted")
+        if not wallet.base_url:  # x402 has no public default: the paid API's origin is needed
+            return answers.denied(
+                DenyReason.VENDOR_DENIED, "this tenant's x402 connection has no base URL"
+            )
         return wallet
 
     async def _pay(self, paying: _Paying, wallet: Upstream) -> Reply:
