@@ -135,7 +135,9 @@ class X402Call:
             log.warning(
                 "x402 payment not signed for key %s: %s", decision.key_id, type(error).__name__
             )
-            return answers.bad_request("the x402 payment could not be signed; nothing was paid")
+            return answers.bad_request(
+                "the x402 wallet connection could not sign this payment; nothing was paid"
+            )
         try:
             paid = await self._upstream.send(
                 paying.request.method,

@@ -318,6 +318,31 @@ async def test_a_refused_settlement_releases_the_hold(
     assert paid == 200 and await spent(admin_metering, tenant) == {"USD": 2_000}
 
 
+async def test_a_wallet_secret_that_is_no_key_signs_nothing_and_is_not_echoed(
+    gateway: Gateway,
+    resource: PaidResource,
+    admin_connections: ConnectionsClient,
+    admin_vault: VaultClient,
+    admin_metering: MeteringClient,
+    tenant: str,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    broken = "not-a-key-" + secrets.token_hex(8)
+    await admin_connections.create_connection(
+        tenant_id=tenant,
+        connection=vault_pb2.Connection(vendor="x402", base_url=resource.url),
+        secret=broken,
+    )
+    minted = await admin_vault.mint_key(
+        tenant_id=tenant, agent_id="buyer", scopes=["x402.pay"], policy=usd_cap(2_000)
+    )
+    status, body = await _get(gateway, minted.secret, "/paid/cheap")
+    assert (status, body["error"]["code"]) == (400, "INVALID_REQUEST")
+    assert broken not in str(body) and broken not in caplog.text
+    assert _paid(resource) == [] and await spent(admin_metering, tenant) == {"USD": 0}
+
+
 async def test_a_frozen_key_pays_nothing_and_the_wallet_key_is_nowhere(
     gateway: Gateway,
     resource: PaidResource,
