@@ -103,6 +103,16 @@ async def test_a_0_002_usd_call_is_paid_and_charged_exactly(
     assert attributes["x402_payee"] == PAYEE and attributes["x402_network"] == NETWORK
     assert (attributes["x402_amount"], attributes["x402_nonce"]) == ("2000", nonce)
     assert attributes["x402_settlement"] == event.vendor_request_id
+    # The decision's audit row shows what was paid, for whom and where, before any settlement.
+    for _ in range(100):  # decisions are listed once the audit drainer recorded them
+        audit = await admin_vault.list_authorizations(tenant_id=tenant)
+        if audit.authorizations:
+            break
+        await asyncio.sleep(0.05)
+    decided = dict(audit.authorizations[0].attributes)
+    assert (decided["x402_payee"], decided["x402_network"]) == (PAYEE, NETWORK)
+    assert (decided["x402_amount"], decided["x402_nonce"]) == ("2000", nonce)
+    assert decided["x402_asset"] != ""
     [paid] = _paid(resource)
     assert "authorization" not in paid and wallet_key.removeprefix("0x") not in str(paid)
     assert resource.facilitator.payers == [Account.from_key(wallet_key).address]
