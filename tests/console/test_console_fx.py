@@ -16,19 +16,19 @@ async def test_the_fx_table_is_shown_and_a_rate_set_from_the_page(
     rates = await page.inner_text("#rates")
     assert "EUR/USD" in rates and "shipped" in rates
     before = await page.inner_text("#fx-version")
-    await page.fill("input[name=base]", "sek")
-    await page.fill("input[name=quote]", "DKK")
-    await page.fill("input[name=rate]", "0.655")
+    await page.fill("input[name=base]", "huf")
+    await page.fill("input[name=quote]", "PLN")
+    await page.fill("input[name=rate]", "0.0107")
     async with page.expect_navigation():
         await page.click("#set-rate")
-    row = page.locator("#rates tr", has_text="SEK/DKK")
-    assert "0.655" in await row.inner_text() and "admin" in await row.inner_text()
+    row = page.locator("#rates tr", has_text="HUF/PLN")
+    assert "0.0107" in await row.inner_text() and "admin" in await row.inner_text()
     assert await page.inner_text("#fx-version") != before
     listed = await console_system.metering.list_exchange_rates()
-    assert any(r.base_currency_code == "SEK" and r.rate == "0.655" for r in listed.rates)
+    assert any(r.base_currency_code == "HUF" and r.rate == "0.0107" for r in listed.rates)
 
     forged = await page.request.post(f"{console_system.url}/fx",
-                                     form={"base": "SEK", "quote": "DKK", "rate": "9"})  # fmt: skip
+                                     form={"base": "HUF", "quote": "PLN", "rate": "9"})  # fmt: skip
     assert forged.status == 403
     again = await console_system.metering.list_exchange_rates()
-    assert any(r.base_currency_code == "SEK" and r.rate == "0.655" for r in again.rates)
+    assert any(r.base_currency_code == "HUF" and r.rate == "0.0107" for r in again.rates)

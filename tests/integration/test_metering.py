@@ -179,8 +179,11 @@ async def test_group_commit_needs_well_under_one_transaction_per_charge(
     assert (xid_after - xid_before - 1) / 1280 < 0.4
     await asyncio.sleep(10.5)
     after = await db.fetchval(count_sql)
+    # All transactions, reads included: the session's other servers' background readers (alert
+    # scanners, approval sweepers) commit in this window too, hence the looser bound; the exact
+    # count of write transactions is the assertion above.
     per_charge = (after - before) / 1280
-    assert per_charge < 0.5, per_charge
+    assert per_charge < 0.6, per_charge
 
 
 async def test_charge_settles_the_reservation_to_the_actual_amount_exactly_once(
