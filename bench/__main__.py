@@ -46,6 +46,8 @@ class Scenario:
 
 
 COMPARISONS = [
+    Comparison("authorize_allow", "grpc_floor_bare", Target("min", 0.7)),
+    Comparison("grpc_floor_vault", "grpc_floor_bare", Target("min", 0.95)),
     Comparison("authorize_allow", "grpc_floor_vault", Target("min", 0.75)),
     Comparison("authorize_stream", "grpc_floor_vault", Target("min", 3.0)),
     Comparison("authorize_deny", "authorize_allow", Target("min", 1.0)),
@@ -64,7 +66,7 @@ COMPARISONS = [
 ]
 
 ALL = [
-    "grpc_floor_vault", "grpc_floor_metering", "authorize_allow", "authorize_stream",
+    "grpc_floor_bare", "grpc_floor_vault", "health_bare_1caller", "authorize_1caller", "grpc_floor_metering", "authorize_allow", "authorize_stream",
     "authorize_deny", "authorize_audit_off", "authorize_audit_on", "authorize_1proc_8conn",
     "authorize_2proc",
     "redis_ping", "redis_evalsha", "lua_keyleash", "redis_seed", "limits_moving",
@@ -97,7 +99,7 @@ class Workers:
         for i, conn in enumerate(self.conns):
             share = s.callers // n + (1 if i < s.callers % n else 0)
             spec = {
-                "kind": s.kind, "callers": max(1, share), "params": s.params,
+                "kind": s.kind, "callers": share, "params": s.params,
                 "start_at": start_at, "warmup": warmup, "duration": duration,
             }  # fmt: skip
             conn.send(json.dumps(spec))
@@ -237,6 +239,8 @@ def main(argv: list[str] | None = None) -> int:
         sel = set(args.selected)
         sut.start_service("vault", "vault_service", {"KEYLEASH_AUDIT": "on"}, wait=False)
         sut.start_service("metering", "metering_service", {}, wait=False)
+        if sel & {"grpc_floor_bare", "health_bare_1caller"}:
+            sut.start_bare()
         if "authorize_audit_off" in sel:
             sut.start_service(
                 "vault_noaudit", "vault_service", {"KEYLEASH_AUDIT": "off"}, wait=False
@@ -347,6 +351,27 @@ def run_all(
             "health",
             callers=c,
             params={"addresses": [vault]},
+        ),
+        "grpc_floor_bare": Scenario(
+            "grpc_floor_bare",
+            "bare floor: health Check, grpc.aio with no interceptors (bench/bare.py)",
+            "health",
+            callers=c,
+            params={"addresses": [sut.services["bare"].address] if "bare" in sut.services else []},
+        ),
+        "health_bare_1caller": Scenario(
+            "health_bare_1caller",
+            "bare floor: health Check, 1 caller (latency)",
+            "health",
+            callers=1,
+            params={"addresses": [sut.services["bare"].address] if "bare" in sut.services else []},
+        ),
+        "authorize_1caller": Scenario(
+            "authorize_1caller",
+            "Authorize ALLOW unary, 1 caller (latency)",
+            "authorize",
+            callers=1,
+            params={"addresses": [vault], "secrets": allow, "expect": "allow", "connections": 1},
         ),
         "grpc_floor_metering": Scenario(
             "grpc_floor_metering",
