@@ -50,6 +50,8 @@ COMPARISONS = [
     Comparison("grpc_floor_vault", "grpc_floor_bare", Target("min", 0.95)),
     Comparison("authorize_allow", "grpc_floor_vault", Target("min", 0.75)),
     Comparison("authorize_stream", "grpc_floor_vault", Target("min", 3.0)),
+    Comparison("authorize_stream", "grpc_floor_bare", Target("report")),
+    Comparison("authorize_batch", "grpc_floor_bare", Target("min", 3.0)),
     Comparison("authorize_deny", "authorize_allow", Target("min", 1.0)),
     Comparison("lua_keyleash", "redis_seed", Target("min", 2.5)),
     Comparison("lua_keyleash", "limits_moving", Target("min", 0.9)),
@@ -66,7 +68,8 @@ COMPARISONS = [
 ]
 
 ALL = [
-    "grpc_floor_bare", "grpc_floor_vault", "health_bare_1caller", "authorize_1caller", "grpc_floor_metering", "authorize_allow", "authorize_stream",
+    "grpc_floor_bare", "grpc_floor_vault", "health_bare_1caller", "authorize_1caller",
+    "grpc_floor_metering", "authorize_allow", "authorize_stream", "authorize_batch",
     "authorize_deny", "authorize_audit_off", "authorize_audit_on", "authorize_1proc_8conn",
     "authorize_2proc",
     "redis_ping", "redis_evalsha", "lua_keyleash", "redis_seed", "limits_moving",
@@ -391,6 +394,20 @@ def run_all(
             callers=8,
             params={"addresses": [vault], "secrets": allow, "window": 64},
             note="8 streams x 64 in flight",
+        ),
+        "authorize_batch": Scenario(
+            "authorize_batch",
+            "Authorize ALLOW via AuthorizeBatch",
+            "authorize_batch",
+            unit="decisions",
+            callers=8,
+            params={
+                "addresses": [vault],
+                "secrets": allow,
+                "batch": 64,
+                "service_token": sut.service_token,
+            },
+            note="8 callers x 64 decisions per message",
         ),
         "authorize_deny": Scenario(
             "authorize_deny",
