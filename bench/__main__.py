@@ -207,6 +207,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--profile", action="store_true", help="py-spy the vault in an extra authorize_allow run"
     )
     parser.add_argument(
+        "--profile-scenario", default="authorize_allow", help="the scenario --profile repeats"
+    )
+    parser.add_argument(
         "--server-loop",
         choices=["asyncio", "uvloop"],
         default="asyncio",
@@ -566,10 +569,10 @@ def run_all(
         if s.params.get("addresses") == []:
             continue
         runs = [(s, None)]
-        if name == "authorize_allow" and profile is not None:
+        if name == args.profile_scenario and profile is not None:
             # A separate run with py-spy attached: its figure is shown but compared with nothing.
-            profiled = Scenario(**{**s.__dict__, "name": "authorize_allow_profiled"})
-            profiled.title = "Authorize ALLOW unary, py-spy attached (not compared)"
+            profiled = Scenario(**{**s.__dict__, "name": f"{name}_profiled"})
+            profiled.title = f"{s.title}, py-spy attached (not compared)"
             runs.append((profiled, profile))
         for scenario, profiler in runs:
             log(f"running {scenario.name}")

@@ -178,7 +178,7 @@ class VaultServicer(
             each = (time.perf_counter() - started) / count
             for (_, call), decision in zip(chunk, decisions, strict=True):
                 _observe(decision, call.agent_run_id, each)
-                response.responses.append(convert.decision_to_proto(decision))
+                convert.decision_to_proto(decision, response.responses.add())
         return response
 
     def _batch_item(
