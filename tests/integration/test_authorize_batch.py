@@ -127,3 +127,12 @@ async def test_client_batch_stamps_the_run_and_replays_by_request_id(
         await wait_for_rows(system.stores.database_url, tenant, 4)
         page = await client.list_authorizations(tenant_id=tenant, agent_run_id=run_id)
     assert len([a for a in page.authorizations if a.decision == ALLOW]) == 3
+
+
+async def test_a_batch_longer_than_one_pipeline_keeps_its_order(vault: Any, tenant: str) -> None:
+    minted = await mint(vault, admin_token(), tenant, rate_limits=[per(270, 3600)])
+    answers = await batch(
+        vault, *(request(minted.secret, request_id=f"rq-{tenant}-{n}") for n in range(300))
+    )
+    assert [a.decision for a in answers] == [ALLOW] * 270 + [DENY] * 30
+    assert len({a.decision_id for a in answers}) == 300
