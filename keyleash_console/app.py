@@ -8,6 +8,7 @@ from pathlib import Path
 
 from aiohttp import web
 
+from keyleash_console import pages_fx as fx
 from keyleash_console import pages_inbox as inbox
 from keyleash_console import pages_keys as keys
 from keyleash_console import pages_money as money
@@ -71,6 +72,8 @@ def add_routes(router: web.UrlDispatcher) -> None:
     router.add_get(f"{tenant}/templates", inbox.templates, name="templates")
     router.add_post(f"{tenant}/provision", inbox.provision)
     router.add_post(f"{tenant}/mint", inbox.mint)
+    router.add_get("/fx", fx.exchange_rates, name="fx")
+    router.add_post("/fx", fx.set_exchange_rate)
 
 
 async def healthz(_request: web.Request) -> web.Response:

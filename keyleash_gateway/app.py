@@ -19,12 +19,14 @@ from keyleash_gateway.settings import GatewaySettings
 from keyleash_gateway.streaming import ClientGone
 from keyleash_gateway.upstream import UpstreamClient
 from keyleash_gateway.vendors.twilio_status import CALLBACK_PATH
+from keyleash_gateway.x402_route import X402Call
 
 log = logging.getLogger("keyleash.gateway")
 
 PROXY: web.AppKey[ProxyCall] = web.AppKey("proxy", ProxyCall)
 SETTINGS: web.AppKey[GatewaySettings] = web.AppKey("settings", GatewaySettings)
 CALLBACKS: web.AppKey[TwilioStatusCallbacks] = web.AppKey("callbacks", TwilioStatusCallbacks)
+X402: web.AppKey[X402Call] = web.AppKey("x402", X402Call)
 _BAGGAGE_RUN = re.compile(r"(?:^|,)\s*agent_run_id\s*=\s*([^,;]+)")
 
 
@@ -38,6 +40,7 @@ def create_app(settings: GatewaySettings) -> web.Application:
     )
     app[PROXY] = ProxyCall(keyleash, upstream, settings.public_url)
     app[CALLBACKS] = TwilioStatusCallbacks(keyleash, upstream, settings.public_url)
+    app[X402] = X402Call(keyleash, upstream)
 
     async def close(_app: web.Application) -> None:
         await app[PROXY].drain()
@@ -72,8 +75,12 @@ async def proxy(request: web.Request) -> web.StreamResponse:
         agent_run_id=_run_id(request),
     )
     sink = StreamSink(request)
+    reply: Reply | None
     try:
-        reply = await request.app[PROXY].handle(call, sink)
+        if call.vendor == "x402":  # paid resources: x402_route.py
+            reply = await request.app[X402].handle(call)
+        else:
+            reply = await request.app[PROXY].handle(call, sink)
     except Exception:
         log.exception("gateway error on %s %s", call.method, call.vendor)
         if sink.response is not None:  # the stream had started: it can only be cut short

@@ -161,15 +161,19 @@ class Keyleash:
 
     async def key_refusal(self, key: str) -> vault_pb2.ValidateKeyResponse | None:
         """None when the key could be used now; else ValidateKey's answer (why not)."""
+        answer = await self.validate_key(key)
+        return None if answer.valid else answer
+
+    async def validate_key(self, key: str) -> vault_pb2.ValidateKeyResponse:
+        """ValidateKey's answer (valid, or why not; with the key's record when known)."""
         try:
-            answer = await self._vault.validate_key(key)
+            return await self._vault.validate_key(key)
         except InvalidArgument:
             return vault_pb2.ValidateKeyResponse(
                 valid=False, reason=vault_pb2.DENY_REASON_KEY_UNKNOWN
             )
         except KeyleashError as error:
             raise KeyleashUnavailable(f"ValidateKey: {error.code}: {error.reason}") from None
-        return None if answer.valid else answer
 
     async def upstream(self, key: str, vendor: str) -> Upstream:
         try:

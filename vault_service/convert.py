@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 from typing import Any
 
@@ -225,6 +226,10 @@ def authorization_to_proto(row: Any) -> vault_pb2.Authorization:
         settled_events=row["settled_events"],
     )
     out.decision_time.FromDatetime(row["decision_time"])
+    attributes = row["attributes"]
+    if attributes:
+        found = json.loads(attributes) if isinstance(attributes, str) else attributes
+        out.attributes.update({str(k): str(v) for k, v in found.items()})
     if row["currency_code"]:
         out.estimated_cost.CopyFrom(
             money_to_proto(Money(row["currency_code"], row["estimated_micros"]))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import signal
 import subprocess
@@ -222,9 +223,11 @@ async def test_every_column_of_a_decision_row_and_an_entry_in_the_older_format(
     odd_path = '/v1/"quoted"/\\slash/ünï/\x1f'
     allowed = await authorize(
         vault, child.secret, "0.25", agent_run_id="run-Ω", vendor="stripe", method="POST",
-        path=odd_path, request_id="req-1",
+        path=odd_path, request_id="req-1", attributes={"customer": "cus_Ω", "currency": "usd"},
     )  # fmt: skip
-    denied = await authorize(vault, child.secret, "0.25", agent_run_id="run-Ω")
+    denied = await authorize(
+        vault, child.secret, "0.25", agent_run_id="run-Ω", attributes={"x402_payee": "0xabc"}
+    )
     assert allowed.decision == ALLOW and denied.decision == vault_pb2.DECISION_DENY
     # An entry as vaults wrote them before the two-array format: one stream field per column.
     await redis_client.xadd(
@@ -257,11 +260,21 @@ async def test_every_column_of_a_decision_row_and_an_entry_in_the_older_format(
     assert row["path"] == odd_path and row["request_id"] == "req-1"
     assert row["estimated_micros"] == 250_000 and row["currency_code"] == "USD"
     assert row["reservation_id"] == allowed.reservation_id != ""
+    assert json.loads(row["attributes"]) == {"customer": "cus_Ω", "currency": "usd"}
     assert abs(row["decision_time"].timestamp() - time.time()) < 600
     row = rows[denied.decision_id]
     assert row["decision"] == "deny" and row["deny_reason"] == "RATE_LIMITED"
     assert (row["quota_limit"], row["quota_used"], row["quota_remaining"]) == (1, 1, 0)
     assert row["quota_subject"] != "" and row["reservation_id"] == ""
+    assert json.loads(row["attributes"]) == {"x402_payee": "0xabc"}  # a denial shows them too
+    listed = await vault.ListAuthorizations(
+        vault_pb2.ListAuthorizationsRequest(tenant_id=tenant, agent_run_id="run-Ω"),
+        metadata=bearer(admin_token()),
+    )
+    assert [dict(a.attributes) for a in listed.authorizations] == [
+        {"customer": "cus_Ω", "currency": "usd"}, {"x402_payee": "0xabc"}
+    ]  # fmt: skip
     legacy = rows["d_legacy"]
     assert legacy["key_path"] == ["k_root", "k_legacy"] and legacy["estimated_micros"] == 7
     assert legacy["decision_time"].timestamp() == 1764331200
+    assert json.loads(legacy["attributes"]) == {}

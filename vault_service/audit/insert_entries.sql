@@ -5,7 +5,7 @@ INSERT INTO authorizations (
     decision_id, decision_time, decision, deny_reason, quota_subject, quota, quota_limit,
     quota_used, quota_remaining, reservation_id,
     tenant_id, key_id, key_path, parent_key_id, agent_id, agent_run_id, trace_id, scope,
-    vendor, method, path, estimated_micros, currency_code, request_id)
+    vendor, method, path, estimated_micros, currency_code, request_id, attributes)
 SELECT
     v ->> 0,
     timestamptz 'epoch' + (v ->> 1)::bigint * interval '1 millisecond',
@@ -19,6 +19,8 @@ SELECT
     coalesce(string_to_array(nullif(q ->> 2, ''), ','), '{}'),
     q ->> 3, q ->> 4, q ->> 5, q ->> 6, q ->> 7, q ->> 8, q ->> 9, q ->> 10,
     coalesce(nullif(q ->> 11, '')::bigint, 0),
-    q ->> 12, q ->> 13
+    q ->> 12, q ->> 13,
+    -- The call's attributes (an object); entries written before they were audited have none.
+    CASE jsonb_typeof(q -> 14) WHEN 'object' THEN q -> 14 ELSE '{}'::jsonb END
 FROM unnest($1::jsonb[], $2::jsonb[]) AS entry(v, q)
 ON CONFLICT DO NOTHING

@@ -206,6 +206,7 @@ def parse_outcome(raw: bytes | str) -> Outcome:
 AUDIT_REQUEST_FIELDS = (
     "tenant_id", "key_id", "key_path", "parent_key_id", "agent_id", "agent_run_id", "trace_id",
     "scope", "vendor", "method", "path", "estimated_micros", "currency", "request_id",
+    "attributes",
 )  # fmt: skip
 AUDIT_VERDICT_FIELDS = (
     "decision_id", "time_ms", "decision", "reason", "quota_subject", "quota", "quota_limit",
@@ -221,6 +222,7 @@ def audit_request(me: KeyRecord, call: CallRequest, trace_id: str) -> str:
             me.tenant_id, me.key_id, ",".join(me.key_path), me.parent_key_id, me.agent_id,
             call.agent_run_id, trace_id, call.scope, call.vendor, call.method, call.path,
             str(cost.micros) if cost else "0", cost.currency if cost else "", call.request_id,
+            dict(call.attributes),
         ]
     ).decode()  # fmt: skip
 

@@ -426,7 +426,14 @@ class ListKeysResponse(_message.Message):
     def __init__(self, keys: _Optional[_Iterable[_Union[Key, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
 
 class Authorization(_message.Message):
-    __slots__ = ("decision_id", "decision_time", "tenant_id", "key_id", "parent_key_id", "agent_id", "agent_run_id", "trace_id", "scope", "vendor", "method", "path", "estimated_cost", "decision", "reason", "quota", "reservation_id", "request_id", "settled_cost", "settled_events")
+    __slots__ = ("decision_id", "decision_time", "tenant_id", "key_id", "parent_key_id", "agent_id", "agent_run_id", "trace_id", "scope", "vendor", "method", "path", "estimated_cost", "decision", "reason", "quota", "reservation_id", "request_id", "settled_cost", "settled_events", "attributes")
+    class AttributesEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
     DECISION_ID_FIELD_NUMBER: _ClassVar[int]
     DECISION_TIME_FIELD_NUMBER: _ClassVar[int]
     TENANT_ID_FIELD_NUMBER: _ClassVar[int]
@@ -447,6 +454,7 @@ class Authorization(_message.Message):
     REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
     SETTLED_COST_FIELD_NUMBER: _ClassVar[int]
     SETTLED_EVENTS_FIELD_NUMBER: _ClassVar[int]
+    ATTRIBUTES_FIELD_NUMBER: _ClassVar[int]
     decision_id: str
     decision_time: _timestamp_pb2.Timestamp
     tenant_id: str
@@ -467,7 +475,8 @@ class Authorization(_message.Message):
     request_id: str
     settled_cost: _money_pb2.Money
     settled_events: int
-    def __init__(self, decision_id: _Optional[str] = ..., decision_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., tenant_id: _Optional[str] = ..., key_id: _Optional[str] = ..., parent_key_id: _Optional[str] = ..., agent_id: _Optional[str] = ..., agent_run_id: _Optional[str] = ..., trace_id: _Optional[str] = ..., scope: _Optional[str] = ..., vendor: _Optional[str] = ..., method: _Optional[str] = ..., path: _Optional[str] = ..., estimated_cost: _Optional[_Union[_money_pb2.Money, _Mapping]] = ..., decision: _Optional[_Union[Decision, str]] = ..., reason: _Optional[_Union[DenyReason, str]] = ..., quota: _Optional[_Union[QuotaStatus, _Mapping]] = ..., reservation_id: _Optional[str] = ..., request_id: _Optional[str] = ..., settled_cost: _Optional[_Union[_money_pb2.Money, _Mapping]] = ..., settled_events: _Optional[int] = ...) -> None: ...
+    attributes: _containers.ScalarMap[str, str]
+    def __init__(self, decision_id: _Optional[str] = ..., decision_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., tenant_id: _Optional[str] = ..., key_id: _Optional[str] = ..., parent_key_id: _Optional[str] = ..., agent_id: _Optional[str] = ..., agent_run_id: _Optional[str] = ..., trace_id: _Optional[str] = ..., scope: _Optional[str] = ..., vendor: _Optional[str] = ..., method: _Optional[str] = ..., path: _Optional[str] = ..., estimated_cost: _Optional[_Union[_money_pb2.Money, _Mapping]] = ..., decision: _Optional[_Union[Decision, str]] = ..., reason: _Optional[_Union[DenyReason, str]] = ..., quota: _Optional[_Union[QuotaStatus, _Mapping]] = ..., reservation_id: _Optional[str] = ..., request_id: _Optional[str] = ..., settled_cost: _Optional[_Union[_money_pb2.Money, _Mapping]] = ..., settled_events: _Optional[int] = ..., attributes: _Optional[_Mapping[str, str]] = ...) -> None: ...
 
 class ListAuthorizationsRequest(_message.Message):
     __slots__ = ("tenant_id", "key_name", "agent_run_id", "decision", "reason", "start_time", "end_time", "page_size", "page_token", "order_by")
