@@ -46,8 +46,12 @@ class Scenario:
 
 
 COMPARISONS = [
+    Comparison("authorize_allow", "grpc_floor_bare", Target("min", 0.7)),
+    Comparison("grpc_floor_vault", "grpc_floor_bare", Target("min", 0.95)),
     Comparison("authorize_allow", "grpc_floor_vault", Target("min", 0.75)),
     Comparison("authorize_stream", "grpc_floor_vault", Target("min", 3.0)),
+    Comparison("authorize_stream", "grpc_floor_bare", Target("report")),
+    Comparison("authorize_batch", "grpc_floor_bare", Target("min", 3.0)),
     Comparison("authorize_deny", "authorize_allow", Target("min", 1.0)),
     Comparison("lua_keyleash", "redis_seed", Target("min", 2.5)),
     Comparison("lua_keyleash", "limits_moving", Target("min", 0.9)),
@@ -64,7 +68,8 @@ COMPARISONS = [
 ]
 
 ALL = [
-    "grpc_floor_vault", "grpc_floor_metering", "authorize_allow", "authorize_stream",
+    "grpc_floor_bare", "grpc_floor_vault", "health_bare_1caller", "authorize_1caller",
+    "grpc_floor_metering", "authorize_allow", "authorize_stream", "authorize_batch",
     "authorize_deny", "authorize_audit_off", "authorize_audit_on", "authorize_1proc_8conn",
     "authorize_2proc",
     "redis_ping", "redis_evalsha", "lua_keyleash", "redis_seed", "limits_moving",
@@ -97,7 +102,7 @@ class Workers:
         for i, conn in enumerate(self.conns):
             share = s.callers // n + (1 if i < s.callers % n else 0)
             spec = {
-                "kind": s.kind, "callers": max(1, share), "params": s.params,
+                "kind": s.kind, "callers": share, "params": s.params,
                 "start_at": start_at, "warmup": warmup, "duration": duration,
             }  # fmt: skip
             conn.send(json.dumps(spec))
@@ -202,6 +207,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--profile", action="store_true", help="py-spy the vault in an extra authorize_allow run"
     )
     parser.add_argument(
+        "--profile-scenario", default="authorize_allow", help="the scenario --profile repeats"
+    )
+    parser.add_argument(
         "--server-loop",
         choices=["asyncio", "uvloop"],
         default="asyncio",
@@ -237,6 +245,8 @@ def main(argv: list[str] | None = None) -> int:
         sel = set(args.selected)
         sut.start_service("vault", "vault_service", {"KEYLEASH_AUDIT": "on"}, wait=False)
         sut.start_service("metering", "metering_service", {}, wait=False)
+        if sel & {"grpc_floor_bare", "health_bare_1caller"}:
+            sut.start_bare()
         if "authorize_audit_off" in sel:
             sut.start_service(
                 "vault_noaudit", "vault_service", {"KEYLEASH_AUDIT": "off"}, wait=False
@@ -348,6 +358,27 @@ def run_all(
             callers=c,
             params={"addresses": [vault]},
         ),
+        "grpc_floor_bare": Scenario(
+            "grpc_floor_bare",
+            "bare floor: health Check, grpc.aio with no interceptors (bench/bare.py)",
+            "health",
+            callers=c,
+            params={"addresses": [sut.services["bare"].address] if "bare" in sut.services else []},
+        ),
+        "health_bare_1caller": Scenario(
+            "health_bare_1caller",
+            "bare floor: health Check, 1 caller (latency)",
+            "health",
+            callers=1,
+            params={"addresses": [sut.services["bare"].address] if "bare" in sut.services else []},
+        ),
+        "authorize_1caller": Scenario(
+            "authorize_1caller",
+            "Authorize ALLOW unary, 1 caller (latency)",
+            "authorize",
+            callers=1,
+            params={"addresses": [vault], "secrets": allow, "expect": "allow", "connections": 1},
+        ),
         "grpc_floor_metering": Scenario(
             "grpc_floor_metering",
             "gRPC floor: health Check, metering process",
@@ -366,6 +397,20 @@ def run_all(
             callers=8,
             params={"addresses": [vault], "secrets": allow, "window": 64},
             note="8 streams x 64 in flight",
+        ),
+        "authorize_batch": Scenario(
+            "authorize_batch",
+            "Authorize ALLOW via AuthorizeBatch",
+            "authorize_batch",
+            unit="decisions",
+            callers=8,
+            params={
+                "addresses": [vault],
+                "secrets": allow,
+                "batch": 64,
+                "service_token": sut.service_token,
+            },
+            note="8 callers x 64 decisions per message",
         ),
         "authorize_deny": Scenario(
             "authorize_deny",
@@ -524,10 +569,10 @@ def run_all(
         if s.params.get("addresses") == []:
             continue
         runs = [(s, None)]
-        if name == "authorize_allow" and profile is not None:
+        if name == args.profile_scenario and profile is not None:
             # A separate run with py-spy attached: its figure is shown but compared with nothing.
-            profiled = Scenario(**{**s.__dict__, "name": "authorize_allow_profiled"})
-            profiled.title = "Authorize ALLOW unary, py-spy attached (not compared)"
+            profiled = Scenario(**{**s.__dict__, "name": f"{name}_profiled"})
+            profiled.title = f"{s.title}, py-spy attached (not compared)"
             runs.append((profiled, profile))
         for scenario, profiler in runs:
             log(f"running {scenario.name}")

@@ -150,6 +150,17 @@ class System:
             wait_serving(service)
         return service
 
+    def start_bare(self, name: str = "bare") -> Service:
+        """The bare grpc.aio floor (bench/bare.py): health only, no interceptors."""
+        port = devstores.find_free_port()
+        log = self.workdir / f"{name}.log"
+        with log.open("wb") as out:
+            argv = [sys.executable, "-m", "bench.bare", str(port)]
+            proc = subprocess.Popen(argv, cwd=ROOT, stdout=out, stderr=out)
+        service = Service(name, proc, port, log)
+        self.services[name] = service
+        return service
+
     def stop(self, logs_to: Path | None = None) -> None:
         """Stops everything it started, keeps the service logs and deletes the data dirs."""
         for service in self.services.values():

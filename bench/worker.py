@@ -162,6 +162,25 @@ async def _grpc_op(ctx: Context, spec: dict[str, Any]) -> Op:
             return 1 if reply.decision == want else 0
 
         return authorize
+    if kind == "authorize_batch":
+        vaults = _round_robin([vault_pb2_grpc.VaultServiceStub(c) for c in channels])
+        metadata = bearer(p["service_token"])
+        batches = []
+        for secret in p["secrets"]:
+            one = vault_pb2.AuthorizeRequest(
+                key=secret, scope="api.call", vendor="stripe", method="POST",
+                path="/v1/charges", agent_run_id="bench-run",
+            )  # fmt: skip
+            one.estimated_cost.CopyFrom(money_pb2.Money(currency_code="USD", micros=10_000))
+            batches.append(vault_pb2.AuthorizeBatchRequest(requests=[one] * int(p["batch"])))
+        pick_batch = _round_robin(batches)
+
+        async def authorize_batch() -> int:
+            reply = await vaults().AuthorizeBatch(pick_batch(), metadata=metadata)
+            allowed = sum(1 for r in reply.responses if r.decision == vault_pb2.DECISION_ALLOW)
+            return allowed if allowed == len(reply.responses) else 0
+
+        return authorize_batch
     if kind == "mint":
         vault = vault_pb2_grpc.VaultServiceStub(channels[0])
         metadata = bearer(p["admin_token"])

@@ -1,12 +1,13 @@
-"""What both gRPC servers share: the error-mapping interceptor, health, reflection, shutdown."""
+"""What both gRPC servers share: the call guard (error mapping, agent run), health, reflection,
+shutdown."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 import signal
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
-from typing import Any, TypeAlias, TypeVar, cast
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
+from typing import Any, TypeAlias, cast
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
@@ -24,51 +25,30 @@ from keyleash_core.errors import (
 )
 from keyleash_core.reasons import ErrorReason
 from keyleash_core.settings import TlsSettings
+from keyleash_core.telemetry import bind_agent_run
 
 log = logging.getLogger("keyleash.server")
 
 Behavior = Callable[..., Any]
 Handler: TypeAlias = "grpc.RpcMethodHandler[Any, Any]"
 Context: TypeAlias = "grpc.aio.ServicerContext[Any, Any]"
-Request = TypeVar("Request")
-Response = TypeVar("Response")
-Continuation: TypeAlias = Callable[
-    [grpc.HandlerCallDetails], Awaitable["grpc.RpcMethodHandler[Request, Response] | None"]
-]
 
 
-class ErrorMappingInterceptor(grpc.aio.ServerInterceptor):
-    """Turns KeyleashError into a rich status and anything else into a bare INTERNAL.
+class CallGuard:
+    """What every Keyleash RPC gets: the failed-credential throttle, its agent run bound, and
+    KeyleashError turned into a rich status (anything else into a bare INTERNAL), so servicers
+    stay thin and no traceback ever reaches a caller.
 
-    One place for it, so servicers stay thin and no traceback ever reaches a caller.
+    Applied to each method's handler once, at registration (GuardedRegistrar), not as a
+    per-call interceptor: grpc.aio's interceptor chain costs on every call.
     """
 
     def __init__(self, domain: str, limiter: FailedAttemptLimiter | None = None) -> None:
         self._domain = domain
         self._limiter = limiter or FailedAttemptLimiter()
-        self._wrapped: dict[str, tuple[Handler, Handler]] = {}
 
-    async def intercept_service(
-        self,
-        continuation: Continuation[Request, Response],
-        handler_call_details: grpc.HandlerCallDetails,
-    ) -> grpc.RpcMethodHandler[Request, Response] | None:
-        handler = await continuation(handler_call_details)
-        if handler is None:
-            return None
-        method = handler_call_details.method
-        if method.startswith("/grpc."):
-            return handler  # health and reflection: no credentials, never throttled
-        # grpc.aio asks on every call; the registered handler of a method never changes, so
-        # its wrapper is built once (this runs on the hot path of every RPC).
-        cached = self._wrapped.get(method)
-        if cached is not None and cached[0] is handler:
-            return cached[1]
-        wrapped = self._wrap(handler, method)
-        self._wrapped[method] = (handler, wrapped)
-        return cast("grpc.RpcMethodHandler[Request, Response]", wrapped)
-
-    def _wrap(self, handler: Handler, method: str) -> Handler:
+    def wrap(self, handler: Handler, method: str) -> Handler:
+        """The handler with the guard around its behaviour, whichever of the four kinds."""
         if handler.unary_unary:
             return grpc.unary_unary_rpc_method_handler(
                 self._wrap_unary(handler.unary_unary, method),
@@ -97,6 +77,7 @@ class ErrorMappingInterceptor(grpc.aio.ServerInterceptor):
     def _wrap_unary(self, behavior: Behavior, method: str) -> Behavior:
         async def wrapped(request: Any, context: Context) -> Any:
             try:
+                bind_agent_run(context)
                 self._check_peer(context)
                 return await behavior(request, context)
             except Exception as error:
@@ -107,6 +88,7 @@ class ErrorMappingInterceptor(grpc.aio.ServerInterceptor):
     def _wrap_stream(self, behavior: Behavior, method: str) -> Behavior:
         async def wrapped(request: Any, context: Context) -> AsyncIterator[Any]:
             try:
+                bind_agent_run(context)
                 self._check_peer(context)
                 async for response in behavior(request, context):
                     yield response
@@ -143,6 +125,54 @@ class ErrorMappingInterceptor(grpc.aio.ServerInterceptor):
             code,
             status.message,
             trailing_metadata=(("grpc-status-details-bin", status.SerializeToString()),),
+        )
+
+
+class _GuardedGenericHandler(grpc.ServiceRpcHandler):
+    """A generic handler whose method handlers come out guarded (each built once)."""
+
+    def __init__(self, inner: grpc.GenericRpcHandler, guard: CallGuard) -> None:
+        self._inner = inner
+        self._guard = guard
+        self._wrapped: dict[str, tuple[Handler, Handler]] = {}
+
+    def service_name(self) -> str:
+        name = getattr(self._inner, "service_name", None)
+        return str(name()) if callable(name) else ""
+
+    def service(self, handler_call_details: grpc.HandlerCallDetails) -> Handler | None:
+        handler = self._inner.service(handler_call_details)
+        if handler is None:
+            return None
+        method = handler_call_details.method
+        cached = self._wrapped.get(method)
+        if cached is not None and cached[0] is handler:
+            return cached[1]
+        wrapped = self._guard.wrap(handler, method)
+        self._wrapped[method] = (handler, wrapped)
+        return wrapped
+
+
+class GuardedRegistrar:
+    """What `register` gets instead of the server: the generated add_*_to_server functions
+    register through it, and every method handler is wrapped by the guard on the way in."""
+
+    def __init__(self, server: grpc.aio.Server, guard: CallGuard) -> None:
+        self._server = server
+        self._guard = guard
+
+    def add_generic_rpc_handlers(self, handlers: Sequence[grpc.GenericRpcHandler]) -> None:
+        self._server.add_generic_rpc_handlers(
+            [_GuardedGenericHandler(handler, self._guard) for handler in handlers]
+        )
+
+    def add_registered_method_handlers(self, service: str, handlers: dict[str, Handler]) -> None:
+        self._server.add_registered_method_handlers(
+            service,
+            {
+                name: self._guard.wrap(handler, f"/{service}/{name}")
+                for name, handler in handlers.items()
+            },
         )
 
 
@@ -217,7 +247,7 @@ async def start_grpc_server(
 ) -> BuiltServer:
     """Builds and starts a grpc.aio server: interceptors, servicers, health, reflection."""
     server = grpc.aio.server(
-        interceptors=[*interceptors, ErrorMappingInterceptor(domain)],
+        interceptors=list(interceptors),
         options=[
             # Several processes of one service may share a port (one per core) when asked;
             # off by default so a second `keyleash up` fails loudly instead of splitting calls.
@@ -225,7 +255,8 @@ async def start_grpc_server(
             ("grpc.max_receive_message_length", 4 * 1024 * 1024),
         ],
     )
-    service_names = list(register(server))
+    registrar = GuardedRegistrar(server, CallGuard(domain))
+    service_names = list(register(cast(grpc.aio.Server, registrar)))
     health_servicer = await add_health_and_reflection(server, service_names)
     try:
         if tls is None:

@@ -5,7 +5,8 @@ OTEL_EXPORTER_OTLP_ENDPOINT), =console (development), or unset/none (off: the AP
 which is what the tests get unless they install a provider themselves).
 
 `agent_run_id` travels as W3C baggage and, for callers without OpenTelemetry, as gRPC metadata
-`x-agent-run-id`; every server span gets it as `keyleash.agent_run_id`.
+`x-agent-run-id`; the server reads both itself (tracing or not), and every server span gets it as
+`keyleash.agent_run_id`. OpenTelemetry's server interceptor is installed only when tracing is.
 """
 
 from __future__ import annotations
@@ -14,19 +15,20 @@ import json
 import logging
 import os
 import time
-from collections.abc import Awaitable, Callable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
-from typing import Any, TypeAlias, TypeVar, cast
+from contextvars import ContextVar
+from typing import Any, TypeAlias
+from urllib.parse import unquote
 
 import grpc
 from opentelemetry import baggage, metrics, trace
 
 AGENT_RUN_BAGGAGE = "agent_run_id"
 AGENT_RUN_HEADER = "x-agent-run-id"
-Handler: TypeAlias = "grpc.RpcMethodHandler[Any, Any]"
 Context: TypeAlias = "grpc.aio.ServicerContext[Any, Any]"
-Request = TypeVar("Request")
-Response = TypeVar("Response")
+# The running call's agent run, bound by bind_agent_run (tracing or not).
+_AGENT_RUN: ContextVar[str] = ContextVar("keyleash_agent_run_id", default="")
 
 tracer = trace.get_tracer("keyleash")
 meter = metrics.get_meter("keyleash")
@@ -116,9 +118,9 @@ class JsonFormatter(logging.Formatter):
         if context.is_valid:
             entry["trace_id"] = format(context.trace_id, "032x")
             entry["span_id"] = format(context.span_id, "016x")
-        run = baggage.get_baggage(AGENT_RUN_BAGGAGE)
+        run = current_agent_run()
         if run:
-            entry["agent_run_id"] = str(run)
+            entry["agent_run_id"] = run
         if record.exc_info:
             entry["error"] = self.formatException(record.exc_info)
         return json.dumps(entry, ensure_ascii=False)
@@ -136,60 +138,71 @@ def setup_logging(env: Mapping[str, str]) -> None:
     root.setLevel(env.get("KEYLEASH_LOG_LEVEL", "INFO").upper())
 
 
+def tracing_configured() -> bool:
+    """True once a real tracer provider is installed (setup_tracing, or a test's SDK provider);
+    the API's default proxy means nobody collects spans."""
+    provider = trace.get_tracer_provider()
+    return not isinstance(provider, trace.ProxyTracerProvider | trace.NoOpTracerProvider)
+
+
 def server_interceptors() -> list[grpc.aio.ServerInterceptor]:
-    """OpenTelemetry's span per RPC (context and baggage from the metadata), then ours."""
+    """OpenTelemetry's span per RPC (context and baggage from the metadata) when tracing is
+    configured, else none: grpc.aio then skips its interceptor chain, which costs on every call
+    even when each interceptor returns at once. Agent-run tagging and error mapping are applied
+    to the handlers once, at registration (keyleash_core.grpc_server.CallGuard)."""
+    if not tracing_configured():
+        return []
     from opentelemetry.instrumentation.grpc import aio_server_interceptor
 
-    return [aio_server_interceptor(), AgentRunInterceptor()]  # type: ignore[no-untyped-call]
+    return [aio_server_interceptor()]  # type: ignore[no-untyped-call]
+
+
+def bind_agent_run(context: Context) -> None:
+    """Makes the call's agent run (baggage, then x-agent-run-id) the one agent_run_id_of and log
+    lines see, and puts it on the call's span. grpc.aio runs every RPC in its own task, so the
+    value ends with the call."""
+    run = _run_from_metadata(context.invocation_metadata())
+    if not run:
+        return
+    _AGENT_RUN.set(run)
+    span = trace.get_current_span()
+    if span.is_recording():
+        span.set_attribute("keyleash.agent_run_id", run)
 
 
 def agent_run_id_of(context: Context) -> str:
     """The call's agent run: W3C baggage first, then the x-agent-run-id header."""
-    run = baggage.get_baggage(AGENT_RUN_BAGGAGE)
+    run = _AGENT_RUN.get() or baggage.get_baggage(AGENT_RUN_BAGGAGE)
     if run:
         return str(run)
-    for name, value in context.invocation_metadata() or ():
-        if name == AGENT_RUN_HEADER and isinstance(value, str):
-            return value
-    return ""
+    return _run_from_metadata(context.invocation_metadata())
 
 
-class AgentRunInterceptor(grpc.aio.ServerInterceptor):
-    """Puts the call's agent_run_id on its span, and makes it the baggage of the handler."""
+def current_agent_run() -> str:
+    """The agent run bound to the running call, or the current baggage's ("" for none)."""
+    run = _AGENT_RUN.get() or baggage.get_baggage(AGENT_RUN_BAGGAGE)
+    return str(run) if run else ""
 
-    def __init__(self) -> None:
-        self._wrapped: dict[str, tuple[Handler, Handler]] = {}
 
-    async def intercept_service(
-        self,
-        continuation: Callable[
-            [grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler[Request, Response] | None]
-        ],
-        handler_call_details: grpc.HandlerCallDetails,
-    ) -> grpc.RpcMethodHandler[Request, Response] | None:
-        handler = await continuation(handler_call_details)
-        if handler is None or not handler.unary_unary:
-            return handler
-        # Built once per method and handler (grpc.aio asks on every call).
-        cached = self._wrapped.get(handler_call_details.method)
-        if cached is not None and cached[0] is handler:
-            return cast("grpc.RpcMethodHandler[Request, Response]", cached[1])
-        # grpc.aio calls the same slot with an async behaviour; the stubs type the sync one.
-        behavior = cast(Callable[..., Awaitable[Any]], handler.unary_unary)
-
-        async def wrapped(request: Any, context: Context) -> Any:
-            run = agent_run_id_of(context)
+def _run_from_metadata(metadata: Iterable[tuple[str, str | bytes]] | None) -> str:
+    header = ""
+    for name, value in metadata or ():
+        if name == "baggage" and isinstance(value, str) and AGENT_RUN_BAGGAGE in value:
+            run = _baggage_member(value, AGENT_RUN_BAGGAGE)
             if run:
-                trace.get_current_span().set_attribute("keyleash.agent_run_id", run)
-            return await behavior(request, context)
+                return run
+        elif name == AGENT_RUN_HEADER and isinstance(value, str):
+            header = value
+    return header
 
-        built = grpc.unary_unary_rpc_method_handler(
-            wrapped,
-            request_deserializer=handler.request_deserializer,
-            response_serializer=handler.response_serializer,
-        )
-        self._wrapped[handler_call_details.method] = (handler, built)
-        return built
+
+def _baggage_member(header: str, wanted: str) -> str:
+    """One member's value of a W3C baggage header ("k=v;property,k2=v2"), percent-decoded."""
+    for member in header.split(","):
+        key, sep, value = member.partition(";")[0].partition("=")
+        if sep and key.strip() == wanted:
+            return unquote(value.strip())
+    return ""
 
 
 def annotate(**attributes: str) -> None:

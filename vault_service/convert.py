@@ -164,17 +164,20 @@ def call_from_proto(r: vault_pb2.AuthorizeRequest) -> CallRequest:
     )
 
 
-def decision_to_proto(d: Decision) -> vault_pb2.AuthorizeResponse:
-    out = vault_pb2.AuthorizeResponse(
-        decision=vault_pb2.DECISION_ALLOW if d.allowed else vault_pb2.DECISION_DENY,
-        reason=deny_reason(d.reason),
-        message=d.message,
-        key_id=d.key_id,
-        tenant_id=d.tenant_id,
-        reservation_id=d.reservation_id,
-        decision_id=d.decision_id,
-        approval=d.approval,
-    )
+def decision_to_proto(
+    d: Decision, out: vault_pb2.AuthorizeResponse | None = None
+) -> vault_pb2.AuthorizeResponse:
+    """The decision as a response; filled into `out` when given (an element a batch response
+    added, so it is not copied in afterwards)."""
+    out = vault_pb2.AuthorizeResponse() if out is None else out
+    out.decision = vault_pb2.DECISION_ALLOW if d.allowed else vault_pb2.DECISION_DENY
+    out.reason = deny_reason(d.reason)
+    out.message = d.message
+    out.key_id = d.key_id
+    out.tenant_id = d.tenant_id
+    out.reservation_id = d.reservation_id
+    out.decision_id = d.decision_id
+    out.approval = d.approval
     for q in d.quotas:
         status = out.quotas.add(
             subject=q.subject, quota=q.quota, unit=q.unit, limit=q.limit, used=q.used,

@@ -29,6 +29,7 @@ from vault_service.approval_rpcs import ApprovalRpcs
 from vault_service.audit.queries import AuthorizationFilter
 from vault_service.connection_rpcs import ConnectionRpcs
 from vault_service.convert_usage import key_event_to_proto, usage_to_proto
+from vault_service.domain.checks import CallRequest
 from vault_service.template_rpcs import TemplateRpcs
 from vault_service.usecases.approvals import ApprovalDesk
 from vault_service.usecases.authorize import Authorizer, Decision, request_digest
@@ -45,6 +46,8 @@ from vault_service.usecases.templates import TemplateAdmin
 Context: TypeAlias = Any
 # AuthorizeStream pipelines up to this many decisions into one Redis round trip.
 STREAM_WINDOW = 64
+# AuthorizeBatch takes at most this many requests (its pipelines are STREAM_WINDOW * 4 long).
+MAX_BATCH = 1000
 
 
 class VaultServicer(
@@ -157,6 +160,40 @@ class VaultServicer(
             ]
             for decision in await self._authorizer.authorize_batch(items):
                 yield convert.decision_to_proto(decision)
+
+    async def AuthorizeBatch(
+        self, request: vault_pb2.AuthorizeBatchRequest, context: Context
+    ) -> vault_pb2.AuthorizeBatchResponse:
+        credential = self._credential(context)
+        count = len(request.requests)
+        if not 1 <= count <= MAX_BATCH:
+            raise InvalidArgument("requests", f"1 to {MAX_BATCH} requests")
+        run = agent_run_id_of(context)
+        items = [self._batch_item(r, i, credential, run) for i, r in enumerate(request.requests)]
+        response = vault_pb2.AuthorizeBatchResponse()
+        for first in range(0, count, STREAM_WINDOW * 4):
+            chunk = items[first : first + STREAM_WINDOW * 4]
+            started = time.perf_counter()
+            decisions = await self._authorizer.authorize_batch(chunk)
+            each = (time.perf_counter() - started) / len(chunk)  # a decision's share of it
+            for (_, call), decision in zip(chunk, decisions, strict=True):
+                _observe(decision, call.agent_run_id, each)
+                convert.decision_to_proto(decision, response.responses.add())
+        return response
+
+    def _batch_item(
+        self, request: vault_pb2.AuthorizeRequest, index: int, credential: Credential, run: str
+    ) -> tuple[str, CallRequest]:
+        """One request of a batch checked as Authorize checks it; its errors name the item."""
+        try:
+            secret = self._authorize_secret(request, credential)
+            call = convert.call_from_proto(request)
+        except InvalidArgument as error:
+            bad = error.violations[0]
+            raise InvalidArgument(f"requests[{index}].{bad.field}", bad.description) from None
+        if not call.agent_run_id and run:
+            call = replace(call, agent_run_id=run)
+        return secret, call
 
     async def ValidateKey(
         self, request: vault_pb2.ValidateKeyRequest, context: Context

@@ -7,7 +7,7 @@ import logging
 import re
 import urllib.request
 import uuid
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import asyncpg
@@ -21,7 +21,7 @@ from keyleash.client import MeteringClient, VaultClient, agent_run
 from keyleash.type.v1 import money_pb2
 from keyleash.vault.v1 import vault_pb2
 from keyleash_core.telemetry import JsonFormatter
-from tests.conftest import ADMIN_TOKEN
+from tests.conftest import ADMIN_TOKEN, running_system
 
 EXPORTER = InMemorySpanExporter()
 
@@ -37,9 +37,18 @@ def spans() -> Iterator[InMemorySpanExporter]:
     yield EXPORTER
 
 
+@pytest.fixture(scope="module")
+async def traced_system(spans: InMemorySpanExporter, stores: Any) -> AsyncIterator[Any]:
+    """Both servers started after tracing is configured: only then do they install
+    OpenTelemetry's server interceptor (the session's servers may predate the provider)."""
+    async with running_system(stores) as running:
+        yield running
+
+
 async def test_one_trace_per_run_across_both_services(
-    spans: InMemorySpanExporter, system: Any, tenant: str
+    spans: InMemorySpanExporter, traced_system: Any, tenant: str
 ) -> None:
+    system = traced_system
     spans.clear()
     run_id = "run-" + uuid.uuid4().hex[:8]
     async with (

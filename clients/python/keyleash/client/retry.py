@@ -44,6 +44,7 @@ CALL_KINDS: dict[str, CallKind] = {
     "ValidateKey": CallKind.READ_ONLY,
     "MintKey": CallKind.IDEMPOTENT_BY_REQUEST_ID,
     "Authorize": CallKind.IDEMPOTENT_BY_REQUEST_ID,
+    "AuthorizeBatch": CallKind.IDEMPOTENT_BY_ITEM_REQUEST_IDS,
     "GetConnection": CallKind.READ_ONLY,
     "ListConnections": CallKind.READ_ONLY,
     "AccessConnectionSecret": CallKind.READ_ONLY,

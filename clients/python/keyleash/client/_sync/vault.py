@@ -9,7 +9,7 @@ exceptions; a DENY decision is an answer, not an exception (see `raise_for_decis
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from typing import Any, ClassVar, Unpack
 
 from keyleash.client._base import named_request, run_stamper
@@ -67,6 +67,24 @@ class SyncVaultClient(ApprovalCalls):
         """Decides one call; agent_run_id comes from `agent_run()` when empty."""
         built = run_stamper()(build_request(V.AuthorizeRequest, request, fields))
         return self._invoker.unary("Authorize", built, V.AuthorizeResponse, timeout, token)
+
+    def authorize_batch(
+        self,
+        requests: Iterable[V.AuthorizeRequest],
+        /,
+        *,
+        timeout: float | None = None,
+        token: str | None = None,
+    ) -> list[V.AuthorizeResponse]:
+        """Decides many calls in one message (1 to 1,000): one answer per request, in request
+        order. agent_run_id comes from `agent_run()` where empty. Retried on UNAVAILABLE only
+        when every request has a request_id (the server then replays decisions already taken)."""
+        stamp = run_stamper()
+        built = V.AuthorizeBatchRequest(requests=[stamp(r) for r in requests])
+        response = self._invoker.unary(
+            "AuthorizeBatch", built, V.AuthorizeBatchResponse, timeout, token
+        )
+        return list(response.responses)
 
     def authorize_stream(
         self,

@@ -283,6 +283,18 @@ class AuthorizeRequest(_message.Message):
     request_id: str
     def __init__(self, key: _Optional[str] = ..., scope: _Optional[str] = ..., vendor: _Optional[str] = ..., method: _Optional[str] = ..., path: _Optional[str] = ..., estimated_cost: _Optional[_Union[_money_pb2.Money, _Mapping]] = ..., agent_run_id: _Optional[str] = ..., attributes: _Optional[_Mapping[str, str]] = ..., request_id: _Optional[str] = ...) -> None: ...
 
+class AuthorizeBatchRequest(_message.Message):
+    __slots__ = ("requests",)
+    REQUESTS_FIELD_NUMBER: _ClassVar[int]
+    requests: _containers.RepeatedCompositeFieldContainer[AuthorizeRequest]
+    def __init__(self, requests: _Optional[_Iterable[_Union[AuthorizeRequest, _Mapping]]] = ...) -> None: ...
+
+class AuthorizeBatchResponse(_message.Message):
+    __slots__ = ("responses",)
+    RESPONSES_FIELD_NUMBER: _ClassVar[int]
+    responses: _containers.RepeatedCompositeFieldContainer[AuthorizeResponse]
+    def __init__(self, responses: _Optional[_Iterable[_Union[AuthorizeResponse, _Mapping]]] = ...) -> None: ...
+
 class AuthorizeResponse(_message.Message):
     __slots__ = ("decision", "reason", "message", "key_id", "tenant_id", "reservation_id", "quotas", "retry_after", "decision_id", "approval")
     DECISION_FIELD_NUMBER: _ClassVar[int]

@@ -183,6 +183,11 @@ class VaultServiceStub:
                 request_serializer=keyleash_dot_vault_dot_v1_dot_vault__pb2.DenyApprovalRequest.SerializeToString,
                 response_deserializer=keyleash_dot_vault_dot_v1_dot_vault__pb2.Approval.FromString,
                 _registered_method=True)
+        self.AuthorizeBatch = channel.unary_unary(
+                '/keyleash.vault.v1.VaultService/AuthorizeBatch',
+                request_serializer=keyleash_dot_vault_dot_v1_dot_vault__pb2.AuthorizeBatchRequest.SerializeToString,
+                response_deserializer=keyleash_dot_vault_dot_v1_dot_vault__pb2.AuthorizeBatchResponse.FromString,
+                _registered_method=True)
 
 
 class VaultServiceServicer:
@@ -430,6 +435,20 @@ class VaultServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def AuthorizeBatch(self, request, context):
+        """Many decisions in one message, for a caller with several in flight (a proxy, an agent's
+        fan-out). Each is the decision Authorize makes (atomic, audited, fail closed), taken in
+        request order and answered in that order. The batch is checked before anything is
+        decided: an invalid request in it, or more than 1,000 requests, fails the whole batch
+        with INVALID_ARGUMENT (field "requests[i]...") and decides nothing. An error found only
+        while deciding (audit backlog full, a request_id reused for another call) fails the
+        call; the decisions already taken stay taken, and a retry with the same request_ids
+        replays them.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_VaultServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -577,6 +596,11 @@ def add_VaultServiceServicer_to_server(servicer, server):
                     servicer.DenyApproval,
                     request_deserializer=keyleash_dot_vault_dot_v1_dot_vault__pb2.DenyApprovalRequest.FromString,
                     response_serializer=keyleash_dot_vault_dot_v1_dot_vault__pb2.Approval.SerializeToString,
+            ),
+            'AuthorizeBatch': grpc.unary_unary_rpc_method_handler(
+                    servicer.AuthorizeBatch,
+                    request_deserializer=keyleash_dot_vault_dot_v1_dot_vault__pb2.AuthorizeBatchRequest.FromString,
+                    response_serializer=keyleash_dot_vault_dot_v1_dot_vault__pb2.AuthorizeBatchResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -1366,6 +1390,33 @@ class VaultService:
             '/keyleash.vault.v1.VaultService/DenyApproval',
             keyleash_dot_vault_dot_v1_dot_vault__pb2.DenyApprovalRequest.SerializeToString,
             keyleash_dot_vault_dot_v1_dot_vault__pb2.Approval.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def AuthorizeBatch(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/keyleash.vault.v1.VaultService/AuthorizeBatch',
+            keyleash_dot_vault_dot_v1_dot_vault__pb2.AuthorizeBatchRequest.SerializeToString,
+            keyleash_dot_vault_dot_v1_dot_vault__pb2.AuthorizeBatchResponse.FromString,
             options,
             channel_credentials,
             insecure,

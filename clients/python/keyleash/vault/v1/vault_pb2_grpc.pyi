@@ -148,6 +148,16 @@ class VaultServiceStub:
     """Denies a pending request (AIP-136 custom method ":deny"), recorded with who and why. Same
     callers as ApproveApproval.
     """
+    AuthorizeBatch: _grpc.UnaryUnaryMultiCallable[_vault_pb2.AuthorizeBatchRequest, _vault_pb2.AuthorizeBatchResponse]
+    """Many decisions in one message, for a caller with several in flight (a proxy, an agent's
+    fan-out). Each is the decision Authorize makes (atomic, audited, fail closed), taken in
+    request order and answered in that order. The batch is checked before anything is
+    decided: an invalid request in it, or more than 1,000 requests, fails the whole batch
+    with INVALID_ARGUMENT (field "requests[i]...") and decides nothing. An error found only
+    while deciding (audit backlog full, a request_id reused for another call) fails the
+    call; the decisions already taken stay taken, and a retry with the same request_ids
+    replays them.
+    """
 
 @_typing.type_check_only
 class VaultServiceAsyncStub(VaultServiceStub):
@@ -268,6 +278,16 @@ class VaultServiceAsyncStub(VaultServiceStub):
     DenyApproval: _aio.UnaryUnaryMultiCallable[_vault_pb2.DenyApprovalRequest, _vault_pb2.Approval]  # type: ignore[assignment]
     """Denies a pending request (AIP-136 custom method ":deny"), recorded with who and why. Same
     callers as ApproveApproval.
+    """
+    AuthorizeBatch: _aio.UnaryUnaryMultiCallable[_vault_pb2.AuthorizeBatchRequest, _vault_pb2.AuthorizeBatchResponse]  # type: ignore[assignment]
+    """Many decisions in one message, for a caller with several in flight (a proxy, an agent's
+    fan-out). Each is the decision Authorize makes (atomic, audited, fail closed), taken in
+    request order and answered in that order. The batch is checked before anything is
+    decided: an invalid request in it, or more than 1,000 requests, fails the whole batch
+    with INVALID_ARGUMENT (field "requests[i]...") and decides nothing. An error found only
+    while deciding (audit backlog full, a request_id reused for another call) fails the
+    call; the decisions already taken stay taken, and a retry with the same request_ids
+    replays them.
     """
 
 class VaultServiceServicer(metaclass=_abc_1.ABCMeta):
@@ -560,6 +580,22 @@ class VaultServiceServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_vault_pb2.Approval, _abc.Awaitable[_vault_pb2.Approval]]:
         """Denies a pending request (AIP-136 custom method ":deny"), recorded with who and why. Same
         callers as ApproveApproval.
+        """
+
+    @_abc_1.abstractmethod
+    def AuthorizeBatch(
+        self,
+        request: _vault_pb2.AuthorizeBatchRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_vault_pb2.AuthorizeBatchResponse, _abc.Awaitable[_vault_pb2.AuthorizeBatchResponse]]:
+        """Many decisions in one message, for a caller with several in flight (a proxy, an agent's
+        fan-out). Each is the decision Authorize makes (atomic, audited, fail closed), taken in
+        request order and answered in that order. The batch is checked before anything is
+        decided: an invalid request in it, or more than 1,000 requests, fails the whole batch
+        with INVALID_ARGUMENT (field "requests[i]...") and decides nothing. An error found only
+        while deciding (audit backlog full, a request_id reused for another call) fails the
+        call; the decisions already taken stay taken, and a retry with the same request_ids
+        replays them.
         """
 
 def add_VaultServiceServicer_to_server(servicer: VaultServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

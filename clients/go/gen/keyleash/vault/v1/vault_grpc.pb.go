@@ -110,6 +110,15 @@ type VaultServiceClient interface {
 	// Denies a pending request (AIP-136 custom method ":deny"), recorded with who and why. Same
 	// callers as ApproveApproval.
 	DenyApproval(ctx context.Context, in *DenyApprovalRequest, opts ...grpc.CallOption) (*Approval, error)
+	// Many decisions in one message, for a caller with several in flight (a proxy, an agent's
+	// fan-out). Each is the decision Authorize makes (atomic, audited, fail closed), taken in
+	// request order and answered in that order. The batch is checked before anything is
+	// decided: an invalid request in it, or more than 1,000 requests, fails the whole batch
+	// with INVALID_ARGUMENT (field "requests[i]...") and decides nothing. An error found only
+	// while deciding (audit backlog full, a request_id reused for another call) fails the
+	// call; the decisions already taken stay taken, and a retry with the same request_ids
+	// replays them.
+	AuthorizeBatch(ctx context.Context, in *AuthorizeBatchRequest, opts ...grpc.CallOption) (*AuthorizeBatchResponse, error)
 }
 
 type vaultServiceClient struct {
@@ -403,6 +412,15 @@ func (c *vaultServiceClient) DenyApproval(ctx context.Context, in *DenyApprovalR
 	return out, nil
 }
 
+func (c *vaultServiceClient) AuthorizeBatch(ctx context.Context, in *AuthorizeBatchRequest, opts ...grpc.CallOption) (*AuthorizeBatchResponse, error) {
+	out := new(AuthorizeBatchResponse)
+	err := c.cc.Invoke(ctx, "/keyleash.vault.v1.VaultService/AuthorizeBatch", in, out, opts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // VaultServiceServer is the server API for VaultService service.
 // All implementations must embed UnimplementedVaultServiceServer
 // for forward compatibility
@@ -500,6 +518,15 @@ type VaultServiceServer interface {
 	// Denies a pending request (AIP-136 custom method ":deny"), recorded with who and why. Same
 	// callers as ApproveApproval.
 	DenyApproval(context.Context, *DenyApprovalRequest) (*Approval, error)
+	// Many decisions in one message, for a caller with several in flight (a proxy, an agent's
+	// fan-out). Each is the decision Authorize makes (atomic, audited, fail closed), taken in
+	// request order and answered in that order. The batch is checked before anything is
+	// decided: an invalid request in it, or more than 1,000 requests, fails the whole batch
+	// with INVALID_ARGUMENT (field "requests[i]...") and decides nothing. An error found only
+	// while deciding (audit backlog full, a request_id reused for another call) fails the
+	// call; the decisions already taken stay taken, and a retry with the same request_ids
+	// replays them.
+	AuthorizeBatch(context.Context, *AuthorizeBatchRequest) (*AuthorizeBatchResponse, error)
 	mustEmbedUnimplementedVaultServiceServer()
 }
 
@@ -593,6 +620,9 @@ func (UnimplementedVaultServiceServer) ApproveApproval(context.Context, *Approve
 }
 func (UnimplementedVaultServiceServer) DenyApproval(context.Context, *DenyApprovalRequest) (*Approval, error) {
 	return nil, status.Errorf(codes.Unimplemented, "method DenyApproval not implemented")
+}
+func (UnimplementedVaultServiceServer) AuthorizeBatch(context.Context, *AuthorizeBatchRequest) (*AuthorizeBatchResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method AuthorizeBatch not implemented")
 }
 func (UnimplementedVaultServiceServer) mustEmbedUnimplementedVaultServiceServer() {}
 
@@ -1137,6 +1167,24 @@ func _VaultService_DenyApproval_Handler(srv interface{}, ctx context.Context, de
 	return interceptor(ctx, in, info, handler)
 }
 
+func _VaultService_AuthorizeBatch_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(AuthorizeBatchRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(VaultServiceServer).AuthorizeBatch(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: "/keyleash.vault.v1.VaultService/AuthorizeBatch",
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(VaultServiceServer).AuthorizeBatch(ctx, req.(*AuthorizeBatchRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 var _VaultService_serviceDesc = grpc.ServiceDesc{
 	ServiceName: "keyleash.vault.v1.VaultService",
 	HandlerType: (*VaultServiceServer)(nil),
@@ -1252,6 +1300,10 @@ var _VaultService_serviceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "DenyApproval",
 			Handler:    _VaultService_DenyApproval_Handler,
+		},
+		{
+			MethodName: "AuthorizeBatch",
+			Handler:    _VaultService_AuthorizeBatch_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{
