@@ -54,7 +54,7 @@ async def start_http_components(
 
     gateway = await gateway_embedded.start_gateway(env, vault_port, metering_port)
     stoppers.append(gateway.stop)
-    hooks = await hooks_embedded.start_usage_hooks(env, metering_port)
+    hooks = await hooks_embedded.start_usage_hooks(env, vault_port, metering_port)
     stoppers.append(hooks.stop)
     approvals = await approvals_embedded.start_approvals(env, vault_port)
     stoppers.append(approvals.stop)

@@ -3,9 +3,9 @@
 Errors: {"error": {"type": "keyleash_usage_hook_error", "code": <UsageHookError>, "message":
 ...}}. 400 malformed delivery or events, or a timestamp outside the replay window; 401
 signature not matching (or no secret for the tenant); 404 no such route; 409 an event id reused
-for different usage; 413 body too large; 422 events Metering refused (unknown key or model, a
-key of another tenant); 503 Metering unavailable (nothing acknowledged; retry the same
-delivery).
+for different usage; 413 body too large; 422 events refused (unknown key or model, a key of
+another tenant, an agent with no single active key); 503 Metering or Vault unavailable (nothing
+acknowledged; retry the same delivery).
 """
 
 from __future__ import annotations

@@ -1,4 +1,5 @@
-"""Composition root of the usage webhook receiver: the Metering port, the use case, the routes.
+"""Composition root of the usage webhook receiver: the Metering and Vault ports, the use case,
+the routes.
 `create_app(settings)` returns an aiohttp application (tests serve it on port 0).
 
     POST /v1/tenants/{tenant}/usage-events   one event or {"events": [...]}, signed
@@ -14,6 +15,7 @@ from aiohttp.typedefs import Handler
 
 from keyleash_core.http_serving import read_body_within
 from keyleash_usage_hooks import answers
+from keyleash_usage_hooks.agents import AgentKeys
 from keyleash_usage_hooks.answers import Reply, UsageHookError
 from keyleash_usage_hooks.ingest import UsageIngest
 from keyleash_usage_hooks.metering import Metering
@@ -30,10 +32,12 @@ def create_app(settings: UsageHooksSettings) -> web.Application:
     app = web.Application(client_max_size=settings.max_body_bytes, middlewares=[json_errors])
     app[SETTINGS] = settings
     metering = Metering(settings)
-    app[INGEST] = UsageIngest(metering, settings.tolerance_seconds)
+    agents = AgentKeys(settings)
+    app[INGEST] = UsageIngest(metering, agents, settings.tolerance_seconds)
 
     async def close(_app: web.Application) -> None:
         await metering.close()
+        await agents.close()
 
     app.on_cleanup.append(close)
     app.router.add_get("/healthz", healthz)

@@ -14,10 +14,16 @@ def prepare_env(env: MutableMapping[str, str]) -> None:
     env.setdefault("KEYLEASH_USAGE_HOOKS_LISTEN", DEFAULT_LISTEN)
 
 
-async def start_usage_hooks(env: Mapping[str, str], metering_port: int) -> RunningApp:
-    """Serves the receiver on KEYLEASH_USAGE_HOOKS_LISTEN, talking to the Metering just started."""
+async def start_usage_hooks(
+    env: Mapping[str, str], vault_port: int, metering_port: int
+) -> RunningApp:
+    """Serves the receiver on KEYLEASH_USAGE_HOOKS_LISTEN, talking to the services just started."""
     settings = UsageHooksSettings.from_env(
-        {**env, "KEYLEASH_METERING_TARGET": f"127.0.0.1:{metering_port}"}
+        {
+            **env,
+            "KEYLEASH_METERING_TARGET": f"127.0.0.1:{metering_port}",
+            "KEYLEASH_VAULT_TARGET": f"127.0.0.1:{vault_port}",
+        }
     )
     host, port = split_listen(settings.listen)
     return await serve_app(

@@ -6,9 +6,10 @@ A body is one event object, or {"events": [event, ...]} with 1 to 1,000 of them.
      "output_tokens": 300, "cached_input_tokens": 0, "agent_run_id": "run-42",
      "time": "2026-12-02T05:00:00Z", "tenant": "acme"}
 
-`id` (the sender's event id, what makes a resend count once), `key_id` and `model` are
-required; token counts default to 0; `time` (RFC 3339) defaults to when it is recorded;
-`tenant`, when present, must be the tenant of the URL.
+`id` (the sender's event id, what makes a resend count once) and `model` are required, and
+exactly one of `key_id` or `agent_id` (the agent's key in the tenant, resolved by agents.py);
+token counts default to 0; `time` (RFC 3339) defaults to when it is recorded; `tenant`, when
+present, must be the tenant of the URL.
 """
 
 from __future__ import annotations
@@ -23,7 +24,9 @@ MAX_EVENTS = 1000
 MAX_EVENT_ID = 100
 MAX_TOKENS = 10**12
 TOKEN_FIELDS = ("input_tokens", "output_tokens", "cached_input_tokens")
-KNOWN_FIELDS = frozenset({"id", "key_id", "model", "agent_run_id", "time", "tenant", *TOKEN_FIELDS})
+KNOWN_FIELDS = frozenset(
+    {"id", "key_id", "agent_id", "model", "agent_run_id", "time", "tenant", *TOKEN_FIELDS}
+)
 
 
 class EventsInvalid(Exception):
@@ -32,6 +35,8 @@ class EventsInvalid(Exception):
 
 @dataclass(frozen=True)
 class UsageEvent:
+    """One event; `key_id` is empty while it names an agent (until agents.py resolves it)."""
+
     event_id: str
     key_id: str
     model: str
@@ -40,6 +45,7 @@ class UsageEvent:
     cached_input_tokens: int = 0
     agent_run_id: str = ""
     occur_time_us: int | None = None
+    agent_id: str = ""
 
 
 def parse_events(text: str, tenant_id: str) -> list[UsageEvent]:
@@ -70,9 +76,14 @@ def _event(item: Any, path: str, tenant_id: str) -> UsageEvent:
     tenant = item.get("tenant", tenant_id)
     if tenant != tenant_id:
         raise EventsInvalid(f"{path}.tenant: must be the tenant of the URL ({tenant_id})")
+    key_id = _text(item, "key_id", path, limit=128)
+    agent_id = _text(item, "agent_id", path, limit=256)
+    if bool(key_id) == bool(agent_id):
+        raise EventsInvalid(f"{path}: exactly one of key_id or agent_id is required")
     return UsageEvent(
         event_id=_text(item, "id", path, required=True, limit=MAX_EVENT_ID),
-        key_id=_text(item, "key_id", path, required=True, limit=128),
+        key_id=key_id,
+        agent_id=agent_id,
         model=_text(item, "model", path, required=True, limit=256),
         input_tokens=_tokens(item, "input_tokens", path),
         output_tokens=_tokens(item, "output_tokens", path),

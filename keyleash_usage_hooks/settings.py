@@ -17,6 +17,8 @@ class UsageHooksSettings:
     listen: str
     metering_target: str
     service_token: str
+    # The Vault, asked which key an event naming an agent_id records against.
+    vault_target: str
     # A batch of 1,000 events is ~250 KB; bodies above this are refused (413) unread.
     max_body_bytes: int = 4 * 1024 * 1024
     # The replay window of Standard Webhooks: webhook-timestamp at most this far from now.
@@ -30,10 +32,12 @@ class UsageHooksSettings:
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> UsageHooksSettings:
         metering = env_str(env, "KEYLEASH_METERING_TARGET")
+        vault = env_str(env, "KEYLEASH_VAULT_TARGET")
         token = env_str(env, "KEYLEASH_SERVICE_TOKEN")
         for name, value in (
             ("KEYLEASH_METERING_TARGET", metering),
             ("KEYLEASH_SERVICE_TOKEN", token),
+            ("KEYLEASH_VAULT_TARGET", vault),
         ):
             if not value:
                 raise SettingsError(f"{name} must be set for the usage webhook receiver")
@@ -41,6 +45,7 @@ class UsageHooksSettings:
             listen=env_str(env, "KEYLEASH_USAGE_HOOKS_LISTEN", DEFAULT_LISTEN),
             metering_target=metering,
             service_token=token,
+            vault_target=vault,
             max_body_bytes=env_int(env, "KEYLEASH_USAGE_HOOKS_MAX_BODY_BYTES", 4 * 1024 * 1024),
             tolerance_seconds=env_int(env, "KEYLEASH_USAGE_HOOKS_TOLERANCE_SECONDS", 300),
             keyleash_timeout_seconds=env_float(

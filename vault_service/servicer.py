@@ -285,6 +285,7 @@ class VaultServicer(
                 state=convert.STATE_FILTERS[request.state],
                 page_size=request.page_size,
                 page_token=text(request.page_token, "page_token", limit=512),
+                agent_id=text(request.agent_id, "agent_id", limit=256),
             ),
         )
         now = self._clock.now_ms()

@@ -20,6 +20,7 @@ def test_compose_runs_the_receiver_against_metering() -> None:
         'command: ["python", "-m", "keyleash_usage_hooks"]',
         "KEYLEASH_USAGE_HOOKS_LISTEN: 0.0.0.0:8085",
         "KEYLEASH_METERING_TARGET: metering:50052",
+        "KEYLEASH_VAULT_TARGET: vault:50051",
         "KEYLEASH_SERVICE_TOKEN: ${KEYLEASH_SERVICE_TOKEN:?",
         '- "8085:8085"',
     ):
@@ -30,7 +31,11 @@ def test_compose_runs_the_receiver_against_metering() -> None:
 
 
 def test_settings_name_the_missing_variable() -> None:
-    env = {"KEYLEASH_METERING_TARGET": "m:2", "KEYLEASH_SERVICE_TOKEN": "t"}
+    env = {
+        "KEYLEASH_METERING_TARGET": "m:2",
+        "KEYLEASH_VAULT_TARGET": "v:1",
+        "KEYLEASH_SERVICE_TOKEN": "t",
+    }
     settings = UsageHooksSettings.from_env(env)
     assert settings.listen == "0.0.0.0:8085" and settings.tolerance_seconds == 300
     for name in env:

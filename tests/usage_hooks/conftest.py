@@ -50,6 +50,7 @@ async def receiver(system: System) -> AsyncIterator[Receiver]:
         listen="127.0.0.1:0",
         metering_target=system.metering_address,
         service_token=SERVICE_TOKEN,
+        vault_target=system.vault_address,
         keyleash_timeout_seconds=10.0,
     )
     runner, url = await serve(create_app(settings))

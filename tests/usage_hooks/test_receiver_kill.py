@@ -33,6 +33,7 @@ def _free_port() -> int:
 async def receiver_process(system: System, port: int) -> AsyncIterator[asyncio.subprocess.Process]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("KEYLEASH_")} | {
         "KEYLEASH_METERING_TARGET": system.metering_address,
+        "KEYLEASH_VAULT_TARGET": system.vault_address,
         "KEYLEASH_SERVICE_TOKEN": SERVICE_TOKEN,
         "KEYLEASH_USAGE_HOOKS_LISTEN": f"127.0.0.1:{port}",
     }

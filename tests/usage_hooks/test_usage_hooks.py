@@ -278,7 +278,11 @@ async def test_a_rotated_secret_verifies_at_once_and_the_old_one_stops(
     )
     assert new[0] == 200 and new[1]["duplicates"] == 1
     uncached = UsageHooksSettings(
-        "127.0.0.1:0", system.metering_address, SERVICE_TOKEN, secret_cache_seconds=0
+        "127.0.0.1:0",
+        system.metering_address,
+        SERVICE_TOKEN,
+        system.vault_address,
+        secret_cache_seconds=0,
     )
     runner, url = await serve(create_app(uncached))
     try:

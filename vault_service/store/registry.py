@@ -191,6 +191,7 @@ class KeyRegistry:
         state: str,
         after: tuple[datetime, str] | None,
         limit: int,
+        agent_id: str = "",
     ) -> list[tuple[KeyRecord, datetime]]:
         """Keys in creation order after the `after` cursor; `within_key_id` limits to a subtree."""
         rows = await run_db(
@@ -202,6 +203,7 @@ class KeyRegistry:
                       AND ($4 = '' OR starts_with(label, $4))
                       AND ($5 = '' OR state = $5)
                       AND ($6::timestamptz IS NULL OR (create_time, key_id) > ($6, $7))
+                      AND ($9 = '' OR agent_id = $9)
                     ORDER BY create_time, key_id LIMIT $8""",
                 tenant_id,
                 within_key_id,
@@ -211,6 +213,7 @@ class KeyRegistry:
                 after[0] if after else None,
                 after[1] if after else "",
                 limit,
+                agent_id,
             )
         )
         return [(record_from_row(r), r["create_time"]) for r in rows]

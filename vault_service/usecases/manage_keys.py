@@ -14,7 +14,7 @@ from dataclasses import dataclass, field, replace
 import asyncpg
 
 from keyleash_core import page_tokens
-from keyleash_core.auth import ADMIN, KEY, Credential
+from keyleash_core.auth import ADMIN, KEY, SERVICE, Credential
 from keyleash_core.errors import (
     AlreadyExists,
     FailedPrecondition,
@@ -54,6 +54,7 @@ class ListFilter:
     state: str
     page_size: int
     page_token: str
+    agent_id: str = ""
 
 
 class KeyAdmin:
@@ -289,13 +290,14 @@ class KeyAdmin:
             if tenant_id and tenant_id != me.tenant_id:
                 raise PermissionDenied("a key holder lists only its own tenant")
             tenant_id, within = me.tenant_id, me.key_id
-        elif credential.kind != ADMIN:
-            raise PermissionDenied("service credentials cannot list keys")
+        elif credential.kind not in (ADMIN, SERVICE):
+            raise PermissionDenied("this credential cannot list keys")
         elif not tenant_id:
             raise InvalidArgument("tenant_id", "required")
         tag = page_tokens.filter_tag(
-            "keys", tenant_id, within, spec.parent_key_id, spec.label_prefix, spec.state
-        )
+            "keys", tenant_id, within, spec.parent_key_id, spec.label_prefix, spec.state,
+            spec.agent_id,
+        )  # fmt: skip
         after = page_tokens.decode_time_position(spec.page_token, tag)
         size = spec.page_size or 100
         rows = await self._vault.registry.list(
@@ -304,6 +306,7 @@ class KeyAdmin:
             parent_key_id=spec.parent_key_id,
             label_prefix=spec.label_prefix,
             state=spec.state,
+            agent_id=spec.agent_id,
             after=after,
             limit=size + 1,
         )

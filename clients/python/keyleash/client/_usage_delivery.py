@@ -9,7 +9,7 @@ import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypedDict
 
 from standardwebhooks.webhooks import Webhook
 
@@ -26,6 +26,23 @@ class UsageWebhookError(Exception):
     def __init__(self, status: int, code: str, message: str) -> None:
         super().__init__(f"{status} {code}: {message}" if status else message)
         self.status, self.code, self.message = status, code, message
+
+
+class UsageEvent(TypedDict, total=False):
+    """One usage event as the receiver reads it: `id` and `model`, and exactly one of `key_id`
+    or `agent_id` (the receiver records against the agent's one active root-most key in the
+    tenant, and refuses with 422 an agent with none or several). `time` is RFC 3339."""
+
+    id: str
+    key_id: str
+    agent_id: str
+    model: str
+    input_tokens: int
+    output_tokens: int
+    cached_input_tokens: int
+    agent_run_id: str
+    time: str
+    tenant: str
 
 
 @dataclass
@@ -46,7 +63,15 @@ class UsageWebhookResult:
 
 def batches(events: Iterable[Mapping[str, Any]]) -> list[bytes]:
     """JSON bodies of at most MAX_BATCH events each. An event without an `id` gets a fresh one
-    (a resend from another process then counts it again: give ids to make that safe too)."""
+    (a resend from another process then counts it again: give ids to make that safe too). An
+    event naming neither or both of key_id and agent_id is refused here, before anything is
+    sent (the receiver would refuse its whole batch)."""
+    events = list(events)
+    for i, event in enumerate(events):
+        if bool(event.get("key_id")) == bool(event.get("agent_id")):
+            raise UsageWebhookError(
+                0, "INVALID_REQUEST", f"events[{i}]: exactly one of key_id or agent_id is required"
+            )
     prepared = [dict(e) if e.get("id") else {**e, "id": uuid.uuid4().hex} for e in events]
     return [
         json.dumps({"events": prepared[i : i + MAX_BATCH]}, separators=(",", ":")).encode()

@@ -86,6 +86,7 @@ class ListKeysFields(TypedDict, total=False):
     state: vault_pb2.Key.State
     page_size: int
     page_token: str
+    agent_id: str
 
 
 class GetKeyUsageFields(TypedDict, total=False):

@@ -2,7 +2,9 @@
 
     async with UsageWebhookSender(url, tenant, secret) as sender:
         event = {"id": "evt_1", "key_id": key_id, "model": "gpt-4o", "input_tokens": 1200}
-        result = await sender.send([event])
+        result = await sender.send([event, {"id": "evt_2", "agent_id": "support-bot", ...}])
+
+Each event names its key by `key_id`, or its agent by `agent_id` (see UsageEvent).
 
 send() returns only once the receiver acknowledged every event (committed at Metering); a
 resend of the same event ids is counted once, so retrying after any failure is safe.

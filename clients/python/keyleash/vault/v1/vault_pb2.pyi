@@ -402,20 +402,22 @@ class GetKeyRequest(_message.Message):
     def __init__(self, name: _Optional[str] = ...) -> None: ...
 
 class ListKeysRequest(_message.Message):
-    __slots__ = ("tenant_id", "parent_key_id", "label_prefix", "state", "page_size", "page_token")
+    __slots__ = ("tenant_id", "parent_key_id", "label_prefix", "state", "page_size", "page_token", "agent_id")
     TENANT_ID_FIELD_NUMBER: _ClassVar[int]
     PARENT_KEY_ID_FIELD_NUMBER: _ClassVar[int]
     LABEL_PREFIX_FIELD_NUMBER: _ClassVar[int]
     STATE_FIELD_NUMBER: _ClassVar[int]
     PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
     PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    AGENT_ID_FIELD_NUMBER: _ClassVar[int]
     tenant_id: str
     parent_key_id: str
     label_prefix: str
     state: Key.State
     page_size: int
     page_token: str
-    def __init__(self, tenant_id: _Optional[str] = ..., parent_key_id: _Optional[str] = ..., label_prefix: _Optional[str] = ..., state: _Optional[_Union[Key.State, str]] = ..., page_size: _Optional[int] = ..., page_token: _Optional[str] = ...) -> None: ...
+    agent_id: str
+    def __init__(self, tenant_id: _Optional[str] = ..., parent_key_id: _Optional[str] = ..., label_prefix: _Optional[str] = ..., state: _Optional[_Union[Key.State, str]] = ..., page_size: _Optional[int] = ..., page_token: _Optional[str] = ..., agent_id: _Optional[str] = ...) -> None: ...
 
 class ListKeysResponse(_message.Message):
     __slots__ = ("keys", "next_page_token")

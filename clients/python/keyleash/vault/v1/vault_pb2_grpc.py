@@ -266,7 +266,8 @@ class VaultServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def ListKeys(self, request, context):
-        """Lists keys of a tenant, filtered and paginated (AIP-132, AIP-158).
+        """Lists keys of a tenant, filtered and paginated (AIP-132, AIP-158). Admin or service for
+        any tenant (tenant_id required); a key holder within its own subtree.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

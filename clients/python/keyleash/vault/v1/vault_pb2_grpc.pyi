@@ -65,7 +65,9 @@ class VaultServiceStub:
     GetKey: _grpc.UnaryUnaryMultiCallable[_vault_pb2.GetKeyRequest, _vault_pb2.Key]
     """Returns one key. Callable by an admin or a holder of the key or one of its ancestors."""
     ListKeys: _grpc.UnaryUnaryMultiCallable[_vault_pb2.ListKeysRequest, _vault_pb2.ListKeysResponse]
-    """Lists keys of a tenant, filtered and paginated (AIP-132, AIP-158)."""
+    """Lists keys of a tenant, filtered and paginated (AIP-132, AIP-158). Admin or service for
+    any tenant (tenant_id required); a key holder within its own subtree.
+    """
     ListAuthorizations: _grpc.UnaryUnaryMultiCallable[_vault_pb2.ListAuthorizationsRequest, _vault_pb2.ListAuthorizationsResponse]
     """Lists recorded Authorize decisions, allowed or denied, oldest first unless order_by says
     "decision_time desc", with what each allowed
@@ -196,7 +198,9 @@ class VaultServiceAsyncStub(VaultServiceStub):
     GetKey: _aio.UnaryUnaryMultiCallable[_vault_pb2.GetKeyRequest, _vault_pb2.Key]  # type: ignore[assignment]
     """Returns one key. Callable by an admin or a holder of the key or one of its ancestors."""
     ListKeys: _aio.UnaryUnaryMultiCallable[_vault_pb2.ListKeysRequest, _vault_pb2.ListKeysResponse]  # type: ignore[assignment]
-    """Lists keys of a tenant, filtered and paginated (AIP-132, AIP-158)."""
+    """Lists keys of a tenant, filtered and paginated (AIP-132, AIP-158). Admin or service for
+    any tenant (tenant_id required); a key holder within its own subtree.
+    """
     ListAuthorizations: _aio.UnaryUnaryMultiCallable[_vault_pb2.ListAuthorizationsRequest, _vault_pb2.ListAuthorizationsResponse]  # type: ignore[assignment]
     """Lists recorded Authorize decisions, allowed or denied, oldest first unless order_by says
     "decision_time desc", with what each allowed
@@ -384,7 +388,9 @@ class VaultServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _vault_pb2.ListKeysRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_vault_pb2.ListKeysResponse, _abc.Awaitable[_vault_pb2.ListKeysResponse]]:
-        """Lists keys of a tenant, filtered and paginated (AIP-132, AIP-158)."""
+        """Lists keys of a tenant, filtered and paginated (AIP-132, AIP-158). Admin or service for
+        any tenant (tenant_id required); a key holder within its own subtree.
+        """
 
     @_abc_1.abstractmethod
     def ListAuthorizations(

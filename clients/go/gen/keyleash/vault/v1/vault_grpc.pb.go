@@ -40,7 +40,8 @@ type VaultServiceClient interface {
 	UpdateKeyPolicy(ctx context.Context, in *UpdateKeyPolicyRequest, opts ...grpc.CallOption) (*Key, error)
 	// Returns one key. Callable by an admin or a holder of the key or one of its ancestors.
 	GetKey(ctx context.Context, in *GetKeyRequest, opts ...grpc.CallOption) (*Key, error)
-	// Lists keys of a tenant, filtered and paginated (AIP-132, AIP-158).
+	// Lists keys of a tenant, filtered and paginated (AIP-132, AIP-158). Admin or service for
+	// any tenant (tenant_id required); a key holder within its own subtree.
 	ListKeys(ctx context.Context, in *ListKeysRequest, opts ...grpc.CallOption) (*ListKeysResponse, error)
 	// Lists recorded Authorize decisions, allowed or denied, oldest first unless order_by says
 	// "decision_time desc", with what each allowed
@@ -448,7 +449,8 @@ type VaultServiceServer interface {
 	UpdateKeyPolicy(context.Context, *UpdateKeyPolicyRequest) (*Key, error)
 	// Returns one key. Callable by an admin or a holder of the key or one of its ancestors.
 	GetKey(context.Context, *GetKeyRequest) (*Key, error)
-	// Lists keys of a tenant, filtered and paginated (AIP-132, AIP-158).
+	// Lists keys of a tenant, filtered and paginated (AIP-132, AIP-158). Admin or service for
+	// any tenant (tenant_id required); a key holder within its own subtree.
 	ListKeys(context.Context, *ListKeysRequest) (*ListKeysResponse, error)
 	// Lists recorded Authorize decisions, allowed or denied, oldest first unless order_by says
 	// "decision_time desc", with what each allowed
