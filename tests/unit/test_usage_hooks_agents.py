@@ -15,9 +15,7 @@ ACTIVE, FROZEN = vault_pb2.Key.STATE_ACTIVE, vault_pb2.Key.STATE_FROZEN
 REVOKED, EXPIRED = vault_pb2.Key.STATE_REVOKED, vault_pb2.Key.STATE_EXPIRED
 
 
-def key(
-    key_id: str, depth: int = 0, state: vault_pb2.Key.State.ValueType = ACTIVE
-) -> vault_pb2.Key:
+def key(key_id: str, depth: int = 0, state: vault_pb2.Key.State = ACTIVE) -> vault_pb2.Key:
     return vault_pb2.Key(key_id=key_id, depth=depth, state=state)
 
 
