@@ -238,14 +238,28 @@ class MeteringServicer(AlertRpcs, UsageHookRpcs, FxRpcs, metering_pb2_grpc.Meter
                 effective="",
             )
         in_force, source = await self._prices.set_tenant_price(credential, tenant_id, price, model)
-        return metering_pb2.ModelPrice(
-            tenant_id=tenant_id if source.startswith("tenant:") else "",
-            model=model,
-            input_per_million_micros=in_force.input_per_million_micros,
-            output_per_million_micros=in_force.output_per_million_micros,
-            cached_input_per_million_micros=in_force.cached_input_per_million_micros,
-            source=source,
-        )
+        return _price_to_proto(tenant_id, model, in_force, source)
+
+    async def GetTenantModelPrice(
+        self, request: metering_pb2.GetTenantModelPriceRequest, context: Context
+    ) -> metering_pb2.ModelPrice:
+        tenant_id = valid_tenant_id(request.tenant_id, required=True)
+        model = text(request.model, "model", required=True, limit=256)
+        price, source = await self._prices.tenant_price(self._credential(context), tenant_id, model)
+        return _price_to_proto(tenant_id, model, price, source)
+
+
+def _price_to_proto(
+    tenant_id: str, model: str, price: ModelPrice, source: str
+) -> metering_pb2.ModelPrice:
+    return metering_pb2.ModelPrice(
+        tenant_id=tenant_id if source.startswith("tenant:") else "",
+        model=model,
+        input_per_million_micros=price.input_per_million_micros,
+        output_per_million_micros=price.output_per_million_micros,
+        cached_input_per_million_micros=price.cached_input_per_million_micros,
+        source=source,
+    )
 
 
 def _per_million(value: int, kind: str) -> int:

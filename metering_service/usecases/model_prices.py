@@ -3,7 +3,7 @@ versioned table's."""
 
 from __future__ import annotations
 
-from keyleash_core.auth import ADMIN, Credential
+from keyleash_core.auth import ADMIN, SERVICE, Credential
 from keyleash_core.errors import PermissionDenied
 from metering_service.domain.pricing import price_for
 from metering_service.pricing import ModelPrice, PriceTable
@@ -22,6 +22,14 @@ class ModelPrices:
         if own is not None:
             return own, f"tenant:{tenant_id}"
         return price_for(self.prices, model), self.prices.cost_source
+
+    async def tenant_price(
+        self, credential: Credential, tenant_id: str, model: str
+    ) -> tuple[ModelPrice, str]:
+        """GetTenantModelPrice: price_of for an admin or service caller (the gateway)."""
+        if credential.kind not in (ADMIN, SERVICE):
+            raise PermissionDenied("only an admin or service credential may read prices")
+        return await self.price_of(tenant_id, model)
 
     async def set_tenant_price(
         self, credential: Credential, tenant_id: str, price: ModelPrice | None, model: str

@@ -52,6 +52,11 @@ async def test_a_tenants_own_price_overrides_the_table(
     assert caught.value.code() == grpc.StatusCode.PERMISSION_DENIED
     in_force = await metering.SetTenantModelPrice(price, metadata=bearer(admin()))
     assert (in_force.source, in_force.tenant_id) == (f"tenant:{tenant}", tenant)
+    read = metering_pb2.GetTenantModelPriceRequest(tenant_id=tenant, model="gpt-4o")
+    assert await metering.GetTenantModelPrice(read, metadata=bearer(service())) == in_force
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await metering.GetTenantModelPrice(read, metadata=bearer(minted.secret))
+    assert caught.value.code() == grpc.StatusCode.PERMISSION_DENIED
 
     async def usage(request_id: str) -> Any:
         request = metering_pb2.RecordUsageRequest(
@@ -67,6 +72,7 @@ async def test_a_tenants_own_price_overrides_the_table(
         metadata=bearer(admin()),
     )
     assert cleared.source == "prices:2026-12-01" and not cleared.tenant_id
+    assert await metering.GetTenantModelPrice(read, metadata=bearer(admin())) == cleared
     table = await usage(f"table-{tenant}")
     assert table.cost_source == "prices:2026-12-01"
     assert table.amount.micros == -(

@@ -171,6 +171,11 @@ class SetTenantModelPriceFields(TypedDict, total=False):
     clear: bool
 
 
+class GetTenantModelPriceFields(TypedDict, total=False):
+    tenant_id: str
+    model: str
+
+
 class SetTenantBudgetFields(TypedDict, total=False):
     tenant_id: str
     daily_threshold: money_pb2.Money

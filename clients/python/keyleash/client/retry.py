@@ -60,6 +60,7 @@ CALL_KINDS: dict[str, CallKind] = {
     "Charge": CallKind.IDEMPOTENT_BY_REQUEST_ID,
     "RecordUsage": CallKind.IDEMPOTENT_BY_REQUEST_ID,
     "AccessUsageWebhookSecret": CallKind.READ_ONLY,
+    "GetTenantModelPrice": CallKind.READ_ONLY,
     "BatchRecordUsage": CallKind.IDEMPOTENT_BY_ITEM_REQUEST_IDS,
 }
 

@@ -17,6 +17,7 @@ from keyleash.client.config import METERING_TARGET_ENV
 from keyleash.client.fields import (
     ChargeFields,
     GetSpendFields,
+    GetTenantModelPriceFields,
     ListBillingEventsFields,
     RecordUsageFields,
     SetTenantBudgetFields,
@@ -169,6 +170,19 @@ class MeteringClient(AsyncClientBase):
         """Sets (or clears) a tenant's own price for a model (admin). Never retried."""
         built = build_request(P.SetTenantModelPriceRequest, request, fields)
         return await self._invoker.unary("SetTenantModelPrice", built, P.ModelPrice, timeout, token)
+
+    async def get_tenant_model_price(
+        self,
+        request: P.GetTenantModelPriceRequest | None = None,
+        /,
+        *,
+        timeout: float | None = None,
+        token: str | None = None,
+        **fields: Unpack[GetTenantModelPriceFields],
+    ) -> P.ModelPrice:
+        """The price a tenant pays for a model now, and its source (admin or service)."""
+        built = build_request(P.GetTenantModelPriceRequest, request, fields)
+        return await self._invoker.unary("GetTenantModelPrice", built, P.ModelPrice, timeout, token)
 
     async def get_tenant(
         self,

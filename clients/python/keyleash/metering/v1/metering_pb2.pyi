@@ -464,3 +464,11 @@ class ListExchangeRatesResponse(_message.Message):
     rates: _containers.RepeatedCompositeFieldContainer[ExchangeRate]
     fx_table_version: str
     def __init__(self, rates: _Optional[_Iterable[_Union[ExchangeRate, _Mapping]]] = ..., fx_table_version: _Optional[str] = ...) -> None: ...
+
+class GetTenantModelPriceRequest(_message.Message):
+    __slots__ = ("tenant_id", "model")
+    TENANT_ID_FIELD_NUMBER: _ClassVar[int]
+    MODEL_FIELD_NUMBER: _ClassVar[int]
+    tenant_id: str
+    model: str
+    def __init__(self, tenant_id: _Optional[str] = ..., model: _Optional[str] = ...) -> None: ...

@@ -134,6 +134,11 @@ class MeteringServiceStub:
                 request_serializer=keyleash_dot_metering_dot_v1_dot_metering__pb2.ListExchangeRatesRequest.SerializeToString,
                 response_deserializer=keyleash_dot_metering_dot_v1_dot_metering__pb2.ListExchangeRatesResponse.FromString,
                 _registered_method=True)
+        self.GetTenantModelPrice = channel.unary_unary(
+                '/keyleash.metering.v1.MeteringService/GetTenantModelPrice',
+                request_serializer=keyleash_dot_metering_dot_v1_dot_metering__pb2.GetTenantModelPriceRequest.SerializeToString,
+                response_deserializer=keyleash_dot_metering_dot_v1_dot_metering__pb2.ModelPrice.FromString,
+                _registered_method=True)
 
 
 class MeteringServiceServicer:
@@ -291,6 +296,16 @@ class MeteringServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetTenantModelPrice(self, request, context):
+        """The price a tenant pays for one model now: its own (SetTenantModelPrice), else the shipped
+        table's; what RecordUsage prices the tenant's usage of the model with. Admin or service
+        credential (the gateway prices LLM calls, hold and charge, with it). FAILED_PRECONDITION
+        (ERROR_REASON_UNKNOWN_MODEL) when neither has the model.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_MeteringServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -388,6 +403,11 @@ def add_MeteringServiceServicer_to_server(servicer, server):
                     servicer.ListExchangeRates,
                     request_deserializer=keyleash_dot_metering_dot_v1_dot_metering__pb2.ListExchangeRatesRequest.FromString,
                     response_serializer=keyleash_dot_metering_dot_v1_dot_metering__pb2.ListExchangeRatesResponse.SerializeToString,
+            ),
+            'GetTenantModelPrice': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetTenantModelPrice,
+                    request_deserializer=keyleash_dot_metering_dot_v1_dot_metering__pb2.GetTenantModelPriceRequest.FromString,
+                    response_serializer=keyleash_dot_metering_dot_v1_dot_metering__pb2.ModelPrice.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -907,6 +927,33 @@ class MeteringService:
             '/keyleash.metering.v1.MeteringService/ListExchangeRates',
             keyleash_dot_metering_dot_v1_dot_metering__pb2.ListExchangeRatesRequest.SerializeToString,
             keyleash_dot_metering_dot_v1_dot_metering__pb2.ListExchangeRatesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetTenantModelPrice(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/keyleash.metering.v1.MeteringService/GetTenantModelPrice',
+            keyleash_dot_metering_dot_v1_dot_metering__pb2.GetTenantModelPriceRequest.SerializeToString,
+            keyleash_dot_metering_dot_v1_dot_metering__pb2.ModelPrice.FromString,
             options,
             channel_credentials,
             insecure,

@@ -102,6 +102,12 @@ class MeteringServiceStub:
     """Lists every exchange rate in force (shipped and set by an admin) and the FX table's
     version. Admin or service credential.
     """
+    GetTenantModelPrice: _grpc.UnaryUnaryMultiCallable[_metering_pb2.GetTenantModelPriceRequest, _metering_pb2.ModelPrice]
+    """The price a tenant pays for one model now: its own (SetTenantModelPrice), else the shipped
+    table's; what RecordUsage prices the tenant's usage of the model with. Admin or service
+    credential (the gateway prices LLM calls, hold and charge, with it). FAILED_PRECONDITION
+    (ERROR_REASON_UNKNOWN_MODEL) when neither has the model.
+    """
 
 @_typing.type_check_only
 class MeteringServiceAsyncStub(MeteringServiceStub):
@@ -175,6 +181,12 @@ class MeteringServiceAsyncStub(MeteringServiceStub):
     ListExchangeRates: _aio.UnaryUnaryMultiCallable[_metering_pb2.ListExchangeRatesRequest, _metering_pb2.ListExchangeRatesResponse]  # type: ignore[assignment]
     """Lists every exchange rate in force (shipped and set by an admin) and the FX table's
     version. Admin or service credential.
+    """
+    GetTenantModelPrice: _aio.UnaryUnaryMultiCallable[_metering_pb2.GetTenantModelPriceRequest, _metering_pb2.ModelPrice]  # type: ignore[assignment]
+    """The price a tenant pays for one model now: its own (SetTenantModelPrice), else the shipped
+    table's; what RecordUsage prices the tenant's usage of the model with. Admin or service
+    credential (the gateway prices LLM calls, hold and charge, with it). FAILED_PRECONDITION
+    (ERROR_REASON_UNKNOWN_MODEL) when neither has the model.
     """
 
 class MeteringServiceServicer(metaclass=_abc_1.ABCMeta):
@@ -360,6 +372,18 @@ class MeteringServiceServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_metering_pb2.ListExchangeRatesResponse, _abc.Awaitable[_metering_pb2.ListExchangeRatesResponse]]:
         """Lists every exchange rate in force (shipped and set by an admin) and the FX table's
         version. Admin or service credential.
+        """
+
+    @_abc_1.abstractmethod
+    def GetTenantModelPrice(
+        self,
+        request: _metering_pb2.GetTenantModelPriceRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_metering_pb2.ModelPrice, _abc.Awaitable[_metering_pb2.ModelPrice]]:
+        """The price a tenant pays for one model now: its own (SetTenantModelPrice), else the shipped
+        table's; what RecordUsage prices the tenant's usage of the model with. Admin or service
+        credential (the gateway prices LLM calls, hold and charge, with it). FAILED_PRECONDITION
+        (ERROR_REASON_UNKNOWN_MODEL) when neither has the model.
         """
 
 def add_MeteringServiceServicer_to_server(servicer: MeteringServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

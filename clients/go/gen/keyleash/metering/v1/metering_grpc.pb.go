@@ -70,6 +70,11 @@ type MeteringServiceClient interface {
 	// Lists every exchange rate in force (shipped and set by an admin) and the FX table's
 	// version. Admin or service credential.
 	ListExchangeRates(ctx context.Context, in *ListExchangeRatesRequest, opts ...grpc.CallOption) (*ListExchangeRatesResponse, error)
+	// The price a tenant pays for one model now: its own (SetTenantModelPrice), else the shipped
+	// table's; what RecordUsage prices the tenant's usage of the model with. Admin or service
+	// credential (the gateway prices LLM calls, hold and charge, with it). FAILED_PRECONDITION
+	// (ERROR_REASON_UNKNOWN_MODEL) when neither has the model.
+	GetTenantModelPrice(ctx context.Context, in *GetTenantModelPriceRequest, opts ...grpc.CallOption) (*ModelPrice, error)
 }
 
 type meteringServiceClient struct {
@@ -296,6 +301,15 @@ func (c *meteringServiceClient) ListExchangeRates(ctx context.Context, in *ListE
 	return out, nil
 }
 
+func (c *meteringServiceClient) GetTenantModelPrice(ctx context.Context, in *GetTenantModelPriceRequest, opts ...grpc.CallOption) (*ModelPrice, error) {
+	out := new(ModelPrice)
+	err := c.cc.Invoke(ctx, "/keyleash.metering.v1.MeteringService/GetTenantModelPrice", in, out, opts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // MeteringServiceServer is the server API for MeteringService service.
 // All implementations must embed UnimplementedMeteringServiceServer
 // for forward compatibility
@@ -353,6 +367,11 @@ type MeteringServiceServer interface {
 	// Lists every exchange rate in force (shipped and set by an admin) and the FX table's
 	// version. Admin or service credential.
 	ListExchangeRates(context.Context, *ListExchangeRatesRequest) (*ListExchangeRatesResponse, error)
+	// The price a tenant pays for one model now: its own (SetTenantModelPrice), else the shipped
+	// table's; what RecordUsage prices the tenant's usage of the model with. Admin or service
+	// credential (the gateway prices LLM calls, hold and charge, with it). FAILED_PRECONDITION
+	// (ERROR_REASON_UNKNOWN_MODEL) when neither has the model.
+	GetTenantModelPrice(context.Context, *GetTenantModelPriceRequest) (*ModelPrice, error)
 	mustEmbedUnimplementedMeteringServiceServer()
 }
 
@@ -416,6 +435,9 @@ func (UnimplementedMeteringServiceServer) SetExchangeRate(context.Context, *SetE
 }
 func (UnimplementedMeteringServiceServer) ListExchangeRates(context.Context, *ListExchangeRatesRequest) (*ListExchangeRatesResponse, error) {
 	return nil, status.Errorf(codes.Unimplemented, "method ListExchangeRates not implemented")
+}
+func (UnimplementedMeteringServiceServer) GetTenantModelPrice(context.Context, *GetTenantModelPriceRequest) (*ModelPrice, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method GetTenantModelPrice not implemented")
 }
 func (UnimplementedMeteringServiceServer) mustEmbedUnimplementedMeteringServiceServer() {}
 
@@ -783,6 +805,24 @@ func _MeteringService_ListExchangeRates_Handler(srv interface{}, ctx context.Con
 	return interceptor(ctx, in, info, handler)
 }
 
+func _MeteringService_GetTenantModelPrice_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetTenantModelPriceRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(MeteringServiceServer).GetTenantModelPrice(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: "/keyleash.metering.v1.MeteringService/GetTenantModelPrice",
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(MeteringServiceServer).GetTenantModelPrice(ctx, req.(*GetTenantModelPriceRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 var _MeteringService_serviceDesc = grpc.ServiceDesc{
 	ServiceName: "keyleash.metering.v1.MeteringService",
 	HandlerType: (*MeteringServiceServer)(nil),
@@ -854,6 +894,10 @@ var _MeteringService_serviceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "ListExchangeRates",
 			Handler:    _MeteringService_ListExchangeRates_Handler,
+		},
+		{
+			MethodName: "GetTenantModelPrice",
+			Handler:    _MeteringService_GetTenantModelPrice_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{
