@@ -11,6 +11,7 @@ from typing import Any
 from keyleash.client import (
     AlreadyExists,
     ConnectionsClient,
+    FailedPrecondition,
     InvalidArgument,
     KeyleashError,
     MeteringClient,
@@ -18,6 +19,7 @@ from keyleash.client import (
     RetryPolicy,
     VaultClient,
 )
+from keyleash.metering.v1 import metering_pb2
 from keyleash.type.v1 import money_pb2
 from keyleash.vault.v1 import vault_pb2
 from keyleash_core.money import Money
@@ -200,6 +202,20 @@ class Keyleash:
         except KeyleashError as error:
             raise KeyleashUnavailable(f"AccessConnectionSecret: {error.code}") from None
         return Upstream(access.connection.base_url, access.secret, "", access.connection.name)
+
+    async def tenant_model_price(
+        self, tenant_id: str, model: str
+    ) -> metering_pb2.ModelPrice | None:
+        """The price Metering prices the tenant's usage of `model` with now (its source says
+        whether it is the tenant's own); None when Metering's table lacks the model."""
+        try:
+            return await self._metering.get_tenant_model_price(tenant_id=tenant_id, model=model)
+        except FailedPrecondition:
+            return None
+        except KeyleashError as error:
+            raise KeyleashUnavailable(
+                f"GetTenantModelPrice: {error.code}: {error.reason}"
+            ) from None
 
     async def charge(self, call: ChargeCall) -> bool:
         """Records the cost; False (and a log line) when it could not be recorded now: the

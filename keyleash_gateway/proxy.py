@@ -36,6 +36,7 @@ from keyleash_gateway.keyleash import (
     Upstream,
 )
 from keyleash_gateway.streaming import ReplySink, StreamEnd, relay
+from keyleash_gateway.tenant_prices import TenantPrices
 from keyleash_gateway.upstream import (
     NotSent,
     Opened,
@@ -91,6 +92,7 @@ class ProxyCall:
         self._upstream = upstream
         self._public_url = public_url
         self._settling: set[asyncio.Task[None]] = set()
+        self._prices = TenantPrices(keyleash)
 
     async def handle(self, request: VendorRequest, sink: ReplySink | None = None) -> Reply | None:
         """The answer for the agent, or None when a streamed answer was relayed into `sink`."""
@@ -126,6 +128,11 @@ class ProxyCall:
             if isinstance(completed, Reply):
                 return completed
             endpoint = completed
+        if endpoint.llm is not None:
+            priced = await self._prices.priced_or_reply(endpoint, key)
+            if isinstance(priced, Reply):
+                return priced
+            endpoint = priced
         base_id = request_ids(key, vendor.name, request.header_map.get("Idempotency-Key", ""))
         call = AuthorizeCall(
             key=key,

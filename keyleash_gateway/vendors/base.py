@@ -41,6 +41,9 @@ class LlmCall:
     estimate: TokenCounts
     stream: bool
     strip_usage: bool = False  # the gateway asked for a usage chunk the caller did not want
+    # Where `price` comes from when it is not the table's: "tenant:<tenant_id>" (Metering's
+    # GetTenantModelPrice); the charge records it as its cost_source.
+    price_source: str = ""
 
 
 @dataclass(frozen=True)

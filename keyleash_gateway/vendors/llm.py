@@ -11,6 +11,11 @@ documented maximum from the table (`max_output_tokens`). The hold prices the inp
 dearer of the input and cache-write prices, and the output at the output price, from the same
 table version the charge is priced with. A model the table lacks is refused, never priced at 0.
 
+**Tenant prices.** A tenant with its own price for the model (Metering's SetTenantModelPrice)
+is held and charged at that price instead (`with_tenant_price`, fetched by tenant_prices.py):
+the hold and the charge are the same formula over the price RecordUsage uses; its cache-write
+tokens at its input price (a tenant price has no cache-write price of its own, as at Metering).
+
 **Charge.** The vendor's own usage (prompt, completion, cached / cache-read, cache-write and
 reasoning tokens) priced from that table: ceil(sum of tokens x price / 1e6) micros. An answer or
 stream that reports no usage is charged the estimate (`usage=estimated`), a stream cut by either
@@ -150,6 +155,22 @@ def llm_endpoint(request: LlmRequest, table: PriceTable = PRICES) -> Endpoint:
     )
 
 
+def with_tenant_price(endpoint: Endpoint, price: ModelPrice, source: str) -> Endpoint:
+    """The LLM endpoint held and (later) charged at the tenant's own price (`source`:
+    "tenant:<tenant_id>"); the output bound stays the model's, from the table."""
+    call = endpoint.llm
+    if call is None:
+        return endpoint
+    own = replace(price, max_output_tokens=call.price.max_output_tokens)
+    hold = Money(CURRENCY, hold_micros(own, call.estimate))
+    return replace(
+        endpoint,
+        estimate=hold,
+        cost_source=source,
+        llm=replace(call, price=own, price_source=source),
+    )
+
+
 @dataclass
 class Reported:
     """Token counts a vendor reported so far (None: not reported)."""
@@ -174,7 +195,7 @@ def priced(call: LlmCall, reported: Reported) -> Cost:
     )
     usage = LlmUsage(call.model, tokens, reported.reasoning, call.table_version, complete)
     micros = tokens_cost_micros(call.price, tokens)
-    source = f"prices:{call.table_version}"
+    source = call.price_source or f"prices:{call.table_version}"
     return Cost(Money(CURRENCY, micros), source, reported.vendor_request_id, usage)
 
 

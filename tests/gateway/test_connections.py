@@ -134,7 +134,9 @@ async def test_a_key_uses_the_oldest_connection_unless_its_metadata_pins_one(
     admin_vault: VaultClient,
     tenant: str,
 ) -> None:
-    await admin_connections.create_connection(_create(tenant, connection_id="us"))
+    # create_time has millisecond resolution and ties go to the smaller id: "a-us" sorts
+    # before "eu", so the one created first is the oldest even within one millisecond.
+    await admin_connections.create_connection(_create(tenant, connection_id="a-us"))
     eu = _create(tenant, connection_id="eu")
     eu.secret = "sk_test_eu"
     await admin_connections.create_connection(eu)
