@@ -58,6 +58,7 @@ class Upstream:
     secret: str
     key_id: str
     connection_name: str
+    version: str = ""  # the tenant's connections version read before the secret (secrets_cache)
 
 
 @dataclass(frozen=True)
@@ -191,6 +192,7 @@ class Keyleash:
             secret=access.secret,
             key_id=access.key_id,
             connection_name=access.connection.name,
+            version=access.connections_version,
         )
 
     async def upstream_by_name(self, name: str, vendor: str) -> Upstream:

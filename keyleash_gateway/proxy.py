@@ -17,7 +17,7 @@ import asyncio
 import hashlib
 import logging
 import uuid
-from collections.abc import Mapping
+from collections.abc import Awaitable, Mapping
 from dataclasses import dataclass
 from urllib.parse import urlencode
 
@@ -35,6 +35,7 @@ from keyleash_gateway.keyleash import (
     KeyleashUnavailable,
     Upstream,
 )
+from keyleash_gateway.secrets_cache import SecretsCache
 from keyleash_gateway.streaming import ReplySink, StreamEnd, relay
 from keyleash_gateway.tenant_prices import TenantPrices
 from keyleash_gateway.upstream import (
@@ -93,6 +94,7 @@ class ProxyCall:
         self._public_url = public_url
         self._settling: set[asyncio.Task[None]] = set()
         self._prices = TenantPrices(keyleash)
+        self._secrets = SecretsCache()
 
     async def handle(self, request: VendorRequest, sink: ReplySink | None = None) -> Reply | None:
         """The answer for the agent, or None when a streamed answer was relayed into `sink`."""
@@ -186,11 +188,15 @@ class ProxyCall:
         call: AuthorizeCall,
         sink: ReplySink | None,
     ) -> Reply | None:
-        # Both lookups at once: the secret is opened in the vault anyway, and is used only on ALLOW.
-        decision, upstream = await asyncio.gather(
-            self._keyleash.authorize(call), self._keyleash.upstream(call.key, vendor.name),
-            return_exceptions=True,
-        )  # fmt: skip
+        # A secret kept from an earlier call saves a Vault call when Authorize's connections
+        # version confirms it (secrets_cache.py); else both lookups run at once, the secret
+        # being used only on ALLOW.
+        kept = self._secrets.kept(call.key, vendor.name)
+        lookups: list[Awaitable[object]] = [self._keyleash.authorize(call)]
+        if kept is None:
+            lookups.append(self._keyleash.upstream(call.key, vendor.name))
+        results = await asyncio.gather(*lookups, return_exceptions=True)
+        decision = results[0]
         if isinstance(decision, CallRefused):
             return answers.refused(decision.status, decision.code, decision.message)
         if isinstance(decision, BaseException):
@@ -198,9 +204,16 @@ class ProxyCall:
                 raise decision
             log.warning("vault unavailable for %s %s: %s", vendor.name, request.path, decision)
             return answers.unavailable("Keyleash could not decide this call; nothing was sent")
+        assert isinstance(decision, vault_pb2.AuthorizeResponse)
         if decision.decision != vault_pb2.DECISION_ALLOW:
             return _denial(decision)
+        upstream = (
+            results[1] if kept is None else self._secrets.usable(kept, decision.connections_version)
+        )
+        if upstream is None:
+            upstream = await self._read_secret(call.key, vendor.name)
         if isinstance(upstream, BaseException):
+            self._secrets.forget(call.key, vendor.name)
             await self._release(call, decision, vendor, endpoint, "connection unavailable")
             if isinstance(upstream, ConnectionMissing):
                 return answers.denied(
@@ -209,8 +222,16 @@ class ProxyCall:
             if isinstance(upstream, KeyleashUnavailable):
                 return answers.unavailable("Keyleash could not hand over the vendor secret")
             raise upstream
+        assert isinstance(upstream, Upstream)
+        self._secrets.keep(call.key, vendor.name, upstream)
         forward = Forward(vendor, endpoint, call, decision)
         return await self._forward(forward, request, upstream, sink)
+
+    async def _read_secret(self, key: str, vendor: str) -> Upstream | BaseException:
+        try:
+            return await self._keyleash.upstream(key, vendor)
+        except (ConnectionMissing, KeyleashUnavailable) as error:
+            return error
 
     async def _forward(
         self, forward: Forward, request: VendorRequest, upstream: Upstream, sink: ReplySink | None

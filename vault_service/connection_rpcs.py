@@ -128,4 +128,5 @@ class ConnectionRpcs:
             connection=connection_to_proto(access.connection),
             secret=access.secret,
             key_id=access.key_id,
+            connections_version=access.version,
         )

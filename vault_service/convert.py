@@ -178,6 +178,7 @@ def decision_to_proto(
     out.reservation_id = d.reservation_id
     out.decision_id = d.decision_id
     out.approval = d.approval
+    out.connections_version = d.connections_version
     for q in d.quotas:
         status = out.quotas.add(
             subject=q.subject, quota=q.quota, unit=q.unit, limit=q.limit, used=q.used,

@@ -17,6 +17,7 @@ from vault_service.audit.drainer import AuditDrainer
 from vault_service.servicer import VaultServicer
 from vault_service.settings import VaultSettings
 from vault_service.store.approvals import ApprovalStore
+from vault_service.store.connection_versions import ConnectionVersions
 from vault_service.store.connections import ConnectionStore
 from vault_service.store.hot import HotKeys
 from vault_service.store.registry import KeyRegistry
@@ -118,7 +119,13 @@ def build_servicer(settings: VaultSettings, stores: Stores, clock: Clock) -> Vau
         default_ttl_ms=settings.default_ttl_seconds * 1000,
         max_ttl_ms=settings.max_ttl_seconds * 1000,
     )
-    connections = ConnectionAdmin(ConnectionStore(stores.pool), chains, settings.secrets_key, clock)
+    connections = ConnectionAdmin(
+        ConnectionStore(stores.pool),
+        chains,
+        settings.secrets_key,
+        clock,
+        ConnectionVersions(stores.redis),
+    )
     return VaultServicer(
         authorizer,
         chains,

@@ -18,6 +18,13 @@ def tenant(tenant_id: str) -> str:
     return _tag(tenant_id) + ":tenant"
 
 
+def connections_version(tenant_id: str) -> str:
+    """String: an opaque version of the tenant's vendor connections, renewed after every change
+    (and deleted while one is being made). Absent means unknown: nobody may trust a cached secret.
+    """
+    return _tag(tenant_id) + ":connections"
+
+
 def key(tenant_id: str, key_id: str) -> str:
     """Hash: state, expiry, policy version, lifetime call count and the cached key record."""
     return f"{_tag(tenant_id)}:k:{key_id}"

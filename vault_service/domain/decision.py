@@ -61,6 +61,7 @@ class Outcome:
     retry_after_ms: int = 0
     chain_index: int = -1  # for missing/stale: 0 = the tenant, i = chain[i-1]
     decided_at_ms: int = 0  # the script's "now" (Redis TIME unless a test clock is injected)
+    connections_version: str = ""  # on ALLOW: the tenant's connections version, "" if unknown
 
 
 def build_plan(
@@ -100,6 +101,7 @@ def build_plan(
     if cost is None or cost.micros <= 0:
         holds = {}
     spends = _spend_entries(spend_checks(chain, call.agent_run_id, now_ms), keys, holds)
+    keys.append(keyspace.connections_version(tenant_id))  # last: the script reads KEYS[#KEYS]
     plan: dict[str, Any] = {
         "did": decision_id,
         "memo": 1 if call.request_id else 0,
@@ -197,6 +199,7 @@ def parse_outcome(raw: bytes | str) -> Outcome:
         ],
         retry_after_ms=int(data.get("retry_ms", "0")),
         decided_at_ms=int(data.get("t", "0")),
+        connections_version=data.get("cv", ""),
     )
 
 

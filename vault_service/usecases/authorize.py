@@ -56,6 +56,7 @@ class Decision:
     quotas: list[Quota] = field(default_factory=list)
     retry_after_ms: int = 0
     approval: str = ""  # the approval request a budget denial opened (approvals.py)
+    connections_version: str = ""  # on ALLOW: the tenant's connections version (gateway cache)
 
 
 # Opens an approval request for a budget denial when the key's policy asks for one: its name.
@@ -255,6 +256,7 @@ class Authorizer:
             reservation_id=outcome.reservation_id,
             quotas=outcome.quotas,
             retry_after_ms=max(outcome.retry_after_ms, 0),
+            connections_version=outcome.connections_version if allowed else "",
         )
 
 

@@ -27,6 +27,7 @@ from keyleash_core.errors import (
 )
 from keyleash_core.reasons import ErrorReason
 from vault_service.domain.sealing import SealingError, open_sealed, seal
+from vault_service.store.connection_versions import ConnectionVersions
 from vault_service.store.connections import ConnectionRow, ConnectionStore, connection_name
 from vault_service.usecases.key_chains import KeyChains
 
@@ -56,6 +57,7 @@ class Access:
     connection: ConnectionRow
     secret: str
     key_id: str
+    version: str  # the tenant's connections version read before the secret (may be "")
 
 
 def validate_spec_fields(vendor: str, connection_id: str, base_url: str) -> None:
@@ -95,7 +97,9 @@ class ConnectionAdmin:
         chains: KeyChains,
         master_key: bytes | None,
         clock: Clock,
+        versions: ConnectionVersions,
     ) -> None:
+        self._versions = versions
         self._store = store
         self._vault = chains
         self._master = master_key
@@ -133,9 +137,13 @@ class ConnectionAdmin:
             rotate_time=None,
             sealed_secret=seal(master, secret, name),
         )
-        outcome = await self._store.insert(
-            row, created_by=credential.actor, request_id=spec.request_id, request_digest=digest
-        )
+        await self._versions.withdraw(spec.tenant_id)
+        try:
+            outcome = await self._store.insert(
+                row, created_by=credential.actor, request_id=spec.request_id, request_digest=digest
+            )
+        finally:
+            await self._versions.renew(spec.tenant_id)
         if outcome == "taken":
             raise AlreadyExists(f"{name} exists (or existed)", reason=ErrorReason.CONNECTION_EXISTS)
         if outcome == "replay":
@@ -187,9 +195,12 @@ class ConnectionAdmin:
         _admin_only(credential)
         master = self._master_key()
         tenant_id, connection_id = parse_connection_name(name)
-        row = await self._store.rotate(
-            tenant_id, connection_id, seal(master, secret, name), self._now()
-        )
+        sealed = seal(master, secret, name)
+        await self._versions.withdraw(tenant_id)
+        try:
+            row = await self._store.rotate(tenant_id, connection_id, sealed, self._now())
+        finally:
+            await self._versions.renew(tenant_id)
         if row is None:
             raise NotFound(f"no connection named {name!r}", reason=ErrorReason.CONNECTION_NOT_FOUND)
         return row
@@ -197,7 +208,11 @@ class ConnectionAdmin:
     async def delete(self, credential: Credential, name: str) -> ConnectionRow:
         _admin_only(credential)
         tenant_id, connection_id = parse_connection_name(name)
-        row = await self._store.delete(tenant_id, connection_id, self._now())
+        await self._versions.withdraw(tenant_id)
+        try:
+            row = await self._store.delete(tenant_id, connection_id, self._now())
+        finally:
+            await self._versions.renew(tenant_id)
         if row is None:
             raise NotFound(f"no connection named {name!r}", reason=ErrorReason.CONNECTION_NOT_FOUND)
         return row
@@ -211,17 +226,20 @@ class ConnectionAdmin:
             raise PermissionDenied("only the gateway's service credential reads secrets")
         master = self._master_key()
         if name:
+            version = await self._versions.current(parse_connection_name(name)[0])
             named = await self._live(name)
             if named.vendor != vendor:
                 raise NotFound(
                     f"{name} is not a {vendor} connection",
                     reason=ErrorReason.CONNECTION_NOT_FOUND,
                 )
-            return Access(named, self._open(master, named), "")
+            return Access(named, self._open(master, named), "", version)
         chain = await self._vault.for_secret(key_secret)
         if chain is None:
             raise NotFound("the key names no key", reason=ErrorReason.KEY_NOT_FOUND)
         key = chain[0]
+        # Read before the connection (connection_versions.py): the secret is at least this new.
+        version = await self._versions.current(key.tenant_id)
         pinned = key.metadata.get(PIN_PREFIX + vendor, "")
         if pinned:
             row = await self._store.get(key.tenant_id, pinned)
@@ -233,7 +251,7 @@ class ConnectionAdmin:
                 f"tenant {key.tenant_id} has no {vendor} connection for {key.name}",
                 reason=ErrorReason.CONNECTION_NOT_FOUND,
             )
-        return Access(row, self._open(master, row), key.key_id)
+        return Access(row, self._open(master, row), key.key_id, version)
 
     @staticmethod
     def _open(master: bytes, row: ConnectionRow) -> str:

@@ -10,6 +10,8 @@
 -- KEYS[5+n .. 4+2n]  rate sorted sets of the same chain
 -- KEYS[5+2n ..]      spend counters, as indexed by plan.spends[i].k, and each spend cap's
 --                    approval grant of the current window, plan.spends[i].g
+-- KEYS[#KEYS]        the tenant's connections version (keyspace.connections_version), returned
+--                    on ALLOW as "cv" ("" when absent); a replay reads it anew, never the memo's
 -- ARGV[1]            now, ms since the epoch, from an injected (test) clock; empty: the script
 --                    reads Redis's TIME, so every vault replica decides on one clock
 -- ARGV[2]            the plan (JSON), built by the vault (domain/decision.py)
@@ -119,6 +121,7 @@ if plan.memo == 1 then
     if rd and rd ~= plan.rd then return cjson.encode({r = 'R'}) end
     local replayed = cjson.decode(first)
     replayed.t = n2s(now)
+    replayed.cv = redis.call('GET', KEYS[#KEYS]) or ''
     return cjson.encode(replayed)
   end
 end
@@ -232,4 +235,6 @@ end
 local quotas = {}
 for _, q in ipairs(rate_quotas) do quotas[#quotas + 1] = q end
 for _, q in ipairs(spend_quotas) do quotas[#quotas + 1] = q end
-return finish({r = 'A', did = plan.did, res_id = reservation_id, quotas = quotas})
+return finish({r = 'A', did = plan.did, res_id = reservation_id, quotas = quotas,
+               cv = redis.call('GET', KEYS[#KEYS]) or ''})
+

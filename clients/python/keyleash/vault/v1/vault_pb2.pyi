@@ -296,7 +296,7 @@ class AuthorizeBatchResponse(_message.Message):
     def __init__(self, responses: _Optional[_Iterable[_Union[AuthorizeResponse, _Mapping]]] = ...) -> None: ...
 
 class AuthorizeResponse(_message.Message):
-    __slots__ = ("decision", "reason", "message", "key_id", "tenant_id", "reservation_id", "quotas", "retry_after", "decision_id", "approval")
+    __slots__ = ("decision", "reason", "message", "key_id", "tenant_id", "reservation_id", "quotas", "retry_after", "decision_id", "approval", "connections_version")
     DECISION_FIELD_NUMBER: _ClassVar[int]
     REASON_FIELD_NUMBER: _ClassVar[int]
     MESSAGE_FIELD_NUMBER: _ClassVar[int]
@@ -307,6 +307,7 @@ class AuthorizeResponse(_message.Message):
     RETRY_AFTER_FIELD_NUMBER: _ClassVar[int]
     DECISION_ID_FIELD_NUMBER: _ClassVar[int]
     APPROVAL_FIELD_NUMBER: _ClassVar[int]
+    CONNECTIONS_VERSION_FIELD_NUMBER: _ClassVar[int]
     decision: Decision
     reason: DenyReason
     message: str
@@ -317,7 +318,8 @@ class AuthorizeResponse(_message.Message):
     retry_after: _duration_pb2.Duration
     decision_id: str
     approval: str
-    def __init__(self, decision: _Optional[_Union[Decision, str]] = ..., reason: _Optional[_Union[DenyReason, str]] = ..., message: _Optional[str] = ..., key_id: _Optional[str] = ..., tenant_id: _Optional[str] = ..., reservation_id: _Optional[str] = ..., quotas: _Optional[_Iterable[_Union[QuotaStatus, _Mapping]]] = ..., retry_after: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., decision_id: _Optional[str] = ..., approval: _Optional[str] = ...) -> None: ...
+    connections_version: str
+    def __init__(self, decision: _Optional[_Union[Decision, str]] = ..., reason: _Optional[_Union[DenyReason, str]] = ..., message: _Optional[str] = ..., key_id: _Optional[str] = ..., tenant_id: _Optional[str] = ..., reservation_id: _Optional[str] = ..., quotas: _Optional[_Iterable[_Union[QuotaStatus, _Mapping]]] = ..., retry_after: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., decision_id: _Optional[str] = ..., approval: _Optional[str] = ..., connections_version: _Optional[str] = ...) -> None: ...
 
 class QuotaStatus(_message.Message):
     __slots__ = ("subject", "quota", "unit", "limit", "used", "remaining", "reset_time")
@@ -597,14 +599,16 @@ class AccessConnectionSecretRequest(_message.Message):
     def __init__(self, key: _Optional[str] = ..., vendor: _Optional[str] = ..., name: _Optional[str] = ...) -> None: ...
 
 class AccessConnectionSecretResponse(_message.Message):
-    __slots__ = ("connection", "secret", "key_id")
+    __slots__ = ("connection", "secret", "key_id", "connections_version")
     CONNECTION_FIELD_NUMBER: _ClassVar[int]
     SECRET_FIELD_NUMBER: _ClassVar[int]
     KEY_ID_FIELD_NUMBER: _ClassVar[int]
+    CONNECTIONS_VERSION_FIELD_NUMBER: _ClassVar[int]
     connection: Connection
     secret: str
     key_id: str
-    def __init__(self, connection: _Optional[_Union[Connection, _Mapping]] = ..., secret: _Optional[str] = ..., key_id: _Optional[str] = ...) -> None: ...
+    connections_version: str
+    def __init__(self, connection: _Optional[_Union[Connection, _Mapping]] = ..., secret: _Optional[str] = ..., key_id: _Optional[str] = ..., connections_version: _Optional[str] = ...) -> None: ...
 
 class GetKeyUsageRequest(_message.Message):
     __slots__ = ("name", "agent_run_id")
