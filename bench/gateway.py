@@ -30,6 +30,7 @@ import grpc
 from aiohttp import web
 
 from bench.stats import percentile
+from bench.system import process_cpu_seconds
 from keyleash.vault.v1 import vault_pb2, vault_pb2_grpc
 from keyleash_core.money import Money
 from keyleash_gateway.keyleash import AuthorizeCall, ChargeCall, Keyleash
@@ -168,7 +169,7 @@ async def latencies(url: str, key: str, count: int) -> list[float]:
     return samples
 
 
-async def throughput(url: str, key: str, callers: int, seconds: float) -> float:
+async def throughput(url: str, key: str, callers: int, seconds: float) -> tuple[float, int]:
     headers = {
         "Authorization": f"Bearer {key}",
         "Content-Type": "application/x-www-form-urlencoded",
@@ -183,11 +184,13 @@ async def throughput(url: str, key: str, callers: int, seconds: float) -> float:
             while time.perf_counter() < deadline:
                 async with session.post(url, data=BODY, headers=headers) as response:
                     await response.read()
+                    if response.status != 200:  # a refusal is not throughput
+                        raise SystemExit(f"bench: {url} answered {response.status}")
                 done += 1
 
         started = time.perf_counter()
         await asyncio.gather(*(caller() for _ in range(callers)))
-        return done / (time.perf_counter() - started)
+        return done / (time.perf_counter() - started), done
 
 
 def run(count: int, seconds: float, callers: int) -> None:
@@ -203,7 +206,7 @@ def run(count: int, seconds: float, callers: int) -> None:
     me = [sys.executable, "-m", "bench.gateway"]
     with (
         process(*me, "upstream", str(ports["upstream"])),
-        process(*me, "bare", str(ports["bare"]), upstream),
+        process(*me, "bare", str(ports["bare"]), upstream) as bare,
         process(sys.executable, "-m", "keyleash_ops.cli", "up", "--state-dir", str(state),
                 "--vault-listen", "127.0.0.1:0", "--metering-listen", "127.0.0.1:0",
                 "--gateway-listen", "127.0.0.1:0", env=env) as up,
@@ -215,30 +218,44 @@ def run(count: int, seconds: float, callers: int) -> None:
             "KEYLEASH_GATEWAY_LISTEN": f"127.0.0.1:{ports['gateway']}",
             "KEYLEASH_LOG_LEVEL": "WARNING",
         }
-        with process(sys.executable, "-m", "keyleash_gateway", env=gateway_env):
+        with process(sys.executable, "-m", "keyleash_gateway", env=gateway_env) as gateway:
             for port in ports.values():
                 wait_http(f"http://127.0.0.1:{port}")
             key = provision(banner["vault"], banner["token"], upstream)
-            report(asyncio.run(measure(ports, key, count, seconds, callers)), callers)
+            # Whose CPU each path's throughput run spends: the proxying process, and Keyleash
+            # (`keyleash up`: Vault + Metering, with its Redis and Postgres).
+            pids = {"direct": [], "bare proxy": [bare.pid], "gateway": [gateway.pid, up.pid]}
+            measured = asyncio.run(measure(ports, key, count, seconds, callers, pids))
+            report(*measured, callers)
             settings = GatewaySettings.from_env(gateway_env)
             report_phases(asyncio.run(phases(settings, key, min(count, 300))))
 
 
 async def measure(
-    ports: dict[str, int], key: str, count: int, seconds: float, callers: int
-) -> dict[str, tuple[float, float, float]]:
+    ports: dict[str, int],
+    key: str,
+    count: int,
+    seconds: float,
+    callers: int,
+    pids: dict[str, list[int]],
+) -> tuple[dict[str, tuple[float, float, float]], dict[str, list[float]]]:
+    """(p50, p99, req/s) per path, and per path the CPU µs per request of each of its pids."""
     paths = {
         "direct": f"http://127.0.0.1:{ports['upstream']}/v1/charges",
         "bare proxy": f"http://127.0.0.1:{ports['bare']}/stripe/v1/charges",
         "gateway": f"http://127.0.0.1:{ports['gateway']}/stripe/v1/charges",
     }
     results = {}
+    cpu: dict[str, list[float]] = {}
     for name, url in paths.items():
         await latencies(url, key, 50)  # warm-up: connections, caches, JIT-free but page-warm
         samples = await latencies(url, key, count)
-        rate = await throughput(url, key, callers, seconds)
+        before = [process_cpu_seconds(pid, tree=True) for pid in pids[name]]
+        rate, done = await throughput(url, key, callers, seconds)
+        after = [process_cpu_seconds(pid, tree=True) for pid in pids[name]]
+        cpu[name] = [(b - a) * 1e6 / max(done, 1) for a, b in zip(before, after, strict=True)]
         results[name] = (percentile(samples, 50), percentile(samples, 99), rate)
-    return results
+    return results, cpu
 
 
 async def phases(settings: GatewaySettings, key: str, count: int) -> dict[str, list[float]]:
@@ -280,13 +297,20 @@ def report_phases(timings: dict[str, list[float]]) -> None:
         print(f"  {name:<24} p50 {p50:7.2f} ms   p99 {p99:7.2f} ms")
 
 
-def report(results: dict[str, tuple[float, float, float]], callers: int) -> None:
+def report(
+    results: dict[str, tuple[float, float, float]], cpu: dict[str, list[float]], callers: int
+) -> None:
     direct_p50, direct_p99, _ = results["direct"]
     header = ("path", "p50 ms", "p99 ms", "added p50", "added p99", f"req/s @{callers}")
     print("{:<12} {:>8} {:>8} {:>10} {:>10} {:>12}".format(*header))
     for name, (p50, p99, rate) in results.items():
         added = (p50 - direct_p50, p99 - direct_p99)
         print(f"{name:<12} {p50:8.2f} {p99:8.2f} {added[0]:10.2f} {added[1]:10.2f} {rate:12.0f}")
+    (bare_us,), (gateway_us, keyleash_us) = cpu["bare proxy"], cpu["gateway"]
+    print(
+        f"\nCPU per request at {callers} callers: bare proxy {bare_us:.0f} µs; gateway process"
+        f" {gateway_us:.0f} µs + Keyleash (Vault, Metering, Redis, Postgres) {keyleash_us:.0f} µs"
+    )
     ratio = results["gateway"][2] / results["bare proxy"][2]
     print(f"\ngateway / bare proxy throughput at {callers} callers: {ratio:.2f} (target >= 0.5)")
     p50, p99 = results["gateway"][0] - direct_p50, results["gateway"][1] - direct_p99

@@ -24,6 +24,7 @@ from keyleash.type.v1 import money_pb2
 from keyleash.vault.v1 import vault_pb2
 from keyleash_core.money import Money
 from keyleash_gateway.answers import GatewayError
+from keyleash_gateway.coalescing import Coalescer
 from keyleash_gateway.settings import GatewaySettings
 from keyleash_gateway.vendors.base import LlmUsage
 
@@ -131,6 +132,14 @@ class Keyleash:
         self._vault = VaultClient(settings.vault_target, **common)  # type: ignore[arg-type]
         self._connections = ConnectionsClient(settings.vault_target, **common)  # type: ignore[arg-type]
         self._metering = MeteringClient(settings.metering_target, **common)  # type: ignore[arg-type]
+        # Calls in flight at the same time leave as one AuthorizeBatch / BatchCharge
+        # (coalescing.py).
+        self._authorize: Coalescer[vault_pb2.AuthorizeRequest, vault_pb2.AuthorizeResponse] = (
+            Coalescer(self._vault.authorize, self._vault.authorize_batch)
+        )
+        self._charge: Coalescer[metering_pb2.ChargeRequest, metering_pb2.ChargeResponse] = (
+            Coalescer(self._metering.charge, self._metering.batch_charge)
+        )
 
     async def close(self) -> None:
         for client in (self._vault, self._connections, self._metering):
@@ -150,7 +159,7 @@ class Keyleash:
         if call.estimate is not None:
             request.estimated_cost.CopyFrom(_money(call.estimate))
         try:
-            return await self._vault.authorize(request)
+            return await self._authorize(request)
         except InvalidArgument as error:
             raise CallRefused(400, GatewayError.INVALID_REQUEST, str(error.message)) from None
         except AlreadyExists:
@@ -223,19 +232,21 @@ class Keyleash:
         """Records the cost; False (and a log line) when it could not be recorded now: the
         hold then stays counted, which errs on the side of the cap."""
         try:
-            await self._metering.charge(
-                request_id=call.request_id,
-                key_id=call.key_id,
-                reservation_id=call.reservation_id,
-                amount=_money(call.amount),
-                vendor=call.vendor,
-                endpoint=call.endpoint,
-                reason=call.reason,
-                agent_run_id=call.agent_run_id,
-                vendor_request_id=call.vendor_request_id,
-                cost_source=call.cost_source,
-                attributes=call.attributes | _usage_attributes(call.usage),
-                **_usage_fields(call.usage),
+            await self._charge(
+                metering_pb2.ChargeRequest(
+                    request_id=call.request_id,
+                    key_id=call.key_id,
+                    reservation_id=call.reservation_id,
+                    amount=_money(call.amount),
+                    vendor=call.vendor,
+                    endpoint=call.endpoint,
+                    reason=call.reason,
+                    agent_run_id=call.agent_run_id,
+                    vendor_request_id=call.vendor_request_id,
+                    cost_source=call.cost_source,
+                    attributes=call.attributes | _usage_attributes(call.usage),
+                    **_usage_fields(call.usage),
+                )
             )
         except KeyleashError as error:
             log.warning(

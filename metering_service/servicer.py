@@ -33,7 +33,7 @@ from metering_service.usage_hook_rpcs import UsageHookRpcs
 from metering_service.usecases.exchange_rates import ExchangeRates
 from metering_service.usecases.model_prices import ModelPrices
 from metering_service.usecases.read_spend import SpendReader
-from metering_service.usecases.record_spend import Recorded, SpendRecorder
+from metering_service.usecases.record_spend import EventSpec, Recorded, SpendRecorder
 from metering_service.usecases.tenant_budgets import TenantBudgetAdmin
 from metering_service.usecases.usage_webhook_secrets import UsageWebhookSecrets
 
@@ -42,6 +42,7 @@ Context: TypeAlias = Any
 Response = TypeVar("Response", metering_pb2.ChargeResponse, metering_pb2.RecordUsageResponse)
 # StreamUsage commits at most this many requests per ack.
 STREAM_BATCH = 256
+MAX_CHARGE_BATCH = 1000
 
 
 def _run_id(context: Context) -> str:
@@ -88,6 +89,23 @@ class MeteringServicer(AlertRpcs, UsageHookRpcs, FxRpcs, metering_pb2_grpc.Meter
         recorded = await self._recorder.record(credential, spec)
         CHARGE_SECONDS.record(time.perf_counter() - started, {"rpc": "Charge"})
         return self._recorded(metering_pb2.ChargeResponse(), recorded)
+
+    async def BatchCharge(
+        self, request: metering_pb2.BatchChargeRequest, context: Context
+    ) -> metering_pb2.BatchChargeResponse:
+        started = time.perf_counter()
+        credential = self._credential(context)
+        if not 1 <= len(request.requests) <= MAX_CHARGE_BATCH:
+            raise InvalidArgument("requests", f"between 1 and {MAX_CHARGE_BATCH} charges")
+        now, run = self._now(), _run_id(context)
+        specs = [_batch_charge_spec(r, i, now, run) for i, r in enumerate(request.requests)]
+        if len({s.request_id for s in specs}) != len(specs):
+            raise InvalidArgument("requests", "request_ids must be unique within the batch")
+        recorded = await self._recorder.record_many(credential, specs)
+        CHARGE_SECONDS.record(time.perf_counter() - started, {"rpc": "BatchCharge"})
+        return metering_pb2.BatchChargeResponse(
+            responses=[self._recorded(metering_pb2.ChargeResponse(), r) for r in recorded]
+        )
 
     async def RecordUsage(
         self, request: metering_pb2.RecordUsageRequest, context: Context
@@ -266,3 +284,14 @@ def _per_million(value: int, kind: str) -> int:
     if not 0 <= value <= 10**12:
         raise InvalidArgument(f"{kind}_per_million_micros", "between 0 and 1e12")
     return value
+
+
+def _batch_charge_spec(
+    request: metering_pb2.ChargeRequest, index: int, now_ms: int, run: str
+) -> EventSpec:
+    """One charge of a batch checked as Charge checks it; its errors name the item."""
+    try:
+        return convert.charge_spec(request, now_ms, run)
+    except InvalidArgument as error:
+        bad = error.violations[0]
+        raise InvalidArgument(f"requests[{index}].{bad.field}", bad.description) from None

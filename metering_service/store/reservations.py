@@ -9,6 +9,9 @@ another tenant's key, whose hash lives under that tenant's tag), refused.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import Any
+
 import asyncpg
 
 from keyleash_core.postgres import run_db
@@ -25,12 +28,37 @@ class ReservationOwners:
         self._pool = pool
         self._redis = client
 
+    async def placed_by_each(self, holds: Sequence[tuple[str, str, str]]) -> list[bool]:
+        """`placed_by` for each (tenant_id, key_id, reservation_id): Redis asked in one round
+        trip (a pipeline), the audit table only for holds Redis no longer has."""
+        if len(holds) == 1:
+            return [await self.placed_by(*holds[0])]
+
+        async def owners() -> list[Any]:
+            async with self._redis.pipeline(transaction=False) as pipe:
+                for tenant_id, _key_id, reservation_id in holds:
+                    pipe.hget(keyspace.reservation(tenant_id, reservation_id), "key_id")
+                return list(await pipe.execute())
+
+        answers = []
+        for (tenant_id, key_id, reservation_id), owner in zip(
+            holds, await run_redis(owners), strict=True
+        ):
+            if owner is not None:
+                answers.append((owner.decode() if isinstance(owner, bytes) else owner) == key_id)
+            else:
+                answers.append(await self._in_audit(tenant_id, key_id, reservation_id))
+        return answers
+
     async def placed_by(self, tenant_id: str, key_id: str, reservation_id: str) -> bool:
         """Whether `key_id` of `tenant_id` placed `reservation_id`."""
         name = keyspace.reservation(tenant_id, reservation_id)
         owner = await run_redis(lambda: self._redis.hget(name, "key_id"))
         if owner is not None:
             return (owner.decode() if isinstance(owner, bytes) else owner) == key_id
+        return await self._in_audit(tenant_id, key_id, reservation_id)
+
+    async def _in_audit(self, tenant_id: str, key_id: str, reservation_id: str) -> bool:
         found = await run_db(
             lambda: self._pool.fetchval(PLACED_BY_SQL, tenant_id, key_id, reservation_id)
         )

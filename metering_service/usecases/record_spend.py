@@ -179,8 +179,7 @@ class SpendRecorder:
         chains = [await self._access.chain_for(credential, s.key_id) for s in specs]
         if tenant_id:
             _same_tenant(chains, tenant_id)
-        for chain, spec in zip(chains, specs, strict=True):
-            await self._own_reservation(chain, spec)
+        await self._own_reservations(chains, specs)
         events = [await self._priced(c, s) for c, s in zip(chains, specs, strict=True)]
         outcomes = await self.writer.write_many(
             [PendingWrite(e, s.digest) for e, s in zip(events, specs, strict=True)]
@@ -197,19 +196,25 @@ class SpendRecorder:
             recorded.extend(await asyncio.gather(*(self._after_commit(c, r) for c, r in pairs)))
         return recorded
 
-    async def _own_reservation(self, chain: KeyChain, spec: EventSpec) -> None:
+    async def _own_reservations(
+        self, chains: Sequence[KeyChain], specs: Sequence[EventSpec]
+    ) -> None:
         """A key settles only the holds it placed (whoever the caller is: admin and service
-        name the key, and the reservation must be that key's)."""
-        if not spec.reservation_id:
+        name the key, and the reservation must be that key's). One Redis round trip for all."""
+        named = [(c, s) for c, s in zip(chains, specs, strict=True) if s.reservation_id]
+        if not named:
             return
-        me = chain.key
-        if not await self._reservations.placed_by(me.tenant_id, me.key_id, spec.reservation_id):
-            raise FailedPrecondition(
-                f"reservation {spec.reservation_id!r} does not exist or was not placed by "
-                f"{me.name}",
-                reason=ErrorReason.RESERVATION_NOT_FOUND,
-                metadata={"reservation_id": spec.reservation_id[:128], "key": me.name},
-            )
+        placed = await self._reservations.placed_by_each(
+            [(c.key.tenant_id, c.key.key_id, s.reservation_id) for c, s in named]
+        )
+        for (chain, spec), ok in zip(named, placed, strict=True):
+            if not ok:
+                raise FailedPrecondition(
+                    f"reservation {spec.reservation_id!r} does not exist or was not placed by "
+                    f"{chain.key.name}",
+                    reason=ErrorReason.RESERVATION_NOT_FOUND,
+                    metadata={"reservation_id": spec.reservation_id[:128], "key": chain.key.name},
+                )
 
     async def _after_commit(self, chain: KeyChain, outcome: WriteResult) -> Recorded:
         try:

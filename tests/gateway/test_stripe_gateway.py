@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 import pytest
 import stripe
 
 from keyleash.client import ConnectionsClient, MeteringClient, VaultClient
+from keyleash.client._transport import AsyncInvoker
 from keyleash.type.v1 import money_pb2
 from keyleash.vault.v1 import vault_pb2
 from tests.gateway.conftest import Gateway
@@ -301,3 +304,53 @@ async def test_an_unknown_currency_is_400_and_nothing_is_sent(
         await charge(t, gateway.url, 2000, currency="usx")
     assert refused.value.http_status == 400 and code(refused.value) == "INVALID_REQUEST"
     assert stripe_upstream.seen_by(t.run_id) == []
+
+
+async def test_many_agents_at_once_are_decided_and_charged_in_batches_to_the_micro(
+    gateway: Gateway,
+    stripe_upstream: StandIn,
+    admin_connections: ConnectionsClient,
+    admin_vault: VaultClient,
+    admin_metering: MeteringClient,
+    tenant: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """40 calls of 1 USD at once with 25 USD left under the cap: exactly 25 reach Stripe and are
+    charged once each, while the gateway sends its Authorizes and Charges as AuthorizeBatch and
+    BatchCharge (the real calls, counted)."""
+    batched: list[tuple[str, int]] = []
+    real = AsyncInvoker.unary
+
+    async def counted(self: AsyncInvoker, rpc: str, request: Any, *args: Any) -> Any:
+        if rpc in ("AuthorizeBatch", "BatchCharge"):
+            batched.append((rpc, len(request.requests)))
+        return await real(self, rpc, request, *args)
+
+    monkeypatch.setattr(AsyncInvoker, "unary", counted)
+    t = await stripe_tenant(
+        tenant, admin_connections, admin_vault, stripe_upstream, policy=usd_cap(26 * USD)
+    )
+    await charge(t, gateway.url, 100)  # warm: key, connection secret; 25 USD left
+    loop = asyncio.get_running_loop()
+    with ThreadPoolExecutor(max_workers=40) as pool:
+        client = t.sdk(gateway.url)
+
+        def one() -> Any:
+            body: Any = {
+                "amount": 100, "currency": "usd", "source": "tok_visa",
+                "description": f"mode: {t.run_id}",  # how the stand-in tells runs apart
+            }  # fmt: skip
+            return client.v1.charges.create(body, {"headers": {"X-Keyleash-Run-Id": t.run_id}})
+
+        results = await asyncio.gather(
+            *(loop.run_in_executor(pool, one) for _ in range(40)), return_exceptions=True
+        )
+    allowed = [r for r in results if not isinstance(r, BaseException)]
+    denied = [r for r in results if isinstance(r, stripe.CardError)]
+    assert (len(allowed), len(denied)) == (25, 15), results
+    assert {code(r) for r in denied} == {"SPEND_CAP_EXCEEDED"}
+    assert len(stripe_upstream.seen_by(t.run_id)) == 26
+    assert await spent(admin_metering, tenant) == {"USD": 26 * USD}
+    charged = [e for e in await events(admin_metering, tenant) if e.amount.micros > 0]
+    assert len(charged) == 26 and len({e.vendor_request_id for e in charged}) == 26
+    assert {rpc for rpc, size in batched if size > 1} == {"AuthorizeBatch", "BatchCharge"}

@@ -5,7 +5,7 @@ attempt cannot do anything twice:
 
 - read-only RPCs (GetKey, ListKeys, ValidateKey, GetSpend, GetTenant, ListBillingEvents);
 - RPCs idempotent by `request_id` when the request carries one (Charge and RecordUsage always do,
-  BatchRecordUsage for each of its items:
+  BatchCharge and BatchRecordUsage for each of its items:
   the client fills a fresh id when it is empty; MintKey and Authorize only when the caller sets
   one). Every attempt sends the very same request, so the same request_id.
 
@@ -58,6 +58,7 @@ CALL_KINDS: dict[str, CallKind] = {
     "GetTenant": CallKind.READ_ONLY,
     "ListBillingEvents": CallKind.READ_ONLY,
     "Charge": CallKind.IDEMPOTENT_BY_REQUEST_ID,
+    "BatchCharge": CallKind.IDEMPOTENT_BY_ITEM_REQUEST_IDS,
     "RecordUsage": CallKind.IDEMPOTENT_BY_REQUEST_ID,
     "AccessUsageWebhookSecret": CallKind.READ_ONLY,
     "GetTenantModelPrice": CallKind.READ_ONLY,

@@ -9,7 +9,7 @@ requires one, and it is what makes their retries safe) and the current `agent_ru
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from typing import Any, ClassVar, Unpack
 
 from keyleash.client._base import SyncClientBase, named_request, run_stamper
@@ -56,6 +56,22 @@ class SyncMeteringClient(SyncClientBase):
         """Records what a call cost and settles its reservation; idempotent by request_id."""
         built = run_stamper(request_id=True)(build_request(P.ChargeRequest, request, fields))
         return self._invoker.unary("Charge", built, P.ChargeResponse, timeout, token)
+
+    def batch_charge(
+        self,
+        requests: Iterable[P.ChargeRequest],
+        /,
+        *,
+        timeout: float | None = None,
+        token: str | None = None,
+    ) -> list[P.ChargeResponse]:
+        """Records many charges in one message (1 to 1,000), all or none: one answer per
+        request, in request order. agent_run_id comes from `agent_run()` where empty; each
+        request needs its own request_id, so a retry after UNAVAILABLE records nothing twice."""
+        stamp = run_stamper(request_id=True)
+        built = P.BatchChargeRequest(requests=[stamp(r) for r in requests])
+        response = self._invoker.unary("BatchCharge", built, P.BatchChargeResponse, timeout, token)
+        return list(response.responses)
 
     def record_usage(
         self,

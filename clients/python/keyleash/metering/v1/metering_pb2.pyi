@@ -100,6 +100,18 @@ class ChargeResponse(_message.Message):
     tenant: Tenant
     def __init__(self, event: _Optional[_Union[BillingEvent, _Mapping]] = ..., duplicate: _Optional[bool] = ..., tenant: _Optional[_Union[Tenant, _Mapping]] = ...) -> None: ...
 
+class BatchChargeRequest(_message.Message):
+    __slots__ = ("requests",)
+    REQUESTS_FIELD_NUMBER: _ClassVar[int]
+    requests: _containers.RepeatedCompositeFieldContainer[ChargeRequest]
+    def __init__(self, requests: _Optional[_Iterable[_Union[ChargeRequest, _Mapping]]] = ...) -> None: ...
+
+class BatchChargeResponse(_message.Message):
+    __slots__ = ("responses",)
+    RESPONSES_FIELD_NUMBER: _ClassVar[int]
+    responses: _containers.RepeatedCompositeFieldContainer[ChargeResponse]
+    def __init__(self, responses: _Optional[_Iterable[_Union[ChargeResponse, _Mapping]]] = ...) -> None: ...
+
 class RecordUsageRequest(_message.Message):
     __slots__ = ("request_id", "key_id", "agent_run_id", "model", "input_tokens", "output_tokens", "cached_input_tokens", "occur_time", "reservation_id")
     REQUEST_ID_FIELD_NUMBER: _ClassVar[int]

@@ -44,6 +44,11 @@ class MeteringServiceStub:
                 request_serializer=keyleash_dot_metering_dot_v1_dot_metering__pb2.ChargeRequest.SerializeToString,
                 response_deserializer=keyleash_dot_metering_dot_v1_dot_metering__pb2.ChargeResponse.FromString,
                 _registered_method=True)
+        self.BatchCharge = channel.unary_unary(
+                '/keyleash.metering.v1.MeteringService/BatchCharge',
+                request_serializer=keyleash_dot_metering_dot_v1_dot_metering__pb2.BatchChargeRequest.SerializeToString,
+                response_deserializer=keyleash_dot_metering_dot_v1_dot_metering__pb2.BatchChargeResponse.FromString,
+                _registered_method=True)
         self.RecordUsage = channel.unary_unary(
                 '/keyleash.metering.v1.MeteringService/RecordUsage',
                 request_serializer=keyleash_dot_metering_dot_v1_dot_metering__pb2.RecordUsageRequest.SerializeToString,
@@ -150,6 +155,17 @@ class MeteringServiceServicer:
 
     def Charge(self, request, context):
         """Records what one call cost and settles its reservation. Idempotent by request_id.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def BatchCharge(self, request, context):
+        """Records many charges at once (1 to 1,000), each as Charge records it (settled, idempotent
+        by request_id), and returns only once every one is committed. All or nothing (AIP-193: no
+        partial errors): one request Charge would refuse fails the whole batch, naming its index.
+        Credentials as for Charge, for every key named. The egress gateway sends the charges of
+        calls that finish at the same time this way.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -314,6 +330,11 @@ def add_MeteringServiceServicer_to_server(servicer, server):
                     request_deserializer=keyleash_dot_metering_dot_v1_dot_metering__pb2.ChargeRequest.FromString,
                     response_serializer=keyleash_dot_metering_dot_v1_dot_metering__pb2.ChargeResponse.SerializeToString,
             ),
+            'BatchCharge': grpc.unary_unary_rpc_method_handler(
+                    servicer.BatchCharge,
+                    request_deserializer=keyleash_dot_metering_dot_v1_dot_metering__pb2.BatchChargeRequest.FromString,
+                    response_serializer=keyleash_dot_metering_dot_v1_dot_metering__pb2.BatchChargeResponse.SerializeToString,
+            ),
             'RecordUsage': grpc.unary_unary_rpc_method_handler(
                     servicer.RecordUsage,
                     request_deserializer=keyleash_dot_metering_dot_v1_dot_metering__pb2.RecordUsageRequest.FromString,
@@ -441,6 +462,33 @@ class MeteringService:
             '/keyleash.metering.v1.MeteringService/Charge',
             keyleash_dot_metering_dot_v1_dot_metering__pb2.ChargeRequest.SerializeToString,
             keyleash_dot_metering_dot_v1_dot_metering__pb2.ChargeResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def BatchCharge(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/keyleash.metering.v1.MeteringService/BatchCharge',
+            keyleash_dot_metering_dot_v1_dot_metering__pb2.BatchChargeRequest.SerializeToString,
+            keyleash_dot_metering_dot_v1_dot_metering__pb2.BatchChargeResponse.FromString,
             options,
             channel_credentials,
             insecure,

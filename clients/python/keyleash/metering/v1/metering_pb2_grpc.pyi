@@ -40,6 +40,13 @@ class MeteringServiceStub:
     def __new__(cls, channel: _aio.Channel) -> MeteringServiceAsyncStub: ...
     Charge: _grpc.UnaryUnaryMultiCallable[_metering_pb2.ChargeRequest, _metering_pb2.ChargeResponse]
     """Records what one call cost and settles its reservation. Idempotent by request_id."""
+    BatchCharge: _grpc.UnaryUnaryMultiCallable[_metering_pb2.BatchChargeRequest, _metering_pb2.BatchChargeResponse]
+    """Records many charges at once (1 to 1,000), each as Charge records it (settled, idempotent
+    by request_id), and returns only once every one is committed. All or nothing (AIP-193: no
+    partial errors): one request Charge would refuse fails the whole batch, naming its index.
+    Credentials as for Charge, for every key named. The egress gateway sends the charges of
+    calls that finish at the same time this way.
+    """
     RecordUsage: _grpc.UnaryUnaryMultiCallable[_metering_pb2.RecordUsageRequest, _metering_pb2.RecordUsageResponse]
     """Records LLM token usage, priced from the price table into a billing event. Idempotent by
     request_id.
@@ -120,6 +127,13 @@ class MeteringServiceAsyncStub(MeteringServiceStub):
     def __init__(self, channel: _aio.Channel) -> None: ...
     Charge: _aio.UnaryUnaryMultiCallable[_metering_pb2.ChargeRequest, _metering_pb2.ChargeResponse]  # type: ignore[assignment]
     """Records what one call cost and settles its reservation. Idempotent by request_id."""
+    BatchCharge: _aio.UnaryUnaryMultiCallable[_metering_pb2.BatchChargeRequest, _metering_pb2.BatchChargeResponse]  # type: ignore[assignment]
+    """Records many charges at once (1 to 1,000), each as Charge records it (settled, idempotent
+    by request_id), and returns only once every one is committed. All or nothing (AIP-193: no
+    partial errors): one request Charge would refuse fails the whole batch, naming its index.
+    Credentials as for Charge, for every key named. The egress gateway sends the charges of
+    calls that finish at the same time this way.
+    """
     RecordUsage: _aio.UnaryUnaryMultiCallable[_metering_pb2.RecordUsageRequest, _metering_pb2.RecordUsageResponse]  # type: ignore[assignment]
     """Records LLM token usage, priced from the price table into a billing event. Idempotent by
     request_id.
@@ -203,6 +217,19 @@ class MeteringServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_metering_pb2.ChargeResponse, _abc.Awaitable[_metering_pb2.ChargeResponse]]:
         """Records what one call cost and settles its reservation. Idempotent by request_id."""
+
+    @_abc_1.abstractmethod
+    def BatchCharge(
+        self,
+        request: _metering_pb2.BatchChargeRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_metering_pb2.BatchChargeResponse, _abc.Awaitable[_metering_pb2.BatchChargeResponse]]:
+        """Records many charges at once (1 to 1,000), each as Charge records it (settled, idempotent
+        by request_id), and returns only once every one is committed. All or nothing (AIP-193: no
+        partial errors): one request Charge would refuse fails the whole batch, naming its index.
+        Credentials as for Charge, for every key named. The egress gateway sends the charges of
+        calls that finish at the same time this way.
+        """
 
     @_abc_1.abstractmethod
     def RecordUsage(

@@ -19,6 +19,12 @@ const _ = grpc.SupportPackageIsVersion7
 type MeteringServiceClient interface {
 	// Records what one call cost and settles its reservation. Idempotent by request_id.
 	Charge(ctx context.Context, in *ChargeRequest, opts ...grpc.CallOption) (*ChargeResponse, error)
+	// Records many charges at once (1 to 1,000), each as Charge records it (settled, idempotent
+	// by request_id), and returns only once every one is committed. All or nothing (AIP-193: no
+	// partial errors): one request Charge would refuse fails the whole batch, naming its index.
+	// Credentials as for Charge, for every key named. The egress gateway sends the charges of
+	// calls that finish at the same time this way.
+	BatchCharge(ctx context.Context, in *BatchChargeRequest, opts ...grpc.CallOption) (*BatchChargeResponse, error)
 	// Records LLM token usage, priced from the price table into a billing event. Idempotent by
 	// request_id.
 	RecordUsage(ctx context.Context, in *RecordUsageRequest, opts ...grpc.CallOption) (*RecordUsageResponse, error)
@@ -88,6 +94,15 @@ func NewMeteringServiceClient(cc grpc.ClientConnInterface) MeteringServiceClient
 func (c *meteringServiceClient) Charge(ctx context.Context, in *ChargeRequest, opts ...grpc.CallOption) (*ChargeResponse, error) {
 	out := new(ChargeResponse)
 	err := c.cc.Invoke(ctx, "/keyleash.metering.v1.MeteringService/Charge", in, out, opts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *meteringServiceClient) BatchCharge(ctx context.Context, in *BatchChargeRequest, opts ...grpc.CallOption) (*BatchChargeResponse, error) {
+	out := new(BatchChargeResponse)
+	err := c.cc.Invoke(ctx, "/keyleash.metering.v1.MeteringService/BatchCharge", in, out, opts...)
 	if err != nil {
 		return nil, err
 	}
@@ -316,6 +331,12 @@ func (c *meteringServiceClient) GetTenantModelPrice(ctx context.Context, in *Get
 type MeteringServiceServer interface {
 	// Records what one call cost and settles its reservation. Idempotent by request_id.
 	Charge(context.Context, *ChargeRequest) (*ChargeResponse, error)
+	// Records many charges at once (1 to 1,000), each as Charge records it (settled, idempotent
+	// by request_id), and returns only once every one is committed. All or nothing (AIP-193: no
+	// partial errors): one request Charge would refuse fails the whole batch, naming its index.
+	// Credentials as for Charge, for every key named. The egress gateway sends the charges of
+	// calls that finish at the same time this way.
+	BatchCharge(context.Context, *BatchChargeRequest) (*BatchChargeResponse, error)
 	// Records LLM token usage, priced from the price table into a billing event. Idempotent by
 	// request_id.
 	RecordUsage(context.Context, *RecordUsageRequest) (*RecordUsageResponse, error)
@@ -381,6 +402,9 @@ type UnimplementedMeteringServiceServer struct {
 
 func (UnimplementedMeteringServiceServer) Charge(context.Context, *ChargeRequest) (*ChargeResponse, error) {
 	return nil, status.Errorf(codes.Unimplemented, "method Charge not implemented")
+}
+func (UnimplementedMeteringServiceServer) BatchCharge(context.Context, *BatchChargeRequest) (*BatchChargeResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method BatchCharge not implemented")
 }
 func (UnimplementedMeteringServiceServer) RecordUsage(context.Context, *RecordUsageRequest) (*RecordUsageResponse, error) {
 	return nil, status.Errorf(codes.Unimplemented, "method RecordUsage not implemented")
@@ -466,6 +490,24 @@ func _MeteringService_Charge_Handler(srv interface{}, ctx context.Context, dec f
 	}
 	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
 		return srv.(MeteringServiceServer).Charge(ctx, req.(*ChargeRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _MeteringService_BatchCharge_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(BatchChargeRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(MeteringServiceServer).BatchCharge(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: "/keyleash.metering.v1.MeteringService/BatchCharge",
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(MeteringServiceServer).BatchCharge(ctx, req.(*BatchChargeRequest))
 	}
 	return interceptor(ctx, in, info, handler)
 }
@@ -830,6 +872,10 @@ var _MeteringService_serviceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "Charge",
 			Handler:    _MeteringService_Charge_Handler,
+		},
+		{
+			MethodName: "BatchCharge",
+			Handler:    _MeteringService_BatchCharge_Handler,
 		},
 		{
 			MethodName: "RecordUsage",
