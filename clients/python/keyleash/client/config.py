@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import grpc
+from opentelemetry import trace
 from opentelemetry.instrumentation.grpc import aio_client_interceptors, client_interceptor
 from opentelemetry.instrumentation.grpc.grpcext import intercept_channel
 
@@ -99,9 +100,15 @@ class Connection:
     def aio_channel(self) -> Any:
         """A new grpc.aio channel to the target."""
         creds = self.credentials()
-        # OpenTelemetry's client interceptors: a client span per call, and the trace context and
-        # baggage (agent_run_id) injected into the metadata.
-        interceptors = aio_client_interceptors()  # type: ignore[no-untyped-call]
+        # OpenTelemetry's client interceptors (a client span per call, the trace context in the
+        # metadata) only when spans are collected: an interceptor chain costs on every call even
+        # when its spans go nowhere. Without it, call_metadata still sends the baggage
+        # (agent_run_id) and any current trace context.
+        interceptors = (
+            aio_client_interceptors()  # type: ignore[no-untyped-call]
+            if tracing_configured()
+            else None
+        )
         if creds is None:
             return grpc.aio.insecure_channel(
                 self.target, options=list(self.options), interceptors=interceptors
@@ -118,6 +125,13 @@ class Connection:
         else:
             channel = grpc.secure_channel(self.target, creds, options=list(self.options))
         return intercept_channel(channel, client_interceptor())  # type: ignore[no-untyped-call]
+
+
+def tracing_configured() -> bool:
+    """True once a real tracer provider is installed; the API's default proxy means nobody
+    collects spans. Channels are made with or without client spans by what it says then."""
+    provider = trace.get_tracer_provider()
+    return not isinstance(provider, trace.ProxyTracerProvider | trace.NoOpTracerProvider)
 
 
 def env_settings(target_env: str, env: Mapping[str, str] | None = None) -> dict[str, Any]:

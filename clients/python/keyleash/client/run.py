@@ -16,8 +16,11 @@ from contextvars import ContextVar, Token
 from types import TracebackType
 
 from google.protobuf.message import Message
-from opentelemetry import baggage, context
+from opentelemetry import baggage, context, trace
 from opentelemetry.baggage.propagation import W3CBaggagePropagator
+from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
+
+from keyleash.client.config import tracing_configured
 
 RUN_ID_METADATA_KEY = "x-agent-run-id"
 RUN_ID_BAGGAGE_KEY = "agent_run_id"
@@ -84,9 +87,12 @@ def call_metadata(token: str | None) -> tuple[tuple[str, str], ...]:
     if run_id:
         metadata.append((RUN_ID_METADATA_KEY, run_id))
     # Baggage (agent_run_id) goes on every call, also over channels the caller brought; the trace
-    # context itself is injected by OpenTelemetry's client interceptors on our channels.
+    # context itself is injected by OpenTelemetry's client interceptors on our channels, which
+    # exist only while tracing is configured (config.py): else it is injected here, if any.
     carrier: dict[str, str] = {}
     W3CBaggagePropagator().inject(carrier)
+    if not tracing_configured() and trace.get_current_span().get_span_context().is_valid:
+        TraceContextTextMapPropagator().inject(carrier)
     metadata.extend((name.lower(), value) for name, value in carrier.items())
     return tuple(metadata)
 
