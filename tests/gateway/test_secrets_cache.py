@@ -3,19 +3,22 @@ one Vault call per allowed request, and still the rotated secret on the very nex
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 
 import pytest
 import redis.asyncio as aioredis
 
-from keyleash.client import ConnectionsClient, VaultClient
+from keyleash.client import ConnectionsClient, RetryPolicy, Unavailable, VaultClient
 from keyleash.vault.v1 import vault_pb2
 from keyleash_core.redis import keyspace
 from keyleash_gateway.keyleash import Keyleash, Upstream
-from tests.conftest import Stores, redis_node_url
-from tests.gateway.conftest import Gateway
+from keyleash_ops.devstores import ManagedServer
+from tests.conftest import ADMIN_TOKEN, SERVICE_TOKEN, Stores, redis_node_url, service_env
+from tests.gateway.conftest import SECRETS_KEY, Gateway
 from tests.gateway.standins import StandIn
 from tests.gateway.stripe_helpers import charge, stripe_tenant
+from vault_service.server import create_server
+from vault_service.settings import VaultSettings
 
 
 @pytest.fixture
@@ -127,3 +130,48 @@ async def test_authorize_and_access_agree_on_the_version_and_each_change_renews_
     assert created[0] == created[1] and created[0] not in (first[0], rotated[0])
     denied = await admin_vault.authorize(vault_pb2.AuthorizeRequest(key=t.key, scope="nope.write"))
     assert denied.decision == vault_pb2.DECISION_DENY and not denied.connections_version
+
+
+@pytest.fixture
+async def own_redis_connections(
+    stores: Stores, own_redis: ManagedServer
+) -> AsyncIterator[tuple[ConnectionsClient, ConnectionsClient, ManagedServer]]:
+    """A vault on a Redis of its own (which the test kills), with admin and service clients."""
+    env = service_env(stores) | {
+        "KEYLEASH_SECRETS_KEY": SECRETS_KEY,
+        "KEYLEASH_REDIS_URL": own_redis.url,
+        "KEYLEASH_STORE_TIMEOUT_SECONDS": "1",
+    }
+    built = await create_server(VaultSettings.from_env(env), "127.0.0.1:0")
+    target = f"127.0.0.1:{built.port}"
+    admin = ConnectionsClient(target, token=ADMIN_TOKEN, retry=RetryPolicy(max_attempts=1))
+    service = ConnectionsClient(target, token=SERVICE_TOKEN)
+    try:
+        yield admin, service, own_redis
+    finally:
+        await admin.close()
+        await service.close()
+        await built.stop(1)
+
+
+async def test_a_rotation_redis_cannot_be_told_of_is_not_made(
+    own_redis_connections: tuple[ConnectionsClient, ConnectionsClient, ManagedServer],
+    tenant: str,
+) -> None:
+    """Withdrawing the version comes first: without Redis the secret stays as it was (else a
+    gateway could keep using the old one unseen)."""
+    admin, service, redis_server = own_redis_connections
+    created = await admin.create_connection(
+        tenant_id=tenant, connection=vault_pb2.Connection(vendor="stripe"), secret="sk_test_old"
+    )
+    before = await service.access_connection_secret("", "stripe", name=created.name)
+    assert before.connections_version
+    redis_server.kill()
+    with pytest.raises(Unavailable):
+        await admin.rotate_connection_secret(created.name, "sk_test_new")
+    redis_server.restart()  # empty: no version until the next change
+    after = await service.access_connection_secret("", "stripe", name=created.name)
+    assert (after.secret, after.connections_version) == ("sk_test_old", "")
+    await admin.rotate_connection_secret(created.name, "sk_test_new")
+    rotated = await service.access_connection_secret("", "stripe", name=created.name)
+    assert rotated.secret == "sk_test_new" and rotated.connections_version
