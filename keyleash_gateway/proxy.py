@@ -223,7 +223,8 @@ class ProxyCall:
                 return answers.unavailable("Keyleash could not hand over the vendor secret")
             raise upstream
         assert isinstance(upstream, Upstream)
-        self._secrets.keep(call.key, vendor.name, upstream)
+        if upstream is not kept:  # a secret just read: keep it (under its own version)
+            self._secrets.keep(call.key, vendor.name, upstream)
         forward = Forward(vendor, endpoint, call, decision)
         return await self._forward(forward, request, upstream, sink)
 

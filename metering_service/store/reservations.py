@@ -40,25 +40,21 @@ class ReservationOwners:
                     pipe.hget(keyspace.reservation(tenant_id, reservation_id), "key_id")
                 return list(await pipe.execute())
 
-        answers = []
-        for (tenant_id, key_id, reservation_id), owner in zip(
-            holds, await run_redis(owners), strict=True
-        ):
-            if owner is not None:
-                answers.append((owner.decode() if isinstance(owner, bytes) else owner) == key_id)
-            else:
-                answers.append(await self._in_audit(tenant_id, key_id, reservation_id))
-        return answers
+        found = await run_redis(owners)
+        return [await self._owned(*hold, owner) for hold, owner in zip(holds, found, strict=True)]
 
     async def placed_by(self, tenant_id: str, key_id: str, reservation_id: str) -> bool:
         """Whether `key_id` of `tenant_id` placed `reservation_id`."""
         name = keyspace.reservation(tenant_id, reservation_id)
         owner = await run_redis(lambda: self._redis.hget(name, "key_id"))
+        return await self._owned(tenant_id, key_id, reservation_id, owner)
+
+    async def _owned(
+        self, tenant_id: str, key_id: str, reservation_id: str, owner: bytes | str | None
+    ) -> bool:
+        """The answer from the reservation hash's owner, or from the audit table without it."""
         if owner is not None:
             return (owner.decode() if isinstance(owner, bytes) else owner) == key_id
-        return await self._in_audit(tenant_id, key_id, reservation_id)
-
-    async def _in_audit(self, tenant_id: str, key_id: str, reservation_id: str) -> bool:
         found = await run_db(
             lambda: self._pool.fetchval(PLACED_BY_SQL, tenant_id, key_id, reservation_id)
         )
