@@ -29,6 +29,7 @@ import aiohttp
 import grpc
 from aiohttp import web
 
+from bench.profile import render, summarize
 from bench.stats import percentile
 from bench.system import process_cpu_seconds
 from keyleash.vault.v1 import vault_pb2, vault_pb2_grpc
@@ -193,7 +194,26 @@ async def throughput(url: str, key: str, callers: int, seconds: float) -> tuple[
         return done / (time.perf_counter() - started), done
 
 
-def run(count: int, seconds: float, callers: int) -> None:
+@contextmanager
+def profiled(pid: int | None, seconds: float, out: Path) -> Iterator[None]:
+    """py-spy on `pid` (and its children) while the block runs; nothing when pid is None."""
+    if pid is None:
+        yield
+        return
+    spy = subprocess.Popen(
+        ["py-spy", "record", "--pid", str(pid), "--subprocesses", "--format", "raw",
+         "--rate", "250", "--duration", str(max(1, int(seconds))), "--nonblocking",
+         "--output", str(out)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    time.sleep(1.0)  # py-spy attaches before the load starts
+    try:
+        yield
+    finally:
+        spy.wait(seconds + 30)
+
+
+def run(count: int, seconds: float, callers: int, profile: str | None = None) -> None:
     ports = {name: free_port() for name in ("upstream", "bare", "gateway")}
     upstream = f"http://127.0.0.1:{ports['upstream']}"
     service_token = "kl_service_" + secrets.token_hex(16)
@@ -225,8 +245,16 @@ def run(count: int, seconds: float, callers: int) -> None:
             # Whose CPU each path's throughput run spends: the proxying process, and Keyleash
             # (`keyleash up`: Vault + Metering, with its Redis and Postgres).
             pids = {"direct": [], "bare proxy": [bare.pid], "gateway": [gateway.pid, up.pid]}
-            measured = asyncio.run(measure(ports, key, count, seconds, callers, pids))
+            spied = {"gateway": gateway.pid, "keyleash": up.pid}.get(profile or "")
+            profile_out = state / "profile.txt"
+            measured = asyncio.run(
+                measure(ports, key, count, seconds, callers, pids, (spied, profile_out))
+            )
             report(*measured, callers)
+            if spied is not None:
+                with profile_out.open(encoding="utf-8") as lines:
+                    print(f"\npy-spy of {profile} during the gateway's throughput run:")
+                    print(render(*summarize(lines, top=40)))
             settings = GatewaySettings.from_env(gateway_env)
             report_phases(asyncio.run(phases(settings, key, min(count, 300))))
 
@@ -238,8 +266,10 @@ async def measure(
     seconds: float,
     callers: int,
     pids: dict[str, list[int]],
+    spy: tuple[int | None, Path] = (None, Path()),
 ) -> tuple[dict[str, tuple[float, float, float]], dict[str, list[float]]]:
-    """(p50, p99, req/s) per path, and per path the CPU µs per request of each of its pids."""
+    """(p50, p99, req/s) per path, and per path the CPU µs per request of each of its pids.
+    `spy`: a pid to py-spy during the gateway's throughput run, and where its samples go."""
     paths = {
         "direct": f"http://127.0.0.1:{ports['upstream']}/v1/charges",
         "bare proxy": f"http://127.0.0.1:{ports['bare']}/stripe/v1/charges",
@@ -251,7 +281,8 @@ async def measure(
         await latencies(url, key, 50)  # warm-up: connections, caches, JIT-free but page-warm
         samples = await latencies(url, key, count)
         before = [process_cpu_seconds(pid, tree=True) for pid in pids[name]]
-        rate, done = await throughput(url, key, callers, seconds)
+        with profiled(spy[0] if name == "gateway" else None, seconds, spy[1]):
+            rate, done = await throughput(url, key, callers, seconds)
         after = [process_cpu_seconds(pid, tree=True) for pid in pids[name]]
         cpu[name] = [(b - a) * 1e6 / max(done, 1) for a, b in zip(before, after, strict=True)]
         results[name] = (percentile(samples, 50), percentile(samples, 99), rate)
@@ -328,13 +359,18 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--count", type=int, default=1000, help="sequential calls per path")
     parser.add_argument("--seconds", type=float, default=10.0, help="throughput run per path")
     parser.add_argument("--callers", type=int, default=64)
+    parser.add_argument(
+        "--profile",
+        choices=["gateway", "keyleash"],
+        help="py-spy this process tree during the gateway's throughput run (slows it)",
+    )
     args = parser.parse_args(argv)
     if args.command == "upstream":
         serve_upstream(args.port)
     elif args.command == "bare":
         serve_bare_proxy(args.port, args.upstream)
     else:
-        run(args.count, args.seconds, args.callers)
+        run(args.count, args.seconds, args.callers, args.profile)
 
 
 if __name__ == "__main__":

@@ -36,6 +36,7 @@ class Stores:
         except TimeoutError:
             log.warning("postgres pool did not close in %.0f s; terminating it", timeout_seconds)
             self.pool.terminate()
+        await self.scripts.aclose()
         await close_redis(self.redis)
 
 

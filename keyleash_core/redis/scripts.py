@@ -7,6 +7,7 @@ The client is a standalone `redis.asyncio.Redis` or, with KEYLEASH_REDIS_CLUSTER
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import Awaitable, Callable, Sequence
 from importlib import resources
@@ -20,6 +21,7 @@ from redis.backoff import NoBackoff
 from redis.commands.core import AsyncScript
 
 from keyleash_core.errors import StoreUnavailable
+from keyleash_core.redis.resp_link import RespLink
 from keyleash_core.telemetry import STORE_ERRORS, store_span
 
 T = TypeVar("T")
@@ -115,6 +117,12 @@ class Scripts:
 
     def __init__(self, client: RedisClient) -> None:
         self.client = client
+        # Pipelined script calls on one standalone Redis go over a thin link (resp_link.py);
+        # a cluster, TLS or a Unix socket keep redis-py's pipelines.
+        self._link: RespLink | None = None
+        self._resets: set[asyncio.Task[None]] = set()
+        if not isinstance(client, RedisCluster):
+            self._link = RespLink.for_client(client, on_lost=self._reset_pool)
         self._scripts: dict[str, AsyncScript] = {}
         for entry in resources.files("keyleash_core.redis.lua").iterdir():
             if entry.name.endswith(".lua"):
@@ -128,6 +136,20 @@ class Scripts:
         script = self._scripts[name]
         with store_span(f"redis {name}"):
             return await run_redis(lambda: script(keys=keys, args=args))
+
+    def _reset_pool(self) -> None:
+        # The link lost Redis (a restart, a failover, a hang): redis-py's idle pooled
+        # connections are as stale, and redis-py would find out only by failing a call on each.
+        client = self.client
+        if isinstance(client, aioredis.Redis):
+            task = asyncio.ensure_future(client.connection_pool.disconnect(inuse_connections=False))
+            self._resets.add(task)
+            task.add_done_callback(self._resets.discard)
+
+    async def aclose(self) -> None:
+        """Closes the pipelined link (the client itself is closed by `close_redis`)."""
+        if self._link is not None:
+            await self._link.aclose()
 
     def register(self, name: str, source: str) -> AsyncScript:
         """Adds a script by name (the services' own come from keyleash_core/redis/lua)."""
@@ -150,7 +172,10 @@ class Scripts:
         """
         script = self._scripts[name]
         client = self.client
-        if len(calls) == 1:
+        link = self._link
+        if link is not None:
+            results = await run_redis(lambda: _run_many_on_link(link, script, calls))
+        elif len(calls) == 1:
             keys, args = calls[0]
             run_one = lambda: script(keys=keys, args=args)  # noqa: E731
             try:
@@ -159,7 +184,7 @@ class Scripts:
                 if isinstance(error, REDIS_ERRORS) or not return_errors:
                     raise
                 return [error]
-        if isinstance(client, RedisCluster):
+        elif isinstance(client, RedisCluster):
             results = await run_redis(lambda: _run_many_on_cluster(client, script, calls))
         else:
             results = await run_redis(lambda: _run_many_standalone(client, script, calls))
@@ -169,6 +194,28 @@ class Scripts:
             if isinstance(result, BaseException) and not return_errors:
                 raise result
         return results
+
+
+async def _run_many_on_link(
+    link: RespLink, script: AsyncScript, calls: Sequence[tuple[list[str], list[Any]]]
+) -> list[Any]:
+    """EVALSHA per call in one write on the link; calls answered NOSCRIPT did not run, and are
+    sent again once the script is loaded (so nothing is decided twice)."""
+    results = await link.execute_many(
+        [("EVALSHA", script.sha, len(keys), *keys, *args) for keys, args in calls]
+    )
+    missing = [i for i, r in enumerate(results) if isinstance(r, redis.exceptions.NoScriptError)]
+    if missing:
+        (loaded,) = await link.execute_many([("SCRIPT", "LOAD", script.script)])
+        if isinstance(loaded, Exception):
+            raise loaded
+        script.sha = loaded.decode() if isinstance(loaded, bytes) else str(loaded)
+        retried = await link.execute_many(
+            [("EVALSHA", script.sha, len(calls[i][0]), *calls[i][0], *calls[i][1]) for i in missing]
+        )
+        for i, result in zip(missing, retried, strict=True):
+            results[i] = result
+    return results
 
 
 async def _run_many_standalone(

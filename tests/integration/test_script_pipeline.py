@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Any
 
 import pytest
@@ -25,15 +25,28 @@ def list_key() -> str:
     return "kl:{test-" + uuid.uuid4().hex[:8] + "}:list"
 
 
-def scripts_with(client: RedisClient, **sources: str) -> Scripts:
-    scripts = Scripts(client)
-    for name, source in sources.items():
-        scripts.register(name, source)
-    return scripts
+@pytest.fixture
+async def scripts_with() -> AsyncIterator[Callable[..., Scripts]]:
+    """Makes Scripts on a client with extra scripts registered; closes their links after."""
+    made: list[Scripts] = []
+
+    def make(client: RedisClient, **sources: str) -> Scripts:
+        scripts = Scripts(client)
+        for name, source in sources.items():
+            scripts.register(name, source)
+        made.append(scripts)
+        return scripts
+
+    yield make
+    for scripts in made:
+        await scripts.aclose()
 
 
 async def test_concurrent_calls_share_pipelines_and_keep_order(
-    redis_client: RedisClient, list_key: str, monkeypatch: pytest.MonkeyPatch
+    redis_client: RedisClient,
+    list_key: str,
+    monkeypatch: pytest.MonkeyPatch,
+    scripts_with: Callable[..., Scripts],
 ) -> None:
     scripts = scripts_with(redis_client, append=APPEND)
     await redis_client.script_load(APPEND)
@@ -56,7 +69,7 @@ async def test_concurrent_calls_share_pipelines_and_keep_order(
 
 
 async def test_noscript_in_a_pipeline_loads_the_script_and_runs_each_call_once(
-    redis_client: RedisClient, list_key: str
+    redis_client: RedisClient, list_key: str, scripts_with: Callable[..., Scripts]
 ) -> None:
     # A script Redis has never seen: every call answers NOSCRIPT first, then runs once.
     scripts = scripts_with(redis_client, append=APPEND + " -- " + uuid.uuid4().hex)
@@ -66,7 +79,7 @@ async def test_noscript_in_a_pipeline_loads_the_script_and_runs_each_call_once(
 
 
 async def test_an_error_reaches_only_its_own_caller(
-    redis_client: RedisClient, list_key: str
+    redis_client: RedisClient, list_key: str, scripts_with: Callable[..., Scripts]
 ) -> None:
     batcher = ScriptBatcher(scripts_with(redis_client, fail_on_bad=FAIL_ON_BAD), "fail_on_bad")
     results = await asyncio.gather(
@@ -79,7 +92,9 @@ async def test_an_error_reaches_only_its_own_caller(
     assert "bad input" in str(results[1])
 
 
-async def test_a_lost_connection_fails_every_waiting_caller_closed() -> None:
+async def test_a_lost_connection_fails_every_waiting_caller_closed(
+    scripts_with: Callable[..., Scripts],
+) -> None:
     # Nothing listens on port 1; the client is configured as the services configure theirs.
     client = create_redis("redis://127.0.0.1:1", timeout_seconds=0.5)
     batcher = ScriptBatcher(scripts_with(client, append=APPEND), "append")
