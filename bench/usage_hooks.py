@@ -124,6 +124,7 @@ def start_receiver(sut: system.System) -> system.Service:
     env = {
         **os.environ, **sut.env,
         "KEYLEASH_METERING_TARGET": sut.services["metering"].address,
+        "KEYLEASH_VAULT_TARGET": sut.services["vault"].address,
         "KEYLEASH_SERVICE_TOKEN": sut.service_token,
         "KEYLEASH_USAGE_HOOKS_LISTEN": f"127.0.0.1:{port}",
     }  # fmt: skip
