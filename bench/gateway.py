@@ -201,7 +201,7 @@ def profiled(pid: int | None, seconds: float, out: Path) -> Iterator[None]:
         yield
         return
     spy = subprocess.Popen(
-        ["py-spy", "record", "--pid", str(pid), "--subprocesses", "--format", "raw",
+        [str(Path(sys.executable).with_name("py-spy")), "record", "--pid", str(pid), "--subprocesses", "--format", "raw",
          "--rate", "250", "--duration", str(max(1, int(seconds))), "--nonblocking",
          "--output", str(out)],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,

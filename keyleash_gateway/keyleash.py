@@ -24,6 +24,7 @@ from keyleash.type.v1 import money_pb2
 from keyleash.vault.v1 import vault_pb2
 from keyleash_core.money import Money
 from keyleash_gateway.answers import GatewayError
+from keyleash_gateway.charge_retries import RETRYABLE, ChargeRetries
 from keyleash_gateway.coalescing import Coalescer
 from keyleash_gateway.settings import GatewaySettings
 from keyleash_gateway.vendors.base import LlmUsage
@@ -140,8 +141,10 @@ class Keyleash:
         self._charge: Coalescer[metering_pb2.ChargeRequest, metering_pb2.ChargeResponse] = (
             Coalescer(self._metering.charge, self._metering.batch_charge)
         )
+        self._retries = ChargeRetries(self._charge)
 
     async def close(self) -> None:
+        await self._retries.close()
         for client in (self._vault, self._connections, self._metering):
             await client.close()
 
@@ -229,32 +232,41 @@ class Keyleash:
             ) from None
 
     async def charge(self, call: ChargeCall) -> bool:
-        """Records the cost; False (and a log line) when it could not be recorded now: the
-        hold then stays counted, which errs on the side of the cap."""
+        """Records the cost; False (and a log line) when it could not be recorded now. The hold
+        then stays counted, which errs on the side of the cap, and a passing failure is sent
+        again in the background until Metering records it (charge_retries.py)."""
+        request = metering_pb2.ChargeRequest(
+            request_id=call.request_id,
+            key_id=call.key_id,
+            reservation_id=call.reservation_id,
+            amount=_money(call.amount),
+            vendor=call.vendor,
+            endpoint=call.endpoint,
+            reason=call.reason,
+            agent_run_id=call.agent_run_id,
+            vendor_request_id=call.vendor_request_id,
+            cost_source=call.cost_source,
+            attributes=call.attributes | _usage_attributes(call.usage),
+            **_usage_fields(call.usage),
+        )
         try:
-            await self._charge(
-                metering_pb2.ChargeRequest(
-                    request_id=call.request_id,
-                    key_id=call.key_id,
-                    reservation_id=call.reservation_id,
-                    amount=_money(call.amount),
-                    vendor=call.vendor,
-                    endpoint=call.endpoint,
-                    reason=call.reason,
-                    agent_run_id=call.agent_run_id,
-                    vendor_request_id=call.vendor_request_id,
-                    cost_source=call.cost_source,
-                    attributes=call.attributes | _usage_attributes(call.usage),
-                    **_usage_fields(call.usage),
-                )
-            )
+            await self._charge(request)
+        except RETRYABLE as error:
+            log.warning(
+                "charge %s for key %s not recorded now (%s); its hold stays and it is sent again",
+                call.request_id, call.key_id, error.code,
+            )  # fmt: skip
+            self._retries.add(request)
+            return False
         except KeyleashError as error:
             log.warning(
                 "charge %s for key %s not recorded (%s %s); its hold stays",
-                call.request_id,
-                call.key_id,
-                error.code,
-                error.reason,
-            )
+                call.request_id, call.key_id, error.code, error.reason,
+            )  # fmt: skip
             return False
         return True
+
+    @property
+    def charges_waiting(self) -> int:
+        """Charges not recorded yet that are being sent again."""
+        return self._retries.waiting

@@ -1,0 +1,126 @@
+"""Charges Metering could not record when a call ended, sent again until it records them.
+
+A call the gateway forwarded and the vendor answered has cost money whether or not Metering was
+reachable at that moment. The agent gets the vendor's answer either way and the call's hold
+stays counted, so its caps err on the safe side; but until the charge is recorded the billing
+stream lacks the event and the hold, not the actual cost, is what the windows count. So a
+charge that failed for a passing reason (UNAVAILABLE, DEADLINE_EXCEEDED: Metering restarting,
+a network blip) is sent again in the background with backoff, under the same request_id, so
+Metering counts it exactly once however many attempts reach it. A refusal (a malformed charge,
+a hold that is not the key's) is logged and not retried: sending it again cannot change it.
+
+What this does not survive is the gateway process itself dying while a charge waits here: the
+hold then stays counted until it expires and the billing stream lacks the event. At shutdown
+each charge still waiting gets one last attempt, and any left is logged at ERROR with its
+request_id, key and amount (never a secret), so an operator can replay it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from keyleash.client.errors import DeadlineExceeded, KeyleashError, Unavailable
+from keyleash.metering.v1 import metering_pb2
+
+log = logging.getLogger("keyleash.gateway")
+
+RETRYABLE: tuple[type[KeyleashError], ...] = (Unavailable, DeadlineExceeded)
+FIRST_DELAY_SECONDS = 0.5
+MAX_DELAY_SECONDS = 15.0
+GIVE_UP_AFTER_SECONDS = 3600.0  # the hold stays counted meanwhile; a day-long outage is an incident
+MAX_WAITING = 100_000  # bounded memory: beyond it, a charge is logged as abandoned at once
+
+Send = Callable[[metering_pb2.ChargeRequest], Awaitable[Any]]
+
+
+def describe(request: metering_pb2.ChargeRequest) -> str:
+    """What an operator needs to replay a charge: ids and amount, never a secret."""
+    amount = f"{request.amount.micros} {request.amount.currency_code} micros"
+    return (
+        f"charge {request.request_id} key {request.key_id} hold {request.reservation_id or '-'}"
+        f" {amount}"
+    )
+
+
+class ChargeRetries:
+    """Background re-sends of charges; `add` never waits."""
+
+    def __init__(
+        self,
+        send: Send,
+        *,
+        first_delay: float = FIRST_DELAY_SECONDS,
+        max_delay: float = MAX_DELAY_SECONDS,
+        give_up_after: float = GIVE_UP_AFTER_SECONDS,
+        max_waiting: int = MAX_WAITING,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._send = send
+        self._first_delay = first_delay
+        self._max_delay = max_delay
+        self._give_up_after = give_up_after
+        self._max_waiting = max_waiting
+        self._clock = clock
+        self._waiting: dict[asyncio.Task[None], metering_pb2.ChargeRequest] = {}
+
+    @property
+    def waiting(self) -> int:
+        """Charges not yet recorded and still being retried."""
+        return len(self._waiting)
+
+    def add(self, request: metering_pb2.ChargeRequest) -> None:
+        if len(self._waiting) >= self._max_waiting:
+            log.error("abandoned (too many charges waiting): %s; its hold stays", describe(request))
+            return
+        task = asyncio.create_task(self._retry(request))
+        self._waiting[task] = request
+        task.add_done_callback(self._waiting.pop)
+
+    async def _retry(self, request: metering_pb2.ChargeRequest) -> None:
+        started = self._clock()
+        delay = self._first_delay
+        while True:
+            await asyncio.sleep(delay)
+            if await self._attempt(request):
+                return
+            if self._clock() - started >= self._give_up_after:
+                log.error("abandoned after %.0f s: %s; its hold stays", self._give_up_after,
+                          describe(request))  # fmt: skip
+                return
+            delay = min(delay * 2, self._max_delay)
+
+    async def _attempt(self, request: metering_pb2.ChargeRequest) -> bool:
+        """True when the charge is settled one way or the other (recorded, or refused)."""
+        try:
+            await self._send(request)
+        except RETRYABLE as error:
+            log.debug("%s not recorded yet (%s)", describe(request), error.code)
+            return False
+        except KeyleashError as error:
+            log.error("refused on retry (%s %s): %s; not retried", error.code, error.reason,
+                      describe(request))  # fmt: skip
+            return True
+        log.info("recorded on retry: %s", describe(request))
+        return True
+
+    async def close(self, last_attempt_seconds: float = 5.0) -> None:
+        """One last attempt for each waiting charge (within `last_attempt_seconds`); the rest
+        are logged."""
+        if not self._waiting:
+            return
+        waiting = list(self._waiting.items())
+        for task, _request in waiting:
+            task.cancel()
+        await asyncio.gather(*(task for task, _ in waiting), return_exceptions=True)
+        attempts = [asyncio.ensure_future(self._attempt(request)) for _, request in waiting]
+        done, pending = await asyncio.wait(attempts, timeout=last_attempt_seconds)
+        for attempt in pending:
+            attempt.cancel()
+        for attempt, (_task, request) in zip(attempts, waiting, strict=True):
+            if attempt in done and not attempt.cancelled() and attempt.result():
+                continue
+            log.error("abandoned at shutdown: %s; its hold stays", describe(request))

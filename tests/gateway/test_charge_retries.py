@@ -1,0 +1,115 @@
+"""A charge Metering could not take when the vendor answered is sent again until it is recorded,
+exactly once: the official Stripe SDK through a gateway whose Metering sits behind a link the
+test cuts and restores (keyleash_gateway/charge_retries.py)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import AsyncIterator
+
+import pytest
+
+from keyleash.client import ConnectionsClient, MeteringClient, VaultClient
+from keyleash_gateway.app import create_app
+from keyleash_gateway.settings import GatewaySettings
+from tests.conftest import SERVICE_TOKEN
+from tests.gateway.conftest import SealedSystem
+from tests.gateway.standins import StandIn, serve
+from tests.gateway.stripe_helpers import charge, events, spent, stripe_tenant
+
+
+class CuttableLink:
+    """A TCP forwarder to `target`: while cut, it drops every connection and refuses new ones."""
+
+    def __init__(self, target: str) -> None:
+        host, _, port = target.rpartition(":")
+        self._target = (host, int(port))
+        self.cut = False
+        self._pipes: set[asyncio.StreamWriter] = set()
+        self._server: asyncio.Server | None = None
+        self.address = ""
+
+    async def start(self) -> None:
+        self._server = await asyncio.start_server(self._accept, "127.0.0.1", 0)
+        self.address = f"127.0.0.1:{self._server.sockets[0].getsockname()[1]}"
+
+    async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        if self.cut:
+            writer.close()
+            return
+        upstream_reader, upstream_writer = await asyncio.open_connection(*self._target)
+        self._pipes |= {writer, upstream_writer}
+
+        async def pipe(source: asyncio.StreamReader, sink: asyncio.StreamWriter) -> None:
+            with contextlib.suppress(ConnectionError):
+                while data := await source.read(65536):
+                    sink.write(data)
+                    await sink.drain()
+            sink.close()
+
+        await asyncio.gather(pipe(reader, upstream_writer), pipe(upstream_reader, writer))
+        self._pipes -= {writer, upstream_writer}
+
+    def cut_now(self) -> None:
+        self.cut = True
+        for writer in list(self._pipes):
+            writer.transport.abort()
+
+    async def stop(self) -> None:
+        self.cut_now()
+        if self._server is not None:
+            self._server.close()
+            await self._server.wait_closed()
+
+
+@pytest.fixture
+async def link_to_metering(sealed_system: SealedSystem) -> AsyncIterator[CuttableLink]:
+    link = CuttableLink(sealed_system.metering_address)
+    await link.start()
+    try:
+        yield link
+    finally:
+        await link.stop()
+
+
+async def test_a_charge_metering_missed_is_sent_again_and_recorded_once(
+    sealed_system: SealedSystem,
+    stripe_upstream: StandIn,
+    admin_connections: ConnectionsClient,
+    admin_vault: VaultClient,
+    admin_metering: MeteringClient,
+    link_to_metering: CuttableLink,
+    tenant: str,
+) -> None:
+    t = await stripe_tenant(tenant, admin_connections, admin_vault, stripe_upstream)
+    settings = GatewaySettings(
+        listen="127.0.0.1:0",
+        vault_target=sealed_system.vault_address,
+        metering_target=link_to_metering.address,
+        service_token=SERVICE_TOKEN,
+        keyleash_timeout_seconds=1.0,
+    )
+    runner, url = await serve(create_app(settings))
+    try:
+        await charge(t, url, 700)  # Metering reachable: recorded before the answer
+        assert await spent(admin_metering, tenant) == {"USD": 7_000_000}
+        link_to_metering.cut_now()
+        # The vendor charged the card: the agent gets Stripe's own answer, not an error.
+        answered = await charge(t, url, 1_250)
+        assert answered.status == "succeeded" and answered.amount == 1_250
+        assert len(stripe_upstream.seen_by(t.run_id)) == 2
+        await asyncio.sleep(1.5)  # a few retries meet the cut link
+        assert await spent(admin_metering, tenant) == {"USD": 7_000_000}
+        link_to_metering.cut = False  # Metering is back: the next retry records it
+        deadline = time.monotonic() + 30
+        while await spent(admin_metering, tenant) != {"USD": 19_500_000}:
+            assert time.monotonic() < deadline, await spent(admin_metering, tenant)
+            await asyncio.sleep(0.2)
+        await asyncio.sleep(1.0)  # and nothing more arrives after it
+        assert await spent(admin_metering, tenant) == {"USD": 19_500_000}
+        recorded = [e for e in await events(admin_metering, tenant) if e.amount.micros]
+        assert sorted(e.amount.micros for e in recorded) == [7_000_000, 12_500_000]
+    finally:
+        await runner.cleanup()
