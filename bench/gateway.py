@@ -201,9 +201,9 @@ def profiled(pid: int | None, seconds: float, out: Path) -> Iterator[None]:
         yield
         return
     spy = subprocess.Popen(
-        [str(Path(sys.executable).with_name("py-spy")), "record", "--pid", str(pid), "--subprocesses", "--format", "raw",
-         "--rate", "250", "--duration", str(max(1, int(seconds))), "--nonblocking",
-         "--output", str(out)],
+        [str(Path(sys.executable).with_name("py-spy")), "record", "--pid", str(pid),
+         "--subprocesses", "--format", "raw", "--rate", "250",
+         "--duration", str(max(1, int(seconds))), "--nonblocking", "--output", str(out)],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip
     time.sleep(1.0)  # py-spy attaches before the load starts
