@@ -36,7 +36,8 @@ COPY keyleash_mcp ./keyleash_mcp
 COPY keyleash_console ./keyleash_console
 COPY clients/python ./clients/python
 RUN pip install --no-deps . \
-    && useradd --system --uid 10001 --no-create-home --shell /usr/sbin/nologin keyleash
+    && useradd --system --uid 10001 --no-create-home --shell /usr/sbin/nologin keyleash \
+    && install -d -o keyleash -g keyleash -m 0700 /var/lib/keyleash-gateway
 
 USER keyleash
 EXPOSE 50051 50052 8080 8085 8090 8091 8070

@@ -60,7 +60,11 @@ def run_standalone(
     host, port = listen_of(settings)
 
     async def app() -> web.Application:
-        return create_app(settings)  # inside the loop: its clients bind to it
+        try:
+            return create_app(settings)  # inside the loop: its clients bind to it
+        except SettingsError as error:  # e.g. a state dir another process holds
+            print(f"{prog}: {error}", file=sys.stderr)
+            raise SystemExit(2) from None
 
     web.run_app(app(), host=host, port=port, print=None, access_log=None)
 

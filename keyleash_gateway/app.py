@@ -47,6 +47,7 @@ def create_app(settings: GatewaySettings) -> web.Application:
         await upstream.close()
         await keyleash.close()
 
+    keyleash.start()  # inside the loop: charges an earlier process left are sent again
     app.on_cleanup.append(close)
     app.router.add_get("/healthz", healthz)
     app.router.add_post(CALLBACK_PATH, twilio_status)  # before the catch-all route

@@ -9,10 +9,11 @@ a network blip) is sent again in the background with backoff, under the same req
 Metering counts it exactly once however many attempts reach it. A refusal (a malformed charge,
 a hold that is not the key's) is logged and not retried: sending it again cannot change it.
 
-What this does not survive is the gateway process itself dying while a charge waits here: the
-hold then stays counted until it expires and the billing stream lacks the event. At shutdown
-each charge still waiting gets one last attempt, and any left is logged at ERROR with its
-request_id, key and amount (never a secret), so an operator can replay it.
+With an outbox (KEYLEASH_GATEWAY_STATE_DIR, charge_outbox.py) each waiting charge is on disk
+before the agent gets its answer, and a gateway that starts sends again what the last one left.
+Without one, a charge waiting when the process dies is lost to the billing stream (its hold
+stays counted until it expires): at a clean stop each gets one last attempt, and any left is
+logged at ERROR with its request_id, key and amount (never a secret), for an operator to replay.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from typing import Any
 
 from keyleash.client.errors import DeadlineExceeded, KeyleashError, Unavailable
 from keyleash.metering.v1 import metering_pb2
+from keyleash_gateway.charge_outbox import ChargeOutbox
 
 log = logging.getLogger("keyleash.gateway")
 
@@ -58,8 +60,10 @@ class ChargeRetries:
         give_up_after: float = GIVE_UP_AFTER_SECONDS,
         max_waiting: int = MAX_WAITING,
         clock: Callable[[], float] = time.monotonic,
+        outbox: ChargeOutbox | None = None,
     ) -> None:
         self._send = send
+        self._outbox = outbox
         self._first_delay = first_delay
         self._max_delay = max_delay
         self._give_up_after = give_up_after
@@ -72,26 +76,59 @@ class ChargeRetries:
         """Charges not yet recorded and still being retried."""
         return len(self._waiting)
 
-    def add(self, request: metering_pb2.ChargeRequest) -> None:
+    def resume(self) -> int:
+        """Opens the outbox (if any) and sends again what an earlier process left waiting."""
+        if self._outbox is None:
+            log.info("no KEYLEASH_GATEWAY_STATE_DIR: charges waiting to be resent live in memory")
+            return 0
+        left = self._outbox.open()
+        for request in left:
+            self._schedule(request, first_delay=0.0)
+        if left:
+            log.info("sending again %d charge(s) a previous gateway left waiting", len(left))
+        return len(left)
+
+    async def add(self, request: metering_pb2.ChargeRequest) -> None:
+        """Durable on return when there is an outbox; sent again in the background."""
+        if self._outbox is not None:
+            try:
+                await self._outbox.add(request)
+            except OSError as error:
+                log.error("charge outbox not written (%s): %s waits in memory only",
+                          error, describe(request))  # fmt: skip
         if len(self._waiting) >= self._max_waiting:
-            log.error("abandoned (too many charges waiting): %s; its hold stays", describe(request))
+            fate = "left in the outbox for the next start" if self._outbox else "abandoned"
+            log.error("%s (too many charges waiting): %s; its hold stays", fate,
+                      describe(request))  # fmt: skip
             return
-        task = asyncio.create_task(self._retry(request))
+        self._schedule(request, self._first_delay)
+
+    def _schedule(self, request: metering_pb2.ChargeRequest, first_delay: float) -> None:
+        task = asyncio.create_task(self._retry(request, first_delay))
         self._waiting[task] = request
         task.add_done_callback(self._waiting.pop)
 
-    async def _retry(self, request: metering_pb2.ChargeRequest) -> None:
+    def _settled(self, request: metering_pb2.ChargeRequest) -> None:
+        if self._outbox is not None:
+            try:
+                self._outbox.done(request.request_id)
+            except OSError as error:  # only costs a resend Metering recognises
+                log.warning("charge outbox not updated (%s) for %s", error, request.request_id)
+
+    async def _retry(self, request: metering_pb2.ChargeRequest, first_delay: float) -> None:
         started = self._clock()
-        delay = self._first_delay
+        delay = first_delay
         while True:
             await asyncio.sleep(delay)
             if await self._attempt(request):
+                self._settled(request)
                 return
             if self._clock() - started >= self._give_up_after:
                 log.error("abandoned after %.0f s: %s; its hold stays", self._give_up_after,
                           describe(request))  # fmt: skip
+                self._settled(request)
                 return
-            delay = min(delay * 2, self._max_delay)
+            delay = min(max(delay, self._first_delay) * 2, self._max_delay)
 
     async def _attempt(self, request: metering_pb2.ChargeRequest) -> bool:
         """True when the charge is settled one way or the other (recorded, or refused)."""
@@ -111,6 +148,8 @@ class ChargeRetries:
         """One last attempt for each waiting charge (within `last_attempt_seconds`); the rest
         are logged."""
         if not self._waiting:
+            if self._outbox is not None:
+                self._outbox.close()
             return
         waiting = list(self._waiting.items())
         for task, _request in waiting:
@@ -122,5 +161,10 @@ class ChargeRetries:
             attempt.cancel()
         for attempt, (_task, request) in zip(attempts, waiting, strict=True):
             if attempt in done and not attempt.cancelled() and attempt.result():
-                continue
-            log.error("abandoned at shutdown: %s; its hold stays", describe(request))
+                self._settled(request)
+            elif self._outbox is not None:
+                log.warning("left in the outbox for the next start: %s", describe(request))
+            else:
+                log.error("abandoned at shutdown: %s; its hold stays", describe(request))
+        if self._outbox is not None:
+            self._outbox.close()

@@ -55,6 +55,8 @@ def prepare_env(env: MutableMapping[str, str], state_dir: Path | None) -> None:
         configured = env.get("KEYLEASH_SERVICE_TOKEN_SHA256", "").strip()
         env["KEYLEASH_SERVICE_TOKEN_SHA256"] = f"{configured},{digest}" if configured else digest
     env.setdefault("KEYLEASH_GATEWAY_LISTEN", DEFAULT_GATEWAY_LISTEN)
+    if state_dir is not None:  # charges waiting to be resent survive a restart of `keyleash up`
+        env.setdefault("KEYLEASH_GATEWAY_STATE_DIR", str(state_dir / "gateway"))
 
 
 async def start_gateway(env: Mapping[str, str], vault_port: int, metering_port: int) -> RunningApp:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from keyleash.client import (
@@ -24,6 +25,7 @@ from keyleash.type.v1 import money_pb2
 from keyleash.vault.v1 import vault_pb2
 from keyleash_core.money import Money
 from keyleash_gateway.answers import GatewayError
+from keyleash_gateway.charge_outbox import ChargeOutbox
 from keyleash_gateway.charge_retries import RETRYABLE, ChargeRetries
 from keyleash_gateway.coalescing import Coalescer
 from keyleash_gateway.settings import GatewaySettings
@@ -141,7 +143,12 @@ class Keyleash:
         self._charge: Coalescer[metering_pb2.ChargeRequest, metering_pb2.ChargeResponse] = (
             Coalescer(self._metering.charge, self._metering.batch_charge)
         )
-        self._retries = ChargeRetries(self._charge)
+        outbox = ChargeOutbox(Path(settings.state_dir)) if settings.state_dir else None
+        self._retries = ChargeRetries(self._charge, outbox=outbox)
+
+    def start(self) -> None:
+        """At start: sends again the charges a previous process left waiting (its outbox)."""
+        self._retries.resume()
 
     async def close(self) -> None:
         await self._retries.close()
@@ -256,7 +263,7 @@ class Keyleash:
                 "charge %s for key %s not recorded now (%s); its hold stays and it is sent again",
                 call.request_id, call.key_id, error.code,
             )  # fmt: skip
-            self._retries.add(request)
+            await self._retries.add(request)
             return False
         except KeyleashError as error:
             log.warning(

@@ -26,6 +26,9 @@ class GatewaySettings:
     keyleash_timeout_seconds: float = 5.0
     # The URL the gateway is reached at from outside (Twilio signs status callbacks with it).
     public_url: str = ""
+    # Where charges waiting to be sent again to Metering are kept (charge_outbox.py); empty:
+    # in memory only.
+    state_dir: str = ""
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> GatewaySettings:
@@ -55,6 +58,7 @@ class GatewaySettings:
                 env, "KEYLEASH_GATEWAY_KEYLEASH_TIMEOUT_SECONDS", 5.0
             ),
             public_url=env_str(env, "KEYLEASH_GATEWAY_PUBLIC_URL").rstrip("/"),
+            state_dir=env_str(env, "KEYLEASH_GATEWAY_STATE_DIR"),
         )
         split_listen(settings.listen)
         return settings

@@ -6,8 +6,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
+import signal
+import sys
 import time
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import pytest
 
@@ -18,6 +22,7 @@ from tests.conftest import SERVICE_TOKEN
 from tests.gateway.conftest import SealedSystem
 from tests.gateway.standins import StandIn, serve
 from tests.gateway.stripe_helpers import charge, events, spent, stripe_tenant
+from tests.gateway.test_gateway_killed import gateway_process
 
 
 class CuttableLink:
@@ -103,13 +108,69 @@ async def test_a_charge_metering_missed_is_sent_again_and_recorded_once(
         await asyncio.sleep(1.5)  # a few retries meet the cut link
         assert await spent(admin_metering, tenant) == {"USD": 7_000_000}
         link_to_metering.cut = False  # Metering is back: the next retry records it
-        deadline = time.monotonic() + 30
-        while await spent(admin_metering, tenant) != {"USD": 19_500_000}:
-            assert time.monotonic() < deadline, await spent(admin_metering, tenant)
-            await asyncio.sleep(0.2)
+        await wait_spent(admin_metering, tenant, 19_500_000)
         await asyncio.sleep(1.0)  # and nothing more arrives after it
         assert await spent(admin_metering, tenant) == {"USD": 19_500_000}
         recorded = [e for e in await events(admin_metering, tenant) if e.amount.micros]
         assert sorted(e.amount.micros for e in recorded) == [7_000_000, 12_500_000]
     finally:
         await runner.cleanup()
+
+
+async def wait_spent(metering: MeteringClient, tenant: str, micros: int) -> None:
+    deadline = time.monotonic() + 30
+    while await spent(metering, tenant) != {"USD": micros}:
+        assert time.monotonic() < deadline, await spent(metering, tenant)
+        await asyncio.sleep(0.2)
+
+
+async def test_a_waiting_charge_survives_the_gateway_killed_and_is_recorded_once(
+    sealed_system: SealedSystem,
+    stripe_upstream: StandIn,
+    admin_connections: ConnectionsClient,
+    admin_vault: VaultClient,
+    admin_metering: MeteringClient,
+    link_to_metering: CuttableLink,
+    tenant: str,
+    tmp_path: Path,
+) -> None:
+    t = await stripe_tenant(tenant, admin_connections, admin_vault, stripe_upstream)
+    state = {
+        "KEYLEASH_METERING_TARGET": link_to_metering.address,
+        "KEYLEASH_GATEWAY_STATE_DIR": str(tmp_path / "gateway"),
+        "KEYLEASH_GATEWAY_KEYLEASH_TIMEOUT_SECONDS": "1",
+    }
+    outbox = tmp_path / "gateway" / "charges-waiting.jsonl"
+    async with gateway_process(sealed_system, **state) as (url, process):
+        link_to_metering.cut_now()
+        answered = await charge(t, url, 2_000)
+        assert answered.status == "succeeded"
+        assert outbox.read_text().count('"add"') == 1  # on disk before the agent's answer
+        # A second gateway on the same directory is refused at start: one owner per outbox.
+        second = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "keyleash_gateway",
+            env=os.environ | {
+                "KEYLEASH_VAULT_TARGET": sealed_system.vault_address,
+                "KEYLEASH_SERVICE_TOKEN": SERVICE_TOKEN,
+                "KEYLEASH_GATEWAY_LISTEN": "127.0.0.1:0",
+            } | state,
+            stderr=asyncio.subprocess.PIPE,
+        )  # fmt: skip
+        _, refusal = await asyncio.wait_for(second.communicate(), 60)
+        assert second.returncode == 2, refusal
+        assert b"another gateway uses" in refusal and b"Traceback" not in refusal
+        os.kill(process.pid, signal.SIGKILL)
+        await process.wait()
+    assert await spent(admin_metering, tenant) == {}
+    link_to_metering.cut = False
+    async with gateway_process(sealed_system, **state):  # a new process: it sends it again
+        await wait_spent(admin_metering, tenant, 20_000_000)
+        await asyncio.sleep(1.0)
+        assert await spent(admin_metering, tenant) == {"USD": 20_000_000}
+    recorded = [e for e in await events(admin_metering, tenant) if e.amount.micros]
+    assert [e.amount.micros for e in recorded] == [20_000_000]
+    # Recorded, and marked so: a third start has nothing to send.
+    assert '"done"' in outbox.read_text()
+    async with gateway_process(sealed_system, **state):
+        await asyncio.sleep(0.5)
+    assert outbox.read_text() == ""

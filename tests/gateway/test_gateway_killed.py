@@ -31,17 +31,22 @@ def _free_port() -> int:
 
 @asynccontextmanager
 async def gateway_process(
-    system: SealedSystem,
+    system: SealedSystem, **settings: str
 ) -> AsyncIterator[tuple[str, asyncio.subprocess.Process]]:
-    """`python -m keyleash_gateway` on a free port, once /healthz answers."""
+    """`python -m keyleash_gateway` on a free port, once /healthz answers; `settings` are more
+    KEYLEASH_* variables (or override these)."""
     port = _free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("KEYLEASH_")} | {
-        "KEYLEASH_VAULT_TARGET": system.vault_address,
-        "KEYLEASH_METERING_TARGET": system.metering_address,
-        "KEYLEASH_SERVICE_TOKEN": SERVICE_TOKEN,
-        "KEYLEASH_GATEWAY_LISTEN": f"127.0.0.1:{port}",
-        "KEYLEASH_GATEWAY_UPSTREAM_TIMEOUT_SECONDS": "30",
-    }
+    env = (
+        {k: v for k, v in os.environ.items() if not k.startswith("KEYLEASH_")}
+        | {
+            "KEYLEASH_VAULT_TARGET": system.vault_address,
+            "KEYLEASH_METERING_TARGET": system.metering_address,
+            "KEYLEASH_SERVICE_TOKEN": SERVICE_TOKEN,
+            "KEYLEASH_GATEWAY_LISTEN": f"127.0.0.1:{port}",
+            "KEYLEASH_GATEWAY_UPSTREAM_TIMEOUT_SECONDS": "30",
+        }
+        | settings
+    )
     process = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "keyleash_gateway", env=env, stderr=asyncio.subprocess.DEVNULL
     )

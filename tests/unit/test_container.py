@@ -68,4 +68,8 @@ def test_compose_file_is_valid_and_its_variables_are_known() -> None:
         assert rule, f"${{{variable}}} has neither a default nor an error message"
         if rule.startswith(":?"):
             assert f"export {variable}=" in readme, variable
-    assert set(compose["volumes"]) == {"redis-data", "postgres-data"}
+    assert set(compose["volumes"]) == {"redis-data", "postgres-data", "gateway-state"}
+    assert "gateway-state:/var/lib/keyleash-gateway" in services["gateway"]["volumes"]
+    assert services["gateway"]["environment"]["KEYLEASH_GATEWAY_STATE_DIR"] == (
+        "/var/lib/keyleash-gateway"
+    )

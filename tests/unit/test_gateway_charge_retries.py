@@ -53,7 +53,7 @@ async def wait_idle(retries: ChargeRetries) -> None:
 async def test_a_passing_failure_is_sent_again_until_recorded() -> None:
     metering = Metering(unavailable(), unavailable(), None)
     retries = ChargeRetries(metering, first_delay=0.001, max_delay=0.004)
-    retries.add(request())
+    await retries.add(request())
     assert retries.waiting == 1
     await wait_idle(retries)
     assert metering.sent == ["r1-charge"] * 3  # the same request_id each time
@@ -66,7 +66,7 @@ async def test_a_refusal_is_not_sent_again(caplog: pytest.LogCaptureFixture) -> 
     metering = Metering(refused)
     retries = ChargeRetries(metering, first_delay=0.001)
     with caplog.at_level(logging.ERROR, "keyleash.gateway"):
-        retries.add(request())
+        await retries.add(request())
         await wait_idle(retries)
     assert metering.sent == ["r1-charge"]
     assert "RESERVATION_NOT_FOUND" in caplog.text and "r1-charge" in caplog.text
@@ -82,7 +82,7 @@ async def test_it_gives_up_after_its_time_and_says_so(caplog: pytest.LogCaptureF
 
     retries = ChargeRetries(failing, first_delay=0.001, give_up_after=25.0, clock=lambda: now[0])
     with caplog.at_level(logging.ERROR, "keyleash.gateway"):
-        retries.add(request())
+        await retries.add(request())
         await wait_idle(retries)
     assert len(metering.sent) == 3  # 10, 20, 30 s: past 25 s after the third
     assert "abandoned after 25 s: charge r1-charge key k_1 hold res_1 1250000 USD" in caplog.text
@@ -94,8 +94,8 @@ async def test_shutdown_makes_one_last_attempt_and_logs_what_is_left(
     # r1 is recorded by the last attempt; r2 still fails and is logged for an operator.
     metering = Metering(None, unavailable())
     retries = ChargeRetries(metering, first_delay=60.0)
-    retries.add(request("r1-charge"))
-    retries.add(request("r2-charge"))
+    await retries.add(request("r1-charge"))
+    await retries.add(request("r2-charge"))
     await asyncio.sleep(0)
     with caplog.at_level(logging.ERROR, "keyleash.gateway"):
         await retries.close(last_attempt_seconds=1.0)
@@ -111,8 +111,8 @@ async def test_beyond_its_bound_a_charge_is_logged_at_once(
     metering = Metering(*(unavailable() for _ in range(10)))
     retries = ChargeRetries(metering, first_delay=60.0, max_waiting=1)
     with caplog.at_level(logging.ERROR, "keyleash.gateway"):
-        retries.add(request("r1-charge"))
-        retries.add(request("r2-charge"))
+        await retries.add(request("r1-charge"))
+        await retries.add(request("r2-charge"))
     assert retries.waiting == 1
     assert "too many charges waiting" in caplog.text and "r2-charge" in caplog.text
     await retries.close(last_attempt_seconds=0.5)
