@@ -57,6 +57,7 @@ COMPARISONS = [
     Comparison("lua_keyleash", "limits_moving", Target("min", 0.9)),
     Comparison("lua_keyleash", "redis_ping", Target("report")),
     Comparison("lua_keyleash", "redis_evalsha", Target("report")),
+    Comparison("lua_keyleash_evalsha", "limits_moving", Target("report")),
     Comparison("mint", "grpc_floor_vault", Target("min", 0.3)),
     Comparison("charge", "grpc_floor_metering", Target("min", 0.5)),
     Comparison("charge", "naive_insert", Target("min", 3.0)),
@@ -72,7 +73,8 @@ ALL = [
     "grpc_floor_metering", "authorize_allow", "authorize_stream", "authorize_batch",
     "authorize_deny", "authorize_audit_off", "authorize_audit_on", "authorize_1proc_8conn",
     "authorize_2proc",
-    "redis_ping", "redis_evalsha", "lua_keyleash", "redis_seed", "limits_moving",
+    "redis_ping", "redis_evalsha", "lua_keyleash", "lua_keyleash_evalsha", "redis_seed",
+    "limits_moving",
     "mint", "naive_insert", "charge", "pg_copy", "stream_usage", "authorize_few_keys",
     "authorize_many_keys", "charge_large", "memory",
 ]  # fmt: skip
@@ -452,11 +454,20 @@ def run_all(
         ),
         "lua_keyleash": Scenario(
             "lua_keyleash",
-            "Keyleash authorize.lua from Python (build_plan + EVALSHA)",
+            "Keyleash authorize.lua from Python (build_plan + the vault's auto-pipelined link)",
             "lua_keyleash",
             callers=c,
-            params={**common, "chains": [[r] for r in lua_records]},
-            note="8 keys; state, 2 rate, 2 spend windows, hold; no audit record",
+            params={**common, "chains": [[r] for r in lua_records], "via": "link"},
+            note="8 keys; state, 2 rate, 2 spend windows, hold; no audit record; as the vault"
+            " calls it (ScriptBatcher over keyleash_core/redis/resp_link.py)",
+        ),
+        "lua_keyleash_evalsha": Scenario(
+            "lua_keyleash_evalsha",
+            "Keyleash authorize.lua from Python (build_plan + one redis-py EVALSHA per call)",
+            "lua_keyleash",
+            callers=c,
+            params={**common, "chains": [[r] for r in lua_records], "via": "redis-py"},
+            note="the same decision, one redis-py call each, as the seed recipe and limits call",
         ),
         "redis_seed": Scenario(
             "redis_seed",

@@ -15,6 +15,7 @@ import json
 import resource
 import secrets
 import time
+import types
 import uuid
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
@@ -300,13 +301,24 @@ async def _redis_op(ctx: Context, spec: dict[str, Any], extra: list[Any]) -> Op:
     if kind == "lua_keyleash":
         from keyleash_core.keyrecord import KeyRecord
         from keyleash_core.money import Money
+        from keyleash_core.redis.script_call import ScriptCall
+        from keyleash_core.redis.script_pipeline import ScriptBatcher
         from keyleash_core.redis.scripts import Scripts
         from vault_service.domain.checks import CallRequest
         from vault_service.domain.decision import OutcomeKind, build_plan, parse_outcome
         from vault_service.usecases.authorize import new_decision_id
 
         chains = _round_robin([[KeyRecord.from_json(r) for r in chain] for chain in p["chains"]])
-        decide = Scripts(client)["authorize"]
+        scripts = Scripts(client)
+        if p.get("via") == "link":  # as the vault calls it (vault_service/store/hot.py)
+            batcher = ScriptBatcher(scripts, "authorize")
+
+            async def decide(keys: list[str], args: list[str | bytes]) -> Any:
+                return await batcher(ScriptCall(keys, args))
+
+            extra.append(types.SimpleNamespace(close=scripts.aclose))  # the link's socket
+        else:
+            decide = scripts["authorize"]
         call = CallRequest(
             scope="api.call", vendor="stripe", method="POST", path="/v1/charges",
             estimated_cost=Money("USD", 10_000), agent_run_id="", attributes={}, request_id="",
