@@ -117,8 +117,11 @@ class MeteringServicer(AlertRpcs, UsageHookRpcs, FxRpcs, metering_pb2_grpc.Meter
         CHARGE_SECONDS.record(time.perf_counter() - started, {"rpc": "RecordUsage"})
         return self._recorded(metering_pb2.RecordUsageResponse(), recorded)
 
-    def _recorded(self, response: Response, recorded: Recorded) -> Response:
-        """Fills a ChargeResponse or RecordUsageResponse (same fields)."""
+    def _recorded(
+        self, response: Response, recorded: Recorded, *, with_tenant: bool = True
+    ) -> Response:
+        """Fills a ChargeResponse or RecordUsageResponse (same fields); `with_tenant=False`
+        leaves the tenant out (BatchRecordUsage sends it once for the whole batch)."""
         event = recorded.event
         annotate(tenant_id=event.tenant_id, key_id=event.key_id, agent_run_id=event.agent_run_id)
         if not recorded.duplicate:
@@ -129,7 +132,7 @@ class MeteringServicer(AlertRpcs, UsageHookRpcs, FxRpcs, metering_pb2_grpc.Meter
                 RESERVATIONS_OPEN.add(-1)
         response.event.CopyFrom(convert.event_to_proto(recorded.event))
         response.duplicate = recorded.duplicate
-        if recorded.tenant is not None:
+        if with_tenant and recorded.tenant is not None:
             response.tenant.CopyFrom(convert.tenant_to_proto(recorded.tenant, self._now()))
         return response
 

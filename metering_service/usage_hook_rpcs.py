@@ -113,16 +113,16 @@ class UsageHookRpcs:
         return self._batch_response(recorded)
 
     def _recorded(
-        self, response: metering_pb2.RecordUsageResponse, recorded: Recorded
+        self, response: metering_pb2.RecordUsageResponse, recorded: Recorded, *, with_tenant: bool
     ) -> metering_pb2.RecordUsageResponse:
         raise NotImplementedError
 
     def _batch_response(self, recorded: list[Recorded]) -> metering_pb2.BatchRecordUsageResponse:
         out = metering_pb2.BatchRecordUsageResponse()
         for one in recorded:
-            response = self._recorded(metering_pb2.RecordUsageResponse(), one)
-            response.ClearField("tenant")
-            out.responses.append(response)
+            out.responses.append(
+                self._recorded(metering_pb2.RecordUsageResponse(), one, with_tenant=False)
+            )
         duplicates = sum(r.duplicate for r in recorded)
         out.accepted, out.duplicates = len(recorded) - duplicates, duplicates
         last = recorded[-1].tenant
