@@ -213,7 +213,13 @@ def profiled(pid: int | None, seconds: float, out: Path) -> Iterator[None]:
         spy.wait(seconds + 30)
 
 
-def run(count: int, seconds: float, callers: int, profile: str | None = None) -> None:
+def run(
+    count: int,
+    seconds: float,
+    callers: int,
+    profile: str | None = None,
+    wait_for_metering: bool = False,
+) -> None:
     ports = {name: free_port() for name in ("upstream", "bare", "gateway")}
     upstream = f"http://127.0.0.1:{ports['upstream']}"
     service_token = "kl_service_" + secrets.token_hex(16)
@@ -238,6 +244,8 @@ def run(count: int, seconds: float, callers: int, profile: str | None = None) ->
             "KEYLEASH_GATEWAY_LISTEN": f"127.0.0.1:{ports['gateway']}",
             "KEYLEASH_LOG_LEVEL": "WARNING",
         }
+        if not wait_for_metering:  # as `keyleash up` and compose run it: charges via its disk
+            gateway_env["KEYLEASH_GATEWAY_STATE_DIR"] = str(state / "bench-gateway")
         with process(sys.executable, "-m", "keyleash_gateway", env=gateway_env) as gateway:
             for port in ports.values():
                 wait_http(f"http://127.0.0.1:{port}")
@@ -255,7 +263,8 @@ def run(count: int, seconds: float, callers: int, profile: str | None = None) ->
                 with profile_out.open(encoding="utf-8") as lines:
                     print(f"\npy-spy of {profile} during the gateway's throughput run:")
                     print(render(*summarize(lines, top=40)))
-            settings = GatewaySettings.from_env(gateway_env)
+            # Each Keyleash call alone, the charge as Metering records it (no outbox of its own).
+            settings = replace(GatewaySettings.from_env(gateway_env), state_dir="")
             report_phases(asyncio.run(phases(settings, key, min(count, 300))))
 
 
@@ -364,13 +373,19 @@ def main(argv: list[str] | None = None) -> None:
         choices=["gateway", "keyleash"],
         help="py-spy this process tree during the gateway's throughput run (slows it)",
     )
+    parser.add_argument(
+        "--wait-for-metering",
+        action="store_true",
+        help="run the gateway without KEYLEASH_GATEWAY_STATE_DIR: each answer waits for"
+        " Metering's commit of its charge instead of the gateway's own fsync",
+    )
     args = parser.parse_args(argv)
     if args.command == "upstream":
         serve_upstream(args.port)
     elif args.command == "bare":
         serve_bare_proxy(args.port, args.upstream)
     else:
-        run(args.count, args.seconds, args.callers, args.profile)
+        run(args.count, args.seconds, args.callers, args.profile, args.wait_for_metering)
 
 
 if __name__ == "__main__":

@@ -9,11 +9,14 @@ a network blip) is sent again in the background with backoff, under the same req
 Metering counts it exactly once however many attempts reach it. A refusal (a malformed charge,
 a hold that is not the key's) is logged and not retried: sending it again cannot change it.
 
-With an outbox (KEYLEASH_GATEWAY_STATE_DIR, charge_outbox.py) each waiting charge is on disk
-before the agent gets its answer, and a gateway that starts sends again what the last one left.
-Without one, a charge waiting when the process dies is lost to the billing stream (its hold
-stays counted until it expires): at a clean stop each gets one last attempt, and any left is
-logged at ERROR with its request_id, key and amount (never a secret), for an operator to replay.
+With an outbox (KEYLEASH_GATEWAY_STATE_DIR, charge_outbox.py) every charge goes this way: it is
+on disk before the agent gets its answer and sent in the background at once (`durable`), so
+the answer does not wait for Metering's commit, and a gateway that starts sends again what the
+last one left. The call's hold keeps the cap exact meanwhile: it counts the call until its
+charge replaces it. Without an outbox the gateway waits for Metering before answering, and a
+charge waiting when the process dies is lost to the billing stream (its hold stays counted
+until it expires): at a clean stop each gets one last attempt, and any left is logged at ERROR
+with its request_id, key and amount (never a secret), for an operator to replay.
 """
 
 from __future__ import annotations
@@ -72,6 +75,11 @@ class ChargeRetries:
         self._waiting: dict[asyncio.Task[None], metering_pb2.ChargeRequest] = {}
 
     @property
+    def durable(self) -> bool:
+        """True with an outbox: a charge handed over by `add` survives the process dying."""
+        return self._outbox is not None
+
+    @property
     def waiting(self) -> int:
         """Charges not yet recorded and still being retried."""
         return len(self._waiting)
@@ -88,8 +96,9 @@ class ChargeRetries:
             log.info("sending again %d charge(s) a previous gateway left waiting", len(left))
         return len(left)
 
-    async def add(self, request: metering_pb2.ChargeRequest) -> None:
-        """Durable on return when there is an outbox; sent again in the background."""
+    async def add(self, request: metering_pb2.ChargeRequest, *, fresh: bool = False) -> None:
+        """Durable on return when there is an outbox; sent in the background: at once when
+        `fresh` (not attempted yet), else after the first delay."""
         if self._outbox is not None:
             try:
                 await self._outbox.add(request)
@@ -101,10 +110,12 @@ class ChargeRetries:
             log.error("%s (too many charges waiting): %s; its hold stays", fate,
                       describe(request))  # fmt: skip
             return
-        self._schedule(request, self._first_delay)
+        self._schedule(request, 0.0 if fresh else self._first_delay, fresh=fresh)
 
-    def _schedule(self, request: metering_pb2.ChargeRequest, first_delay: float) -> None:
-        task = asyncio.create_task(self._retry(request, first_delay))
+    def _schedule(
+        self, request: metering_pb2.ChargeRequest, first_delay: float, *, fresh: bool = False
+    ) -> None:
+        task = asyncio.create_task(self._retry(request, first_delay, fresh))
         self._waiting[task] = request
         task.add_done_callback(self._waiting.pop)
 
@@ -115,12 +126,15 @@ class ChargeRetries:
             except OSError as error:  # only costs a resend Metering recognises
                 log.warning("charge outbox not updated (%s) for %s", error, request.request_id)
 
-    async def _retry(self, request: metering_pb2.ChargeRequest, first_delay: float) -> None:
+    async def _retry(
+        self, request: metering_pb2.ChargeRequest, first_delay: float, fresh: bool
+    ) -> None:
         started = self._clock()
         delay = first_delay
         while True:
-            await asyncio.sleep(delay)
-            if await self._attempt(request):
+            if delay:
+                await asyncio.sleep(delay)
+            if await self._attempt(request, fresh):
                 self._settled(request)
                 return
             if self._clock() - started >= self._give_up_after:
@@ -128,20 +142,26 @@ class ChargeRetries:
                           describe(request))  # fmt: skip
                 self._settled(request)
                 return
-            delay = min(max(delay, self._first_delay) * 2, self._max_delay)
+            fresh = False
+            delay = min(delay * 2, self._max_delay) if delay else self._first_delay
 
-    async def _attempt(self, request: metering_pb2.ChargeRequest) -> bool:
+    async def _attempt(self, request: metering_pb2.ChargeRequest, first: bool = False) -> bool:
         """True when the charge is settled one way or the other (recorded, or refused)."""
         try:
             await self._send(request)
         except RETRYABLE as error:
-            log.debug("%s not recorded yet (%s)", describe(request), error.code)
+            if first:
+                log.warning("%s not recorded now (%s); its hold stays and it is sent again",
+                            describe(request), error.code)  # fmt: skip
+            else:
+                log.debug("%s not recorded yet (%s)", describe(request), error.code)
             return False
         except KeyleashError as error:
-            log.error("refused on retry (%s %s): %s; not retried", error.code, error.reason,
-                      describe(request))  # fmt: skip
+            log.error("refused (%s %s): %s; its hold stays, not retried", error.code,
+                      error.reason, describe(request))  # fmt: skip
             return True
-        log.info("recorded on retry: %s", describe(request))
+        if not first:
+            log.info("recorded on retry: %s", describe(request))
         return True
 
     async def close(self, last_attempt_seconds: float = 5.0) -> None:

@@ -238,10 +238,11 @@ class Keyleash:
                 f"GetTenantModelPrice: {error.code}: {error.reason}"
             ) from None
 
-    async def charge(self, call: ChargeCall) -> bool:
-        """Records the cost; False (and a log line) when it could not be recorded now. The hold
-        then stays counted, which errs on the side of the cap, and a passing failure is sent
-        again in the background until Metering records it (charge_retries.py)."""
+    async def charge(self, call: ChargeCall) -> None:
+        """Records the cost. With a state directory it returns once the charge is on disk and
+        sends it in the background; without one it waits for Metering. A charge not recorded
+        leaves its hold counted, which errs on the side of the cap, and a passing failure is
+        sent again in the background until Metering records it (charge_retries.py)."""
         request = metering_pb2.ChargeRequest(
             request_id=call.request_id,
             key_id=call.key_id,
@@ -256,6 +257,9 @@ class Keyleash:
             attributes=call.attributes | _usage_attributes(call.usage),
             **_usage_fields(call.usage),
         )
+        if self._retries.durable:
+            await self._retries.add(request, fresh=True)
+            return
         try:
             await self._charge(request)
         except RETRYABLE as error:
@@ -264,14 +268,11 @@ class Keyleash:
                 call.request_id, call.key_id, error.code,
             )  # fmt: skip
             await self._retries.add(request)
-            return False
         except KeyleashError as error:
             log.warning(
                 "charge %s for key %s not recorded (%s %s); its hold stays",
                 call.request_id, call.key_id, error.code, error.reason,
             )  # fmt: skip
-            return False
-        return True
 
     @property
     def charges_waiting(self) -> int:

@@ -8,7 +8,9 @@ Vault decides it once and Metering counts it once).
 
 A streamed answer (text/event-stream) is relayed chunk by chunk as it arrives (streaming.py)
 and charged when it ends, from what the vendor's meter read in it; any other answer is read
-whole and charged before it is released, so an answer the agent saw is a charge Metering holds.
+whole and charged before it is released, so an answer the agent saw is a charge Keyleash holds:
+on the gateway's disk with a state directory (sent to Metering in the background), else
+recorded by Metering (charge_retries.py).
 """
 
 from __future__ import annotations

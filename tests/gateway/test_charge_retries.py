@@ -26,12 +26,15 @@ from tests.gateway.test_gateway_killed import gateway_process
 
 
 class CuttableLink:
-    """A TCP forwarder to `target`: while cut, it drops every connection and refuses new ones."""
+    """A TCP forwarder to `target`: while cut, it drops every connection and refuses new ones;
+    while paused, it holds every byte (a Metering that stopped answering) until resumed."""
 
     def __init__(self, target: str) -> None:
         host, _, port = target.rpartition(":")
         self._target = (host, int(port))
         self.cut = False
+        self.flowing = asyncio.Event()
+        self.flowing.set()
         self._pipes: set[asyncio.StreamWriter] = set()
         self._server: asyncio.Server | None = None
         self.address = ""
@@ -50,6 +53,7 @@ class CuttableLink:
         async def pipe(source: asyncio.StreamReader, sink: asyncio.StreamWriter) -> None:
             with contextlib.suppress(ConnectionError):
                 while data := await source.read(65536):
+                    await self.flowing.wait()
                     sink.write(data)
                     await sink.drain()
             sink.close()
@@ -115,6 +119,48 @@ async def test_a_charge_metering_missed_is_sent_again_and_recorded_once(
         assert sorted(e.amount.micros for e in recorded) == [7_000_000, 12_500_000]
     finally:
         await runner.cleanup()
+
+
+async def test_with_a_state_dir_the_answer_does_not_wait_for_metering(
+    sealed_system: SealedSystem,
+    stripe_upstream: StandIn,
+    admin_connections: ConnectionsClient,
+    admin_vault: VaultClient,
+    admin_metering: MeteringClient,
+    link_to_metering: CuttableLink,
+    tenant: str,
+    tmp_path: Path,
+) -> None:
+    t = await stripe_tenant(tenant, admin_connections, admin_vault, stripe_upstream)
+    settings = GatewaySettings(
+        listen="127.0.0.1:0",
+        vault_target=sealed_system.vault_address,
+        metering_target=link_to_metering.address,
+        service_token=SERVICE_TOKEN,
+        keyleash_timeout_seconds=60.0,  # a charge waits this long for a Metering that stalls
+        state_dir=str(tmp_path / "gateway"),
+    )
+    outbox = tmp_path / "gateway" / "charges-waiting.jsonl"
+    runner, url = await serve(create_app(settings))
+    try:
+        await charge(t, url, 700)
+        await wait_spent(admin_metering, tenant, 7_000_000)
+        link_to_metering.flowing.clear()  # Metering stops answering
+        # The answer comes once the charge is on the gateway's disk, not after Metering's
+        # commit: well before the 60 s the charge itself may wait.
+        answered = await asyncio.wait_for(charge(t, url, 1_250), 20)
+        assert answered.status == "succeeded"
+        assert outbox.read_text().count('"add"') == 2
+        assert await spent(admin_metering, tenant) == {"USD": 7_000_000}
+        link_to_metering.flowing.set()
+        await wait_spent(admin_metering, tenant, 19_500_000)
+        await asyncio.sleep(1.0)
+        assert await spent(admin_metering, tenant) == {"USD": 19_500_000}
+        recorded = [e for e in await events(admin_metering, tenant) if e.amount.micros]
+        assert sorted(e.amount.micros for e in recorded) == [7_000_000, 12_500_000]
+    finally:
+        await runner.cleanup()
+    assert outbox.read_text().count('"done"') == 2
 
 
 async def wait_spent(metering: MeteringClient, tenant: str, micros: int) -> None:

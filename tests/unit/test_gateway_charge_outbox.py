@@ -4,6 +4,7 @@ torn lines, compaction, one owner; and ChargeRetries keeping it."""
 from __future__ import annotations
 
 import asyncio
+import os
 from pathlib import Path
 
 import grpc
@@ -79,3 +80,60 @@ async def test_what_a_stop_leaves_is_sent_by_the_next_start(tmp_path: Path) -> N
         await asyncio.sleep(0.002)
     assert [c.request_id for c in sent] == ["r1"]
     await later.close()
+
+
+async def test_concurrent_adds_share_fsyncs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    outbox = ChargeOutbox(tmp_path)
+    outbox.open()
+    fsyncs: list[int] = []
+    real_fsync = os.fsync
+
+    def counting_fsync(fd: int) -> None:
+        fsyncs.append(fd)
+        real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", counting_fsync)
+    await asyncio.gather(*(outbox.add(request(f"r{n}")) for n in range(100)))
+    # Each add returned after an fsync that began after its write; they shared a few.
+    assert 1 <= len(fsyncs) <= 3
+    assert outbox.path.read_text().count('"add"') == 100
+    outbox.close()
+
+
+async def test_the_file_is_compacted_while_the_gateway_runs(tmp_path: Path) -> None:
+    outbox = ChargeOutbox(tmp_path, compact_after=4_000)
+    outbox.open()
+    largest = 0
+    for n in range(300):  # steady traffic: each charge added, then recorded
+        await outbox.add(request(f"r{n}"))
+        if n % 100 != 7:  # three are never recorded
+            outbox.done(f"r{n}")
+        await asyncio.sleep(0)
+        largest = max(largest, outbox.path.stat().st_size)
+    await outbox.add(request("last"))
+    # 300 charges' lines are ~40,000 bytes: the file never held more than the threshold
+    # plus one compaction's worth, and still holds every charge not recorded.
+    assert largest < 4_000 + 1_000
+    assert outbox.waiting == 4
+    outbox.close()
+    again = ChargeOutbox(tmp_path)
+    assert [r.request_id for r in again.open()] == ["r7", "r107", "r207", "last"]
+    again.close()
+
+
+async def test_with_an_outbox_a_fresh_charge_is_on_disk_then_sent_at_once(tmp_path: Path) -> None:
+    metering = Metering()
+    retries = ChargeRetries(metering, first_delay=60.0, outbox=ChargeOutbox(tmp_path))
+    retries.resume()
+    assert retries.durable
+    await retries.add(request("r1"), fresh=True)
+    assert '"add"' in (tmp_path / "charges-waiting.jsonl").read_text()
+    for _ in range(500):  # sent without the 60 s retry delay
+        if not retries.waiting:
+            break
+        await asyncio.sleep(0.002)
+    assert metering.sent == ["r1"]
+    assert '{"done": "r1"}' in (tmp_path / "charges-waiting.jsonl").read_text()
+    await retries.close()
