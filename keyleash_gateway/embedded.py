@@ -55,7 +55,7 @@ def prepare_env(env: MutableMapping[str, str], state_dir: Path | None) -> None:
         configured = env.get("KEYLEASH_SERVICE_TOKEN_SHA256", "").strip()
         env["KEYLEASH_SERVICE_TOKEN_SHA256"] = f"{configured},{digest}" if configured else digest
     env.setdefault("KEYLEASH_GATEWAY_LISTEN", DEFAULT_GATEWAY_LISTEN)
-    if state_dir is not None:  # charges waiting to be resent survive a restart of `keyleash up`
+    if state_dir is not None:  # charges on their way to Metering survive a restart of `keyleash up`
         env.setdefault("KEYLEASH_GATEWAY_STATE_DIR", str(state_dir / "gateway"))
 
 
