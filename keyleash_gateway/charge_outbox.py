@@ -56,6 +56,7 @@ class ChargeOutbox:
         self._compact_at = compact_after
         self._next_sync: asyncio.Future[None] | None = None  # the group the next fsync covers
         self._syncing = False
+        self._flusher: asyncio.Task[None] | None = None  # held: the loop keeps only weak refs
 
     def open(self) -> list[metering_pb2.ChargeRequest]:
         """Locks the directory and returns the charges still waiting (oldest first); the file
@@ -105,7 +106,7 @@ class ChargeOutbox:
         if self._next_sync is None:
             self._next_sync = asyncio.get_running_loop().create_future()
             if not self._syncing:
-                asyncio.get_running_loop().create_task(self._flush())
+                self._flusher = asyncio.get_running_loop().create_task(self._flush())
         return self._next_sync
 
     async def _flush(self) -> None:
