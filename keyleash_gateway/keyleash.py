@@ -33,6 +33,10 @@ from keyleash_gateway.vendors.base import LlmUsage
 
 log = logging.getLogger("keyleash.gateway")
 
+# How long a charge sent after the answer (with a state dir) waits for others to share its
+# BatchCharge: the ledger shows a call this much later, at most (plus Metering's commit).
+CHARGE_LINGER_SECONDS = 0.005
+
 
 class KeyleashUnavailable(Exception):
     """Vault or Metering did not answer usefully: nothing may be forwarded (503)."""
@@ -140,10 +144,15 @@ class Keyleash:
         self._authorize: Coalescer[vault_pb2.AuthorizeRequest, vault_pb2.AuthorizeResponse] = (
             Coalescer(self._vault.authorize, self._vault.authorize_batch)
         )
-        self._charge: Coalescer[metering_pb2.ChargeRequest, metering_pb2.ChargeResponse] = (
-            Coalescer(self._metering.charge, self._metering.batch_charge)
-        )
         outbox = ChargeOutbox(Path(settings.state_dir)) if settings.state_dir else None
+        # With an outbox charges leave after the answer: they linger to travel together.
+        self._charge: Coalescer[metering_pb2.ChargeRequest, metering_pb2.ChargeResponse] = (
+            Coalescer(
+                self._metering.charge,
+                self._metering.batch_charge,
+                linger=CHARGE_LINGER_SECONDS if outbox else 0.0,
+            )
+        )
         self._retries = ChargeRetries(self._charge, outbox=outbox)
 
     def start(self) -> None:

@@ -81,3 +81,22 @@ async def test_a_caller_that_leaves_does_not_stop_the_others() -> None:
     assert await first == "one:0"
     assert await waiting[1] == "many:2"  # its batch still went out (with the call that left)
     assert waiting[0].cancelled() and service.batches == [[1, 2]]
+
+
+async def test_with_linger_calls_made_one_after_another_leave_together() -> None:
+    service = Service()
+    coalesce = Coalescer(service.one, service.many, linger=0.2, max_batch=4)
+
+    async def call_soon_after(n: int) -> str:
+        await asyncio.sleep(0.01 * n)  # each made after the one before, within the linger
+        return await coalesce(n)
+
+    assert await asyncio.gather(*(call_soon_after(n) for n in range(3))) == [
+        "many:0", "many:1", "many:2",
+    ]  # fmt: skip
+    assert service.batches == [[0, 1, 2]] and service.ones == []
+    # A full batch does not wait out the linger; a lone call still gets its own answer.
+    assert await asyncio.gather(*(coalesce(n) for n in range(4, 8))) == [
+        "many:4", "many:5", "many:6", "many:7",
+    ]  # fmt: skip
+    assert await coalesce(9) == "one:9"
