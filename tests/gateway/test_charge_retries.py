@@ -12,6 +12,7 @@ import sys
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -83,6 +84,27 @@ async def link_to_metering(sealed_system: SealedSystem) -> AsyncIterator[Cuttabl
         await link.stop()
 
 
+@contextlib.asynccontextmanager
+async def gateway_via(
+    system: SealedSystem, link: CuttableLink, **settings: Any
+) -> AsyncIterator[str]:
+    """A gateway in this process whose Metering sits behind `link`; yields its URL."""
+    app = create_app(
+        GatewaySettings(
+            listen="127.0.0.1:0",
+            vault_target=system.vault_address,
+            metering_target=link.address,
+            service_token=SERVICE_TOKEN,
+            **settings,
+        )
+    )
+    runner, url = await serve(app)
+    try:
+        yield url
+    finally:
+        await runner.cleanup()
+
+
 async def test_a_charge_metering_missed_is_sent_again_and_recorded_once(
     sealed_system: SealedSystem,
     stripe_upstream: StandIn,
@@ -93,15 +115,7 @@ async def test_a_charge_metering_missed_is_sent_again_and_recorded_once(
     tenant: str,
 ) -> None:
     t = await stripe_tenant(tenant, admin_connections, admin_vault, stripe_upstream)
-    settings = GatewaySettings(
-        listen="127.0.0.1:0",
-        vault_target=sealed_system.vault_address,
-        metering_target=link_to_metering.address,
-        service_token=SERVICE_TOKEN,
-        keyleash_timeout_seconds=1.0,
-    )
-    runner, url = await serve(create_app(settings))
-    try:
+    async with gateway_via(sealed_system, link_to_metering, keyleash_timeout_seconds=1.0) as url:
         await charge(t, url, 700)  # Metering reachable: recorded before the answer
         assert await spent(admin_metering, tenant) == {"USD": 7_000_000}
         link_to_metering.cut_now()
@@ -117,8 +131,6 @@ async def test_a_charge_metering_missed_is_sent_again_and_recorded_once(
         assert await spent(admin_metering, tenant) == {"USD": 19_500_000}
         recorded = [e for e in await events(admin_metering, tenant) if e.amount.micros]
         assert sorted(e.amount.micros for e in recorded) == [7_000_000, 12_500_000]
-    finally:
-        await runner.cleanup()
 
 
 async def test_with_a_state_dir_the_answer_does_not_wait_for_metering(
@@ -132,17 +144,13 @@ async def test_with_a_state_dir_the_answer_does_not_wait_for_metering(
     tmp_path: Path,
 ) -> None:
     t = await stripe_tenant(tenant, admin_connections, admin_vault, stripe_upstream)
-    settings = GatewaySettings(
-        listen="127.0.0.1:0",
-        vault_target=sealed_system.vault_address,
-        metering_target=link_to_metering.address,
-        service_token=SERVICE_TOKEN,
+    outbox = tmp_path / "gateway" / "charges-waiting.jsonl"
+    async with gateway_via(
+        sealed_system,
+        link_to_metering,
         keyleash_timeout_seconds=60.0,  # a charge waits this long for a Metering that stalls
         state_dir=str(tmp_path / "gateway"),
-    )
-    outbox = tmp_path / "gateway" / "charges-waiting.jsonl"
-    runner, url = await serve(create_app(settings))
-    try:
+    ) as url:
         await charge(t, url, 700)
         await wait_spent(admin_metering, tenant, 7_000_000)
         link_to_metering.flowing.clear()  # Metering stops answering
@@ -158,8 +166,6 @@ async def test_with_a_state_dir_the_answer_does_not_wait_for_metering(
         assert await spent(admin_metering, tenant) == {"USD": 19_500_000}
         recorded = [e for e in await events(admin_metering, tenant) if e.amount.micros]
         assert sorted(e.amount.micros for e in recorded) == [7_000_000, 12_500_000]
-    finally:
-        await runner.cleanup()
     assert outbox.read_text().count('"done"') == 2
 
 
