@@ -53,6 +53,9 @@ COMPARISONS = [
     Comparison("authorize_stream", "grpc_floor_bare", Target("report")),
     Comparison("authorize_batch", "grpc_floor_bare", Target("min", 3.0)),
     Comparison("authorize_deny", "authorize_allow", Target("min", 1.0)),
+    Comparison("authorize_depth8", "authorize_depth0", Target("min", 0.9)),
+    Comparison("authorize_depth4", "authorize_depth0", Target("report")),
+    Comparison("authorize_depth1", "authorize_depth0", Target("report")),
     Comparison("lua_keyleash", "redis_seed", Target("min", 2.5)),
     Comparison("lua_keyleash", "limits_moving", Target("min", 0.9)),
     Comparison("lua_keyleash", "redis_ping", Target("report")),
@@ -71,7 +74,8 @@ COMPARISONS = [
 ALL = [
     "grpc_floor_bare", "grpc_floor_vault", "health_bare_1caller", "authorize_1caller",
     "grpc_floor_metering", "authorize_allow", "authorize_stream", "authorize_batch",
-    "authorize_deny", "authorize_audit_off", "authorize_audit_on", "authorize_1proc_8conn",
+    "authorize_deny", "authorize_depth0", "authorize_depth1", "authorize_depth4",
+    "authorize_depth8", "authorize_audit_off", "authorize_audit_on", "authorize_1proc_8conn",
     "authorize_2proc",
     "redis_ping", "redis_evalsha", "lua_keyleash", "lua_keyleash_evalsha", "redis_seed",
     "limits_moving",
@@ -337,6 +341,14 @@ def run_all(
     system.run_async(system.prepare_postgres_tables(sut))
 
     allow = [k.secret for k in allow_keys]
+    # The depth curve: the last key of a chain of `depth` ancestors, all with the busy policy.
+    depth_secrets = {
+        depth: system.run_async(system.mint_chain(sut, f"bench-depth{depth}", depth, busy))[
+            -1
+        ].secret
+        for depth in (0, 1, 4, 8)
+        if f"authorize_depth{depth}" in sel
+    }
     common = {"redis_url": sut.redis_url, "database_url": sut.database_url}
     c = args.callers
 
@@ -353,6 +365,17 @@ def run_all(
         )  # fmt: skip
 
     scenarios = {
+        **{
+            f"authorize_depth{depth}": Scenario(
+                f"authorize_depth{depth}",
+                f"Authorize ALLOW unary, key at depth {depth} (every ancestor: 2 rate + 2 spend"
+                " windows)",
+                "authorize",
+                params={"addresses": [vault], "secrets": [secret], "expect": "allow"},
+                callers=c,
+            )
+            for depth, secret in depth_secrets.items()
+        },
         "grpc_floor_vault": Scenario(
             "grpc_floor_vault",
             "gRPC floor: health Check, vault process",

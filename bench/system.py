@@ -273,6 +273,32 @@ async def mint_keys(
         return out
 
 
+async def mint_chain(
+    system: System, tenant: str, depth: int, policy: vault_pb2.Policy
+) -> list[vault_pb2.MintKeyResponse]:
+    """A root key and `depth` descendants, each minted by its parent with the same policy (a
+    child may equal its parent's limits), so a call by the last one checks every ancestor's
+    rate and spend windows too. Each key is loaded into Redis by one Authorize."""
+    async with grpc.aio.insecure_channel(system.services["vault"].address) as channel:
+        stub = vault_pb2_grpc.VaultServiceStub(channel)
+        credential = system.admin_token
+        chain: list[vault_pb2.MintKeyResponse] = []
+        for level in range(depth + 1):
+            minted = await stub.MintKey(
+                vault_pb2.MintKeyRequest(
+                    tenant_id=tenant, agent_id=f"bench-depth-{level}", label="bench",
+                    scopes=["api.call"], policy=policy,
+                ),
+                metadata=(("authorization", f"Bearer {credential}"),),
+            )  # fmt: skip
+            chain.append(minted)
+            credential = minted.secret
+            request = vault_pb2.AuthorizeRequest(key=minted.secret, scope="api.call")
+            meta_key = (("authorization", f"Bearer {minted.secret}"),)
+            await _retry(lambda r=request, m=meta_key: stub.Authorize(r, metadata=m))
+        return chain
+
+
 async def _retry(call: Any, attempts: int = 5) -> Any:
     """Fixture calls retry UNAVAILABLE: right after start-up a busy 2-core box can hit the 2 s
     store timeout once."""

@@ -40,15 +40,33 @@ def _error_from_reply(reply: redis.exceptions.ResponseError) -> Exception:
     return error
 
 
+Deliver = Callable[[list[Any] | BaseException], None]
+"""Receives one batch's replies in order, or the error that failed the whole batch. Called from
+the protocol's own callbacks, so it must not raise."""
+
+
+def _into(future: asyncio.Future[list[Any]]) -> Deliver:
+    def deliver(outcome: list[Any] | BaseException) -> None:
+        if future.done():  # its caller gave up; the replies are dropped
+            return
+        if isinstance(outcome, BaseException):
+            future.set_exception(outcome)
+        else:
+            future.set_result(outcome)
+
+    return deliver
+
+
 class _Batch:
-    """The replies still owed to one `execute_many` call, in order."""
+    """The replies still owed to one batch of commands, in order."""
 
-    __slots__ = ("expected", "future", "replies")
+    __slots__ = ("deliver", "expected", "replies", "timer")
 
-    def __init__(self, future: asyncio.Future[list[Any]], expected: int) -> None:
-        self.future = future
+    def __init__(self, deliver: Deliver, expected: int) -> None:
+        self.deliver = deliver
         self.expected = expected
         self.replies: list[Any] = []
+        self.timer: asyncio.TimerHandle | None = None
 
 
 class _LinkProtocol(asyncio.Protocol):
@@ -59,18 +77,23 @@ class _LinkProtocol(asyncio.Protocol):
         self._reader = hiredis.Reader(replyError=redis.exceptions.ResponseError)
         self._waiting: deque[_Batch] = deque()
 
+    @property
+    def live(self) -> bool:
+        return not self.lost and self.transport is not None
+
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.Transport)
         self.transport = transport
 
-    def send(self, payload: bytes, expected: int) -> asyncio.Future[list[Any]]:
-        future: asyncio.Future[list[Any]] = asyncio.get_running_loop().create_future()
+    def send(self, payload: bytes, expected: int, deliver: Deliver) -> _Batch | None:
+        """Writes the commands now; on a lost connection `deliver` gets ConnectionError."""
         if self.lost or self.transport is None:
-            future.set_exception(redis.exceptions.ConnectionError("connection to Redis lost"))
-            return future
-        self._waiting.append(_Batch(future, expected))
+            deliver(redis.exceptions.ConnectionError("connection to Redis lost"))
+            return None
+        batch = _Batch(deliver, expected)
+        self._waiting.append(batch)
         self.transport.write(payload)
-        return future
+        return batch
 
     def data_received(self, data: bytes) -> None:
         reader = self._reader
@@ -78,7 +101,7 @@ class _LinkProtocol(asyncio.Protocol):
         waiting = self._waiting
         while (reply := reader.gets()) is not False:
             if not waiting:  # a reply nobody asked for: the stream is out of step, drop it
-                self._fail(redis.exceptions.ConnectionError("unexpected reply from Redis"))
+                self.cut(redis.exceptions.ConnectionError("unexpected reply from Redis"))
                 return
             batch = waiting[0]
             if isinstance(reply, redis.exceptions.ResponseError):
@@ -86,23 +109,26 @@ class _LinkProtocol(asyncio.Protocol):
             batch.replies.append(reply)
             if len(batch.replies) == batch.expected:
                 waiting.popleft()
-                if not batch.future.done():  # done: its caller gave up; the replies are dropped
-                    batch.future.set_result(batch.replies)
+                if batch.timer is not None:
+                    batch.timer.cancel()
+                batch.deliver(batch.replies)
 
     def connection_lost(self, exc: Exception | None) -> None:
-        first = not self.lost
-        self._fail(redis.exceptions.ConnectionError(f"connection to Redis lost: {exc}"))
-        if first and self.on_lost is not None:
-            self.on_lost()
+        self.cut(redis.exceptions.ConnectionError(f"connection to Redis lost: {exc}"))
 
-    def _fail(self, error: Exception) -> None:
+    def cut(self, error: Exception) -> None:
+        """Fails every waiting batch with `error` and closes the connection (once)."""
+        first = not self.lost
         self.lost = True
         while self._waiting:
             batch = self._waiting.popleft()
-            if not batch.future.done():
-                batch.future.set_exception(error)
+            if batch.timer is not None:
+                batch.timer.cancel()
+            batch.deliver(error)
         if self.transport is not None:
             self.transport.abort()
+        if first and self.on_lost is not None:
+            self.on_lost()
 
 
 class RespLink:
@@ -158,17 +184,53 @@ class RespLink:
             on_lost=on_lost,
         )
 
+    @property
+    def ready(self) -> bool:
+        """Connected, so `submit` sends at once."""
+        return self._protocol is not None and self._protocol.live
+
+    def submit(self, commands: Sequence[Command], deliver: Deliver) -> bool:
+        """Writes the commands now, with no task or await of its own, and hands their replies
+        to `deliver` from the protocol's callback; False (nothing sent) when not `ready`."""
+        protocol = self._protocol
+        if protocol is None or not protocol.live:
+            return False
+        loop = asyncio.get_running_loop()
+        self._send(protocol, _pack(commands), len(commands), deliver, loop.time() + self._timeout)
+        return True
+
     async def execute_many(self, commands: Sequence[Command]) -> list[Any]:
         payload = _pack(commands)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self._timeout
         try:
-            async with asyncio.timeout(self._timeout):
+            async with asyncio.timeout_at(deadline):
                 protocol = await self._connected()
-                return await protocol.send(payload, len(commands))
         except TimeoutError:
-            # Redis is hung or the network is: this connection's replies can no longer be
-            # trusted to arrive in time, so it is cut and the next call connects again.
             self._drop()
             raise redis.exceptions.TimeoutError("Redis did not answer in time") from None
+        future: asyncio.Future[list[Any]] = loop.create_future()
+        self._send(protocol, payload, len(commands), _into(future), deadline)
+        return await future
+
+    def _send(
+        self,
+        protocol: _LinkProtocol,
+        payload: bytes,
+        expected: int,
+        deliver: Deliver,
+        deadline: float,
+    ) -> None:
+        batch = protocol.send(payload, expected, deliver)
+        if batch is not None:
+            batch.timer = asyncio.get_running_loop().call_at(deadline, self._timed_out, protocol)
+
+    def _timed_out(self, protocol: _LinkProtocol) -> None:
+        # Redis is hung or the network is: this connection's replies can no longer be trusted
+        # to arrive in time, so it is cut (failing every call on it) and the next connects again.
+        if self._protocol is protocol:
+            self._protocol = None
+        protocol.cut(redis.exceptions.TimeoutError("Redis did not answer in time"))
 
     async def _connected(self) -> _LinkProtocol:
         protocol = self._protocol
@@ -190,7 +252,9 @@ class RespLink:
                     f"cannot connect to Redis at {self._host}:{self._port}: {error}"
                 ) from None
             if self._setup:
-                for reply in await protocol.send(_pack(self._setup), len(self._setup)):
+                set_up: asyncio.Future[list[Any]] = loop.create_future()
+                protocol.send(_pack(self._setup), len(self._setup), _into(set_up))
+                for reply in await set_up:
                     if isinstance(reply, Exception):
                         protocol.connection_lost(None)
                         raise redis.exceptions.ConnectionError(f"Redis refused set-up: {reply}")

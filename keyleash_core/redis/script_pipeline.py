@@ -32,7 +32,8 @@ class ScriptBatcher:
         self._queue: list[tuple[ScriptCall, asyncio.Future[Any]]] = []
         self._flush_scheduled = False
         self._lingered = False
-        self._in_flight: set[asyncio.Task[None]] = set()
+        self._in_flight = 0  # batches sent and not answered yet (at most one)
+        self._tasks: set[asyncio.Task[None]] = set()
 
     async def __call__(self, call: ScriptCall) -> Any:
         loop = asyncio.get_running_loop()
@@ -51,26 +52,41 @@ class ScriptBatcher:
         self._flush_scheduled = False
         if not self._queue or self._in_flight:
             return
-        if len(self._queue) == 1 and not self._lingered:
-            # A lone call waits one more turn of the loop: under load, calls arriving in that
-            # turn share its trip (a lone EVALSHA costs redis-py as much as a pipeline of ten).
+        link_ready = self._scripts.link_ready
+        if len(self._queue) == 1 and not self._lingered and not link_ready:
+            # Through redis-py a lone call waits one more turn of the loop: under load, calls
+            # arriving in that turn share its trip (a lone EVALSHA costs redis-py as much as a
+            # pipeline of ten). On the thin link a lone call costs little more than its bytes.
             self._lingered = self._flush_scheduled = True
             asyncio.get_running_loop().call_soon(self._flush)
             return
         self._lingered = False
         batch, self._queue = self._queue[:MAX_BATCH], self._queue[MAX_BATCH:]
-        task = asyncio.ensure_future(self._send(batch))
-        self._in_flight.add(task)
+        self._in_flight += 1
+        calls = [(call.keys, call.args) for call, _future in batch]
+        if link_ready and self._scripts.start_many(
+            self._name, calls, lambda outcome: self._answered(batch, outcome)
+        ):
+            return
+        task = asyncio.ensure_future(self._send(batch, calls))
+        self._tasks.add(task)
         task.add_done_callback(self._sent)
 
     def _sent(self, task: asyncio.Task[None]) -> None:
-        self._in_flight.discard(task)
+        self._tasks.discard(task)
+        self._done()
+
+    def _done(self) -> None:
+        self._in_flight -= 1
         if self._queue and not self._flush_scheduled:
             self._flush_scheduled = True
             asyncio.get_running_loop().call_soon(self._flush)
 
-    async def _send(self, batch: list[tuple[ScriptCall, asyncio.Future[Any]]]) -> None:
-        calls = [(call.keys, call.args) for call, _future in batch]
+    async def _send(
+        self,
+        batch: list[tuple[ScriptCall, asyncio.Future[Any]]],
+        calls: list[tuple[list[str], list[Any]]],
+    ) -> None:
         try:
             replies = await self._scripts.run_many(self._name, calls, return_errors=True)
         except asyncio.CancelledError:
@@ -78,14 +94,30 @@ class ScriptBatcher:
                 future.cancel()
             raise
         except Exception as error:  # handed to every waiting caller, who maps it
-            for _call, future in batch:
-                if not future.done():
-                    future.set_exception(error)
+            _answer(batch, error)
             return
-        for (_call, future), reply in zip(batch, replies, strict=True):
-            if future.done():  # the caller gave up (deadline); the script ran or will run anyway
-                continue
-            if isinstance(reply, Exception):
-                future.set_exception(reply)
-            else:
-                future.set_result(reply)
+        _answer(batch, replies)
+
+    def _answered(
+        self, batch: list[tuple[ScriptCall, asyncio.Future[Any]]], outcome: list[Any] | Exception
+    ) -> None:
+        _answer(batch, outcome)
+        self._done()
+
+
+def _answer(
+    batch: list[tuple[ScriptCall, asyncio.Future[Any]]], outcome: list[Any] | Exception
+) -> None:
+    """Each caller's reply (a script error in its place), or the error that failed the batch."""
+    if isinstance(outcome, Exception):
+        for _call, future in batch:
+            if not future.done():
+                future.set_exception(outcome)
+        return
+    for (_call, future), reply in zip(batch, outcome, strict=True):
+        if future.done():  # the caller gave up (deadline); the script ran or will run anyway
+            continue
+        if isinstance(reply, Exception):
+            future.set_exception(reply)
+        else:
+            future.set_result(reply)

@@ -120,7 +120,7 @@ class Scripts:
         # Pipelined script calls on one standalone Redis go over a thin link (resp_link.py);
         # a cluster, TLS or a Unix socket keep redis-py's pipelines.
         self._link: RespLink | None = None
-        self._resets: set[asyncio.Task[None]] = set()
+        self._background: set[asyncio.Task[None]] = set()
         if not isinstance(client, RedisCluster):
             self._link = RespLink.for_client(client, on_lost=self._reset_pool)
         self._scripts: dict[str, AsyncScript] = {}
@@ -143,8 +143,8 @@ class Scripts:
         client = self.client
         if isinstance(client, aioredis.Redis):
             task = asyncio.ensure_future(client.connection_pool.disconnect(inuse_connections=False))
-            self._resets.add(task)
-            task.add_done_callback(self._resets.discard)
+            self._background.add(task)
+            task.add_done_callback(self._background.discard)
 
     async def aclose(self) -> None:
         """Closes the pipelined link (the client itself is closed by `close_redis`)."""
@@ -188,12 +188,77 @@ class Scripts:
             results = await run_redis(lambda: _run_many_on_cluster(client, script, calls))
         else:
             results = await run_redis(lambda: _run_many_standalone(client, script, calls))
-        for result in results:
-            if isinstance(result, REDIS_ERRORS):
-                raise unavailable(result)  # e.g. a node read-only or loading: fail closed
-            if isinstance(result, BaseException) and not return_errors:
-                raise result
-        return results
+        return _checked(results, return_errors)
+
+    @property
+    def link_ready(self) -> bool:
+        """A connected thin link: `start_many` sends at once."""
+        return self._link is not None and self._link.ready
+
+    def start_many(
+        self,
+        name: str,
+        calls: Sequence[tuple[list[str], list[Any]]],
+        deliver: Callable[[list[Any] | Exception], None],
+    ) -> bool:
+        """`run_many(..., return_errors=True)` without a task or an await: the calls are written
+        on the link now and `deliver` gets the replies, or the error `run_many` would raise
+        (StoreUnavailable for connection trouble), from the link's own callback. That saves a
+        lone call three turns of the event loop. False, with nothing sent, when there is no
+        `link_ready`: use `run_many` then."""
+        link = self._link
+        if link is None:
+            return False
+        script = self._scripts[name]
+
+        def replied(outcome: list[Any] | BaseException) -> None:
+            if isinstance(outcome, BaseException):
+                deliver(unavailable(outcome))
+            elif missing := _no_script(outcome):  # Redis lost its scripts: reload, then resend
+                task = asyncio.ensure_future(
+                    self._finish(link, script, calls, outcome, missing, deliver)
+                )
+                self._background.add(task)
+                task.add_done_callback(self._background.discard)
+            else:
+                try:
+                    deliver(_checked(outcome, return_errors=True))
+                except StoreUnavailable as error:
+                    deliver(error)
+
+        return link.submit(_evalshas(script, calls), replied)
+
+    @staticmethod
+    async def _finish(
+        link: RespLink,
+        script: AsyncScript,
+        calls: Sequence[tuple[list[str], list[Any]]],
+        results: list[Any],
+        missing: list[int],
+        deliver: Callable[[list[Any] | Exception], None],
+    ) -> None:
+        try:
+            resent = await run_redis(lambda: _resend_missing(link, script, calls, results, missing))
+            deliver(_checked(resent, return_errors=True))
+        except Exception as error:  # handed to the waiting callers, as run_many would raise it
+            deliver(error)
+
+
+def _evalshas(script: AsyncScript, calls: Sequence[tuple[list[str], list[Any]]]) -> list[Any]:
+    return [("EVALSHA", script.sha, len(keys), *keys, *args) for keys, args in calls]
+
+
+def _no_script(results: list[Any]) -> list[int]:
+    return [i for i, r in enumerate(results) if isinstance(r, redis.exceptions.NoScriptError)]
+
+
+def _checked(results: list[Any], return_errors: bool) -> list[Any]:
+    for result in results:
+        if isinstance(result, REDIS_ERRORS):
+            raise unavailable(result)  # e.g. a node read-only or loading: fail closed
+        if isinstance(result, BaseException) and not return_errors:
+            raise result
+    return results
 
 
 async def _run_many_on_link(
@@ -201,10 +266,17 @@ async def _run_many_on_link(
 ) -> list[Any]:
     """EVALSHA per call in one write on the link; calls answered NOSCRIPT did not run, and are
     sent again once the script is loaded (so nothing is decided twice)."""
-    results = await link.execute_many(
-        [("EVALSHA", script.sha, len(keys), *keys, *args) for keys, args in calls]
-    )
-    missing = [i for i, r in enumerate(results) if isinstance(r, redis.exceptions.NoScriptError)]
+    results = await link.execute_many(_evalshas(script, calls))
+    return await _resend_missing(link, script, calls, results, _no_script(results))
+
+
+async def _resend_missing(
+    link: RespLink,
+    script: AsyncScript,
+    calls: Sequence[tuple[list[str], list[Any]]],
+    results: list[Any],
+    missing: list[int],
+) -> list[Any]:
     if missing:
         (loaded,) = await link.execute_many([("SCRIPT", "LOAD", script.script)])
         if isinstance(loaded, Exception):

@@ -15,6 +15,8 @@ import redis.exceptions
 
 from keyleash_core.errors import StoreUnavailable
 from keyleash_core.redis.resp_link import RespLink
+from keyleash_core.redis.script_call import ScriptCall
+from keyleash_core.redis.script_pipeline import ScriptBatcher
 from keyleash_core.redis.scripts import Scripts, create_redis
 from keyleash_ops.devstores.processes import ManagedServer
 
@@ -131,3 +133,50 @@ async def test_nothing_listening_fails_closed_and_refused_credentials_too(
     with pytest.raises(redis.exceptions.ConnectionError, match="refused set-up"):
         await wrong.execute_many([("PING",)])
     await wrong.aclose()
+
+
+async def test_on_a_connected_link_the_batcher_writes_at_once_and_fails_closed_the_same(
+    own_redis: ManagedServer, list_key: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    client = create_redis(own_redis.url, timeout_seconds=0.5)
+    scripts = Scripts(client)
+    scripts.register("append", APPEND + " -- " + uuid.uuid4().hex)
+    batcher = ScriptBatcher(scripts, "append")
+    pid = int((await client.info("server"))["process_id"])
+    try:
+        assert await batcher(ScriptCall([list_key], ["connects"])) == 1  # by run_many
+        assert scripts.link_ready
+
+        async def not_this_way(*_args: object, **_options: object) -> list[object]:
+            raise AssertionError("a connected link takes start_many, not a task")
+
+        monkeypatch.setattr(Scripts, "run_many", not_this_way)
+        assert await batcher(ScriptCall([list_key], ["lone"])) == 2
+        # Redis forgets its scripts: each call answers NOSCRIPT, is loaded and runs once.
+        await client.script_flush()
+        replies = await asyncio.gather(
+            *(batcher(ScriptCall([list_key], [str(i)])) for i in range(5))
+        )
+        assert replies == [3, 4, 5, 6, 7]
+        # A hung Redis fails the waiting calls within the store timeout, not forever.
+        os.kill(pid, signal.SIGSTOP)
+        try:
+            started = time.monotonic()
+            results = await asyncio.gather(
+                *(batcher(ScriptCall([list_key], ["hung"])) for _ in range(3)),
+                return_exceptions=True,
+            )
+            assert all(isinstance(r, StoreUnavailable) for r in results), results
+            assert time.monotonic() - started < 3
+        finally:
+            os.kill(pid, signal.SIGCONT)
+        monkeypatch.undo()
+        assert not scripts.link_ready  # the cut connection is not reused
+        assert await batcher(ScriptCall([list_key], ["after"])) == await client.llen(list_key)
+        # A killed Redis: calls on the connected link fail closed too.
+        own_redis.kill()
+        with pytest.raises(StoreUnavailable):
+            await batcher(ScriptCall([list_key], ["down"]))
+    finally:
+        await scripts.aclose()
+        await client.aclose()

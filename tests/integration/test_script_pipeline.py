@@ -51,21 +51,36 @@ async def test_concurrent_calls_share_pipelines_and_keep_order(
     scripts = scripts_with(redis_client, append=APPEND)
     await redis_client.script_load(APPEND)
     batcher = ScriptBatcher(scripts, "append")
-    pipelines: list[int] = []
-    run_many = Scripts.run_many
-
-    async def counting(
-        self: Scripts, name: str, calls: Sequence[tuple[list[str], list[Any]]], **options: Any
-    ) -> list[Any]:
-        pipelines.append(len(calls))
-        return await run_many(self, name, calls, **options)
-
-    monkeypatch.setattr(Scripts, "run_many", counting)
+    pipelines = count_pipelines(monkeypatch)
     replies = await asyncio.gather(*(batcher(ScriptCall([list_key], [str(i)])) for i in range(600)))
     # Every call ran once, in call order; 600 calls made in one turn of the loop: 3 trips.
     assert replies == list(range(1, 601))
     assert await redis_client.lrange(list_key, 0, -1) == [str(i).encode() for i in range(600)]
     assert pipelines == [256, 256, 88]
+
+
+def count_pipelines(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """The size of each pipeline sent, whether through run_many or start_many (the link's)."""
+    pipelines: list[int] = []
+    run_many, start_many = Scripts.run_many, Scripts.start_many
+
+    async def counting_run(
+        self: Scripts, name: str, calls: Sequence[tuple[list[str], list[Any]]], **options: Any
+    ) -> list[Any]:
+        pipelines.append(len(calls))
+        return await run_many(self, name, calls, **options)
+
+    def counting_start(
+        self: Scripts, name: str, calls: Sequence[tuple[list[str], list[Any]]], deliver: Any
+    ) -> bool:
+        started = start_many(self, name, calls, deliver)
+        if started:
+            pipelines.append(len(calls))
+        return started
+
+    monkeypatch.setattr(Scripts, "run_many", counting_run)
+    monkeypatch.setattr(Scripts, "start_many", counting_start)
+    return pipelines
 
 
 async def test_noscript_in_a_pipeline_loads_the_script_and_runs_each_call_once(
