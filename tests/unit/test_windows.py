@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -14,7 +17,13 @@ from keyleash_core.policy import Policy, RateLimit, SpendCap, SpendWindow
 from keyleash_core.reasons import DenyReason
 from keyleash_core.windows import BUCKET_MS, day_period, month_period, spend_checks
 from vault_service.domain.checks import CallRequest
-from vault_service.domain.decision import OutcomeKind, build_plan, parse_outcome
+from vault_service.domain.decision import (
+    SLOT_MS,
+    ChainPlans,
+    OutcomeKind,
+    build_plan,
+    parse_outcome,
+)
 
 
 def ms(text: str) -> int:
@@ -99,3 +108,75 @@ def test_plan_names_every_key_it_touches_and_parses_answers() -> None:
     assert denied.quotas[0].limit == 2 and denied.retry_after_ms == 5
     assert parse_outcome('{"r":"A","did":"d","res_id":"","quotas":{}}').quotas == []
     assert parse_outcome('{"r":"S","idx":"2"}').chain_index == 2
+
+
+def caps_of_every_kind(key_id: str, path: tuple[str, ...]) -> KeyRecord:
+    windows = (SpendWindow.CALENDAR_DAY, SpendWindow.CALENDAR_MONTH, SpendWindow.ROLLING_24H)
+    return key(
+        key_id,
+        path,
+        Policy(
+            rate_limits=(RateLimit(5, 1000),),
+            spend_caps=(
+                *(SpendCap(Money("USD", 9), w) for w in windows),
+                SpendCap(Money("EUR", 9), SpendWindow.LIFETIME),
+            ),
+            run_spend_cap=Money("USD", 4),
+        ),
+    )
+
+
+@given(st.integers(min_value=ms("2020-01-01T00:00:00"), max_value=ms("2100-01-01T00:00:00")))
+def test_within_a_second_the_spend_checks_differ_only_by_a_longer_ttl(now_ms: int) -> None:
+    # Why ChainPlans may build a chain's part once per second: every bucket, period, reset and
+    # grant window is the same at the second's start; only a counter's TTL is (a little) longer.
+    chain = [caps_of_every_kind("c", ("p", "c")), caps_of_every_kind("p", ("p",))]
+    start = now_ms // SLOT_MS * SLOT_MS
+    for exact, slotted in zip(
+        spend_checks(chain, "run-1", now_ms), spend_checks(chain, "run-1", start), strict=True
+    ):
+        assert replace(slotted, ttl_ms=exact.ttl_ms) == exact
+        assert 0 <= slotted.ttl_ms - exact.ttl_ms < SLOT_MS
+
+
+def test_chain_plans_reuse_a_part_within_the_second_and_rebuild_on_any_change() -> None:
+    now = ms("2026-11-28T12:00:00.250")
+    chain = [caps_of_every_kind("c", ("p", "c")), caps_of_every_kind("p", ("p",))]
+    request = CallRequest("s", "", "", "", Money("USD", 3), "run-1", {}, "")
+    plans = ChainPlans(max_entries=3)
+
+    def plan(at: int, records: list[KeyRecord] = chain, run: str = "run-1") -> tuple[Any, ...]:
+        call = replace(request, agent_run_id=run)
+        cached = build_plan(
+            records, call, now_ms=at, decision_id="d", reservation_id="r",
+            converted={"EUR": 4}, plans=plans,
+        )  # fmt: skip
+        fresh = build_plan(
+            records, call, now_ms=at, decision_id="d", reservation_id="r", converted={"EUR": 4}
+        )
+        assert cached == fresh  # the cache changes no plan
+        return tuple(cached.keys)
+
+    first = plan(now)
+    part = plans.part(chain, "run-1", now)
+    assert plans.part(chain, "run-1", now + 749) is part  # same second
+    assert plans.part(chain, "run-1", now + 750) is not part  # the next one
+    assert plan(now + 700) == first
+    assert plan(now, run="run-2") != first  # the run cap's counter is the run's
+    updated = [replace(chain[0], policy_version=4), chain[1]]
+    assert plans.part(updated, "run-1", now) is not plans.part(chain, "run-1", now)
+    body = json.loads(
+        build_plan(
+            chain, request, now_ms=now, decision_id="d", reservation_id="r",
+            converted={"EUR": 4}, plans=plans,
+        ).args[1]
+    )  # fmt: skip
+    assert body["h"] == {"EUR": 4, "USD": 3}
+    assert len(plans) <= 3  # bounded
+
+
+def test_a_cap_in_a_currency_without_a_hold_fails_the_plan() -> None:
+    chain = [caps_of_every_kind("p", ("p",))]
+    request = CallRequest("s", "", "", "", Money("USD", 3), "", {}, "")
+    with pytest.raises(KeyError, match="EUR"):
+        build_plan(chain, request, now_ms=0, decision_id="d", reservation_id="r")

@@ -64,6 +64,73 @@ class Outcome:
     connections_version: str = ""  # on ALLOW: the tenant's connections version, "" if unknown
 
 
+SLOT_MS = 1_000
+"""Every window boundary (minute buckets, UTC days and months) falls on a whole second, so the
+chain's part of a plan is the same for every millisecond of a second and is built once per
+second (`ChainPlans`). Only a counter's TTL is then up to a second longer than one computed from
+the exact time; the counter outlives its period by a day anyway."""
+
+
+@dataclass(frozen=True)
+class ChainPart:
+    """What a plan holds of the chain, whatever the call: the Redis keys after the four
+    per-call ones, and the chain's links and spend checks, encoded once."""
+
+    keys: tuple[str, ...]
+    links: orjson.Fragment
+    spends: orjson.Fragment
+    currencies: frozenset[str]  # of the spend checks: every one needs this call's hold
+
+
+class ChainPlans:
+    """Chain parts by (chain, policy versions, run, second): under load every call of a key in
+    the same second reuses one, instead of building its spend checks again (10 µs per key of
+    the chain). Bounded: emptied when it reaches `max_entries`."""
+
+    def __init__(self, max_entries: int = 4096) -> None:
+        self._parts: dict[tuple[Any, ...], ChainPart] = {}
+        self._max_entries = max_entries
+
+    def __len__(self) -> int:
+        return len(self._parts)
+
+    def part(self, chain: Sequence[KeyRecord], agent_run_id: str, now_ms: int) -> ChainPart:
+        slot = now_ms // SLOT_MS
+        identity = (slot, agent_run_id, chain[0].tenant_id, *_versions(chain))
+        found = self._parts.get(identity)
+        if found is None:
+            if len(self._parts) >= self._max_entries:
+                self._parts.clear()
+            found = self._parts[identity] = chain_part(chain, agent_run_id, slot * SLOT_MS)
+        return found
+
+
+def _versions(chain: Sequence[KeyRecord]) -> list[tuple[str, int]]:
+    return [(r.key_id, r.policy_version) for r in chain]
+
+
+def chain_part(chain: Sequence[KeyRecord], agent_run_id: str, slot_ms: int) -> ChainPart:
+    """The chain's part of the plan for any call in the second starting at `slot_ms`."""
+    tenant_id = chain[0].tenant_id
+    keys = [
+        *(keyspace.key(tenant_id, r.key_id) for r in chain),
+        *(keyspace.rate(tenant_id, r.key_id) for r in chain),
+    ]
+    checks = spend_checks(chain, agent_run_id, slot_ms)
+    spends = _spend_entries(checks, keys, offset=len(PER_CALL_KEYS))
+    keys.append(keyspace.connections_version(tenant_id))  # last: the script reads KEYS[#KEYS]
+    return ChainPart(
+        keys=tuple(keys),
+        links=orjson.Fragment(orjson.dumps([_link(r) for r in chain])),
+        spends=orjson.Fragment(orjson.dumps(spends)),
+        currencies=frozenset(c.currency for c in checks),
+    )
+
+
+# KEYS[1..4] of authorize.lua, made per call: tenant, memo, reservation, audit stream.
+PER_CALL_KEYS = ("tenant", "memo", "reservation", "audit")
+
+
 def build_plan(
     chain: Sequence[KeyRecord],
     call: CallRequest,
@@ -76,32 +143,38 @@ def build_plan(
     audit_max_lag_ms: int = 30_000,
     redis_clock: bool = False,
     converted: Mapping[str, int] | None = None,
+    plans: ChainPlans | None = None,
 ) -> ScriptCall:
     """The KEYS and ARGV of authorize.lua for `call` by chain[0] (its ancestors follow).
 
     `audit` is the request's part of the audit record (`audit_request`), None when off.
     `redis_clock`: the script decides on Redis's TIME (production); otherwise on `now_ms`
     (an injected test clock). `now_ms` always places the spend windows (buckets, periods).
+    `plans`: where the chain's part comes from when it was built already this second.
     """
     me = chain[0]
     tenant_id = me.tenant_id
+    if plans is not None:
+        part = plans.part(chain, call.agent_run_id, now_ms)
+    else:
+        part = chain_part(chain, call.agent_run_id, now_ms // SLOT_MS * SLOT_MS)
     keys = [
         keyspace.tenant(tenant_id),
         keyspace.authorize_memo(tenant_id, me.key_id, call.request_id or "-"),
         keyspace.reservation(tenant_id, reservation_id),
         keyspace.audit_stream(tenant_id),
-        *(keyspace.key(tenant_id, r.key_id) for r in chain),
-        *(keyspace.rate(tenant_id, r.key_id) for r in chain),
+        *part.keys,
     ]
-    links = [_link(r) for r in chain]
     cost = call.estimated_cost
     holds = dict(converted or {})
     if cost is not None:
         holds[cost.currency] = cost.micros
     if cost is None or cost.micros <= 0:
         holds = {}
-    spends = _spend_entries(spend_checks(chain, call.agent_run_id, now_ms), keys, holds)
-    keys.append(keyspace.connections_version(tenant_id))  # last: the script reads KEYS[#KEYS]
+    elif not part.currencies <= holds.keys():
+        # A cap in a currency the call has no hold in is a bug upstream (check_call denies
+        # it): fail rather than hold nothing.
+        raise KeyError(f"no hold in {sorted(part.currencies - holds.keys())}")
     plan: dict[str, Any] = {
         "did": decision_id,
         "memo": 1 if call.request_id else 0,
@@ -113,8 +186,9 @@ def build_plan(
         "cur": cost.currency if cost is not None else "",
         "key_id": me.key_id,
         "tenant_subject": f"tenants/{tenant_id}",
-        "chain": links,
-        "spends": spends,
+        "chain": part.links,
+        "spends": part.spends,
+        "h": holds,  # this call's hold per currency; a spend check holds h[its currency]
     }
     if audit is not None:
         plan["audit"] = audit
@@ -136,27 +210,24 @@ def _link(record: KeyRecord) -> dict[str, Any]:
 
 
 def _spend_entries(
-    checks: Sequence[SpendCheck], keys: list[str], holds: Mapping[str, int]
+    checks: Sequence[SpendCheck], keys: list[str], *, offset: int
 ) -> list[dict[str, Any]]:
-    """The script's spend checks; appends the Redis keys each one reads to `keys`.
-
-    `holds`: this call's hold per currency (empty without a cost); a cap in a currency it lacks
-    is a bug upstream (check_call denies it), so it fails rather than hold nothing."""
+    """The script's spend checks; appends the Redis keys each one reads to `keys`, which
+    will follow `offset` other keys in KEYS."""
     spends = []
     for check in checks:
         indexes = []
         for name in check.keys:
             keys.append(name)
-            indexes.append(len(keys))  # Lua's KEYS are 1-based
+            indexes.append(offset + len(keys))  # Lua's KEYS are 1-based
         keys.append(check.grant_key)
         spends.append(
             {
                 "kind": check.kind,
                 "k": indexes,
-                "g": len(keys),  # the approval grant raising this cap in this window
+                "g": offset + len(keys),  # the approval grant raising this cap in this window
                 "lim": check.limit_micros,
                 "cur": check.currency,
-                "h": holds[check.currency] if holds else 0,
                 "subj": check.subject,
                 "q": check.quota,
                 "run": 1 if check.is_run else 0,

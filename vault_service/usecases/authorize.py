@@ -27,6 +27,7 @@ from keyleash_core.redis.scripts import Scripts
 from keyleash_core.tenants import load_tenant
 from vault_service.domain.checks import CallRequest, PureDenial, check_call
 from vault_service.domain.decision import (
+    ChainPlans,
     Outcome,
     OutcomeKind,
     Quota,
@@ -94,6 +95,7 @@ class Authorizer:
         # clock was ahead of ours at the last answer. An injected (test) clock is used as is.
         self._redis_clock = isinstance(clock, SystemClock)
         self._offset_ms = 0
+        self._plans = ChainPlans()
 
     async def authorize(self, secret: str, call: CallRequest) -> Decision:
         chain = await self._chains.for_secret(secret)
@@ -194,6 +196,7 @@ class Authorizer:
             audit=audit_request(me, call, current_trace_id()) if self.audit_max else None,
             audit_max=self.audit_max,
             audit_max_lag_ms=self.audit_max_lag_ms,
+            plans=self._plans,
         )
 
     async def register_audit_tenant(self, tenant_id: str) -> None:

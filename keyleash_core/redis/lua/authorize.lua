@@ -63,6 +63,23 @@ local function quota(subject, name, unit, limit, used, reset)
   return {subject, name, unit, n2s(limit), n2s(used), n2s(remaining), n2s(reset)}
 end
 
+-- On ALLOW the reply carries one quota per window (quota name and unit): of the key and its
+-- ancestors, the one with the least remaining, i.e. the one that stops this key first (ties:
+-- the nearest key). So a deep chain answers with as many quotas as a root key has windows.
+local kept = {}
+local function keep(quotas, subject, name, unit, limit, used, reset)
+  local window = name .. ' ' .. unit
+  local remaining = limit - used
+  local before = kept[window]
+  if before == nil then
+    quotas[#quotas + 1] = quota(subject, name, unit, limit, used, reset)
+    kept[window] = {#quotas, remaining}
+  elseif remaining < before[2] then
+    quotas[before[1]] = quota(subject, name, unit, limit, used, reset)
+    before[2] = remaining
+  end
+end
+
 local function deny(reason, quotas, retry_ms)
   return finish({r = 'D', reason = reason, quotas = quotas or {}, retry_ms = n2s(retry_ms or 0),
                  did = plan.did})
@@ -144,8 +161,7 @@ for i = 1, n do
         return deny('RATE_LIMITED', {quota(link.name, rate[3], 'requests', limit, count, frees_at)},
                     frees_at - now)
       end
-      rate_quotas[#rate_quotas + 1] = quota(link.name, rate[3], 'requests', limit, count + 1,
-                                            now + window)
+      keep(rate_quotas, link.name, rate[3], 'requests', limit, count + 1, now + window)
     end
   end
   if link.calls > 0 then
@@ -183,7 +199,7 @@ for i, s in ipairs(plan.spends) do
   end
   -- This call's hold in the cap's currency (converted by the vault at the rate in force, rounded
   -- up: keyleash_core/fx), so a cap counts a call estimated in any currency it has a rate for.
-  local hold = s.h
+  local hold = tonumber(plan.h[s.cur]) or 0
   if used + hold > s.lim or (hold == 0 and used >= s.lim) then
     local reason = 'SPEND_CAP_EXCEEDED'
     if s.run == 1 then reason = 'RUN_CAP_EXCEEDED' end
@@ -191,7 +207,7 @@ for i, s in ipairs(plan.spends) do
     if s.reset > 0 then retry = s.reset - now end
     return deny(reason, {quota(s.subj, s.q, s.cur, s.lim, used, s.reset)}, retry)
   end
-  spend_quotas[#spend_quotas + 1] = quota(s.subj, s.q, s.cur, s.lim, used + hold, s.reset)
+  keep(spend_quotas, s.subj, s.q, s.cur, s.lim, used + hold, s.reset)
   holds[i] = hold
 end
 

@@ -1402,7 +1402,9 @@ type AuthorizeResponse struct {
 	TenantId string `protobuf:"bytes,5,opt,name=tenant_id,json=tenantId,proto3" json:"tenant_id,omitempty"`
 	// The hold placed on ALLOW with an estimated cost; pass it to Charge to settle.
 	ReservationId string `protobuf:"bytes,6,opt,name=reservation_id,json=reservationId,proto3" json:"reservation_id,omitempty"`
-	// Quotas touched by the decision; on DENY at least the limiting one.
+	// On DENY at least the limiting quota. On ALLOW one per window (quota name and unit) the call
+	// counted against: of the key and its ancestors, the one with the least remaining, i.e. the
+	// one that would stop this key first (ties: the nearest key).
 	Quotas []*QuotaStatus `protobuf:"bytes,7,rep,name=quotas,proto3" json:"quotas,omitempty"`
 	// Set when waiting helps (rate limits, spend windows): how long until a retry may succeed.
 	RetryAfter *durationpb.Duration `protobuf:"bytes,8,opt,name=retry_after,json=retryAfter,proto3" json:"retry_after,omitempty"`
