@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from functools import lru_cache
+from typing import Any
 
 from keyleash_core.keyrecord import KeyRecord
 from keyleash_core.policy import SpendWindow
@@ -181,3 +182,34 @@ def spend_checks(chain: Sequence[KeyRecord], agent_run_id: str, now_ms: int) -> 
         if run is not None:
             checks.append(run)
     return checks
+
+
+SLOT_MS = 1_000
+"""Every window boundary (minute buckets, UTC days and months) falls on a whole second, so the
+spend checks of a key are the same for every millisecond of a second, except a counter's TTL,
+which is up to a second longer when computed from the second's start (the counter outlives its
+period by a day anyway). So they may be built once per second (`SpendCheckCache`, the vault's
+`ChainPlans`)."""
+
+
+class SpendCheckCache:
+    """`spend_checks` of one key by (key, policy version, run, second), built at the second's
+    start: each costs ~5 µs per cap to build, and under load every event of a key in the same
+    second reuses them. Bounded: emptied when it reaches `max_entries`."""
+
+    def __init__(self, max_entries: int = 4096) -> None:
+        self._checks: dict[tuple[Any, ...], list[SpendCheck]] = {}
+        self._max_entries = max_entries
+
+    def __len__(self) -> int:
+        return len(self._checks)
+
+    def of(self, record: KeyRecord, agent_run_id: str, now_ms: int) -> list[SpendCheck]:
+        slot = now_ms // SLOT_MS
+        identity = (slot, agent_run_id, record.tenant_id, record.key_id, record.policy_version)
+        found = self._checks.get(identity)
+        if found is None:
+            if len(self._checks) >= self._max_entries:
+                self._checks.clear()
+            found = self._checks[identity] = spend_checks([record], agent_run_id, slot * SLOT_MS)
+        return found

@@ -21,7 +21,14 @@ import orjson
 from keyleash_core.keyrecord import KeyRecord
 from keyleash_core.redis import keyspace
 from keyleash_core.redis.script_call import ScriptCall
-from keyleash_core.windows import BUCKET_MS, ROLLING_24H_MS, SpendCheck, day_period, spend_checks
+from keyleash_core.windows import (
+    BUCKET_MS,
+    ROLLING_24H_MS,
+    SpendCheck,
+    SpendCheckCache,
+    day_period,
+    spend_checks,
+)
 from metering_service.domain.events import BillingEvent
 
 # A counter outlives its period by a day, as Authorize keeps it (a late settle still finds it).
@@ -51,7 +58,12 @@ def _add_entry(check: SpendCheck, index_of: dict[str, int], now_ms: int) -> dict
 
 
 def settle_call(
-    chain: Sequence[KeyRecord], event: BillingEvent, now_ms: int, *, duplicate: bool = False
+    chain: Sequence[KeyRecord],
+    event: BillingEvent,
+    now_ms: int,
+    *,
+    duplicate: bool = False,
+    checks: SpendCheckCache | None = None,
 ) -> ScriptCall:
     """KEYS and ARGV of settle.lua for `event` by chain[0] (ancestors follow).
 
@@ -81,7 +93,11 @@ def settle_call(
     occur_ms = event.occur_time_ms
     for record in chain:
         adds = []
-        for check in spend_checks([record], event.agent_run_id, occur_ms):
+        if checks is not None:
+            of_record = checks.of(record, event.agent_run_id, occur_ms)
+        else:
+            of_record = spend_checks([record], event.agent_run_id, occur_ms)
+        for check in of_record:
             if check.currency not in amounts:
                 continue  # no rate for the pair: Charge refused it unless the amount is 0
             for name in check.keys:

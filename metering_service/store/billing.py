@@ -10,7 +10,7 @@ import json
 import uuid
 from collections import defaultdict
 from collections.abc import AsyncIterator, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
@@ -148,14 +148,11 @@ async def _commit(
     new: dict[str, BillingEvent] = {}
     if inserted:
         record_time = inserted[0]["record_time"]
+        recorded_us, commit_xid = us_from_datetime(record_time), inserted[0]["xid"]
         fresh_ids = {row["request_id"] for row in inserted}
         for p in firsts:
             if p.event.request_id in fresh_ids:
-                new[p.event.request_id] = replace(
-                    p.event,
-                    record_time_us=us_from_datetime(record_time),
-                    commit_xid=inserted[0]["xid"],
-                )
+                new[p.event.request_id] = p.event.recorded(recorded_us, commit_xid)
         # COPY: one round trip and no per-row statement for the whole group commit.
         await con.copy_records_to_table(
             "billing_events",

@@ -22,6 +22,7 @@ from keyleash_core.fx import cap_currencies, conversions
 from keyleash_core.fx.store import FxRates
 from keyleash_core.money import Money
 from keyleash_core.reasons import ErrorReason
+from keyleash_core.windows import SpendCheckCache
 from metering_service.domain.events import BillingEvent, Kind, WriteResult, charge_kind
 from metering_service.domain.pricing import usage_cost_micros
 from metering_service.domain.settle import settle_call
@@ -101,6 +102,7 @@ class SpendRecorder:
         self._prices = prices
         self._fx = fx
         self.clock = clock
+        self._spend_checks = SpendCheckCache()
 
     def _event(
         self,
@@ -234,7 +236,9 @@ class SpendRecorder:
     ) -> TenantView | None:
         now = self.clock.now_ms()
         for _attempt in range(MAX_SETTLE_ATTEMPTS):
-            call = settle_call(chain.records, event, now, duplicate=duplicate)
+            call = settle_call(
+                chain.records, event, now, duplicate=duplicate, checks=self._spend_checks
+            )
             settled = await self.settlements.settle(call)
             if settled.status == "ok":
                 break

@@ -14,6 +14,7 @@ from keyleash_core.keyrecord import KeyRecord, KeyState
 from keyleash_core.money import Money
 from keyleash_core.policy import Policy, SpendCap, SpendWindow
 from keyleash_core.times import datetime_from_us, us_from_datetime
+from keyleash_core.windows import SpendCheckCache
 from metering_service.domain.events import (
     BillingEvent,
     Kind,
@@ -116,6 +117,11 @@ def test_settle_plan_adds_only_in_the_charge_currency_and_live_windows() -> None
     # Older than the rolling window and yesterday's period long over: nothing left to add to.
     old = json.loads(settle_call(chain, _event(1, now - 3 * 86_400_000), now).args[0])
     assert [len(link["adds"]) for link in old["chain"]] == [0, 0]
+    # The spend checks cached per second change no plan, whenever in the second it occurred.
+    cache = SpendCheckCache()
+    for occur in (now - 1000, now - 999, now - 1, now - 3 * 86_400_000 + 17):
+        event = _event(400_000, occur)
+        assert settle_call(chain, event, now, checks=cache) == settle_call(chain, event, now)
 
 
 async def test_writer_batches_waiting_writes_and_fails_a_whole_batch(

@@ -15,10 +15,16 @@ from keyleash_core.keyrecord import KeyRecord, KeyState
 from keyleash_core.money import Money
 from keyleash_core.policy import Policy, RateLimit, SpendCap, SpendWindow
 from keyleash_core.reasons import DenyReason
-from keyleash_core.windows import BUCKET_MS, day_period, month_period, spend_checks
+from keyleash_core.windows import (
+    BUCKET_MS,
+    SLOT_MS,
+    SpendCheckCache,
+    day_period,
+    month_period,
+    spend_checks,
+)
 from vault_service.domain.checks import CallRequest
 from vault_service.domain.decision import (
-    SLOT_MS,
     ChainPlans,
     OutcomeKind,
     build_plan,
@@ -180,3 +186,16 @@ def test_a_cap_in_a_currency_without_a_hold_fails_the_plan() -> None:
     request = CallRequest("s", "", "", "", Money("USD", 3), "", {}, "")
     with pytest.raises(KeyError, match="EUR"):
         build_plan(chain, request, now_ms=0, decision_id="d", reservation_id="r")
+
+
+def test_the_spend_check_cache_reuses_a_keys_checks_within_the_second() -> None:
+    now = ms("2026-11-28T12:00:00.250")
+    record = caps_of_every_kind("p", ("p",))
+    cache = SpendCheckCache(max_entries=2)
+    checks = cache.of(record, "run-1", now)
+    assert checks == spend_checks([record], "run-1", now // SLOT_MS * SLOT_MS)
+    assert cache.of(record, "run-1", now + 749) is checks
+    assert cache.of(record, "run-1", now + 750) is not checks  # the next second
+    assert cache.of(record, "run-2", now) != checks  # the run cap's counter is the run's
+    assert cache.of(replace(record, policy_version=4), "run-1", now) is not checks
+    assert len(cache) <= 2  # bounded

@@ -19,7 +19,7 @@ from keyleash_core.keyrecord import KeyRecord
 from keyleash_core.reasons import DenyReason
 from keyleash_core.redis import keyspace
 from keyleash_core.redis.script_call import ScriptCall
-from keyleash_core.windows import SpendCheck, spend_checks
+from keyleash_core.windows import SLOT_MS, SpendCheck, spend_checks
 from vault_service.domain.checks import CallRequest
 
 MEMO_TTL_MS = 24 * 3600 * 1000
@@ -62,13 +62,6 @@ class Outcome:
     chain_index: int = -1  # for missing/stale: 0 = the tenant, i = chain[i-1]
     decided_at_ms: int = 0  # the script's "now" (Redis TIME unless a test clock is injected)
     connections_version: str = ""  # on ALLOW: the tenant's connections version, "" if unknown
-
-
-SLOT_MS = 1_000
-"""Every window boundary (minute buckets, UTC days and months) falls on a whole second, so the
-chain's part of a plan is the same for every millisecond of a second and is built once per
-second (`ChainPlans`). Only a counter's TTL is then up to a second longer than one computed from
-the exact time; the counter outlives its period by a day anyway."""
 
 
 @dataclass(frozen=True)
