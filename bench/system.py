@@ -265,12 +265,16 @@ async def mint_keys(
                     metadata=meta,
                 )
             )  # fmt: skip
-        # One Authorize each loads the key (and the tenant) into Redis.
         for minted in out:
-            request = vault_pb2.AuthorizeRequest(key=minted.secret, scope="api.call")
-            meta_key = (("authorization", f"Bearer {minted.secret}"),)
-            await _retry(lambda r=request, m=meta_key: stub.Authorize(r, metadata=m))
+            await _load(stub, minted.secret)
         return out
+
+
+async def _load(stub: vault_pb2_grpc.VaultServiceStub, secret: str) -> None:
+    """One Authorize loads the key (and the tenant) into Redis."""
+    request = vault_pb2.AuthorizeRequest(key=secret, scope="api.call")
+    metadata = (("authorization", f"Bearer {secret}"),)
+    await _retry(lambda: stub.Authorize(request, metadata=metadata))
 
 
 async def mint_chain(
@@ -293,9 +297,7 @@ async def mint_chain(
             )  # fmt: skip
             chain.append(minted)
             credential = minted.secret
-            request = vault_pb2.AuthorizeRequest(key=minted.secret, scope="api.call")
-            meta_key = (("authorization", f"Bearer {minted.secret}"),)
-            await _retry(lambda r=request, m=meta_key: stub.Authorize(r, metadata=m))
+            await _load(stub, minted.secret)
         return chain
 
 

@@ -9,6 +9,7 @@ from datetime import timedelta
 from functools import lru_cache
 from typing import Any
 
+from keyleash_core.caches import LruCache
 from keyleash_core.keyrecord import KeyRecord
 from keyleash_core.policy import SpendWindow
 from keyleash_core.redis import keyspace
@@ -195,11 +196,10 @@ period by a day anyway). So they may be built once per second (`SpendCheckCache`
 class SpendCheckCache:
     """`spend_checks` of one key by (key, policy version, run, second), built at the second's
     start: each costs ~5 µs per cap to build, and under load every event of a key in the same
-    second reuses them. Bounded: emptied when it reaches `max_entries`."""
+    second reuses them. At most `max_entries` (least recently used dropped)."""
 
     def __init__(self, max_entries: int = 4096) -> None:
-        self._checks: dict[tuple[Any, ...], list[SpendCheck]] = {}
-        self._max_entries = max_entries
+        self._checks: LruCache[tuple[Any, ...], list[SpendCheck]] = LruCache(max_entries)
 
     def __len__(self) -> int:
         return len(self._checks)
@@ -209,7 +209,6 @@ class SpendCheckCache:
         identity = (slot, agent_run_id, record.tenant_id, record.key_id, record.policy_version)
         found = self._checks.get(identity)
         if found is None:
-            if len(self._checks) >= self._max_entries:
-                self._checks.clear()
-            found = self._checks[identity] = spend_checks([record], agent_run_id, slot * SLOT_MS)
+            found = spend_checks([record], agent_run_id, slot * SLOT_MS)
+            self._checks.put(identity, found)
         return found

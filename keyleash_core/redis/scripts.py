@@ -222,9 +222,10 @@ class Scripts:
                 task.add_done_callback(self._background.discard)
             else:
                 try:
-                    deliver(_checked(outcome, return_errors=True))
+                    checked: list[Any] | Exception = _checked(outcome, return_errors=True)
                 except StoreUnavailable as error:
-                    deliver(error)
+                    checked = error
+                deliver(checked)
 
         return link.submit(_evalshas(script, calls), replied)
 

@@ -15,6 +15,7 @@ from typing import Any
 
 import orjson
 
+from keyleash_core.caches import LruCache
 from keyleash_core.keyrecord import KeyRecord
 from keyleash_core.reasons import DenyReason
 from keyleash_core.redis import keyspace
@@ -78,11 +79,10 @@ class ChainPart:
 class ChainPlans:
     """Chain parts by (chain, policy versions, run, second): under load every call of a key in
     the same second reuses one, instead of building its spend checks again (10 µs per key of
-    the chain). Bounded: emptied when it reaches `max_entries`."""
+    the chain). At most `max_entries` (least recently used dropped)."""
 
     def __init__(self, max_entries: int = 4096) -> None:
-        self._parts: dict[tuple[Any, ...], ChainPart] = {}
-        self._max_entries = max_entries
+        self._parts: LruCache[tuple[Any, ...], ChainPart] = LruCache(max_entries)
 
     def __len__(self) -> int:
         return len(self._parts)
@@ -92,9 +92,8 @@ class ChainPlans:
         identity = (slot, agent_run_id, chain[0].tenant_id, *_versions(chain))
         found = self._parts.get(identity)
         if found is None:
-            if len(self._parts) >= self._max_entries:
-                self._parts.clear()
-            found = self._parts[identity] = chain_part(chain, agent_run_id, slot * SLOT_MS)
+            found = chain_part(chain, agent_run_id, slot * SLOT_MS)
+            self._parts.put(identity, found)
         return found
 
 
