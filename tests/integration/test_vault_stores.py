@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import subprocess
+import time
 import uuid
 from datetime import UTC, datetime
 from typing import Any
@@ -13,10 +14,12 @@ import redis.asyncio as aioredis
 
 from keyleash.vault.v1 import vault_pb2
 from keyleash_core.redis import keyspace
+from keyleash_core.windows import ROLLING_24H_MS, day_period
 from tests.conftest import redis_node_url, redis_node_urls
-from tests.integration.vault_helpers import admin_token, authorize, cap, mint
+from tests.integration.vault_helpers import admin_token, authorize, cap, mint, per
 
 ALLOW, DENY = vault_pb2.DECISION_ALLOW, vault_pb2.DECISION_DENY
+DAY_MS = 24 * 3600 * 1000
 
 
 async def record_spend(database_url: str, key: vault_pb2.Key, micros: int) -> None:
@@ -143,3 +146,26 @@ async def test_no_plaintext_secret_in_redis_or_postgres(
     finally:
         await con.close()
     assert dump and all(body not in r["row"] for r in [*dump, *events])
+
+
+async def test_windows_outlive_their_last_use_and_a_rolling_pair_expires_together(
+    vault: Any, tenant: str, redis_client: aioredis.Redis
+) -> None:
+    # authorize.lua renews a TTL only when less than the window is left (then with up to a
+    # minute to spare): each window must still live at least its length after every call.
+    rolling = cap("5.00", vault_pb2.SpendCap.WINDOW_ROLLING_24H)
+    minted = await mint(
+        vault, admin_token(), tenant, rate_limits=[per(5, 60)], spend_caps=[cap("5.00"), rolling]
+    )
+    key = minted.key
+    for _ in range(3):
+        assert (await authorize(vault, minted.secret, "0.10")).decision == ALLOW
+    rate_ttl = await redis_client.pttl(keyspace.rate(tenant, key.key_id))
+    assert 60_000 <= rate_ttl <= 120_000
+    today, _start, end_ms = day_period(int(time.time() * 1000))
+    counter_ttl = await redis_client.pttl(keyspace.period_spend(tenant, key.key_id, "USD", today))
+    assert counter_ttl >= end_ms - time.time() * 1000 + DAY_MS - 1_000  # the period and a day
+    hash_ttl, index_ttl = [
+        await redis_client.pttl(name) for name in keyspace.rolling_spend(tenant, key.key_id, "USD")
+    ]
+    assert hash_ttl >= ROLLING_24H_MS and abs(hash_ttl - index_ttl) < 1_000

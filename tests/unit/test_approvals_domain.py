@@ -35,7 +35,7 @@ from vault_service.domain.approvals import (
     shortfall,
 )
 from vault_service.domain.checks import CallRequest
-from vault_service.domain.decision import build_plan
+from vault_service.domain.decision import SPEND_FIELDS, build_plan
 
 PEPPER = b"unit-pepper"
 NAME = "tenants/acme/approvals/ap_0123456789abcdef01234567"
@@ -173,7 +173,7 @@ def test_the_plan_reads_each_caps_grant_of_the_current_window() -> None:
     call = CallRequest("s", "", "", "", Money("USD", 1), "", {}, "")
     plan = build_plan([record], call, now_ms=now, decision_id="d", reservation_id="r")
     spends = orjson.loads(plan.args[1])["spends"]
-    assert plan.keys[spends[0]["g"] - 1] == check.grant_key
+    assert plan.keys[spends[0][SPEND_FIELDS.index("grant")] - 1] == check.grant_key
 
 
 def test_the_gateways_budget_answer_names_the_approval() -> None:

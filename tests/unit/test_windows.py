@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+from importlib import resources
 from typing import Any
 
 import pytest
@@ -25,6 +27,8 @@ from keyleash_core.windows import (
 )
 from vault_service.domain.checks import CallRequest
 from vault_service.domain.decision import (
+    LINK_FIELDS,
+    SPEND_FIELDS,
     ChainPlans,
     OutcomeKind,
     build_plan,
@@ -102,10 +106,13 @@ def test_plan_names_every_key_it_touches_and_parses_answers() -> None:
     request = CallRequest("s", "", "", "", Money("USD", 3), "", {}, "rid")
     plan = build_plan([me, parent], request, now_ms=now, decision_id="d1", reservation_id="r1")
     body = json.loads(plan.args[1])
+    links = [dict(zip(LINK_FIELDS, link, strict=True)) for link in body["chain"]]
+    spends = [dict(zip(SPEND_FIELDS, spend, strict=True)) for spend in body["spends"]]
     assert plan.args[0] == str(now)
-    assert body["cost"] == 3 and body["memo"] == 1 and [c["pv"] for c in body["chain"]] == [3, 3]
+    assert body["cost"] == 3 and body["memo"] == 1 and [c["pv"] for c in links] == [3, 3]
     assert all(name.startswith("kl:{acme}:") for name in plan.keys)
-    assert plan.keys[body["spends"][0]["k"][0] - 1] == "kl:{acme}:sp:p:USD:life"
+    assert plan.keys[spends[0]["keys"][0] - 1] == "kl:{acme}:sp:p:USD:life"
+    assert links[spends[0]["link"] - 1]["name"] == parent.name  # the cap's subject
     denied = parse_outcome(
         '{"r":"D","reason":"RATE_LIMITED","quotas":[["n","rate/1s","requests","2","2","0","5"]],'
         '"retry_ms":"5","did":"d1"}'
@@ -114,6 +121,17 @@ def test_plan_names_every_key_it_touches_and_parses_answers() -> None:
     assert denied.quotas[0].limit == 2 and denied.retry_after_ms == 5
     assert parse_outcome('{"r":"A","did":"d","res_id":"","quotas":{}}').quotas == []
     assert parse_outcome('{"r":"S","idx":"2"}').chain_index == 2
+
+
+def test_the_script_names_the_plans_array_fields_in_the_vaults_order() -> None:
+    script = resources.files("keyleash_core.redis.lua").joinpath("authorize.lua").read_text()
+    for prefix, fields in (("LINK", LINK_FIELDS), ("SPEND", SPEND_FIELDS)):
+        positions: dict[str, int] = {}
+        pattern = rf"^local ({prefix}_[A-Z_, ]+) = ([0-9, ]+)$"
+        for names, numbers in re.findall(pattern, script, re.MULTILINE):
+            for name, number in zip(names.split(", "), numbers.split(", "), strict=True):
+                positions[name.removeprefix(prefix + "_").lower()] = int(number)
+        assert positions == {name: i for i, name in enumerate(fields, start=1)}
 
 
 def caps_of_every_kind(key_id: str, path: tuple[str, ...]) -> KeyRecord:

@@ -108,8 +108,11 @@ def chain_part(chain: Sequence[KeyRecord], agent_run_id: str, slot_ms: int) -> C
         *(keyspace.key(tenant_id, r.key_id) for r in chain),
         *(keyspace.rate(tenant_id, r.key_id) for r in chain),
     ]
-    checks = spend_checks(chain, agent_run_id, slot_ms)
-    spends = _spend_entries(checks, keys, offset=len(PER_CALL_KEYS))
+    checks, spends = [], []
+    for link, record in enumerate(chain, start=1):
+        of_record = spend_checks([record], agent_run_id, slot_ms)
+        spends += _spend_entries(of_record, link, keys, offset=len(PER_CALL_KEYS))
+        checks += of_record
     keys.append(keyspace.connections_version(tenant_id))  # last: the script reads KEYS[#KEYS]
     return ChainPart(
         keys=tuple(keys),
@@ -189,23 +192,33 @@ def build_plan(
     return ScriptCall(keys=keys, args=["" if redis_clock else str(now_ms), orjson.dumps(plan)])
 
 
-def _link(record: KeyRecord) -> dict[str, Any]:
+# Links and spend checks travel as arrays whose fields authorize.lua names LINK_* and SPEND_*
+# in this order: decoding arrays costs Redis a quarter less than objects, and a depth-8 plan
+# decodes 36 windows on every call.
+LINK_FIELDS = ("pv", "name", "rates", "max_window", "calls")
+SPEND_FIELDS = (
+    "kind", "keys", "grant", "limit", "cur", "link", "quota", "run", "reset", "ttl", "bucket",
+    "first",
+)  # fmt: skip
+
+
+def _link(record: KeyRecord) -> list[Any]:
     """What the script checks of one key of the chain besides its spend windows."""
     rates = record.policy.rate_limits
-    return {
-        "pv": record.policy_version,
-        "name": record.name,
-        "rates": [[x.limit, x.window_ms, x.quota_name] for x in rates],
-        "max_window": max((x.window_ms for x in rates), default=0),
-        "calls": record.policy.max_calls,
-    }
+    return [
+        record.policy_version,
+        record.name,
+        [[x.limit, x.window_ms, x.quota_name] for x in rates],
+        max((x.window_ms for x in rates), default=0),  # how long the rate set must live
+        record.policy.max_calls,
+    ]
 
 
 def _spend_entries(
-    checks: Sequence[SpendCheck], keys: list[str], *, offset: int
-) -> list[dict[str, Any]]:
-    """The script's spend checks; appends the Redis keys each one reads to `keys`, which
-    will follow `offset` other keys in KEYS."""
+    checks: Sequence[SpendCheck], link: int, keys: list[str], *, offset: int
+) -> list[list[Any]]:
+    """The script's spend checks of chain[link - 1]; appends the Redis keys each one reads to
+    `keys`, which will follow `offset` other keys in KEYS."""
     spends = []
     for check in checks:
         indexes = []
@@ -214,20 +227,20 @@ def _spend_entries(
             indexes.append(offset + len(keys))  # Lua's KEYS are 1-based
         keys.append(check.grant_key)
         spends.append(
-            {
-                "kind": check.kind,
-                "k": indexes,
-                "g": offset + len(keys),  # the approval grant raising this cap in this window
-                "lim": check.limit_micros,
-                "cur": check.currency,
-                "subj": check.subject,
-                "q": check.quota,
-                "run": 1 if check.is_run else 0,
-                "reset": check.reset_ms,
-                "ttl": check.ttl_ms,
-                "b": check.bucket,
-                "fb": check.first_bucket,
-            }
+            [
+                check.kind,
+                indexes,
+                offset + len(keys),  # the approval grant raising this cap in this window
+                check.limit_micros,
+                check.currency,
+                link,  # the quota's subject is this link's name
+                check.quota,
+                1 if check.is_run else 0,
+                check.reset_ms,
+                check.ttl_ms,
+                check.bucket,
+                check.first_bucket,
+            ]
         )
     return spends
 

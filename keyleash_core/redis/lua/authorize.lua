@@ -8,13 +8,14 @@
 -- KEYS[5 .. 4+n]     key hashes of the chain ("loaded" once rebuilt from Postgres), the calling
 --                    key first, then its ancestors
 -- KEYS[5+n .. 4+2n]  rate sorted sets of the same chain
--- KEYS[5+2n ..]      spend counters, as indexed by plan.spends[i].k, and each spend cap's
---                    approval grant of the current window, plan.spends[i].g
+-- KEYS[5+2n ..]      spend counters, as indexed by plan.spends[i][SPEND_KEYS], and each spend
+--                    cap's approval grant of the current window, plan.spends[i][SPEND_GRANT]
 -- KEYS[#KEYS]        the tenant's connections version (keyspace.connections_version), returned
 --                    on ALLOW as "cv" ("" when absent); a replay reads it anew, never the memo's
 -- ARGV[1]            now, ms since the epoch, from an injected (test) clock; empty: the script
 --                    reads Redis's TIME, so every vault replica decides on one clock
--- ARGV[2]            the plan (JSON), built by the vault (domain/decision.py)
+-- ARGV[2]            the plan (JSON), built by the vault (domain/decision.py); its links and
+--                    spend checks are arrays whose fields are named by LINK_* and SPEND_*
 --
 -- Returns JSON: {r = "A" | "D" | "M" (missing, reload chain[i]) | "S" (stale policy)
 --               | "F" (audit backlog full) | "R" (request_id reused with another payload), ...}.
@@ -30,7 +31,26 @@ end
 local plan = cjson.decode(ARGV[2])
 local n = #plan.chain
 
+-- Fields of plan.chain[i] and of plan.spends[i] (arrays: a quarter cheaper to decode).
+local LINK_PV, LINK_NAME, LINK_RATES, LINK_MAX_WINDOW, LINK_CALLS = 1, 2, 3, 4, 5
+local SPEND_KIND, SPEND_KEYS, SPEND_GRANT, SPEND_LIMIT, SPEND_CUR, SPEND_LINK = 1, 2, 3, 4, 5, 6
+local SPEND_QUOTA, SPEND_RUN, SPEND_RESET, SPEND_TTL = 7, 8, 9, 10
+local SPEND_BUCKET, SPEND_FIRST = 11, 12
+
 local function n2s(x) return string.format('%d', x) end
+
+-- Keeps `key` (and `partner`) alive for at least `ttl` ms from now. The TTL is renewed only
+-- when less than that is left, and then with up to a minute to spare, so most calls read a TTL
+-- instead of writing one (a write in a script costs Redis about twice a read).
+local function keep_alive(ttl, key, partner)
+  if redis.call('PTTL', key) < ttl then
+    local lifetime = ttl + math.min(ttl, 60000)
+    redis.call('PEXPIRE', key, lifetime)
+    -- A rolling window's hash and its bucket index expire together, or a hash outliving its
+    -- index would keep buckets nothing trims out of its total.
+    if partner then redis.call('PEXPIRE', partner, lifetime) end
+  end
+end
 
 -- The audit record of this decision: the request's fields from the plan, the verdict from here.
 local function record(result)
@@ -119,7 +139,7 @@ local frozen, expired = false, false
 for i = 1, n do
   local fields = redis.call('HMGET', KEYS[4 + i], 'state', 'expire_ms', 'policy_version', 'loaded')
   if not fields[4] then return cjson.encode({r = 'M', idx = n2s(i)}) end
-  if tonumber(fields[3]) ~= plan.chain[i].pv then return cjson.encode({r = 'S', idx = n2s(i)}) end
+  if tonumber(fields[3]) ~= plan.chain[i][LINK_PV] then return cjson.encode({r = 'S', idx = n2s(i)}) end
   if fields[1] == 'revoked' then return deny('KEY_REVOKED') end
   if fields[1] == 'frozen' then frozen = true end
   if tonumber(fields[2]) <= now then expired = true end
@@ -147,10 +167,11 @@ end
 local rate_quotas = {}
 for i = 1, n do
   local link = plan.chain[i]
-  if #link.rates > 0 then
+  local name = link[LINK_NAME]
+  if #link[LINK_RATES] > 0 then
     local zset = KEYS[4 + n + i]
-    redis.call('ZREMRANGEBYSCORE', zset, '-inf', '(' .. n2s(now - link.max_window))
-    for _, rate in ipairs(link.rates) do
+    redis.call('ZREMRANGEBYSCORE', zset, '-inf', '(' .. n2s(now - link[LINK_MAX_WINDOW]))
+    for _, rate in ipairs(link[LINK_RATES]) do
       local limit, window = rate[1], rate[2]
       local since = '(' .. n2s(now - window)
       local count = redis.call('ZCOUNT', zset, since, '+inf')
@@ -158,16 +179,17 @@ for i = 1, n do
         local oldest = redis.call('ZRANGEBYSCORE', zset, since, '+inf', 'WITHSCORES',
                                   'LIMIT', count - limit, 1)
         local frees_at = tonumber(oldest[2]) + window
-        return deny('RATE_LIMITED', {quota(link.name, rate[3], 'requests', limit, count, frees_at)},
+        return deny('RATE_LIMITED', {quota(name, rate[3], 'requests', limit, count, frees_at)},
                     frees_at - now)
       end
-      keep(rate_quotas, link.name, rate[3], 'requests', limit, count + 1, now + window)
+      keep(rate_quotas, name, rate[3], 'requests', limit, count + 1, now + window)
     end
   end
-  if link.calls > 0 then
+  local calls = link[LINK_CALLS]
+  if calls > 0 then
     local made = tonumber(redis.call('HGET', KEYS[4 + i], 'calls') or '0')
-    if made >= link.calls then
-      return deny('CALLS_EXHAUSTED', {quota(link.name, 'calls', 'requests', link.calls, made, 0)})
+    if made >= calls then
+      return deny('CALLS_EXHAUSTED', {quota(name, 'calls', 'requests', calls, made, 0)})
     end
   end
 end
@@ -188,55 +210,60 @@ end
 
 local spend_quotas, holds = {}, {}
 for i, s in ipairs(plan.spends) do
-  -- An approved grant raises this cap for this window only (KEYS[s.g] names the window): the
+  local keys, cur, reset = s[SPEND_KEYS], s[SPEND_CUR], s[SPEND_RESET]
+  -- An approved grant raises this cap for this window only (KEYS[grant] names the window): the
   -- next window reads another key, so the grant reverts by itself at the reset.
-  s.lim = s.lim + tonumber(redis.call('HGET', KEYS[s.g], 'total') or '0')
+  local granted = redis.call('HGET', KEYS[s[SPEND_GRANT]], 'total')
+  local limit = s[SPEND_LIMIT] + tonumber(granted or '0')
   local used
-  if s.kind == 'rolling' then
-    used = rolling_used(KEYS[s.k[1]], KEYS[s.k[2]], s.fb)
+  if s[SPEND_KIND] == 'rolling' then
+    used = rolling_used(KEYS[keys[1]], KEYS[keys[2]], s[SPEND_FIRST])
   else
-    used = tonumber(redis.call('GET', KEYS[s.k[1]]) or '0')
+    used = tonumber(redis.call('GET', KEYS[keys[1]]) or '0')
   end
   -- This call's hold in the cap's currency (converted by the vault at the rate in force, rounded
   -- up: keyleash_core/fx), so a cap counts a call estimated in any currency it has a rate for.
-  local hold = tonumber(plan.h[s.cur]) or 0
-  if used + hold > s.lim or (hold == 0 and used >= s.lim) then
+  local hold = tonumber(plan.h[cur]) or 0
+  local subject = plan.chain[s[SPEND_LINK]][LINK_NAME]
+  if used + hold > limit or (hold == 0 and used >= limit) then
     local reason = 'SPEND_CAP_EXCEEDED'
-    if s.run == 1 then reason = 'RUN_CAP_EXCEEDED' end
+    if s[SPEND_RUN] == 1 then reason = 'RUN_CAP_EXCEEDED' end
     local retry = 0
-    if s.reset > 0 then retry = s.reset - now end
-    return deny(reason, {quota(s.subj, s.q, s.cur, s.lim, used, s.reset)}, retry)
+    if reset > 0 then retry = reset - now end
+    return deny(reason, {quota(subject, s[SPEND_QUOTA], cur, limit, used, reset)}, retry)
   end
-  keep(spend_quotas, s.subj, s.q, s.cur, s.lim, used + hold, s.reset)
+  keep(spend_quotas, subject, s[SPEND_QUOTA], cur, limit, used + hold, reset)
   holds[i] = hold
 end
 
 -- ALLOW: consume the rate slots and calls, place the hold.
 for i = 1, n do
   local link = plan.chain[i]
-  if #link.rates > 0 then
+  if #link[LINK_RATES] > 0 then
     redis.call('ZADD', KEYS[4 + n + i], now, plan.did)
-    redis.call('PEXPIRE', KEYS[4 + n + i], link.max_window)
+    keep_alive(link[LINK_MAX_WINDOW], KEYS[4 + n + i])
   end
-  if link.calls > 0 then redis.call('HINCRBY', KEYS[4 + i], 'calls', 1) end
+  if link[LINK_CALLS] > 0 then redis.call('HINCRBY', KEYS[4 + i], 'calls', 1) end
 end
 local targets, target_holds = {}, {}
 for i, s in ipairs(plan.spends) do
   local hold = holds[i]
   if hold > 0 then
     -- What this target holds, in its cap's currency: settle.lua replaces exactly that amount.
-    target_holds[#target_holds + 1] = {s.cur, n2s(hold)}
-    if s.kind == 'rolling' then
-      redis.call('HINCRBY', KEYS[s.k[1]], n2s(s.b), n2s(hold))
-      redis.call('HINCRBY', KEYS[s.k[1]], 'total', n2s(hold))
-      redis.call('ZADD', KEYS[s.k[2]], s.b, n2s(s.b))
-      redis.call('PEXPIRE', KEYS[s.k[1]], s.ttl)
-      redis.call('PEXPIRE', KEYS[s.k[2]], s.ttl)
-      targets[#targets + 1] = {'rolling', KEYS[s.k[1]], KEYS[s.k[2]], n2s(s.b)}
+    local hash, ttl = KEYS[s[SPEND_KEYS][1]], s[SPEND_TTL]
+    target_holds[#target_holds + 1] = {s[SPEND_CUR], n2s(hold)}
+    if s[SPEND_KIND] == 'rolling' then
+      local index, bucket = KEYS[s[SPEND_KEYS][2]], n2s(s[SPEND_BUCKET])
+      if redis.call('HINCRBY', hash, bucket, n2s(hold)) == hold then
+        redis.call('ZADD', index, bucket, bucket)  -- a new bucket (or one back at 0: no-op)
+      end
+      redis.call('HINCRBY', hash, 'total', n2s(hold))
+      keep_alive(ttl, hash, index)
+      targets[#targets + 1] = {'rolling', hash, index, bucket}
     else
-      redis.call('INCRBY', KEYS[s.k[1]], n2s(hold))
-      if s.ttl > 0 then redis.call('PEXPIRE', KEYS[s.k[1]], s.ttl) end
-      targets[#targets + 1] = {'counter', KEYS[s.k[1]]}
+      redis.call('INCRBY', hash, n2s(hold))
+      if ttl > 0 then keep_alive(ttl, hash) end
+      targets[#targets + 1] = {'counter', hash}
     end
   end
 end

@@ -35,6 +35,18 @@ local n = #plan.chain
 
 local function n2s(x) return string.format('%d', x) end
 
+-- Keeps `key` (and `partner`) alive for at least `ttl` ms from now, writing their TTL only
+-- when less is left (then with up to a minute to spare), as authorize.lua does.
+local function keep_alive(ttl, key, partner)
+  if redis.call('PTTL', key) < ttl then
+    local lifetime = ttl + math.min(ttl, 60000)
+    redis.call('PEXPIRE', key, lifetime)
+    -- A rolling window's hash and its bucket index expire together, or a hash outliving its
+    -- index would keep buckets nothing trims out of its total.
+    if partner then redis.call('PEXPIRE', partner, lifetime) end
+  end
+end
+
 -- Whether the Postgres snapshot "xmin:xmax:xip,..." a key was rebuilt from saw transaction xid
 -- (then the rebuild already counted this event, and adding it again would count it twice).
 local function seen_by(snap, xid)
@@ -120,15 +132,15 @@ if add and amount ~= 0 then
     if loaded[i] then
       for _, a in ipairs(plan.chain[i].adds) do
         if a.kind == 'rolling' then
-          local hash, index = KEYS[a.k[1]], KEYS[a.k[2]]
-          redis.call('HINCRBY', hash, n2s(a.b), n2s(a.m))
+          local hash, index, bucket = KEYS[a.k[1]], KEYS[a.k[2]], n2s(a.b)
+          if redis.call('HINCRBY', hash, bucket, n2s(a.m)) == a.m then
+            redis.call('ZADD', index, bucket, bucket)  -- a new bucket (or one back at 0: no-op)
+          end
           redis.call('HINCRBY', hash, 'total', n2s(a.m))
-          redis.call('ZADD', index, a.b, n2s(a.b))
-          redis.call('PEXPIRE', hash, a.ttl)
-          redis.call('PEXPIRE', index, a.ttl)
+          keep_alive(a.ttl, hash, index)
         else
           redis.call('INCRBY', KEYS[a.k[1]], n2s(a.m))
-          if a.ttl > 0 then redis.call('PEXPIRE', KEYS[a.k[1]], a.ttl) end
+          if a.ttl > 0 then keep_alive(a.ttl, KEYS[a.k[1]]) end
         end
       end
     end
