@@ -128,7 +128,10 @@ class Metering:
         """Every event committed (or found committed before) on return."""
         requests = [usage_request(tenant_id, e) for e in events]
         try:
-            return await self._client.batch_record_usage(tenant_id, requests)
+            # The answer needs each event's id and amount only (answers.recorded).
+            return await self._client.batch_record_usage(
+                tenant_id, requests, view=metering_pb2.BILLING_EVENT_VIEW_BASIC
+            )
         except KeyleashError as error:
             refusal = REFUSALS.get(error.code) if error.code is not None else None
             if refusal is None:

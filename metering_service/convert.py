@@ -151,6 +151,14 @@ def event_to_proto(e: BillingEvent) -> metering_pb2.BillingEvent:
     )  # fmt: skip
 
 
+def basic_event_to_proto(e: BillingEvent) -> metering_pb2.BillingEvent:
+    """BILLING_EVENT_VIEW_BASIC: what a sender needs to confirm an event, nothing more."""
+    return metering_pb2.BillingEvent(
+        event_id=e.event_id, request_id=e.request_id, kind=_KINDS[e.kind],
+        amount=money_to_proto(e.amount),
+    )  # fmt: skip
+
+
 def tenant_to_proto(view: TenantView, now_ms: int) -> metering_pb2.Tenant:
     out = metering_pb2.Tenant(tenant_id=view.tenant_id, throttled=view.throttled(now_ms))
     if view.threshold is not None:

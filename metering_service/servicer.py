@@ -118,10 +118,16 @@ class MeteringServicer(AlertRpcs, UsageHookRpcs, FxRpcs, metering_pb2_grpc.Meter
         return self._recorded(metering_pb2.RecordUsageResponse(), recorded)
 
     def _recorded(
-        self, response: Response, recorded: Recorded, *, with_tenant: bool = True
+        self,
+        response: Response,
+        recorded: Recorded,
+        *,
+        with_tenant: bool = True,
+        basic: bool = False,
     ) -> Response:
         """Fills a ChargeResponse or RecordUsageResponse (same fields); `with_tenant=False`
-        leaves the tenant out (BatchRecordUsage sends it once for the whole batch)."""
+        leaves the tenant out (BatchRecordUsage sends it once for the whole batch); `basic`:
+        the event in BILLING_EVENT_VIEW_BASIC."""
         event = recorded.event
         annotate(tenant_id=event.tenant_id, key_id=event.key_id, agent_run_id=event.agent_run_id)
         if not recorded.duplicate:
@@ -130,7 +136,8 @@ class MeteringServicer(AlertRpcs, UsageHookRpcs, FxRpcs, metering_pb2_grpc.Meter
             CHARGED_MICROS.add(event.amount.micros, labels)
             if event.reservation_id:
                 RESERVATIONS_OPEN.add(-1)
-        response.event.CopyFrom(convert.event_to_proto(recorded.event))
+        to_proto = convert.basic_event_to_proto if basic else convert.event_to_proto
+        response.event.CopyFrom(to_proto(recorded.event))
         response.duplicate = recorded.duplicate
         if with_tenant and recorded.tenant is not None:
             response.tenant.CopyFrom(convert.tenant_to_proto(recorded.tenant, self._now()))

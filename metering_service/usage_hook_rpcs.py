@@ -25,6 +25,7 @@ from metering_service.usecases.usage_webhook_secrets import UsageWebhookSecrets,
 
 Context: TypeAlias = Any
 MAX_BATCH = 1000
+BASIC = metering_pb2.BILLING_EVENT_VIEW_BASIC
 
 
 def _timestamp(value: datetime) -> timestamp_pb2.Timestamp:
@@ -110,19 +111,24 @@ class UsageHookRpcs:
             raise InvalidArgument("requests", "request_ids must be unique within the batch")
         recorded = await self._recorder.record_many(credential, specs, tenant_id=tenant_id)
         CHARGE_SECONDS.record(time.perf_counter() - started, {"rpc": "BatchRecordUsage"})
-        return self._batch_response(recorded)
+        return self._batch_response(recorded, basic=request.view == BASIC)
 
     def _recorded(
-        self, response: metering_pb2.RecordUsageResponse, recorded: Recorded, *, with_tenant: bool
+        self,
+        response: metering_pb2.RecordUsageResponse,
+        recorded: Recorded,
+        *,
+        with_tenant: bool,
+        basic: bool,
     ) -> metering_pb2.RecordUsageResponse:
         raise NotImplementedError
 
-    def _batch_response(self, recorded: list[Recorded]) -> metering_pb2.BatchRecordUsageResponse:
+    def _batch_response(
+        self, recorded: list[Recorded], *, basic: bool
+    ) -> metering_pb2.BatchRecordUsageResponse:
         out = metering_pb2.BatchRecordUsageResponse()
-        for one in recorded:
-            out.responses.append(
-                self._recorded(metering_pb2.RecordUsageResponse(), one, with_tenant=False)
-            )
+        for one in recorded:  # filled in place: append() would copy each response again
+            self._recorded(out.responses.add(), one, with_tenant=False, basic=basic)
         duplicates = sum(r.duplicate for r in recorded)
         out.accepted, out.duplicates = len(recorded) - duplicates, duplicates
         last = recorded[-1].tenant

@@ -66,3 +66,23 @@ async def test_refused_batches_record_nothing(
     assert (
         await db.fetchval("SELECT count(*) FROM billing_events WHERE tenant_id = $1", tenant) == 0
     )
+
+
+async def test_the_basic_view_answers_ids_kinds_and_amounts_only(
+    service_metering: MeteringClient, admin_vault: VaultClient, tenant: str
+) -> None:
+    minted = await admin_vault.mint_key(tenant_id=tenant, agent_id="a")
+    requests = [_request(minted.key.key_id, i) for i in range(1, 3)]
+    basic = await service_metering.batch_record_usage(
+        tenant, requests, view=metering_pb2.BILLING_EVENT_VIEW_BASIC
+    )
+    full = await service_metering.batch_record_usage(tenant, requests)  # unset: FULL
+    assert [r.duplicate for r in full.responses] == [True, True]
+    for brief, whole in zip(basic.responses, full.responses, strict=True):
+        assert brief.event.event_id == whole.event.event_id != ""
+        kept = metering_pb2.BillingEvent(
+            event_id=whole.event.event_id, request_id=whole.event.request_id,
+            kind=metering_pb2.BillingEvent.KIND_USAGE, amount=whole.event.amount,
+        )  # fmt: skip
+        assert brief.event == kept
+        assert whole.event.model == "gpt-4o" and whole.event.HasField("record_time")

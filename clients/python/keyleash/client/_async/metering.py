@@ -220,14 +220,16 @@ class MeteringClient(AsyncClientBase):
         requests: list[P.RecordUsageRequest],
         /,
         *,
+        view: P.BillingEventView = P.BILLING_EVENT_VIEW_UNSPECIFIED,
         timeout: float | None = None,
         token: str | None = None,
     ) -> P.BatchRecordUsageResponse:
         """Records up to 1000 usage events of one tenant, all or nothing, durable on return
-        (service or admin); each request needs its own request_id, so a retry is safe."""
+        (service or admin); each request needs its own request_id, so a retry is safe.
+        `view=BILLING_EVENT_VIEW_BASIC` answers each event with its id, kind and amount only."""
         stamp = run_stamper(request_id=True)
         built = P.BatchRecordUsageRequest(
-            tenant_id=tenant_id, requests=[stamp(r) for r in requests]
+            tenant_id=tenant_id, requests=[stamp(r) for r in requests], view=view
         )
         return await self._invoker.unary(
             "BatchRecordUsage", built, P.BatchRecordUsageResponse, timeout, token

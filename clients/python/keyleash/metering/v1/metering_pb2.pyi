@@ -30,6 +30,12 @@ class ErrorReason(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     ERROR_REASON_STORE_TIMEOUT: _ClassVar[ErrorReason]
     ERROR_REASON_TOO_MANY_ATTEMPTS: _ClassVar[ErrorReason]
     ERROR_REASON_FX_RATE_UNKNOWN: _ClassVar[ErrorReason]
+
+class BillingEventView(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    BILLING_EVENT_VIEW_UNSPECIFIED: _ClassVar[BillingEventView]
+    BILLING_EVENT_VIEW_BASIC: _ClassVar[BillingEventView]
+    BILLING_EVENT_VIEW_FULL: _ClassVar[BillingEventView]
 ERROR_REASON_UNSPECIFIED: ErrorReason
 ERROR_REASON_INVALID_ARGUMENT: ErrorReason
 ERROR_REASON_UNAUTHENTICATED: ErrorReason
@@ -46,6 +52,9 @@ ERROR_REASON_FAILED_PRECONDITION: ErrorReason
 ERROR_REASON_STORE_TIMEOUT: ErrorReason
 ERROR_REASON_TOO_MANY_ATTEMPTS: ErrorReason
 ERROR_REASON_FX_RATE_UNKNOWN: ErrorReason
+BILLING_EVENT_VIEW_UNSPECIFIED: BillingEventView
+BILLING_EVENT_VIEW_BASIC: BillingEventView
+BILLING_EVENT_VIEW_FULL: BillingEventView
 
 class ChargeRequest(_message.Message):
     __slots__ = ("request_id", "key_id", "reservation_id", "amount", "vendor", "endpoint", "reason", "agent_run_id", "vendor_request_id", "cost_source", "attributes", "occur_time", "model", "input_tokens", "output_tokens", "cached_input_tokens")
@@ -412,12 +421,14 @@ class AccessUsageWebhookSecretResponse(_message.Message):
     def __init__(self, secret: _Optional[_Union[UsageWebhookSecret, _Mapping]] = ..., signing_secret: _Optional[str] = ...) -> None: ...
 
 class BatchRecordUsageRequest(_message.Message):
-    __slots__ = ("tenant_id", "requests")
+    __slots__ = ("tenant_id", "requests", "view")
     TENANT_ID_FIELD_NUMBER: _ClassVar[int]
     REQUESTS_FIELD_NUMBER: _ClassVar[int]
+    VIEW_FIELD_NUMBER: _ClassVar[int]
     tenant_id: str
     requests: _containers.RepeatedCompositeFieldContainer[RecordUsageRequest]
-    def __init__(self, tenant_id: _Optional[str] = ..., requests: _Optional[_Iterable[_Union[RecordUsageRequest, _Mapping]]] = ...) -> None: ...
+    view: BillingEventView
+    def __init__(self, tenant_id: _Optional[str] = ..., requests: _Optional[_Iterable[_Union[RecordUsageRequest, _Mapping]]] = ..., view: _Optional[_Union[BillingEventView, str]] = ...) -> None: ...
 
 class BatchRecordUsageResponse(_message.Message):
     __slots__ = ("responses", "tenant", "accepted", "duplicates")
