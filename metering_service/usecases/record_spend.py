@@ -28,7 +28,7 @@ from metering_service.domain.pricing import usage_cost_micros
 from metering_service.domain.settle import settle_call
 from metering_service.pricing import CURRENCY
 from metering_service.store.billing import PendingWrite
-from metering_service.store.hot import Settlements
+from metering_service.store.hot import Settled, Settlements
 from metering_service.store.keys import KeyChain
 from metering_service.store.reservations import ReservationOwners
 from metering_service.store.tenants import TenantBudgets, TenantView, view_from_hash
@@ -191,12 +191,41 @@ class SpendRecorder:
             if isinstance(outcome, KeyleashError):
                 raise outcome
             results.append(outcome)
-        recorded: list[Recorded] = []
-        for start in range(0, len(results), SETTLE_CONCURRENCY):
-            end = start + SETTLE_CONCURRENCY
-            pairs = zip(chains[start:end], results[start:end], strict=True)
-            recorded.extend(await asyncio.gather(*(self._after_commit(c, r) for c, r in pairs)))
-        return recorded
+        if len(results) == 1:  # a lone Charge: the batcher shares its trip with concurrent ones
+            return [await self._after_commit(chains[0], results[0])]
+        return await self._settle_batch(chains, results)
+
+    async def _settle_batch(
+        self, chains: Sequence[KeyChain], results: Sequence[WriteResult]
+    ) -> list[Recorded]:
+        """One pipeline settles the whole batch. An event it could not finish (a policy
+        changed, the tenant not in Redis, a script error) goes the one-by-one way after it: its
+        settled marker makes that a no-op if the first settle applied it."""
+        now = self.clock.now_ms()
+        calls = [
+            settle_call(c.records, r.event, now, duplicate=r.duplicate, checks=self._spend_checks)
+            for c, r in zip(chains, results, strict=True)
+        ]
+        try:
+            first = await self.settlements.settle_many(calls)
+        except StoreUnavailable as error:  # not acknowledged: see _after_commit
+            log.warning("%d events recorded but not settled: %s", len(calls), error)
+            raise
+        recorded: list[Recorded | None] = []
+        again: list[int] = []
+        for outcome, settled in zip(results, first, strict=True):
+            if isinstance(settled, Settled) and settled.status == "ok" and settled.tenant == "ok":
+                tenant = _view(outcome.event.tenant_id, settled)
+                recorded.append(Recorded(outcome.event, outcome.duplicate, tenant))
+            else:
+                again.append(len(recorded))
+                recorded.append(None)
+        for start in range(0, len(again), SETTLE_CONCURRENCY):
+            chunk = again[start : start + SETTLE_CONCURRENCY]
+            done = await asyncio.gather(*(self._after_commit(chains[i], results[i]) for i in chunk))
+            for i, one in zip(chunk, done, strict=True):
+                recorded[i] = one
+        return [one for one in recorded if one is not None]
 
     async def _own_reservations(
         self, chains: Sequence[KeyChain], specs: Sequence[EventSpec]
@@ -252,13 +281,7 @@ class SpendRecorder:
         if settled.tenant == "stale":
             await self.tenants.reload(event.tenant_id, now)
             return await self.tenants.from_redis(event.tenant_id)
-        return view_from_hash(
-            event.tenant_id,
-            settled.threshold,
-            settled.currency,
-            settled.spent,
-            settled.throttled_until_ms,
-        )
+        return _view(event.tenant_id, settled)
 
     async def _tenant_from_redis(self, tenant_id: str) -> TenantView | None:
         view = await self.tenants.from_redis(tenant_id)
@@ -266,6 +289,12 @@ class SpendRecorder:
             await self.tenants.ensure_loaded(tenant_id, self.clock.now_ms())
             view = await self.tenants.from_redis(tenant_id)
         return view
+
+
+def _view(tenant_id: str, settled: Settled) -> TenantView:
+    return view_from_hash(
+        tenant_id, settled.threshold, settled.currency, settled.spent, settled.throttled_until_ms
+    )
 
 
 def _same_tenant(chains: Sequence[KeyChain], tenant_id: str) -> None:

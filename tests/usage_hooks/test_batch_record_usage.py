@@ -3,13 +3,20 @@ refused (as a whole: nothing of a refused batch is recorded), and idempotency pe
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator
 
 import asyncpg
 import pytest
+import redis.asyncio as aioredis
+from google.protobuf import field_mask_pb2
 
 from keyleash.client import InvalidArgument, MeteringClient, PermissionDenied, VaultClient
 from keyleash.metering.v1 import metering_pb2
+from keyleash.type.v1 import money_pb2
+from keyleash.vault.v1 import vault_pb2
+from keyleash_core.redis import keyspace
+from keyleash_core.windows import day_period
 from tests.conftest import SERVICE_TOKEN, System
 from tests.usage_hooks.conftest import cost_micros
 
@@ -86,3 +93,33 @@ async def test_the_basic_view_answers_ids_kinds_and_amounts_only(
         )  # fmt: skip
         assert brief.event == kept
         assert whole.event.model == "gpt-4o" and whole.event.HasField("record_time")
+
+
+def _daily_cap(micros: int) -> vault_pb2.Policy:
+    limit = money_pb2.Money(currency_code="USD", micros=micros)
+    day = vault_pb2.SpendCap.WINDOW_CALENDAR_DAY
+    return vault_pb2.Policy(spend_caps=[vault_pb2.SpendCap(limit=limit, window=day)])
+
+
+async def test_a_batch_settled_against_a_changed_policy_still_counts_every_event(
+    service_metering: MeteringClient,
+    admin_vault: VaultClient,
+    tenant: str,
+    redis_client: aioredis.Redis,
+) -> None:
+    # The whole batch is settled in one pipeline; an event settle.lua refuses (the key's
+    # policy changed since Metering read it) is settled again from the key as it is now.
+    minted = await admin_vault.mint_key(tenant_id=tenant, agent_id="a", policy=_daily_cap(10**9))
+    key_id = minted.key.key_id
+    first = await service_metering.batch_record_usage(tenant, [_request(key_id, i) for i in (1, 2)])
+    await admin_vault.update_key_policy(
+        name=minted.key.name,
+        policy=_daily_cap(2 * 10**9),
+        update_mask=field_mask_pb2.FieldMask(paths=["spend_caps"]),
+    )
+    later = [_request(key_id, i) for i in (3, 4, 5)]
+    second = await service_metering.batch_record_usage(tenant, later)
+    charged = sum(r.event.amount.micros for r in [*first.responses, *second.responses])
+    day, _start, _end = day_period(int(time.time() * 1000))
+    counter = keyspace.period_spend(tenant, key_id, "USD", day)
+    assert charged > 0 and int(await redis_client.get(counter) or 0) == charged
