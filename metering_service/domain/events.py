@@ -8,6 +8,8 @@ from dataclasses import dataclass, field
 from datetime import date
 from enum import Enum
 
+import orjson
+
 from keyleash_core.fx import Conversion
 from keyleash_core.money import Money
 from keyleash_core.times import datetime_from_us
@@ -104,13 +106,15 @@ def utc_day(micros: int) -> date:
 
 def converted_to_json(converted: dict[str, Conversion]) -> str:
     """billing_events.converted: {"USD": {"micros": .., "rate": "1.08", "version": ..}}."""
-    return json.dumps(
+    if not converted:
+        return "{}"
+    return orjson.dumps(
         {
             cur: {"micros": c.amount.micros, "rate": c.rate, "version": c.version}
             for cur, c in converted.items()
         },
-        sort_keys=True,
-    )
+        option=orjson.OPT_SORT_KEYS,
+    ).decode()
 
 
 def converted_from_json(text: str) -> dict[str, Conversion]:

@@ -15,6 +15,7 @@ from datetime import date
 from typing import Any
 
 import asyncpg
+import orjson
 
 from keyleash_core.errors import AlreadyExists, KeyleashError
 from keyleash_core.money import Money
@@ -88,13 +89,20 @@ def event_from_row(row: Any) -> BillingEvent:
     )
 
 
+def _json(value: dict[str, Any]) -> str:
+    # jsonb columns: orjson is ~10x the stdlib's speed, and most events have no attributes.
+    return orjson.dumps(value, option=orjson.OPT_SORT_KEYS).decode() if value else "{}"
+
+
 def _event_args(e: BillingEvent, record_time: Any) -> tuple[Any, ...]:
+    # event_id goes as text: asyncpg encodes a uuid from its string (metering made it, valid)
+    # at a fraction of a uuid.UUID's cost.
     return (
-        uuid.UUID(e.event_id), e.request_id, e.tenant_id, e.key_id, e.parent_key_id,
+        e.event_id, e.request_id, e.tenant_id, e.key_id, e.parent_key_id,
         list(e.key_path), e.agent_id, e.agent_run_id, e.trace_id, e.kind.value,
         e.amount.currency, e.amount.micros, e.vendor, e.endpoint, e.model, e.input_tokens,
         e.output_tokens, e.cached_input_tokens, e.reason, e.cost_source, e.vendor_request_id,
-        e.reservation_id, json.dumps(e.attributes, sort_keys=True),
+        e.reservation_id, _json(e.attributes),
         datetime_from_us(e.occur_time_us), record_time, converted_to_json(e.converted),
     )  # fmt: skip
 
@@ -142,7 +150,7 @@ async def _commit(
         INSERT_REQUESTS,
         [p.event.request_id for p in firsts],
         [p.digest for p in firsts],
-        [uuid.UUID(p.event.event_id) for p in firsts],
+        [p.event.event_id for p in firsts],
         [datetime_from_us(p.event.occur_time_us) for p in firsts],
     )
     new: dict[str, BillingEvent] = {}
