@@ -21,10 +21,14 @@
 --               | "F" (audit backlog full) | "R" (request_id reused with another payload), ...}.
 -- Numbers leave as strings: Lua numbers are doubles and cjson prints 14 digits.
 
-local now
-if ARGV[1] == '' then
+local function redis_time_ms()
   local t = redis.call('TIME')
-  now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end
+local now, redis_ms  -- redis_ms: Redis's own clock, once read
+if ARGV[1] == '' then
+  now = redis_time_ms()
+  redis_ms = now
 else
   now = tonumber(ARGV[1])
 end
@@ -66,15 +70,17 @@ end
 local function finish(result)
   record(result)
   result.t = n2s(now)  -- the time decided on, so the vault can follow this clock (spend windows)
-  local encoded = cjson.encode(result)
   -- Only an ALLOW is remembered (it consumed a slot and placed a hold); a DENY consumed
   -- nothing, so a retried request_id is decided again and may pass once retry_after elapsed.
   if plan.memo == 1 and result.r == 'A' then
-    -- Remembered with the request's digest, so a replay with another payload is refused.
+    -- Remembered with the request's digest, so a replay with another payload is refused. The
+    -- answer carries the digest too (as a replay's does; the vault ignores it): one encoding.
     result.rd = plan.rd
-    redis.call('SET', KEYS[2], cjson.encode(result), 'PX', plan.memo_ttl)
+    local encoded = cjson.encode(result)
+    redis.call('SET', KEYS[2], encoded, 'PX', plan.memo_ttl)
+    return encoded
   end
-  return encoded
+  return cjson.encode(result)
 end
 
 local function quota(subject, name, unit, limit, used, reset)
@@ -119,8 +125,7 @@ end
 if plan.audit then
   local oldest = redis.call('XRANGE', KEYS[4], '-', '+', 'COUNT', 1)[1]
   if oldest then
-    local t = redis.call('TIME')
-    local redis_ms = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+    redis_ms = redis_ms or redis_time_ms()
     if redis_ms - tonumber(string.match(oldest[1], '^(%d+)')) > plan.audit_lag then
       return cjson.encode({r = 'F'})
     end
