@@ -19,7 +19,7 @@ import asyncio
 import hashlib
 import logging
 import uuid
-from collections.abc import Awaitable, Mapping
+from collections.abc import Awaitable, Mapping, Sequence
 from dataclasses import dataclass
 from urllib.parse import urlencode
 
@@ -194,10 +194,14 @@ class ProxyCall:
         # version confirms it (secrets_cache.py); else both lookups run at once, the secret
         # being used only on ALLOW.
         kept = self._secrets.kept(call.key, vendor.name)
-        lookups: list[Awaitable[object]] = [self._keyleash.authorize(call)]
         if kept is None:
-            lookups.append(self._keyleash.upstream(call.key, vendor.name))
-        results = await asyncio.gather(*lookups, return_exceptions=True)
+            results: Sequence[object] = await asyncio.gather(
+                self._keyleash.authorize(call),
+                self._keyleash.upstream(call.key, vendor.name),
+                return_exceptions=True,
+            )
+        else:  # one lookup: awaited as it is (a gather would wrap it in a task, ~10 us)
+            results = [await _outcome(self._keyleash.authorize(call))]
         decision = results[0]
         if isinstance(decision, CallRefused):
             return answers.refused(decision.status, decision.code, decision.message)
@@ -410,6 +414,14 @@ class Forward:
     @property
     def parts(self) -> tuple[Vendor, Endpoint, AuthorizeCall, vault_pb2.AuthorizeResponse]:
         return self.vendor, self.endpoint, self.call, self.decision
+
+
+async def _outcome(awaitable: Awaitable[object]) -> object:
+    """What `gather(..., return_exceptions=True)` would give for one awaitable."""
+    try:
+        return await awaitable
+    except Exception as error:
+        return error
 
 
 def _denial(decision: vault_pb2.AuthorizeResponse) -> Reply:
