@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import re
 from collections.abc import Awaitable, Callable, Sequence
 from importlib import resources
 from typing import Any, TypeAlias, TypeVar
@@ -107,6 +108,18 @@ async def ping(client: RedisClient) -> None:
     await run_redis(client.ping)
 
 
+def script_source(name: str) -> str:
+    """The text of lua/{name}.lua with each `--!include x` line replaced by lua/_x.lua: the
+    one way the scripts share code (Redis runs each script on its own)."""
+    folder = resources.files("keyleash_core.redis.lua")
+
+    def included(match: re.Match[str]) -> str:
+        return folder.joinpath(f"_{match.group(1)}.lua").read_text(encoding="utf-8")
+
+    source = folder.joinpath(f"{name}.lua").read_text(encoding="utf-8")
+    return re.sub(r"^--!include (\w+)\n", included, source, flags=re.MULTILINE)
+
+
 class Scripts:
     """The Lua scripts under keyleash_core/redis/lua, registered once per client.
 
@@ -125,9 +138,9 @@ class Scripts:
             self._link = RespLink.for_client(client, on_lost=self._reset_pool)
         self._scripts: dict[str, AsyncScript] = {}
         for entry in resources.files("keyleash_core.redis.lua").iterdir():
-            if entry.name.endswith(".lua"):
+            if entry.name.endswith(".lua") and not entry.name.startswith("_"):
                 name = entry.name.removesuffix(".lua")
-                self._scripts[name] = client.register_script(entry.read_text(encoding="utf-8"))
+                self._scripts[name] = client.register_script(script_source(name))
 
     def __getitem__(self, name: str) -> AsyncScript:
         return self._scripts[name]

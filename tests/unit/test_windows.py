@@ -17,6 +17,7 @@ from keyleash_core.keyrecord import KeyRecord, KeyState
 from keyleash_core.money import Money
 from keyleash_core.policy import Policy, RateLimit, SpendCap, SpendWindow
 from keyleash_core.reasons import DenyReason
+from keyleash_core.redis.scripts import script_source
 from keyleash_core.windows import (
     BUCKET_MS,
     SLOT_MS,
@@ -132,6 +133,13 @@ def test_the_script_names_the_plans_array_fields_in_the_vaults_order() -> None:
             for name, number in zip(names.split(", "), numbers.split(", "), strict=True):
                 positions[name.removeprefix(prefix + "_").lower()] = int(number)
         assert positions == {name: i for i, name in enumerate(fields, start=1)}
+
+
+def test_scripts_get_their_shared_code_in_place_of_the_include_line() -> None:
+    for name in ("authorize", "settle"):
+        source = script_source(name)
+        assert source.count("local function keep_alive(") == 1
+        assert re.search(r"^--!include", source, re.MULTILINE) is None
 
 
 def caps_of_every_kind(key_id: str, path: tuple[str, ...]) -> KeyRecord:

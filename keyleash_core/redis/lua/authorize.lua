@@ -43,18 +43,7 @@ local SPEND_BUCKET, SPEND_FIRST = 11, 12
 
 local function n2s(x) return string.format('%d', x) end
 
--- Keeps `key` (and `partner`) alive for at least `ttl` ms from now. The TTL is renewed only
--- when less than that is left, and then with up to a minute to spare, so most calls read a TTL
--- instead of writing one (a write in a script costs Redis about twice a read).
-local function keep_alive(ttl, key, partner)
-  if redis.call('PTTL', key) < ttl then
-    local lifetime = ttl + math.min(ttl, 60000)
-    redis.call('PEXPIRE', key, lifetime)
-    -- A rolling window's hash and its bucket index expire together, or a hash outliving its
-    -- index would keep buckets nothing trims out of its total.
-    if partner then redis.call('PEXPIRE', partner, lifetime) end
-  end
-end
+--!include keep_alive
 
 -- The audit record of this decision: the request's fields from the plan, the verdict from here.
 local function record(result)

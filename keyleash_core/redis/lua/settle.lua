@@ -35,17 +35,7 @@ local n = #plan.chain
 
 local function n2s(x) return string.format('%d', x) end
 
--- Keeps `key` (and `partner`) alive for at least `ttl` ms from now, writing their TTL only
--- when less is left (then with up to a minute to spare), as authorize.lua does.
-local function keep_alive(ttl, key, partner)
-  if redis.call('PTTL', key) < ttl then
-    local lifetime = ttl + math.min(ttl, 60000)
-    redis.call('PEXPIRE', key, lifetime)
-    -- A rolling window's hash and its bucket index expire together, or a hash outliving its
-    -- index would keep buckets nothing trims out of its total.
-    if partner then redis.call('PEXPIRE', partner, lifetime) end
-  end
-end
+--!include keep_alive
 
 -- Whether the Postgres snapshot "xmin:xmax:xip,..." a key was rebuilt from saw transaction xid
 -- (then the rebuild already counted this event, and adding it again would count it twice).
