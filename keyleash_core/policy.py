@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from enum import Enum
+from functools import cached_property
 
 from keyleash_core.money import Money
 from keyleash_core.patterns import uncovered
@@ -62,6 +63,16 @@ class Policy:
     # A budget denial opens an approval request (vault approvals).
     approval_on_denial: bool = False
     extra: dict[str, str] = field(default_factory=dict, compare=False)
+
+    @cached_property
+    def cap_currencies(self) -> frozenset[str]:
+        """Every currency a cap (spend, run, per call) is in; read on every decision, so
+        computed once per policy (a policy never changes: a new version is a new object)."""
+        found = {cap.limit.currency for cap in self.spend_caps}
+        for cap in (self.run_spend_cap, self.max_cost_per_call):
+            if cap is not None:
+                found.add(cap.currency)
+        return frozenset(found)
 
     def to_json(self) -> str:
         return json.dumps(

@@ -185,7 +185,10 @@ def decision_to_proto(
             remaining=q.remaining,
         )  # fmt: skip
         if q.reset_ms:
-            status.reset_time.FromMilliseconds(q.reset_ms)
+            # What Timestamp.FromMilliseconds does, a third of its cost (one per window).
+            reset = status.reset_time
+            reset.seconds, milliseconds = divmod(q.reset_ms, 1000)
+            reset.nanos = milliseconds * 1_000_000
     if d.retry_after_ms > 0:
         out.retry_after.FromMilliseconds(d.retry_after_ms)
     return out

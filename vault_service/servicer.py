@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import AsyncIterator
-from dataclasses import replace
 from typing import Any, TypeAlias
 
 from google.protobuf import field_mask_pb2
@@ -141,7 +140,7 @@ class VaultServicer(
         secret = self._authorize_secret(request, self._credential(context))
         call = convert.call_from_proto(request)
         if not call.agent_run_id:
-            call = replace(call, agent_run_id=agent_run_id_of(context))
+            call = call._replace(agent_run_id=agent_run_id_of(context))
         decision = await self._authorizer.authorize(secret, call)
         _observe(decision, call.agent_run_id, time.perf_counter() - started)
         return convert.decision_to_proto(decision)
@@ -192,7 +191,7 @@ class VaultServicer(
             bad = error.violations[0]
             raise InvalidArgument(f"requests[{index}].{bad.field}", bad.description) from None
         if not call.agent_run_id and run:
-            call = replace(call, agent_run_id=run)
+            call = call._replace(agent_run_id=run)
         return secret, call
 
     async def ValidateKey(

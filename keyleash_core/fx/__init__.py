@@ -116,13 +116,8 @@ def conversions(table: FxTable, money: Money, currencies: Iterable[str]) -> dict
     return found
 
 
-def cap_currencies(chain: Sequence[KeyRecord]) -> set[str]:
+def cap_currencies(chain: Sequence[KeyRecord]) -> frozenset[str]:
     """Every currency a cap (spend, run, per call) of the key chain is in."""
-    found: set[str] = set()
-    for record in chain:
-        policy = record.policy
-        found.update(c.limit.currency for c in policy.spend_caps)
-        for cap in (policy.run_spend_cap, policy.max_cost_per_call):
-            if cap is not None:
-                found.add(cap.currency)
-    return found
+    if len(chain) == 1:
+        return chain[0].policy.cap_currencies
+    return frozenset().union(*(record.policy.cap_currencies for record in chain))

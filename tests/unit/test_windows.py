@@ -178,7 +178,7 @@ def test_chain_plans_reuse_a_part_within_the_second_and_rebuild_on_any_change() 
     plans = ChainPlans(max_entries=3)
 
     def plan(at: int, records: list[KeyRecord] = chain, run: str = "run-1") -> tuple[Any, ...]:
-        call = replace(request, agent_run_id=run)
+        call = request._replace(agent_run_id=run)
         cached = build_plan(
             records, call, now_ms=at, decision_id="d", reservation_id="r",
             converted={"EUR": 4}, plans=plans,

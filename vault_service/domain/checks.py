@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from keyleash_core.keyrecord import KeyRecord
 from keyleash_core.money import Money
@@ -17,9 +18,9 @@ from keyleash_core.patterns import endpoint_matches, value_allowed
 from keyleash_core.reasons import DenyReason
 
 
-@dataclass(frozen=True)
-class CallRequest:
-    """What an agent is about to do, as Authorize describes it."""
+class CallRequest(NamedTuple):
+    """What an agent is about to do, as Authorize describes it (a named tuple: one is built per
+    decision, a third of the cost of a frozen dataclass)."""
 
     scope: str
     vendor: str

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from enum import Enum
-from typing import Any
+from typing import Any, NamedTuple
 
 import orjson
 
@@ -28,8 +28,12 @@ MEMO_TTL_MS = 24 * 3600 * 1000
 RESERVATION_TTL_MS = 33 * 24 * 3600 * 1000
 
 
-@dataclass(frozen=True)
-class Quota:
+# Quota, Outcome (and the use case's Decision) are named tuples, not frozen dataclasses: a
+# batched decision builds one Outcome and one Quota per window, and a frozen dataclass costs
+# ~2.3 µs to build against ~0.6 µs for a named tuple (AuthorizeBatch profile, twelfth session).
+class Quota(NamedTuple):
+    """A window's standing, as the script reported it."""
+
     subject: str
     quota: str
     unit: str
@@ -50,15 +54,14 @@ class OutcomeKind(Enum):
     REUSED = "R"  # the request_id was first used for another call: ALREADY_EXISTS
 
 
-@dataclass(frozen=True)
-class Outcome:
+class Outcome(NamedTuple):
     """What the script answered, parsed."""
 
     kind: OutcomeKind
     reason: DenyReason | None = None
     decision_id: str = ""
     reservation_id: str = ""
-    quotas: list[Quota] = field(default_factory=list)
+    quotas: Sequence[Quota] = ()
     retry_after_ms: int = 0
     chain_index: int = -1  # for missing/stale: 0 = the tenant, i = chain[i-1]
     decided_at_ms: int = 0  # the script's "now" (Redis TIME unless a test clock is injected)
@@ -258,25 +261,31 @@ def call_digest(call: CallRequest) -> str:
 
 def parse_outcome(raw: bytes | str) -> Outcome:
     data = orjson.loads(raw)
-    kind = OutcomeKind(data["r"])
-    if kind in (OutcomeKind.FULL, OutcomeKind.REUSED):
-        return Outcome(kind=kind)
-    if kind in (OutcomeKind.MISSING, OutcomeKind.STALE):
-        return Outcome(kind=kind, chain_index=int(data["idx"]))
-    quotas = data.get("quotas") or []
-    return Outcome(
-        kind=kind,
-        reason=DenyReason(data["reason"]) if data.get("reason") else None,
-        decision_id=data.get("did", ""),
-        reservation_id=data.get("res_id", ""),
-        quotas=[
-            Quota(q[0], q[1], q[2], int(q[3]), int(q[4]), int(q[5]), int(q[6]))
-            for q in (quotas if isinstance(quotas, list) else [])
-        ],
-        retry_after_ms=int(data.get("retry_ms", "0")),
-        decided_at_ms=int(data.get("t", "0")),
-        connections_version=data.get("cv", ""),
-    )
+    kind = _OUTCOME_KINDS.get(data["r"])
+    if kind is None:
+        raise ValueError(f"unknown outcome {data['r']!r}")
+    if kind is OutcomeKind.ALLOW or kind is OutcomeKind.DENY:
+        quotas = data.get("quotas")
+        reason = data.get("reason")
+        return Outcome(
+            kind,
+            DenyReason(reason) if reason else None,
+            data.get("did", ""),
+            data.get("res_id", ""),
+            [Quota(q[0], q[1], q[2], int(q[3]), int(q[4]), int(q[5]), int(q[6])) for q in quotas]
+            if isinstance(quotas, list)
+            else [],
+            int(data.get("retry_ms", "0")),
+            -1,
+            int(data.get("t", "0")),
+            data.get("cv", ""),
+        )
+    if kind is OutcomeKind.MISSING or kind is OutcomeKind.STALE:
+        return Outcome(kind, chain_index=int(data["idx"]))
+    return Outcome(kind)
+
+
+_OUTCOME_KINDS = {kind.value: kind for kind in OutcomeKind}
 
 
 # An audit stream entry has two fields, each a JSON array in a fixed order: "q", the request's

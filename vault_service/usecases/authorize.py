@@ -8,9 +8,10 @@ windows of the key and every ancestor, and on ALLOW consumes the slots and place
 from __future__ import annotations
 
 import hashlib
+import os
 import secrets
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, field, replace
+from typing import NamedTuple
 
 import asyncpg
 from opentelemetry import trace
@@ -43,9 +44,8 @@ from vault_service.usecases.key_chains import KeyChains
 MAX_DECISION_ATTEMPTS = 4
 
 
-@dataclass(frozen=True)
-class Decision:
-    """The answer to one Authorize."""
+class Decision(NamedTuple):
+    """The answer to one Authorize (a named tuple: see Quota in domain/decision.py)."""
 
     allowed: bool
     reason: DenyReason | None = None
@@ -54,7 +54,7 @@ class Decision:
     tenant_id: str = ""
     decision_id: str = ""
     reservation_id: str = ""
-    quotas: list[Quota] = field(default_factory=list)
+    quotas: Sequence[Quota] = ()
     retry_after_ms: int = 0
     approval: str = ""  # the approval request a budget denial opened (approvals.py)
     connections_version: str = ""  # on ALLOW: the tenant's connections version (gateway cache)
@@ -147,7 +147,9 @@ class Authorizer:
         plans = []
         for index, (secret, call) in enumerate(items):
             chain = await self._chains.for_secret(secret)
-            converted = await self._converted(chain, call) if chain is not None else {}
+            converted: dict[str, int] = {}
+            if chain is not None and _other_cap_currencies(chain, call):  # no await if none
+                converted = await self._converted(chain, call)
             if chain is None or check_call(chain, call, converted) is not None:
                 decisions[index] = await self.authorize(secret, call)
                 continue
@@ -172,12 +174,12 @@ class Authorizer:
     async def _converted(self, chain: list[KeyRecord], call: CallRequest) -> dict[str, int]:
         """The estimated cost in every other currency a cap of the chain is in, at the rate in
         force (rounded up); a pair without a rate is left out, and check_call denies it."""
-        cost = call.estimated_cost
-        if cost is None or cost.micros <= 0:
-            return {}
-        wanted = cap_currencies(chain) - {cost.currency}
+        wanted = _other_cap_currencies(chain, call)
         if not wanted:
             return {}  # the common case reads no FX table
+        cost = call.estimated_cost
+        if cost is None:  # never: _other_cap_currencies is empty without a cost
+            return {}
         found = conversions(await self._fx.table(), cost, wanted)
         return {currency: c.amount.micros for currency, c in found.items()}
 
@@ -185,14 +187,15 @@ class Authorizer:
         self, chain: list[KeyRecord], call: CallRequest, converted: dict[str, int]
     ) -> ScriptCall:
         me = chain[0]
+        ids = os.urandom(24).hex()  # 96 random bits per id from one read (secrets adds 3 µs)
         return build_plan(
             chain,
             call,
             converted=converted,
             now_ms=self._now_ms(),
             redis_clock=self._redis_clock,
-            decision_id=new_decision_id(),
-            reservation_id="r_" + secrets.token_hex(12),
+            decision_id="d_" + ids[:24],
+            reservation_id="r_" + ids[24:],
             audit=audit_request(me, call, current_trace_id()) if self.audit_max else None,
             audit_max=self.audit_max,
             audit_max_lag_ms=self.audit_max_lag_ms,
@@ -245,7 +248,7 @@ class Authorizer:
         if not chain[0].policy.approval_on_denial:
             return decision
         approval = await hook(chain, call, decision.reason, decision.quotas[0])
-        return replace(decision, approval=approval) if approval else decision
+        return decision._replace(approval=approval) if approval else decision
 
     def _decision(self, me: KeyRecord, outcome: Outcome) -> Decision:
         allowed = outcome.kind is OutcomeKind.ALLOW
@@ -261,6 +264,14 @@ class Authorizer:
             retry_after_ms=max(outcome.retry_after_ms, 0),
             connections_version=outcome.connections_version if allowed else "",
         )
+
+
+def _other_cap_currencies(chain: list[KeyRecord], call: CallRequest) -> frozenset[str]:
+    """The currencies of the chain's caps the call's estimate must be converted into."""
+    cost = call.estimated_cost
+    if cost is None or cost.micros <= 0:
+        return frozenset()
+    return cap_currencies(chain) - {cost.currency}
 
 
 def _deny_message(outcome: Outcome) -> str:

@@ -74,13 +74,15 @@ class KeyChains:
 
     async def for_secret(self, secret: str) -> list[KeyRecord] | None:
         """The chain of the key a secret names (cached), or None when it names no key."""
-        if not key_secrets.is_well_formed(secret):
+        if len(secret) != key_secrets.SECRET_LENGTH:
             return None
         digest = self.hash_secret(secret)
         cache_key = digest.hex()
         cached = self._cache.get(cache_key)
         if cached is not None:
-            return cached
+            return cached  # only well-formed secrets are cached: no checksum to verify again
+        if not key_secrets.is_well_formed(secret):
+            return None
         chain = await self._resolve(digest)
         if chain is not None:
             self._cache.put(cache_key, chain)
