@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass, field
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import date
 from enum import Enum
+from types import MappingProxyType
+from typing import NamedTuple
 
 import orjson
 
@@ -33,10 +37,28 @@ def charge_kind(micros: int) -> Kind:
     return Kind.RELEASE
 
 
-@dataclass(frozen=True)
-class BillingEvent:
+def new_event_id() -> str:
+    """A random (version 4) UUID as text: what str(uuid.uuid4()) gives, at a third of its cost
+    (no UUID object; one per ingested event)."""
+    raw = bytearray(os.urandom(16))
+    raw[6] = raw[6] & 0x0F | 0x40  # version 4
+    raw[8] = raw[8] & 0x3F | 0x80  # the RFC 4122 variant
+    h = raw.hex()
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+
+
+# Read-only empty mappings: the defaults a named tuple's fields share.
+NO_ATTRIBUTES: Mapping[str, str] = MappingProxyType({})
+NO_CONVERSIONS: Mapping[str, Conversion] = MappingProxyType({})
+
+
+class BillingEvent(NamedTuple):
     """One immutable billing event. Times are microseconds since the epoch (Postgres precision),
-    so keyset pagination on (occur_time, event_id) round-trips exactly."""
+    so keyset pagination on (occur_time, event_id) round-trips exactly.
+
+    A named tuple rather than a frozen dataclass: every ingested event builds one, and a frozen
+    dataclass of 26 fields costs ~7.7 µs to build (a tenth of Metering's CPU in webhook ingest).
+    """
 
     event_id: str
     request_id: str
@@ -60,28 +82,21 @@ class BillingEvent:
     cost_source: str = ""
     vendor_request_id: str = ""
     reservation_id: str = ""
-    attributes: dict[str, str] = field(default_factory=dict)
+    attributes: Mapping[str, str] = NO_ATTRIBUTES
     record_time_us: int = 0
     # The Postgres transaction that recorded it (xid8 as text); set by the billing stream.
     commit_xid: str = ""
     # The amount in every other currency a cap of the key chain is in, at the rate in force
     # when it was recorded (billing_events.converted): what it counts in those caps.
-    converted: dict[str, Conversion] = field(default_factory=dict)
+    converted: Mapping[str, Conversion] = NO_CONVERSIONS
 
     @property
     def occur_time_ms(self) -> int:
         return self.occur_time_us // 1000
 
     def recorded(self, record_time_us: int, commit_xid: str) -> BillingEvent:
-        """This event as the billing stream recorded it. A copy of the fields by hand, not
-        `dataclasses.replace`: it runs once per recorded event, and replace (which inspects
-        every field) costs 4.8 µs against 0.7 µs here (measured)."""
-        fields = dict(self.__dict__)
-        fields["record_time_us"] = record_time_us
-        fields["commit_xid"] = commit_xid
-        event = object.__new__(BillingEvent)
-        object.__setattr__(event, "__dict__", fields)
-        return event
+        """This event as the billing stream recorded it."""
+        return self._replace(record_time_us=record_time_us, commit_xid=commit_xid)
 
 
 @dataclass(frozen=True)
@@ -104,7 +119,7 @@ def utc_day(micros: int) -> date:
     return datetime_from_us(micros).date()
 
 
-def converted_to_json(converted: dict[str, Conversion]) -> str:
+def converted_to_json(converted: Mapping[str, Conversion]) -> str:
     """billing_events.converted: {"USD": {"micros": .., "rate": "1.08", "version": ..}}."""
     if not converted:
         return "{}"

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import uuid
 from collections import defaultdict
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
@@ -89,9 +89,11 @@ def event_from_row(row: Any) -> BillingEvent:
     )
 
 
-def _json(value: dict[str, Any]) -> str:
+def _json(value: Mapping[str, Any]) -> str:
     # jsonb columns: orjson is ~10x the stdlib's speed, and most events have no attributes.
-    return orjson.dumps(value, option=orjson.OPT_SORT_KEYS).decode() if value else "{}"
+    if not value:
+        return "{}"
+    return orjson.dumps(dict(value), option=orjson.OPT_SORT_KEYS).decode()
 
 
 def _event_args(e: BillingEvent, record_time: Any) -> tuple[Any, ...]:

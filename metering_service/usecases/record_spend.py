@@ -6,9 +6,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import uuid
-from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import NamedTuple
 
 from keyleash_core.auth import Credential
 from keyleash_core.clock import Clock
@@ -23,7 +23,14 @@ from keyleash_core.fx.store import FxRates
 from keyleash_core.money import Money
 from keyleash_core.reasons import ErrorReason
 from keyleash_core.windows import SpendCheckCache
-from metering_service.domain.events import BillingEvent, Kind, WriteResult, charge_kind
+from metering_service.domain.events import (
+    NO_ATTRIBUTES,
+    BillingEvent,
+    Kind,
+    WriteResult,
+    charge_kind,
+    new_event_id,
+)
 from metering_service.domain.pricing import usage_cost_micros
 from metering_service.domain.settle import settle_call
 from metering_service.pricing import CURRENCY
@@ -45,9 +52,9 @@ MAX_SETTLE_ATTEMPTS = 3
 SETTLE_CONCURRENCY = 128
 
 
-@dataclass(frozen=True)
-class EventSpec:
-    """A validated request to record one event (Charge or RecordUsage), before pricing."""
+class EventSpec(NamedTuple):
+    """A validated request to record one event (Charge or RecordUsage), before pricing (a named
+    tuple, as BillingEvent is: one per ingested event)."""
 
     request_id: str
     key_id: str
@@ -66,7 +73,7 @@ class EventSpec:
     input_tokens: int = 0
     output_tokens: int = 0
     cached_input_tokens: int = 0
-    attributes: dict[str, str] = field(default_factory=dict)
+    attributes: Mapping[str, str] = NO_ATTRIBUTES
 
 
 @dataclass(frozen=True)
@@ -114,7 +121,7 @@ class SpendRecorder:
     ) -> BillingEvent:
         me = chain.key
         return BillingEvent(
-            event_id=str(uuid.uuid4()),
+            event_id=new_event_id(),
             request_id=spec.request_id,
             tenant_id=me.tenant_id,
             key_id=me.key_id,
@@ -136,7 +143,7 @@ class SpendRecorder:
             cost_source=spec.cost_source if cost_source is None else cost_source,
             vendor_request_id=spec.vendor_request_id,
             reservation_id=spec.reservation_id,
-            attributes=dict(spec.attributes),
+            attributes=dict(spec.attributes) if spec.attributes else NO_ATTRIBUTES,
         )
 
     async def _priced(self, chain: KeyChain, spec: EventSpec) -> BillingEvent:
@@ -166,7 +173,7 @@ class SpendRecorder:
                 reason=ErrorReason.FX_RATE_UNKNOWN,
                 metadata={"currency": event.amount.currency, "cap_currency": missing[0]},
             )
-        return replace(event, converted=found)
+        return event._replace(converted=found)
 
     async def record(self, credential: Credential, spec: EventSpec) -> Recorded:
         """Charge or RecordUsage: commit (group-committed), then settle if newly recorded."""

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
+import uuid
 from typing import Any, cast
 
 import asyncpg
@@ -20,6 +22,7 @@ from metering_service.domain.events import (
     Kind,
     WriteResult,
     charge_kind,
+    new_event_id,
     payload_digest,
 )
 from metering_service.domain.pricing import ceil_div, price_for, usage_cost_micros
@@ -155,3 +158,18 @@ async def test_writer_batches_waiting_writes_and_fails_a_whole_batch(
         await writer.close()
     with pytest.raises(StoreUnavailable):
         await writer.write(items[0])
+
+
+def test_an_event_id_is_a_random_version_4_uuid_in_canonical_text() -> None:
+    ids = [new_event_id() for _ in range(2000)]
+    assert len(set(ids)) == len(ids)
+    for text in ids:
+        parsed = uuid.UUID(text)
+        assert str(parsed) == text  # canonical: lower-case hex, dashes at 8-4-4-4-12
+        assert parsed.version == 4 and parsed.variant == uuid.RFC_4122
+    # every bit outside the version and variant fields varies across ids
+    fixed = ~0
+    for a, b in itertools.pairwise(ids):
+        fixed &= ~(uuid.UUID(a).int ^ uuid.UUID(b).int)
+    version_and_variant = (0xF << 76) | (0x3 << 62)
+    assert fixed & ((1 << 128) - 1) == version_and_variant
