@@ -24,20 +24,19 @@ from dataclasses import dataclass
 from urllib.parse import urlencode
 
 from keyleash.vault.v1 import vault_pb2
-from keyleash_core.money import Money
 from keyleash_core.reasons import DenyReason
 from keyleash_gateway import answers
 from keyleash_gateway.answers import Reply
 from keyleash_gateway.keyleash import (
     AuthorizeCall,
     CallRefused,
-    ChargeCall,
     ConnectionMissing,
     Keyleash,
     KeyleashUnavailable,
     Upstream,
 )
 from keyleash_gateway.secrets_cache import SecretsCache
+from keyleash_gateway.settling import CallCharges, Forward
 from keyleash_gateway.streaming import ReplySink, StreamEnd, relay
 from keyleash_gateway.tenant_prices import TenantPrices
 from keyleash_gateway.upstream import (
@@ -50,7 +49,6 @@ from keyleash_gateway.upstream import (
 from keyleash_gateway.vendors import VENDORS, Vendor
 from keyleash_gateway.vendors.base import (
     BadRequestBody,
-    Cost,
     Endpoint,
     Lookup,
     UnknownEndpoint,
@@ -94,7 +92,7 @@ class ProxyCall:
         self._keyleash = keyleash
         self._upstream = upstream
         self._public_url = public_url
-        self._settling: set[asyncio.Task[None]] = set()
+        self._charges = CallCharges(keyleash)
         self._prices = TenantPrices(keyleash)
         self._secrets = SecretsCache()
 
@@ -220,7 +218,7 @@ class ProxyCall:
             upstream = await self._read_secret(call.key, vendor.name)
         if isinstance(upstream, BaseException):
             self._secrets.forget(call.key, vendor.name)
-            await self._release(call, decision, vendor, endpoint, "connection unavailable")
+            await self._charges.release(call, decision, vendor, endpoint, "connection unavailable")
             if isinstance(upstream, ConnectionMissing):
                 return answers.denied(
                     DenyReason.VENDOR_DENIED, f"this key's tenant has no {vendor.name} connection"
@@ -261,7 +259,7 @@ class ProxyCall:
                     return None
                 answer = await opened.read_all()
         except NotSent as error:
-            await self._release(call, decision, vendor, endpoint, f"not sent: {error}")
+            await self._charges.release(call, decision, vendor, endpoint, f"not sent: {error}")
             return answers.not_sent(vendor.name)
         except OutcomeUnknown as error:
             log.warning(
@@ -270,7 +268,9 @@ class ProxyCall:
             )  # fmt: skip
             return answers.outcome_unknown(vendor.name)
         cost = vendor.cost(endpoint, answer.status, answer.body)
-        await self._settle(forward, answer.status, answer.latency_ms, cost, StreamEnd.COMPLETE)
+        await self._charges.settle(
+            forward, answer.status, answer.latency_ms, cost, StreamEnd.COMPLETE
+        )
         return Reply(answer.status, answer.body, answer.headers)
 
     async def _stream(self, forward: Forward, opened: Opened, sink: ReplySink) -> None:
@@ -283,27 +283,11 @@ class ProxyCall:
             end = await relay(opened, meter, sink)
         finally:
             cost = meter.cost(end is StreamEnd.COMPLETE)
-            task = asyncio.create_task(
-                self._settle_streamed(forward, opened.status, opened.latency_ms, cost, end)
-            )
-            self._settling.add(task)
-            task.add_done_callback(self._settling.discard)
-
-    async def _settle_streamed(
-        self, forward: Forward, status: int, latency_ms: int, cost: Cost | None, end: StreamEnd
-    ) -> None:
-        try:
-            await self._settle(forward, status, latency_ms, cost, end)
-        except Exception:
-            # Nobody awaits this task: say so here. The hold stays counted (fail safe).
-            log.exception(
-                "charge of a streamed %s call failed; its hold stays", forward.vendor.name
-            )
+            self._charges.settle_later(forward, opened.status, opened.latency_ms, cost, end)
 
     async def drain(self) -> None:
         """Waits for the charges of streams that have ended (at shutdown)."""
-        while self._settling:
-            await asyncio.gather(*self._settling, return_exceptions=True)
+        await self._charges.drain()
 
     def _with_status_callback(
         self,
@@ -330,90 +314,6 @@ class ProxyCall:
         )
         extra = urlencode({"StatusCallback": callback_url(self._public_url, charged)})
         return request.body + (b"&" if request.body else b"") + extra.encode()
-
-    async def _settle(
-        self, forward: Forward, status: int, latency_ms: int, cost: Cost | None, end: StreamEnd
-    ) -> None:
-        vendor, endpoint, call, decision = forward.parts
-        outcome = {"upstream_status": str(status), "latency_ms": str(latency_ms)}
-        # One line per forwarded call, with the key's id (never its secret) and both costs.
-        log.info(
-            "proxied key=%s run=%s %s %s %s status=%d latency_ms=%d estimate=%s cost=%s"
-            " vendor_id=%s outcome=%s",
-            decision.key_id, call.agent_run_id or "-", vendor.name, call.method, call.path,
-            status, latency_ms, endpoint.estimate or "-", cost.amount if cost else "unknown",
-            cost.vendor_request_id if cost else "-", end.value,
-        )  # fmt: skip
-        if cost is None:
-            log.warning(
-                "outcome unknown: key %s %s answered %d; hold %s kept",
-                decision.key_id, endpoint.name, status, decision.reservation_id,
-            )  # fmt: skip
-            return
-        if cost.amount.micros == 0 and not decision.reservation_id:
-            return  # nothing held, nothing spent: the decision's audit record is the trace
-        if cost.usage is not None and not cost.usage.reported:
-            log.warning(
-                "key %s %s: usage not (fully) reported (%s); charged the estimate for the rest",
-                decision.key_id, endpoint.name, end.value,
-            )  # fmt: skip
-        await self._keyleash.charge(
-            ChargeCall(
-                request_id=call.request_id + "-charge",
-                key_id=decision.key_id,
-                reservation_id=decision.reservation_id,
-                amount=cost.amount,
-                vendor=vendor.name,
-                endpoint=f"{call.method} {call.path}",
-                agent_run_id=call.agent_run_id,
-                vendor_request_id=cost.vendor_request_id,
-                cost_source=cost.source,
-                reason="gateway",
-                attributes=outcome | {"outcome": end.value},
-                usage=cost.usage,
-            )
-        )
-
-    async def _release(
-        self,
-        call: AuthorizeCall,
-        decision: vault_pb2.AuthorizeResponse,
-        vendor: Vendor,
-        endpoint: Endpoint,
-        why: str,
-    ) -> None:
-        if not decision.reservation_id:
-            return
-        currency = endpoint.estimate.currency if endpoint.estimate else "USD"
-        await self._keyleash.charge(
-            ChargeCall(
-                request_id=call.request_id + "-release",
-                key_id=decision.key_id,
-                reservation_id=decision.reservation_id,
-                amount=Money(currency, 0),
-                vendor=vendor.name,
-                endpoint=f"{call.method} {call.path}",
-                agent_run_id=call.agent_run_id,
-                vendor_request_id="",
-                cost_source="released",
-                reason=why,
-                attributes={"outcome": "not_sent"},
-            )
-        )
-
-
-@dataclass(frozen=True)
-class Forward:
-    """One allowed call on its way: what it is, and the decision that allowed it."""
-
-    vendor: Vendor
-    endpoint: Endpoint
-    call: AuthorizeCall
-    decision: vault_pb2.AuthorizeResponse
-
-    @property
-    def parts(self) -> tuple[Vendor, Endpoint, AuthorizeCall, vault_pb2.AuthorizeResponse]:
-        return self.vendor, self.endpoint, self.call, self.decision
 
 
 async def _outcome(awaitable: Awaitable[object]) -> object:
