@@ -13,17 +13,19 @@ in the tenant's daily counter and throttles the tenant when the counter crosses 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from typing import Any
 
 import orjson
 
+from keyleash_core.caches import LruCache
 from keyleash_core.keyrecord import KeyRecord
 from keyleash_core.redis import keyspace
 from keyleash_core.redis.script_call import ScriptCall
 from keyleash_core.windows import (
     BUCKET_MS,
     ROLLING_24H_MS,
+    SLOT_MS,
     SpendCheck,
     SpendCheckCache,
     day_period,
@@ -63,50 +65,31 @@ def settle_call(
     now_ms: int,
     *,
     duplicate: bool = False,
-    checks: SpendCheckCache | None = None,
+    parts: SettleParts | None = None,
 ) -> ScriptCall:
     """KEYS and ARGV of settle.lua for `event` by chain[0] (ancestors follow).
 
     `duplicate`: the event was recorded before (a retry); the event's settled marker makes the
-    script a no-op unless the first attempt never got to settle it.
+    script a no-op unless the first attempt never got to settle it. `parts`: where the chain's
+    part comes from when it was built already this second.
     """
     me = chain[0]
     tenant = me.tenant_id
+    # The event's amount in each currency it counts in: its own and each conversion. A spend
+    # window adds the amount in its cap's currency: plan.amts[entry.cur].
+    amounts = {cur: c.amount.micros for cur, c in event.converted.items()}
+    amounts[event.amount.currency] = event.amount.micros
+    occur_ms = event.occur_time_ms
+    if parts is not None:
+        part_keys, links = parts.part(chain, event.agent_run_id, occur_ms, now_ms, amounts)
+    else:
+        part_keys, links = chain_part(chain, event.agent_run_id, occur_ms, now_ms, amounts)
     keys = [
         keyspace.tenant(tenant),
         keyspace.reservation(tenant, event.reservation_id or "-"),
         keyspace.settled_event(tenant, event.event_id),
-        *(keyspace.key(tenant, r.key_id) for r in chain),
+        *part_keys,
     ]
-    index_of: dict[str, int] = {}
-
-    def index(name: str) -> int:
-        if name not in index_of:
-            keys.append(name)
-            index_of[name] = len(keys)  # Lua indexes from 1
-        return index_of[name]
-
-    # The event's amount in each currency it counts in: its own and each conversion.
-    amounts = {cur: c.amount.micros for cur, c in event.converted.items()}
-    amounts[event.amount.currency] = event.amount.micros
-    links = []
-    occur_ms = event.occur_time_ms
-    for record in chain:
-        adds = []
-        if checks is not None:
-            of_record = checks.of(record, event.agent_run_id, occur_ms)
-        else:
-            of_record = spend_checks([record], event.agent_run_id, occur_ms)
-        for check in of_record:
-            if check.currency not in amounts:
-                continue  # no rate for the pair: Charge refused it unless the amount is 0
-            for name in check.keys:
-                index(name)
-            entry = _add_entry(check, index_of, now_ms)
-            if entry is not None:
-                entry["m"] = amounts[check.currency]
-                adds.append(entry)
-        links.append({"pv": record.policy_version, "adds": adds})
     event_day, _start, _end = day_period(occur_ms)
     today, _start, today_end = day_period(now_ms)
     plan = {
@@ -125,3 +108,80 @@ def settle_call(
         "marker_ttl": SETTLED_MARKER_TTL_MS,
     }
     return ScriptCall(keys, [orjson.dumps(plan)])
+
+
+# The per-event keys settle.lua takes before the chain's part.
+_EVENT_KEYS = 3
+
+
+def chain_part(
+    chain: Sequence[KeyRecord],
+    agent_run_id: str,
+    occur_ms: int,
+    now_ms: int,
+    currencies: Collection[str],
+    checks: SpendCheckCache | None = None,
+) -> tuple[tuple[str, ...], orjson.Fragment]:
+    """What a settle plan holds of the chain: the Redis keys after the event's own (the key
+    hashes, then each spend window's), and the links (JSON, encoded once) with the windows to
+    add to in `currencies`. Placed at the start of the second of `occur_ms` and of `now_ms`:
+    window boundaries fall on whole seconds, and a counter's TTL, a day past its period, comes
+    out up to a second longer than from the exact time."""
+    now_ms = now_ms // SLOT_MS * SLOT_MS
+    tenant = chain[0].tenant_id
+    keys = [keyspace.key(tenant, r.key_id) for r in chain]
+    index_of: dict[str, int] = {}
+    links = []
+    for record in chain:
+        adds = []
+        if checks is not None:
+            of_record = checks.of(record, agent_run_id, occur_ms)
+        else:
+            of_record = spend_checks([record], agent_run_id, occur_ms // SLOT_MS * SLOT_MS)
+        for check in of_record:
+            if check.currency not in currencies:
+                continue  # no rate for the pair: Charge refused it unless the amount is 0
+            for name in check.keys:
+                if name not in index_of:
+                    keys.append(name)
+                    index_of[name] = _EVENT_KEYS + len(keys)  # Lua indexes from 1
+            entry = _add_entry(check, index_of, now_ms)
+            if entry is not None:
+                entry["cur"] = check.currency
+                adds.append(entry)
+        links.append({"pv": record.policy_version, "adds": adds})
+    return tuple(keys), orjson.Fragment(orjson.dumps(links))
+
+
+class SettleParts:
+    """`chain_part` by (chain, policy versions, run, second of the event, second of now,
+    currencies): under load, the events of a key in the same second share one, as Authorize's
+    plans share ChainPlans. At most `max_entries` (least recently used dropped)."""
+
+    def __init__(self, max_entries: int = 4096) -> None:
+        self._checks = SpendCheckCache(max_entries)
+        self._parts: LruCache[tuple[Any, ...], tuple[tuple[str, ...], orjson.Fragment]] = LruCache(
+            max_entries
+        )
+
+    def part(
+        self,
+        chain: Sequence[KeyRecord],
+        agent_run_id: str,
+        occur_ms: int,
+        now_ms: int,
+        currencies: Collection[str],
+    ) -> tuple[tuple[str, ...], orjson.Fragment]:
+        identity = (
+            occur_ms // SLOT_MS,
+            now_ms // SLOT_MS,
+            agent_run_id,
+            chain[0].tenant_id,
+            tuple((r.key_id, r.policy_version) for r in chain),
+            frozenset(currencies),
+        )
+        found = self._parts.get(identity)
+        if found is None:
+            found = chain_part(chain, agent_run_id, occur_ms, now_ms, currencies, self._checks)
+            self._parts.put(identity, found)
+        return found

@@ -22,7 +22,6 @@ from keyleash_core.fx import cap_currencies, conversions
 from keyleash_core.fx.store import FxRates
 from keyleash_core.money import Money
 from keyleash_core.reasons import ErrorReason
-from keyleash_core.windows import SpendCheckCache
 from metering_service.domain.events import (
     NO_ATTRIBUTES,
     BillingEvent,
@@ -32,7 +31,7 @@ from metering_service.domain.events import (
     new_event_id,
 )
 from metering_service.domain.pricing import usage_cost_micros
-from metering_service.domain.settle import settle_call
+from metering_service.domain.settle import SettleParts, settle_call
 from metering_service.pricing import CURRENCY
 from metering_service.store.billing import PendingWrite
 from metering_service.store.hot import Settled, Settlements
@@ -109,7 +108,7 @@ class SpendRecorder:
         self._prices = prices
         self._fx = fx
         self.clock = clock
-        self._spend_checks = SpendCheckCache()
+        self._settle_parts = SettleParts()
 
     def _event(
         self,
@@ -210,7 +209,7 @@ class SpendRecorder:
         settled marker makes that a no-op if the first settle applied it."""
         now = self.clock.now_ms()
         calls = [
-            settle_call(c.records, r.event, now, duplicate=r.duplicate, checks=self._spend_checks)
+            settle_call(c.records, r.event, now, duplicate=r.duplicate, parts=self._settle_parts)
             for c, r in zip(chains, results, strict=True)
         ]
         try:
@@ -273,7 +272,7 @@ class SpendRecorder:
         now = self.clock.now_ms()
         for _attempt in range(MAX_SETTLE_ATTEMPTS):
             call = settle_call(
-                chain.records, event, now, duplicate=duplicate, checks=self._spend_checks
+                chain.records, event, now, duplicate=duplicate, parts=self._settle_parts
             )
             settled = await self.settlements.settle(call)
             if settled.status == "ok":

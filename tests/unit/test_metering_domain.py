@@ -12,11 +12,11 @@ import asyncpg
 import pytest
 
 from keyleash_core.errors import FailedPrecondition, InvalidArgument, StoreUnavailable
+from keyleash_core.fx import Conversion
 from keyleash_core.keyrecord import KeyRecord, KeyState
 from keyleash_core.money import Money
 from keyleash_core.policy import Policy, SpendCap, SpendWindow
 from keyleash_core.times import datetime_from_us, us_from_datetime
-from keyleash_core.windows import SpendCheckCache
 from metering_service.domain.events import (
     BillingEvent,
     Kind,
@@ -26,7 +26,7 @@ from metering_service.domain.events import (
     payload_digest,
 )
 from metering_service.domain.pricing import ceil_div, price_for, usage_cost_micros
-from metering_service.domain.settle import settle_call
+from metering_service.domain.settle import SettleParts, settle_call
 from metering_service.pricing import ModelPrice, load_price_table
 from metering_service.store import writer as writer_module
 from metering_service.store.billing import PendingWrite
@@ -120,11 +120,23 @@ def test_settle_plan_adds_only_in_the_charge_currency_and_live_windows() -> None
     # Older than the rolling window and yesterday's period long over: nothing left to add to.
     old = json.loads(settle_call(chain, _event(1, now - 3 * 86_400_000), now).args[0])
     assert [len(link["adds"]) for link in old["chain"]] == [0, 0]
-    # The spend checks cached per second change no plan, whenever in the second it occurred.
-    cache = SpendCheckCache()
+    # The chain's part cached per second changes no plan, whenever in the second the event
+    # occurred and whenever in the second it is settled.
+    parts = SettleParts()
     for occur in (now - 1000, now - 999, now - 1, now - 3 * 86_400_000 + 17):
-        event = _event(400_000, occur)
-        assert settle_call(chain, event, now, checks=cache) == settle_call(chain, event, now)
+        for settled_at in (now, now + 1, now + 999):
+            event = _event(400_000, occur)
+            cached = settle_call(chain, event, settled_at, parts=parts)
+            assert cached == settle_call(chain, event, settled_at)
+    assert len(parts._parts) == 2  # one per second of occurrence (all settled in one second)
+    # Each window adds the event's amount in its own currency, which the plan carries once.
+    eur = _event(400_000, now - 1000)._replace(
+        converted={"EUR": Conversion(Money("EUR", 350_000), "0.875", "v1")}
+    )
+    plan = json.loads(settle_call(chain, eur, now, parts=parts).args[0])
+    adds = [a for link in plan["chain"] for a in link["adds"]]
+    assert [a["cur"] for a in adds] == ["USD", "USD", "EUR"]
+    assert plan["amts"] == {"USD": 400_000, "EUR": 350_000}
 
 
 async def test_writer_batches_waiting_writes_and_fails_a_whole_batch(

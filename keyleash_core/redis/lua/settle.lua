@@ -5,7 +5,8 @@
 -- KEYS[2]            reservation hash of the hold Authorize placed (may not exist)
 -- KEYS[3]            this event's settled marker: once it exists, the event is never applied again
 -- KEYS[4 .. 3+n]     key hashes of the chain, the spending key first ("loaded", policy_version)
--- KEYS[4+n ..]       spend counters, as indexed by plan.chain[i].adds[j].k
+-- KEYS[4+n ..]       spend counters, as indexed by plan.chain[i].adds[j].k; each adds the
+--                    event's amount in its currency, plan.amts[plan.chain[i].adds[j].cur]
 -- ARGV[1]            the plan (JSON), built by metering (domain/settle.py)
 --
 -- Exactly once: an event settles only while its marker (KEYS[3]) is absent, and sets it. So a
@@ -121,15 +122,16 @@ if add and amount ~= 0 then
   for i = 1, n do
     if loaded[i] then
       for _, a in ipairs(plan.chain[i].adds) do
+        local m = plan.amts[a.cur]  -- the amount in this window's currency
         if a.kind == 'rolling' then
           local hash, index, bucket = KEYS[a.k[1]], KEYS[a.k[2]], n2s(a.b)
-          if redis.call('HINCRBY', hash, bucket, n2s(a.m)) == a.m then
+          if redis.call('HINCRBY', hash, bucket, n2s(m)) == m then
             redis.call('ZADD', index, bucket, bucket)  -- a new bucket (or one back at 0: no-op)
           end
-          redis.call('HINCRBY', hash, 'total', n2s(a.m))
+          redis.call('HINCRBY', hash, 'total', n2s(m))
           keep_alive(a.ttl, hash, index)
         else
-          redis.call('INCRBY', KEYS[a.k[1]], n2s(a.m))
+          redis.call('INCRBY', KEYS[a.k[1]], n2s(m))
           if a.ttl > 0 then keep_alive(a.ttl, KEYS[a.k[1]]) end
         end
       end
