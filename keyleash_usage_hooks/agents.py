@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
-from dataclasses import replace
 
 from keyleash.client import RetryPolicy, VaultClient
 from keyleash.client.errors import KeyleashError
@@ -92,7 +91,7 @@ class AgentKeys:
                     ) from None
 
         keys = dict(await asyncio.gather(*(one(a) for a in first_event)))
-        return [replace(e, key_id=keys[e.agent_id]) if e.agent_id else e for e in events]
+        return [e._replace(key_id=keys[e.agent_id]) if e.agent_id else e for e in events]
 
     async def _key_of(self, tenant_id: str, agent_id: str) -> str:
         keys: list[vault_pb2.Key] = []

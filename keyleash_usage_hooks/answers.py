@@ -49,18 +49,18 @@ def error(status: int, code: UsageHookError, message: str) -> Reply:
 
 def recorded(event_ids: list[str], response: metering_pb2.BatchRecordUsageResponse) -> Reply:
     """200: every event committed; per event its billing event id, price and duplicate flag."""
-    events = [
-        {
-            "id": event_id,
-            "billing_event_id": one.event.event_id,
-            "amount": {
-                "currency_code": one.event.amount.currency_code,
-                "micros": one.event.amount.micros,
-            },
-            "duplicate": one.duplicate,
-        }
-        for event_id, one in zip(event_ids, response.responses, strict=True)
-    ]
+    events = []
+    for event_id, one in zip(event_ids, response.responses, strict=True):
+        event = one.event  # each read of a nested message builds a view of it: once each
+        amount = event.amount
+        events.append(
+            {
+                "id": event_id,
+                "billing_event_id": event.event_id,
+                "amount": {"currency_code": amount.currency_code, "micros": amount.micros},
+                "duplicate": one.duplicate,
+            }
+        )
     body = {
         "accepted": response.accepted,
         "duplicates": response.duplicates,

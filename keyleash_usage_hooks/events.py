@@ -14,9 +14,9 @@ present, must be the tenant of the URL.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import re
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 import orjson
 
@@ -29,13 +29,16 @@ KNOWN_FIELDS = frozenset(
 )
 
 
+_CONTROL = re.compile(r"[\x00-\x1f]")  # what "printable" excludes here
+
+
 class EventsInvalid(Exception):
     """The body is not a valid event or batch; the message names the field."""
 
 
-@dataclass(frozen=True)
-class UsageEvent:
-    """One event; `key_id` is empty while it names an agent (until agents.py resolves it)."""
+class UsageEvent(NamedTuple):
+    """One event; `key_id` is empty while it names an agent (until agents.py resolves it). A
+    named tuple: a delivery builds up to 1,000, and a frozen dataclass costs three times as much."""
 
     event_id: str
     key_id: str
@@ -70,8 +73,8 @@ def parse_events(text: str, tenant_id: str) -> list[UsageEvent]:
 def _event(item: Any, path: str, tenant_id: str) -> UsageEvent:
     if not isinstance(item, dict):
         raise EventsInvalid(f"{path}: must be an object")
-    unknown = sorted(set(item) - KNOWN_FIELDS)
-    if unknown:
+    if not KNOWN_FIELDS.issuperset(item):
+        unknown = sorted(set(item) - KNOWN_FIELDS)
         raise EventsInvalid(f"{path}.{unknown[0]}: unknown field")
     tenant = item.get("tenant", tenant_id)
     if tenant != tenant_id:
@@ -99,7 +102,7 @@ def _text(item: dict[str, Any], name: str, path: str, *, limit: int, required: b
         raise EventsInvalid(f"{path}.{name}: must be a string")
     if required and not value:
         raise EventsInvalid(f"{path}.{name}: required")
-    if len(value) > limit or any(ord(c) < 32 for c in value):
+    if len(value) > limit or _CONTROL.search(value):
         raise EventsInvalid(f"{path}.{name}: at most {limit} printable characters")
     return value
 

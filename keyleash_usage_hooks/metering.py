@@ -11,7 +11,6 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import grpc
-from google.protobuf import timestamp_pb2
 
 from keyleash.client import MeteringClient, NotFound, RetryPolicy
 from keyleash.client.errors import KeyleashError
@@ -61,8 +60,9 @@ def usage_request(tenant_id: str, event: UsageEvent) -> metering_pb2.RecordUsage
         cached_input_tokens=event.cached_input_tokens,
     )
     if event.occur_time_us is not None:
-        seconds, micros = divmod(event.occur_time_us, 1_000_000)
-        request.occur_time.CopyFrom(timestamp_pb2.Timestamp(seconds=seconds, nanos=micros * 1000))
+        occur_time = request.occur_time
+        occur_time.seconds, micros = divmod(event.occur_time_us, 1_000_000)
+        occur_time.nanos = micros * 1000
     return request
 
 
