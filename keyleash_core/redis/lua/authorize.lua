@@ -129,10 +129,15 @@ if throttled_until > now then
 end
 
 -- State of the key and every ancestor: revoked beats frozen beats expired.
+-- "grants": the key has had an approval grant (grant.lua and load_key.lua set it with the
+-- grant), so its spend checks read their grant hashes; a key that never had one reads none.
 local frozen, expired = false, false
+local has_grants = {}
 for i = 1, n do
-  local fields = redis.call('HMGET', KEYS[4 + i], 'state', 'expire_ms', 'policy_version', 'loaded')
+  local fields = redis.call('HMGET', KEYS[4 + i], 'state', 'expire_ms', 'policy_version', 'loaded',
+                            'grants')
   if not fields[4] then return cjson.encode({r = 'M', idx = n2s(i)}) end
+  has_grants[i] = fields[5] ~= false
   if tonumber(fields[3]) ~= plan.chain[i][LINK_PV] then return cjson.encode({r = 'S', idx = n2s(i)}) end
   if fields[1] == 'revoked' then return deny('KEY_REVOKED') end
   if fields[1] == 'frozen' then frozen = true end
@@ -207,7 +212,8 @@ for i, s in ipairs(plan.spends) do
   local keys, cur, reset = s[SPEND_KEYS], s[SPEND_CUR], s[SPEND_RESET]
   -- An approved grant raises this cap for this window only (KEYS[grant] names the window): the
   -- next window reads another key, so the grant reverts by itself at the reset.
-  local granted = redis.call('HGET', KEYS[s[SPEND_GRANT]], 'total')
+  local granted = nil
+  if has_grants[s[SPEND_LINK]] then granted = redis.call('HGET', KEYS[s[SPEND_GRANT]], 'total') end
   local limit = s[SPEND_LIMIT] + tonumber(granted or '0')
   local used
   if s[SPEND_KIND] == 'rolling' then
@@ -255,8 +261,12 @@ for i, s in ipairs(plan.spends) do
       keep_alive(ttl, hash, index)
       targets[#targets + 1] = {'rolling', hash, index, bucket}
     else
-      redis.call('INCRBY', hash, n2s(hold))
-      if ttl > 0 then keep_alive(ttl, hash) end
+      -- A period's counter lives to a day past the period from its creation (whoever creates
+      -- it sets that TTL), so only a new one needs it; a run's TTL slides with its use.
+      local total = redis.call('INCRBY', hash, n2s(hold))
+      if ttl > 0 and (total == hold or s[SPEND_RESET] == 0 or s[SPEND_RUN] == 1) then
+        keep_alive(ttl, hash)
+      end
       targets[#targets + 1] = {'counter', hash}
     end
   end

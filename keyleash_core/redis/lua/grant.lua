@@ -16,6 +16,8 @@ if redis.call('HEXISTS', KEYS[1], 'loaded') == 0 then
   redis.call('HINCRBY', KEYS[1], 'gen', 1)
   return -1
 end
+-- Tells authorize.lua this key's spend checks must read their grant hashes.
+redis.call('HSET', KEYS[1], 'grants', '1')
 if redis.call('HSETNX', KEYS[2], ARGV[3], ARGV[1]) == 0 then return 0 end
 redis.call('HINCRBY', KEYS[2], 'total', ARGV[1])
 if tonumber(ARGV[2]) > 0 then redis.call('PEXPIRE', KEYS[2], ARGV[2]) end

