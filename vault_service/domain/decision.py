@@ -30,7 +30,7 @@ RESERVATION_TTL_MS = 33 * 24 * 3600 * 1000
 
 # Quota, Outcome (and the use case's Decision) are named tuples, not frozen dataclasses: a
 # batched decision builds one Outcome and one Quota per window, and a frozen dataclass costs
-# ~2.3 µs to build against ~0.6 µs for a named tuple (AuthorizeBatch profile, twelfth session).
+# ~2.3 µs to build against ~0.6 µs for a named tuple (AuthorizeBatch profile, eleventh session).
 class Quota(NamedTuple):
     """A window's standing, as the script reported it."""
 
