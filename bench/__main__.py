@@ -160,7 +160,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--keys", type=int, help="idle keys to load for authorize_many_keys")
     parser.add_argument("--rows", type=int, help="billing_events rows to add for charge_large")
     parser.add_argument(
-        "--profile", action="store_true", help="py-spy the vault in an extra authorize_allow run"
+        "--profile",
+        action="store_true",
+        help="py-spy the loaded service (Metering for its rows, else the vault) in an extra run",
     )
     parser.add_argument(
         "--profile-scenario", default="authorize_allow", help="the scenario --profile repeats"
@@ -362,9 +364,12 @@ def measure_memory(sut: system.System, busy: vault_pb2.Policy) -> dict[str, floa
 
 def make_profiler(args: argparse.Namespace, sut: system.System) -> Any:
     spy = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
-    pid = sut.services["vault"].proc.pid
+    # The process the scenario loads: Metering for the metering rows, else the vault.
+    metering_rows = ("grpc_floor_metering", "charge", "charge_large", "stream_usage")
+    service = "metering" if args.profile_scenario in metering_rows else "vault"
+    pid = sut.services[service].proc.pid
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-    raw = RESULTS / f"{stamp}-vault-authorize.txt"
+    raw = RESULTS / f"{stamp}-{service}-{args.profile_scenario}.txt"
     RESULTS.mkdir(parents=True, exist_ok=True)
 
     def run(duration: float) -> None:
