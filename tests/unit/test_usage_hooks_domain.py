@@ -97,11 +97,19 @@ def _event(**fields: object) -> str:
         (_event(time="2026-12-02T05:00:00"), "UTC offset"),
         (_event(tenant="other"), "tenant of the URL"),
         (_event(extra=1), "extra: unknown field"),
+        (_event(model="gpt-4o\n"), "model: at most 256 printable"),
+        (_event(agent_run_id="run\x00"), "agent_run_id: at most 256 printable"),
+        (_event(id="e\x1f"), "id: at most 100 printable"),
     ],
 )
 def test_bad_events_name_the_field(text: str, message: str) -> None:
     with pytest.raises(EventsInvalid, match=message):
         parse_events(text, "acme")
+
+
+def test_text_fields_allow_any_character_from_the_space_up() -> None:
+    (event,) = parse_events(_event(model="gpt-4o ~\x7f\u00e9\u4e2d", agent_run_id=" "), "acme")
+    assert event.model == "gpt-4o ~\x7f\u00e9\u4e2d" and event.agent_run_id == " "
 
 
 def test_an_event_becomes_a_tenant_scoped_usage_request() -> None:

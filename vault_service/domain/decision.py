@@ -259,6 +259,9 @@ def call_digest(call: CallRequest) -> str:
     return hashlib.sha256(orjson.dumps(payload)).hexdigest()
 
 
+_OUTCOME_KINDS = {kind.value: kind for kind in OutcomeKind}  # a lookup, not an Enum call
+
+
 def parse_outcome(raw: bytes | str) -> Outcome:
     data = orjson.loads(raw)
     kind = _OUTCOME_KINDS.get(data["r"])
@@ -268,24 +271,22 @@ def parse_outcome(raw: bytes | str) -> Outcome:
         quotas = data.get("quotas")
         reason = data.get("reason")
         return Outcome(
-            kind,
-            DenyReason(reason) if reason else None,
-            data.get("did", ""),
-            data.get("res_id", ""),
-            [Quota(q[0], q[1], q[2], int(q[3]), int(q[4]), int(q[5]), int(q[6])) for q in quotas]
-            if isinstance(quotas, list)
+            kind=kind,
+            reason=DenyReason(reason) if reason else None,
+            decision_id=data.get("did", ""),
+            reservation_id=data.get("res_id", ""),
+            quotas=[
+                Quota(q[0], q[1], q[2], int(q[3]), int(q[4]), int(q[5]), int(q[6])) for q in quotas
+            ]
+            if isinstance(quotas, list)  # cjson encodes an empty table as {}
             else [],
-            int(data.get("retry_ms", "0")),
-            -1,
-            int(data.get("t", "0")),
-            data.get("cv", ""),
+            retry_after_ms=int(data.get("retry_ms", "0")),
+            decided_at_ms=int(data.get("t", "0")),
+            connections_version=data.get("cv", ""),
         )
     if kind is OutcomeKind.MISSING or kind is OutcomeKind.STALE:
         return Outcome(kind, chain_index=int(data["idx"]))
     return Outcome(kind)
-
-
-_OUTCOME_KINDS = {kind.value: kind for kind in OutcomeKind}
 
 
 # An audit stream entry has two fields, each a JSON array in a fixed order: "q", the request's

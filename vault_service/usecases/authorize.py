@@ -102,7 +102,7 @@ class Authorizer:
         if chain is None:
             return Decision(False, DenyReason.KEY_UNKNOWN, "the key is malformed or unknown")
         for _attempt in range(MAX_DECISION_ATTEMPTS):
-            converted = await self._converted(chain, call)
+            converted = await self._converted(call, _other_cap_currencies(chain, call))
             denial = check_call(chain, call, converted)
             if denial is not None:
                 fresh = await self._chains.fresher(secret, chain)
@@ -147,9 +147,8 @@ class Authorizer:
         plans = []
         for index, (secret, call) in enumerate(items):
             chain = await self._chains.for_secret(secret)
-            converted: dict[str, int] = {}
-            if chain is not None and _other_cap_currencies(chain, call):  # no await if none
-                converted = await self._converted(chain, call)
+            wanted = _other_cap_currencies(chain, call) if chain is not None else frozenset()
+            converted = await self._converted(call, wanted) if wanted else {}  # rarely awaited
             if chain is None or check_call(chain, call, converted) is not None:
                 decisions[index] = await self.authorize(secret, call)
                 continue
@@ -171,15 +170,12 @@ class Authorizer:
                 decisions[index] = await self.authorize(*items[index])
         return [d for d in decisions if d is not None]
 
-    async def _converted(self, chain: list[KeyRecord], call: CallRequest) -> dict[str, int]:
-        """The estimated cost in every other currency a cap of the chain is in, at the rate in
+    async def _converted(self, call: CallRequest, wanted: frozenset[str]) -> dict[str, int]:
+        """The estimated cost in each `wanted` currency (_other_cap_currencies), at the rate in
         force (rounded up); a pair without a rate is left out, and check_call denies it."""
-        wanted = _other_cap_currencies(chain, call)
-        if not wanted:
-            return {}  # the common case reads no FX table
         cost = call.estimated_cost
-        if cost is None:  # never: _other_cap_currencies is empty without a cost
-            return {}
+        if not wanted or cost is None:
+            return {}  # the common case reads no FX table
         found = conversions(await self._fx.table(), cost, wanted)
         return {currency: c.amount.micros for currency, c in found.items()}
 
