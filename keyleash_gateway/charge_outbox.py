@@ -22,11 +22,11 @@ from __future__ import annotations
 import asyncio
 import base64
 import fcntl
-import json
 import logging
 import os
 from pathlib import Path
 
+import orjson
 from google.protobuf.message import DecodeError
 
 from keyleash.metering.v1 import metering_pb2
@@ -94,7 +94,7 @@ class ChargeOutbox:
     def done(self, request_id: str) -> None:
         """Not fsynced: lost, it only makes the next start send a recorded charge again, which
         Metering recognises by its request_id."""
-        line = json.dumps({"done": request_id}).encode() + b"\n"
+        line = orjson.dumps({"done": request_id}) + b"\n"
         os.write(self._require(), line)
         self._size += len(line)
         self._waiting.pop(request_id, None)
@@ -166,14 +166,14 @@ def _retrieve(future: asyncio.Future[None]) -> None:
 
 def _add_line(request: metering_pb2.ChargeRequest) -> bytes:
     encoded = base64.b64encode(request.SerializeToString()).decode("ascii")
-    return json.dumps({"add": encoded}).encode() + b"\n"
+    return orjson.dumps({"add": encoded}) + b"\n"
 
 
 def _waiting(content: bytes) -> list[metering_pb2.ChargeRequest]:
     added: dict[str, metering_pb2.ChargeRequest] = {}
     for line in content.splitlines():
         try:
-            entry = json.loads(line)
+            entry = orjson.loads(line)
             if "add" in entry:
                 request = metering_pb2.ChargeRequest.FromString(base64.b64decode(entry["add"]))
                 added.setdefault(request.request_id, request)

@@ -18,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
-import uuid
+import os
 from collections.abc import Awaitable, Mapping, Sequence
 from dataclasses import dataclass
 from urllib.parse import urlencode
@@ -78,7 +78,7 @@ def request_ids(key: str, vendor: str, idempotency_key: str) -> str:
     """The base of this call's Authorize/Charge request_ids: derived from the agent's
     Idempotency-Key (so its retries are decided and charged once), else fresh."""
     if not idempotency_key:
-        return "gw-" + uuid.uuid4().hex
+        return "gw-" + os.urandom(16).hex()
     digest = hashlib.sha256(
         "\x1f".join(("keyleash-gateway-v1", key, vendor, idempotency_key)).encode()
     )
