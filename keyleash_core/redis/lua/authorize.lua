@@ -254,11 +254,14 @@ for i, s in ipairs(plan.spends) do
     target_holds[#target_holds + 1] = {s[SPEND_CUR], n2s(hold)}
     if s[SPEND_KIND] == 'rolling' then
       local index, bucket = KEYS[s[SPEND_KEYS][2]], n2s(s[SPEND_BUCKET])
+      redis.call('HINCRBY', hash, 'total', n2s(hold))
       if redis.call('HINCRBY', hash, bucket, n2s(hold)) == hold then
         redis.call('ZADD', index, bucket, bucket)  -- a new bucket (or one back at 0: no-op)
+        -- Renewed once per bucket (a minute): left with at least ttl then, the pair still has
+        -- ttl minus a minute (over the window: ttl is the window and two buckets) at this
+        -- bucket's last use.
+        keep_alive(ttl, hash, index)
       end
-      redis.call('HINCRBY', hash, 'total', n2s(hold))
-      keep_alive(ttl, hash, index)
       targets[#targets + 1] = {'rolling', hash, index, bucket}
     else
       -- A period's counter lives to a day past the period from its creation (whoever creates
