@@ -14,11 +14,7 @@ from keyleash_core.settings import StoreSettings
 from keyleash_core.streams import batches
 from keyleash_core.telemetry import (
     CHARGE_SECONDS,
-    CHARGED_MICROS,
-    CHARGES,
-    RESERVATIONS_OPEN,
     agent_run_id_of,
-    annotate,
 )
 from keyleash_core.validation import tenant_id as valid_tenant_id
 from keyleash_core.validation import text
@@ -27,6 +23,7 @@ from metering_service import convert
 from metering_service.alert_rpcs import AlertRpcs
 from metering_service.alerts.subscriptions import AlertSubscriptions
 from metering_service.fx_rpcs import FxRpcs
+from metering_service.observe import count_recorded
 from metering_service.pricing import ModelPrice
 from metering_service.store.billing import EventFilter
 from metering_service.usage_hook_rpcs import UsageHookRpcs
@@ -103,9 +100,11 @@ class MeteringServicer(AlertRpcs, UsageHookRpcs, FxRpcs, metering_pb2_grpc.Meter
             raise InvalidArgument("requests", "request_ids must be unique within the batch")
         recorded = await self._recorder.record_many(credential, specs)
         CHARGE_SECONDS.record(time.perf_counter() - started, {"rpc": "BatchCharge"})
-        return metering_pb2.BatchChargeResponse(
-            responses=[self._recorded(metering_pb2.ChargeResponse(), r) for r in recorded]
-        )
+        count_recorded(recorded)
+        out = metering_pb2.BatchChargeResponse()
+        for one in recorded:  # filled in place: a list of responses would be copied again
+            self._recorded(out.responses.add(), one, counted=True)
+        return out
 
     async def RecordUsage(
         self, request: metering_pb2.RecordUsageRequest, context: Context
@@ -124,18 +123,13 @@ class MeteringServicer(AlertRpcs, UsageHookRpcs, FxRpcs, metering_pb2_grpc.Meter
         *,
         with_tenant: bool = True,
         basic: bool = False,
+        counted: bool = False,
     ) -> Response:
         """Fills a ChargeResponse or RecordUsageResponse (same fields); `with_tenant=False`
         leaves the tenant out (BatchRecordUsage sends it once for the whole batch); `basic`:
-        the event in BILLING_EVENT_VIEW_BASIC."""
-        event = recorded.event
-        annotate(tenant_id=event.tenant_id, key_id=event.key_id, agent_run_id=event.agent_run_id)
-        if not recorded.duplicate:
-            labels = {"tenant": event.tenant_id, "currency": event.amount.currency}
-            CHARGES.add(1, labels)
-            CHARGED_MICROS.add(event.amount.micros, labels)
-            if event.reservation_id:
-                RESERVATIONS_OPEN.add(-1)
+        the event in BILLING_EVENT_VIEW_BASIC; `counted`: the caller counts it (_count)."""
+        if not counted:
+            count_recorded([recorded])
         to_proto = convert.basic_event_to_proto if basic else convert.event_to_proto
         response.event.CopyFrom(to_proto(recorded.event))
         response.duplicate = recorded.duplicate
@@ -164,6 +158,7 @@ class MeteringServicer(AlertRpcs, UsageHookRpcs, FxRpcs, metering_pb2_grpc.Meter
         now = self._now()
         specs = [convert.usage_spec(r, now, run_id) for r in batch]
         recorded = await self._recorder.record_many(credential, specs)
+        count_recorded(recorded)  # counted like the other RPCs' events (it never was)
         duplicates = sum(r.duplicate for r in recorded)
         return metering_pb2.UsageAck(
             request_ids=[s.request_id for s in specs],

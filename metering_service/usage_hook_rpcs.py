@@ -19,6 +19,7 @@ from keyleash_core.telemetry import CHARGE_SECONDS
 from keyleash_core.validation import tenant_id as valid_tenant_id
 from metering_service import convert
 from metering_service.alerts.secrets import validate_secret
+from metering_service.observe import count_recorded
 from metering_service.store.usage_webhook_secrets import SecretRow
 from metering_service.usecases.record_spend import Recorded, SpendRecorder
 from metering_service.usecases.usage_webhook_secrets import UsageWebhookSecrets, secret_name
@@ -120,6 +121,7 @@ class UsageHookRpcs:
         *,
         with_tenant: bool,
         basic: bool,
+        counted: bool,
     ) -> metering_pb2.RecordUsageResponse:
         raise NotImplementedError
 
@@ -127,8 +129,9 @@ class UsageHookRpcs:
         self, recorded: list[Recorded], *, basic: bool
     ) -> metering_pb2.BatchRecordUsageResponse:
         out = metering_pb2.BatchRecordUsageResponse()
+        count_recorded(recorded)
         for one in recorded:  # filled in place: append() would copy each response again
-            self._recorded(out.responses.add(), one, with_tenant=False, basic=basic)
+            self._recorded(out.responses.add(), one, with_tenant=False, basic=basic, counted=True)
         duplicates = sum(r.duplicate for r in recorded)
         out.accepted, out.duplicates = len(recorded) - duplicates, duplicates
         last = recorded[-1].tenant
