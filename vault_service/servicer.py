@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator
+from collections import Counter
+from collections.abc import AsyncIterator, Sequence
 from typing import Any, TypeAlias
 
 from google.protobuf import field_mask_pb2
@@ -142,7 +143,7 @@ class VaultServicer(
         if not call.agent_run_id:
             call = call._replace(agent_run_id=agent_run_id_of(context))
         decision = await self._authorizer.authorize(secret, call)
-        _observe(decision, call.agent_run_id, time.perf_counter() - started)
+        _observe([decision], call.agent_run_id, time.perf_counter() - started)
         return convert.decision_to_proto(decision)
 
     async def AuthorizeStream(
@@ -175,8 +176,8 @@ class VaultServicer(
             started = time.perf_counter()
             decisions = await self._authorizer.authorize_batch(chunk)
             each = (time.perf_counter() - started) / len(chunk)  # a decision's share of it
-            for (_, call), decision in zip(chunk, decisions, strict=True):
-                _observe(decision, call.agent_run_id, each)
+            _observe(decisions, chunk[-1][1].agent_run_id, each)
+            for _item, decision in zip(chunk, decisions, strict=True):
                 convert.decision_to_proto(decision, response.responses.add())
         return response
 
@@ -358,20 +359,27 @@ class VaultServicer(
         )
 
 
-def _observe(decision: Decision, agent_run_id: str, seconds: float) -> None:
-    """Span attributes and metrics of one decision (never a log line per ALLOW)."""
-    verdict = "allow" if decision.allowed else "deny"
+def _observe(decisions: Sequence[Decision], agent_run_id: str, seconds: float) -> None:
+    """Span attributes and metrics of one decision or a chunk of a batch (never a log line per
+    ALLOW): the span gets the last decision's attributes, each counter one add per label set,
+    the latency histogram one observation per verdict (for a batch, a decision's share of the
+    chunk's time). With the Prometheus exporter on an add or a record costs 10-20 µs: per
+    decision of a batch that was ~48 µs, a third of a batched decision's cost."""
+    last = decisions[-1]
     annotate(
-        tenant_id=decision.tenant_id,
-        key_id=decision.key_id,
-        agent_run_id=agent_run_id,
-        decision=verdict,
-        deny_reason=decision.reason or "",
-    )
-    DECISIONS.add(1, {"decision": verdict, "reason": decision.reason or "none"})
-    AUTHORIZE_SECONDS.record(seconds, {"decision": verdict})
-    if decision.reservation_id:
-        RESERVATIONS_OPEN.add(1)
+        tenant_id=last.tenant_id, key_id=last.key_id, agent_run_id=agent_run_id,
+        decision="allow" if last.allowed else "deny", deny_reason=last.reason or "",
+    )  # fmt: skip
+    verdicts = Counter((d.allowed, d.reason) for d in decisions)
+    for (allowed, reason), count in verdicts.items():
+        DECISIONS.add(
+            count, {"decision": "allow" if allowed else "deny", "reason": reason or "none"}
+        )
+    for allowed in {allowed for allowed, _reason in verdicts}:
+        AUTHORIZE_SECONDS.record(seconds, {"decision": "allow" if allowed else "deny"})
+    holds = sum(1 for d in decisions if d.reservation_id)
+    if holds:
+        RESERVATIONS_OPEN.add(holds)
 
 
 def _name(value: str, path: str = "name") -> str:
