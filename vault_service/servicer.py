@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from collections import Counter
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import Any, TypeAlias
 
 from google.protobuf import field_mask_pb2
@@ -14,6 +14,7 @@ from keyleash_core import page_tokens
 from keyleash_core.auth import ADMIN, KEY, SERVICE, Credential, credential_of
 from keyleash_core.errors import InvalidArgument, PermissionDenied
 from keyleash_core.keyrecord import KeyRecord
+from keyleash_core.reasons import DenyReason
 from keyleash_core.settings import StoreSettings
 from keyleash_core.streams import batches
 from keyleash_core.telemetry import (
@@ -370,7 +371,10 @@ def _observe(decisions: Sequence[Decision], agent_run_id: str, seconds: float) -
         tenant_id=last.tenant_id, key_id=last.key_id, agent_run_id=agent_run_id,
         decision="allow" if last.allowed else "deny", deny_reason=last.reason or "",
     )  # fmt: skip
-    verdicts = Counter((d.allowed, d.reason) for d in decisions)
+    if len(decisions) == 1:  # a unary call: no Counter to build
+        verdicts: Mapping[tuple[bool, DenyReason | None], int] = {(last.allowed, last.reason): 1}
+    else:
+        verdicts = Counter((d.allowed, d.reason) for d in decisions)
     for (allowed, reason), count in verdicts.items():
         DECISIONS.add(
             count, {"decision": "allow" if allowed else "deny", "reason": reason or "none"}
