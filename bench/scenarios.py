@@ -115,6 +115,10 @@ def prepare(args: argparse.Namespace, sut: system.System) -> tuple[dict[str, Sce
             note=note, callers=c,
         )  # fmt: skip
 
+    def health(name: str, title: str, addresses: list[str], callers: int = c) -> Scenario:
+        return Scenario(name, title, "health", callers=callers, params={"addresses": addresses})
+
+    bare = [sut.services["bare"].address] if "bare" in sut.services else []
     scenarios = {
         **{
             f"authorize_depth{depth}": Scenario(
@@ -127,26 +131,16 @@ def prepare(args: argparse.Namespace, sut: system.System) -> tuple[dict[str, Sce
             )
             for depth, secret in depth_secrets.items()
         },
-        "grpc_floor_vault": Scenario(
-            "grpc_floor_vault",
-            "gRPC floor: health Check, vault process",
-            "health",
-            callers=c,
-            params={"addresses": [vault]},
+        "grpc_floor_vault": health(
+            "grpc_floor_vault", "gRPC floor: health Check, vault process", [vault]
         ),
-        "grpc_floor_bare": Scenario(
+        "grpc_floor_bare": health(
             "grpc_floor_bare",
             "bare floor: health Check, grpc.aio with no interceptors (bench/bare.py)",
-            "health",
-            callers=c,
-            params={"addresses": [sut.services["bare"].address] if "bare" in sut.services else []},
+            bare,
         ),
-        "health_bare_1caller": Scenario(
-            "health_bare_1caller",
-            "bare floor: health Check, 1 caller (latency)",
-            "health",
-            callers=1,
-            params={"addresses": [sut.services["bare"].address] if "bare" in sut.services else []},
+        "health_bare_1caller": health(
+            "health_bare_1caller", "bare floor: health Check, 1 caller (latency)", bare, callers=1
         ),
         "authorize_1caller": Scenario(
             "authorize_1caller",
@@ -155,12 +149,8 @@ def prepare(args: argparse.Namespace, sut: system.System) -> tuple[dict[str, Sce
             callers=1,
             params={"addresses": [vault], "secrets": allow, "expect": "allow", "connections": 1},
         ),
-        "grpc_floor_metering": Scenario(
-            "grpc_floor_metering",
-            "gRPC floor: health Check, metering process",
-            "health",
-            callers=c,
-            params={"addresses": [metering]},
+        "grpc_floor_metering": health(
+            "grpc_floor_metering", "gRPC floor: health Check, metering process", [metering]
         ),
         "authorize_allow": authorize(
             "authorize_allow", "Authorize ALLOW unary (1 key, 2 rate + 2 spend windows)", [vault]
