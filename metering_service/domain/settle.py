@@ -73,30 +73,107 @@ def settle_call(
     script a no-op unless the first attempt never got to settle it. `parts`: where the chain's
     part comes from when it was built already this second.
     """
-    me = chain[0]
-    tenant = me.tenant_id
-    # The event's amount in each currency it counts in: its own and each conversion. A spend
-    # window adds the amount in its cap's currency: plan.amts[entry.cur].
+    amounts = _amounts(event)
+    if parts is not None:
+        part = parts.part(chain, event.agent_run_id, event.occur_time_ms, now_ms, amounts)
+    else:
+        part = chain_part(chain, event.agent_run_id, event.occur_time_ms, now_ms, amounts)
+    return _call(chain[0], [event], amounts, part, now_ms, duplicate=duplicate)
+
+
+# At most this many events settle in one script run: each adds a marker to set, and a script
+# holds Redis for its whole run (256 markers: well under a millisecond).
+MAX_GROUP = 256
+
+
+def settle_calls(
+    items: Sequence[tuple[Sequence[KeyRecord], BillingEvent, bool]],
+    now_ms: int,
+    parts: SettleParts,
+) -> list[tuple[ScriptCall, list[int]]]:
+    """The settle.lua runs for a batch of (chain, event, duplicate), each with the indexes of
+    the items it settles. New events without a hold that share their chain's part (same key
+    chain and policies, run, second, currencies), commit and currency settle as one group:
+    their amounts summed, one marker each, so a batch of one key's usage costs Redis one run
+    instead of one per event. A duplicate or an event with a hold settles alone (its own path
+    in the script)."""
+    calls: list[tuple[ScriptCall, list[int]]] = []
+    groups: dict[tuple[Any, ...], list[int]] = {}
+    found: dict[tuple[Any, ...], tuple[dict[str, int], tuple[tuple[str, ...], orjson.Fragment]]]
+    found = {}
+    for index, (chain, event, duplicate) in enumerate(items):
+        if duplicate or event.reservation_id:
+            calls.append(
+                (settle_call(chain, event, now_ms, duplicate=duplicate, parts=parts), [index])
+            )
+            continue
+        amounts = _amounts(event)
+        part = parts.part(chain, event.agent_run_id, event.occur_time_ms, now_ms, amounts)
+        group = (part, event.commit_xid, event.amount.currency)
+        members = groups.setdefault(group, [])
+        members.append(index)
+        found.setdefault(group, (amounts, part))
+        if len(members) == MAX_GROUP:
+            del groups[group]
+            calls.append((_group_call(items, members, found.pop(group), now_ms), members))
+    for group, members in groups.items():
+        calls.append((_group_call(items, members, found[group], now_ms), members))
+    return calls
+
+
+def _group_call(
+    items: Sequence[tuple[Sequence[KeyRecord], BillingEvent, bool]],
+    members: Sequence[int],
+    first: tuple[dict[str, int], tuple[tuple[str, ...], orjson.Fragment]],
+    now_ms: int,
+) -> ScriptCall:
+    amounts, part = first
+    events = [items[i][1] for i in members]
+    if len(events) > 1:
+        amounts = dict.fromkeys(amounts, 0)
+        for event in events:
+            for currency, micros in _amounts(event).items():
+                amounts[currency] += micros
+    return _call(items[members[0]][0][0], events, amounts, part, now_ms, duplicate=False)
+
+
+def _amounts(event: BillingEvent) -> dict[str, int]:
+    """The event's amount in each currency it counts in: its own and each conversion. A spend
+    window adds the amount in its cap's currency: plan.amts[entry.cur]."""
     amounts = {cur: c.amount.micros for cur, c in event.converted.items()}
     amounts[event.amount.currency] = event.amount.micros
-    occur_ms = event.occur_time_ms
-    if parts is not None:
-        part_keys, links = parts.part(chain, event.agent_run_id, occur_ms, now_ms, amounts)
-    else:
-        part_keys, links = chain_part(chain, event.agent_run_id, occur_ms, now_ms, amounts)
+    return amounts
+
+
+def _call(
+    me: KeyRecord,
+    events: Sequence[BillingEvent],
+    amounts: dict[str, int],
+    part: tuple[tuple[str, ...], orjson.Fragment],
+    now_ms: int,
+    *,
+    duplicate: bool,
+) -> ScriptCall:
+    """The script run for `events` (one, or a group: the first's marker in KEYS[3], the
+    others' after the chain's keys, their ids in plan.more) counting `amounts`."""
+    event = events[0]
+    tenant = me.tenant_id
+    part_keys, links = part
     keys = [
         keyspace.tenant(tenant),
         keyspace.reservation(tenant, event.reservation_id or "-"),
         keyspace.settled_event(tenant, event.event_id),
         *part_keys,
     ]
-    event_day, _start, _end = day_period(occur_ms)
+    more = [e.event_id for e in events[1:]]
+    keys.extend(keyspace.settled_event(tenant, eid) for eid in more)
+    event_day, _start, _end = day_period(event.occur_time_ms)
     today, _start, today_end = day_period(now_ms)
-    plan = {
+    plan: dict[str, Any] = {
         "eid": event.event_id,
         "xid": event.commit_xid,
         "dup": 1 if duplicate else 0,
-        "amt": event.amount.micros,
+        "amt": amounts[event.amount.currency],
         "cur": event.amount.currency,
         "amts": amounts,
         "key_id": me.key_id,
@@ -107,6 +184,8 @@ def settle_call(
         "chain": links,
         "marker_ttl": SETTLED_MARKER_TTL_MS,
     }
+    if more:
+        plan["more"] = more
     return ScriptCall(keys, [orjson.dumps(plan)])
 
 

@@ -14,7 +14,8 @@ from keyleash_core.redis.scripts import Scripts
 
 @dataclass(frozen=True)
 class Settled:
-    """settle.lua's answer. status: "ok" or "stale" (chain[stale_index] has a newer policy).
+    """settle.lua's answer. status: "ok", "stale" (chain[stale_index] has a newer policy) or
+    "again" (a group, `settle_calls`, with an event settled already: settle each alone).
 
     tenant: "ok", "missing" (not loaded: rebuild it) or "stale" (yesterday's: rebuild it).
     """
@@ -54,6 +55,8 @@ def _settled(raw: bytes) -> Settled:
     data = orjson.loads(raw)
     if data["r"] == "S":
         return Settled("stale", int(data["idx"]) - 1, "", 0, "", 0, 0)
+    if data["r"] == "D":
+        return Settled("again", -1, "", 0, "", 0, 0)
     return Settled(
         status="ok",
         stale_index=-1,

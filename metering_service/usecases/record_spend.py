@@ -31,7 +31,7 @@ from metering_service.domain.events import (
     new_event_id,
 )
 from metering_service.domain.pricing import usage_cost_micros
-from metering_service.domain.settle import SettleParts, settle_call
+from metering_service.domain.settle import SettleParts, settle_call, settle_calls
 from metering_service.pricing import CURRENCY
 from metering_service.store.billing import PendingWrite
 from metering_service.store.hot import Settled, Settlements
@@ -204,28 +204,31 @@ class SpendRecorder:
     async def _settle_batch(
         self, chains: Sequence[KeyChain], results: Sequence[WriteResult]
     ) -> list[Recorded]:
-        """One pipeline settles the whole batch. An event it could not finish (a policy
-        changed, the tenant not in Redis, a script error) goes the one-by-one way after it: its
-        settled marker makes that a no-op if the first settle applied it."""
-        now = self.clock.now_ms()
-        calls = [
-            settle_call(c.records, r.event, now, duplicate=r.duplicate, parts=self._settle_parts)
-            for c, r in zip(chains, results, strict=True)
-        ]
+        """One pipeline settles the whole batch, a key's new events in groups (`settle_calls`).
+        An event it could not finish (a policy changed, the tenant not in Redis, a script
+        error) goes the one-by-one way after it: its settled marker makes that a no-op if the
+        first settle applied it."""
+        calls = settle_calls(
+            [(c.records, r.event, r.duplicate) for c, r in zip(chains, results, strict=True)],
+            self.clock.now_ms(),
+            self._settle_parts,
+        )
         try:
-            first = await self.settlements.settle_many(calls)
+            first = await self.settlements.settle_many([call for call, _members in calls])
         except StoreUnavailable as error:  # not acknowledged: see _after_commit
-            log.warning("%d events recorded but not settled: %s", len(calls), error)
+            log.warning("%d events recorded but not settled: %s", len(results), error)
             raise
-        recorded: list[Recorded | None] = []
+        recorded: list[Recorded | None] = [None] * len(results)
         again: list[int] = []
-        for outcome, settled in zip(results, first, strict=True):
+        for (_call, members), settled in zip(calls, first, strict=True):
             if isinstance(settled, Settled) and settled.status == "ok" and settled.tenant == "ok":
-                tenant = _view(outcome.event.tenant_id, settled)
-                recorded.append(Recorded(outcome.event, outcome.duplicate, tenant))
+                # A group's events all see the tenant as it stands after the group.
+                tenant = _view(results[members[0]].event.tenant_id, settled)
+                for i in members:
+                    recorded[i] = Recorded(results[i].event, results[i].duplicate, tenant)
             else:
-                again.append(len(recorded))
-                recorded.append(None)
+                again.extend(members)
+        again.sort()
         for start in range(0, len(again), SETTLE_CONCURRENCY):
             chunk = again[start : start + SETTLE_CONCURRENCY]
             done = await asyncio.gather(*(self._after_commit(chains[i], results[i]) for i in chunk))

@@ -12,7 +12,7 @@ from keyleash_core.policy import Policy, SpendCap, SpendWindow
 from keyleash_core.redis import keyspace
 from keyleash_core.redis.scripts import Scripts
 from metering_service.domain.events import BillingEvent, Kind
-from metering_service.domain.settle import settle_call
+from metering_service.domain.settle import SettleParts, settle_call, settle_calls
 
 NOW = 1_764_331_200_000
 
@@ -118,3 +118,28 @@ async def test_a_charge_on_an_unloaded_key_makes_a_concurrent_load_read_again(
         }
     )
     assert await scripts.run("load_key", [name], [fresh]) == 1
+
+
+async def test_a_group_settles_its_sum_once_or_not_at_all(redis_client: Any) -> None:
+    tenant = "t-" + uuid.uuid4().hex[:12]
+    scripts = Scripts(redis_client)
+    counter = await _setup(redis_client, tenant)
+    chain = [_record(tenant)]
+    events = [_event(tenant, 1_000 * (i + 1), "") for i in range(4)]
+
+    async def settle_group(group: list[BillingEvent]) -> str:
+        ((call, members),) = settle_calls([(chain, e, False) for e in group], NOW, SettleParts())
+        assert members == list(range(len(group)))
+        return str(json.loads(await scripts.run("settle", call.keys, call.args))["r"])
+
+    assert await settle_group(events[:3]) == "OK"
+    assert int(await redis_client.get(counter)) == 1_000_000 + 6_000
+    for event in events[:3]:  # each event's marker: a retry of any of them adds nothing
+        assert await redis_client.get(keyspace.settled_event(tenant, event.event_id))
+        await _run(scripts, tenant, event, dup=True)
+    # A group holding an event settled already applies nothing; each then settles alone.
+    assert await settle_group([events[3], events[1]]) == "D"
+    assert not await redis_client.exists(keyspace.settled_event(tenant, events[3].event_id))
+    assert int(await redis_client.get(counter)) == 1_000_000 + 6_000
+    await _run(scripts, tenant, events[3], dup=False)
+    assert int(await redis_client.get(counter)) == 1_000_000 + 10_000

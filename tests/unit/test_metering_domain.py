@@ -26,7 +26,7 @@ from metering_service.domain.events import (
     payload_digest,
 )
 from metering_service.domain.pricing import ceil_div, price_for, usage_cost_micros
-from metering_service.domain.settle import SettleParts, settle_call
+from metering_service.domain.settle import MAX_GROUP, SettleParts, settle_call, settle_calls
 from metering_service.pricing import ModelPrice, load_price_table
 from metering_service.store import writer as writer_module
 from metering_service.store.billing import PendingWrite
@@ -185,3 +185,35 @@ def test_an_event_id_is_a_random_version_4_uuid_in_canonical_text() -> None:
         fixed &= ~(uuid.UUID(a).int ^ uuid.UUID(b).int)
     version_and_variant = (0xF << 76) | (0x3 << 62)
     assert fixed & ((1 << 128) - 1) == version_and_variant
+
+
+def test_a_batch_settles_one_keys_new_events_as_groups() -> None:
+    now = 1_764_331_200_000
+    chain = [_record("k1", ("k1",), (SpendCap(Money("USD", 10), SpendWindow.CALENDAR_DAY),))]
+    second = [_event(100 + i, now - 1000)._replace(event_id=f"e{i}") for i in range(3)]
+    earlier = _event(7, now - 5000)._replace(event_id="late")  # another second: its own group
+    held = _event(9, now - 1000)._replace(event_id="held", reservation_id="r1")
+    items = [(chain, e, False) for e in [*second, earlier, held]]
+    items.append((chain, second[0], True))  # a retry of e0: alone, on its marker
+    calls = settle_calls(items, now, SettleParts())
+    assert sorted(members for _call, members in calls) == [[0, 1, 2], [3], [4], [5]]
+    group = next(call for call, members in calls if members == [0, 1, 2])
+    plan = json.loads(group.args[0])
+    assert (plan["eid"], plan["more"]) == ("e0", ["e1", "e2"])
+    assert (plan["amt"], plan["amts"]) == (303, {"USD": 303})
+    # The first event's marker in KEYS[3], the others' after the chain's keys, in order.
+    assert group.keys[2] == "kl:{t1}:settled:e0"
+    assert group.keys[-2:] == ["kl:{t1}:settled:e1", "kl:{t1}:settled:e2"]
+    alone = {members[0]: call for call, members in calls if len(members) == 1}
+    assert alone[3] == settle_call(chain, earlier, now)
+    assert alone[5] == settle_call(chain, second[0], now, duplicate=True)
+    assert "more" not in json.loads(alone[4].args[0])
+
+
+def test_a_group_holds_at_most_max_group_events() -> None:
+    now = 1_764_331_200_000
+    chain = [_record("k1", ("k1",), (SpendCap(Money("USD", 10), SpendWindow.LIFETIME),))]
+    events = [_event(1, now)._replace(event_id=f"e{i}") for i in range(MAX_GROUP + 1)]
+    calls = settle_calls([(chain, e, False) for e in events], now, SettleParts())
+    assert [len(members) for _call, members in calls] == [MAX_GROUP, 1]
+    assert json.loads(calls[0][0].args[0])["amt"] == MAX_GROUP

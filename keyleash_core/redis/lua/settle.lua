@@ -7,7 +7,13 @@
 -- KEYS[4 .. 3+n]     key hashes of the chain, the spending key first ("loaded", policy_version)
 -- KEYS[4+n ..]       spend counters, as indexed by plan.chain[i].adds[j].k; each adds the
 --                    event's amount in its currency, plan.amts[plan.chain[i].adds[j].cur]
+-- KEYS[.. #KEYS]     with plan.more: the markers of the group's other events, in its order
 -- ARGV[1]            the plan (JSON), built by metering (domain/settle.py)
+--
+-- A group (plan.more: the ids of further events): new events without a hold, of the same key
+-- chain, run, second, commit and currency, settled as one; plan.amt and plan.amts are their
+-- sums. If any of them settled already, nothing is applied and the answer is {r = "D"}:
+-- metering then settles each alone.
 --
 -- Exactly once: an event settles only while its marker (KEYS[3]) is absent, and sets it. So a
 -- retried Charge (duplicate) whose first attempt crashed between the commit and the settle
@@ -27,7 +33,7 @@
 -- billing_events, which already hold this event). Then count the amount in the tenant's daily
 -- counter and throttle the tenant to the end of the UTC day when it crosses the threshold.
 --
--- Returns JSON {r = "OK" | "S" (stale policy of chain[idx]), tenant = "ok"|"missing"|"stale",
+-- Returns JSON {r = "OK" | "S" (stale policy of chain[idx]) | "D" (see groups), tenant = "ok"|"missing"|"stale",
 --               threshold, currency, spent, until}. Numbers leave as strings.
 
 local plan = cjson.decode(ARGV[1])
@@ -77,6 +83,14 @@ if plan.res == 1 then
   end
 end
 if skip then amount = 0; add = false end
+
+local more, first_more = plan.more, #KEYS + 1
+if more then
+  first_more = #KEYS - #more + 1
+  if skip or redis.call('EXISTS', unpack(KEYS, first_more)) > 0 then
+    return cjson.encode({r = 'D'})
+  end
+end
 
 -- Before changing anything: the windows to add to must come from the current policies.
 local loaded = {}
@@ -163,6 +177,11 @@ elseif t[3] == plan.day and t[2] == plan.cur and amount ~= 0 and not seen_by(t[7
 end
 if not skip then
   redis.call('SET', KEYS[3], plan.eid, 'PX', plan.marker_ttl)
+  if more then
+    for i, eid in ipairs(more) do
+      redis.call('SET', KEYS[first_more + i - 1], eid, 'PX', plan.marker_ttl)
+    end
+  end
 end
 return cjson.encode({r = 'OK', tenant = state, threshold = t[4] or '0', currency = t[2] or '',
                      spent = t[5] or '0', ['until'] = t[6] or '0'})
