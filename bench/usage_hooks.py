@@ -168,14 +168,18 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
         url = f"http://{receiver.address}/v1/tenants/{TENANT}/usage-events"
         system.run_async(webhook_ingest(url, secret, key_id, args.warmup, args.senders, args.batch))
         floor = system.run_async(copy_floor(sut.database_url, args.duration))
-        before = sut.cpu_snapshot()
+        before, box_before = sut.cpu_snapshot(), system.machine_jiffies()
+        senders_before = time.process_time()
         rate, latencies, errors = system.run_async(
             webhook_ingest(url, secret, key_id, args.duration, args.senders, args.batch)
         )
-        after = sut.cpu_snapshot()
+        senders_cpu = time.process_time() - senders_before
+        after, box_after = sut.cpu_snapshot(), system.machine_jiffies()
     finally:
         sut.stop(logs_to=RESULTS / "usage_hooks-logs")
     cpu = {k: round(100 * (after[k] - before.get(k, after[k])) / args.duration) for k in after}
+    cpu["senders"] = round(100 * senders_cpu / args.duration)  # this process: signing, posting
+    busy, steal, total = (a - b for a, b in zip(box_after, box_before, strict=True))
     return {
         "copy_floor_rows_per_second": round(floor),
         "webhook_events_per_second": round(rate),
@@ -185,6 +189,9 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
         "batch_p99_ms": round(percentile(latencies, 99), 1),
         "errors": errors,
         "cpu_percent_of_one_core": cpu,
+        "box_busy_steal_percent_of_all_cores": [
+            round(100 * x / max(total, 1)) for x in (busy, steal)
+        ],
         "senders": args.senders,
         "batch": args.batch,
         "seconds": args.duration,

@@ -43,7 +43,9 @@ async def create_server(
     """Connects the stores and starts the server on `address` (port 0 picks a free port)."""
     setup_metrics(settings.stores.metrics_port)
     stores = await connect_stores(settings.stores)
-    writer = GroupCommitWriter(stores.pool, max_batch_size=settings.max_batch_size)
+    writer = GroupCommitWriter(
+        stores.pool, max_batch_size=settings.max_batch_size, writers=settings.billing_writers
+    )
     clock = clock or SystemClock()
     access = KeyAccess(KeyDirectory(stores.pool), settings.stores.key_pepper)
     tenants = TenantBudgets(stores.pool, stores.redis, stores.scripts)

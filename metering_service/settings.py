@@ -46,6 +46,7 @@ class MeteringSettings:
     stores: StoreSettings
     listen: str
     max_batch_size: int
+    billing_writers: int
     alerts: AlertSettings
 
     @classmethod
@@ -54,5 +55,6 @@ class MeteringSettings:
             stores=StoreSettings.from_env(env),
             listen=env_str(env, "KEYLEASH_METERING_LISTEN", "0.0.0.0:50052"),
             max_batch_size=env_int(env, "KEYLEASH_CHARGE_BATCH_SIZE", 512),
+            billing_writers=env_int(env, "KEYLEASH_BILLING_WRITERS", 2),
             alerts=AlertSettings.from_env(env),
         )

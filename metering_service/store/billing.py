@@ -178,6 +178,10 @@ async def _commit(
     return new, old
 
 
+def _request_id(write: PendingWrite) -> str:
+    return write.event.request_id
+
+
 async def commit_batch(pool: asyncpg.Pool, batch: Sequence[PendingWrite]) -> list[Outcome]:
     """Records a batch in ONE transaction; one outcome per item, in order.
 
@@ -188,8 +192,11 @@ async def commit_batch(pool: asyncpg.Pool, batch: Sequence[PendingWrite]) -> lis
     firsts: dict[str, PendingWrite] = {}
     for p in batch:
         firsts.setdefault(p.event.request_id, p)
+    # Request ids in one order for every writer: two transactions inserting the same ids (a
+    # retry racing its first attempt) wait for each other instead of deadlocking.
+    ordered = sorted(firsts.values(), key=_request_id)
     async with transaction(pool) as con:
-        new, old = await _commit(con, list(firsts.values()))
+        new, old = await _commit(con, ordered)
     outcomes: list[Outcome] = []
     for p in batch:
         rid = p.event.request_id

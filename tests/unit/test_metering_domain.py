@@ -144,10 +144,15 @@ async def test_writer_batches_waiting_writes_and_fails_a_whole_batch(
 ) -> None:
     sizes: list[int] = []
     fail = False
+    in_flight, most_in_flight = 0, 0
 
     async def commit(_pool: Any, batch: list[PendingWrite]) -> list[WriteResult]:
+        nonlocal in_flight, most_in_flight
         sizes.append(len(batch))
+        in_flight += 1
+        most_in_flight = max(most_in_flight, in_flight)
         await asyncio.sleep(0.01)
+        in_flight -= 1
         if fail:
             raise StoreUnavailable("postgres")
         return [WriteResult(p.event, False) for p in batch]
@@ -161,6 +166,12 @@ async def test_writer_batches_waiting_writes_and_fails_a_whole_batch(
         items = [PendingWrite(_event(i, 0), b"") for i in range(120)]
         results = await asyncio.gather(*(writer.write(i) for i in items))
         assert len(results) == 120 and max(sizes) == 50 and len(sizes) <= 4
+        assert most_in_flight == 2  # two writers: one batch commits while the next is sent
+        # One caller's many items: split into batches, answered in the caller's order.
+        sizes.clear()
+        many = await writer.write_many(items)
+        assert [o.event for o in many if isinstance(o, WriteResult)] == [i.event for i in items]
+        assert sorted(sizes) == [20, 50, 50]
         fail = True
         outcomes = await asyncio.gather(
             *(writer.write(i) for i in items[:10]), return_exceptions=True
