@@ -68,7 +68,8 @@ class GroupCommitWriter:
             self._queue.append(part)
             parts.append(part.future)
         self._queued_items += len(items)
-        self._waiting.set()
+        if self._ready():  # else a writer is committing and wakes the next when it is done
+            self._waiting.set()
         if len(parts) == 1:
             return await parts[0]
         return [outcome for part in await asyncio.gather(*parts) for outcome in part]
