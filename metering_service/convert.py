@@ -151,12 +151,12 @@ def event_to_proto(e: BillingEvent) -> metering_pb2.BillingEvent:
     )  # fmt: skip
 
 
-def basic_event_to_proto(e: BillingEvent) -> metering_pb2.BillingEvent:
-    """BILLING_EVENT_VIEW_BASIC: what a sender needs to confirm an event, nothing more."""
-    return metering_pb2.BillingEvent(
-        event_id=e.event_id, request_id=e.request_id, kind=_KINDS[e.kind],
-        amount=money_to_proto(e.amount),
-    )  # fmt: skip
+def fill_basic_event(out: metering_pb2.BillingEvent, e: BillingEvent) -> None:
+    """BILLING_EVENT_VIEW_BASIC (what a sender needs to confirm an event, nothing more), set in
+    place: a batch's responses cost twice as much built as messages and copied in."""
+    out.event_id, out.request_id, out.kind = e.event_id, e.request_id, _KINDS[e.kind]
+    amount = out.amount
+    amount.currency_code, amount.micros = e.amount.currency, e.amount.micros
 
 
 def tenant_to_proto(view: TenantView, now_ms: int) -> metering_pb2.Tenant:

@@ -130,8 +130,10 @@ class MeteringServicer(AlertRpcs, UsageHookRpcs, FxRpcs, metering_pb2_grpc.Meter
         the event in BILLING_EVENT_VIEW_BASIC; `counted`: the caller counts it (_count)."""
         if not counted:
             count_recorded([recorded])
-        to_proto = convert.basic_event_to_proto if basic else convert.event_to_proto
-        response.event.CopyFrom(to_proto(recorded.event))
+        if basic:
+            convert.fill_basic_event(response.event, recorded.event)
+        else:
+            response.event.CopyFrom(convert.event_to_proto(recorded.event))
         response.duplicate = recorded.duplicate
         if with_tenant and recorded.tenant is not None:
             response.tenant.CopyFrom(convert.tenant_to_proto(recorded.tenant, self._now()))

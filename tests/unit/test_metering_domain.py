@@ -11,12 +11,14 @@ from typing import Any, cast
 import asyncpg
 import pytest
 
+from keyleash.metering.v1 import metering_pb2
 from keyleash_core.errors import FailedPrecondition, InvalidArgument, StoreUnavailable
 from keyleash_core.fx import Conversion
 from keyleash_core.keyrecord import KeyRecord, KeyState
 from keyleash_core.money import Money
 from keyleash_core.policy import Policy, SpendCap, SpendWindow
 from keyleash_core.times import datetime_from_us, us_from_datetime
+from metering_service import convert
 from metering_service.domain.events import (
     BillingEvent,
     Kind,
@@ -228,3 +230,25 @@ def test_a_group_holds_at_most_max_group_events() -> None:
     calls = settle_calls([(chain, e, False) for e in events], now, SettleParts())
     assert [len(members) for _call, members in calls] == [MAX_GROUP, 1]
     assert json.loads(calls[0][0].args[0])["amt"] == MAX_GROUP
+
+
+@pytest.mark.parametrize("field", ["input_tokens", "output_tokens", "cached_input_tokens"])
+def test_a_negative_token_count_is_named(field: str) -> None:
+    request = metering_pb2.RecordUsageRequest(request_id="r", key_id="k", model="gpt-4o")
+    setattr(request, field, -1)
+    with pytest.raises(InvalidArgument) as caught:
+        convert.usage_spec(request, 1_764_331_200_000)
+    assert caught.value.metadata == {"field": field}
+    request = metering_pb2.RecordUsageRequest(request_id="r", key_id="k", model="gpt-4o")
+    setattr(request, field, 7)
+    assert getattr(convert.usage_spec(request, 1_764_331_200_000), field) == 7
+
+
+def test_a_basic_event_holds_its_ids_kind_and_amount_only() -> None:
+    event = _event(1_234, 1_764_331_200_000)._replace(event_id="e1", request_id="r1")
+    filled = metering_pb2.RecordUsageResponse()
+    convert.fill_basic_event(filled.event, event)
+    assert filled.event == metering_pb2.BillingEvent(
+        event_id="e1", request_id="r1", kind=metering_pb2.BillingEvent.KIND_CHARGE,
+        amount={"currency_code": "USD", "micros": 1_234},
+    )  # fmt: skip
