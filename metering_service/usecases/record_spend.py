@@ -18,7 +18,7 @@ from keyleash_core.errors import (
     PermissionDenied,
     StoreUnavailable,
 )
-from keyleash_core.fx import cap_currencies, conversions
+from keyleash_core.fx import FxTable, cap_currencies, conversions
 from keyleash_core.fx.store import FxRates
 from keyleash_core.money import Money
 from keyleash_core.reasons import ErrorReason
@@ -32,7 +32,7 @@ from metering_service.domain.events import (
 )
 from metering_service.domain.pricing import usage_cost_micros
 from metering_service.domain.settle import SettleParts, settle_call, settle_calls
-from metering_service.pricing import CURRENCY
+from metering_service.pricing import CURRENCY, ModelPrice
 from metering_service.store.billing import PendingWrite
 from metering_service.store.hot import Settled, Settlements
 from metering_service.store.keys import KeyChain
@@ -145,34 +145,34 @@ class SpendRecorder:
             attributes=dict(spec.attributes) if spec.attributes else NO_ATTRIBUTES,
         )
 
-    async def _priced(self, chain: KeyChain, spec: EventSpec) -> BillingEvent:
-        if spec.amount is not None:
-            event = self._event(chain, spec, charge_kind(spec.amount.micros), spec.amount)
-        else:
-            price, source = await self._prices.price_of(chain.key.tenant_id, spec.model)
-            cost = usage_cost_micros(
-                price, spec.input_tokens, spec.output_tokens, spec.cached_input_tokens
-            )
-            event = self._event(chain, spec, Kind.USAGE, Money(CURRENCY, cost), source)
-        return await self._converted(chain, event)
-
-    async def _converted(self, chain: KeyChain, event: BillingEvent) -> BillingEvent:
-        """The event with its amount in every other currency a cap of the chain is in, at the
-        rate in force now (rounded up). A pair without a rate refuses the event (nothing is
-        recorded): counting it nowhere would let spend pass the cap unseen."""
-        wanted = cap_currencies(chain.records) - {event.amount.currency}
-        if not wanted or event.amount.micros == 0:
-            return event
-        found = conversions(await self._fx.table(), event.amount, wanted)
-        missing = sorted(wanted - set(found))
-        if missing:
-            raise FailedPrecondition(
-                f"{event.amount.currency} cannot be counted in the {', '.join(missing)} caps of "
-                f"{chain.key.name}: the FX table has no rate for the pair (SetExchangeRate)",
-                reason=ErrorReason.FX_RATE_UNKNOWN,
-                metadata={"currency": event.amount.currency, "cap_currency": missing[0]},
-            )
-        return event._replace(converted=found)
+    async def _priced(
+        self, chains: Sequence[KeyChain], specs: Sequence[EventSpec]
+    ) -> list[BillingEvent]:
+        """Each spec's event, priced (usage by its model's price, looked up once per tenant
+        and model in the batch) and converted (`_converted`)."""
+        prices: dict[tuple[str, str], tuple[ModelPrice, str]] = {}
+        for chain, spec in zip(chains, specs, strict=True):
+            model = (chain.key.tenant_id, spec.model)
+            if spec.amount is None and model not in prices:
+                prices[model] = await self._prices.price_of(*model)
+        events = []
+        fx_table: FxTable | None = None
+        for chain, spec in zip(chains, specs, strict=True):
+            if spec.amount is not None:
+                event = self._event(chain, spec, charge_kind(spec.amount.micros), spec.amount)
+            else:
+                price, source = prices[(chain.key.tenant_id, spec.model)]
+                cost = usage_cost_micros(
+                    price, spec.input_tokens, spec.output_tokens, spec.cached_input_tokens
+                )
+                event = self._event(chain, spec, Kind.USAGE, Money(CURRENCY, cost), source)
+            wanted = cap_currencies(chain.records) - {event.amount.currency}
+            if wanted and event.amount.micros != 0:
+                if fx_table is None:  # read once per batch, and only when a cap needs it
+                    fx_table = await self._fx.table()
+                event = _converted(chain, event, wanted, fx_table)
+            events.append(event)
+        return events
 
     async def record(self, credential: Credential, spec: EventSpec) -> Recorded:
         """Charge or RecordUsage: commit (group-committed), then settle if newly recorded."""
@@ -184,11 +184,14 @@ class SpendRecorder:
     ) -> list[Recorded]:
         """Records every spec or fails as a whole (no partial errors); durable on return.
         With `tenant_id`, every key must be that tenant's (BatchRecordUsage)."""
-        chains = [await self._access.chain_for(credential, s.key_id) for s in specs]
+        by_key = {}
+        for key_id in dict.fromkeys(s.key_id for s in specs):  # once per key in a batch
+            by_key[key_id] = await self._access.chain_for(credential, key_id)
+        chains = [by_key[s.key_id] for s in specs]
         if tenant_id:
             _same_tenant(chains, tenant_id)
         await self._own_reservations(chains, specs)
-        events = [await self._priced(c, s) for c, s in zip(chains, specs, strict=True)]
+        events = await self._priced(chains, specs)
         outcomes = await self.writer.write_many(
             [PendingWrite(e, s.digest) for e, s in zip(events, specs, strict=True)]
         )
@@ -298,6 +301,24 @@ class SpendRecorder:
             await self.tenants.ensure_loaded(tenant_id, self.clock.now_ms())
             view = await self.tenants.from_redis(tenant_id)
         return view
+
+
+def _converted(
+    chain: KeyChain, event: BillingEvent, wanted: frozenset[str], table: FxTable
+) -> BillingEvent:
+    """The event with its amount in every other currency (`wanted`) a cap of the chain is in,
+    at the rate in force now (rounded up). A pair without a rate refuses the event (nothing is
+    recorded): counting it nowhere would let spend pass the cap unseen."""
+    found = conversions(table, event.amount, wanted)
+    missing = sorted(wanted - set(found))
+    if missing:
+        raise FailedPrecondition(
+            f"{event.amount.currency} cannot be counted in the {', '.join(missing)} caps of "
+            f"{chain.key.name}: the FX table has no rate for the pair (SetExchangeRate)",
+            reason=ErrorReason.FX_RATE_UNKNOWN,
+            metadata={"currency": event.amount.currency, "cap_currency": missing[0]},
+        )
+    return event._replace(converted=found)
 
 
 def _view(tenant_id: str, settled: Settled) -> TenantView:
