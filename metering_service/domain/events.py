@@ -7,7 +7,6 @@ import json
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import date
 from enum import Enum
 from types import MappingProxyType
 from typing import NamedTuple
@@ -16,7 +15,6 @@ import orjson
 
 from keyleash_core.fx import Conversion
 from keyleash_core.money import Money
-from keyleash_core.times import datetime_from_us
 
 
 class Kind(Enum):
@@ -95,8 +93,9 @@ class BillingEvent(NamedTuple):
         return self.occur_time_us // 1000
 
     def recorded(self, record_time_us: int, commit_xid: str) -> BillingEvent:
-        """This event as the billing stream recorded it."""
-        return self._replace(record_time_us=record_time_us, commit_xid=commit_xid)
+        """This event as the billing stream recorded it. Built by position (record_time_us
+        and commit_xid come just before converted): `_replace` costs 2.2 µs here, this 0.85."""
+        return BillingEvent._make((*self[:-3], record_time_us, commit_xid, self[-1]))
 
 
 @dataclass(frozen=True)
@@ -112,11 +111,6 @@ def payload_digest(rpc: str, serialized_request: bytes) -> bytes:
     """What makes two requests with the same request_id "the same": the RPC and its bytes
     (deterministic serialization), so a retry matches and a different payload does not."""
     return hashlib.sha256(rpc.encode("ascii") + b"\x00" + serialized_request).digest()
-
-
-def utc_day(micros: int) -> date:
-    """The UTC day an event counts in (daily_spend.day)."""
-    return datetime_from_us(micros).date()
 
 
 def converted_to_json(converted: Mapping[str, Conversion]) -> str:

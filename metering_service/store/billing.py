@@ -11,7 +11,7 @@ import uuid
 from collections import defaultdict
 from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 
 import asyncpg
@@ -28,7 +28,6 @@ from metering_service.domain.events import (
     WriteResult,
     converted_from_json,
     converted_to_json,
-    utc_day,
 )
 
 EVENT_COLUMNS = """event_id, request_id, tenant_id, key_id, parent_key_id, key_path, agent_id,
@@ -96,7 +95,7 @@ def _json(value: Mapping[str, Any]) -> str:
     return orjson.dumps(dict(value), option=orjson.OPT_SORT_KEYS).decode()
 
 
-def _event_args(e: BillingEvent, record_time: Any) -> tuple[Any, ...]:
+def _event_args(e: BillingEvent, record_time: Any, occur_time: datetime) -> tuple[Any, ...]:
     # event_id goes as text: asyncpg encodes a uuid from its string (metering made it, valid)
     # at a fraction of a uuid.UUID's cost.
     return (
@@ -105,7 +104,7 @@ def _event_args(e: BillingEvent, record_time: Any) -> tuple[Any, ...]:
         e.amount.currency, e.amount.micros, e.vendor, e.endpoint, e.model, e.input_tokens,
         e.output_tokens, e.cached_input_tokens, e.reason, e.cost_source, e.vendor_request_id,
         e.reservation_id, _json(e.attributes),
-        datetime_from_us(e.occur_time_us), record_time, converted_to_json(e.converted),
+        occur_time, record_time, converted_to_json(e.converted),
     )  # fmt: skip
 
 
@@ -128,10 +127,13 @@ def _reused(request_id: str) -> AlreadyExists:
     )
 
 
-def _daily_rows(events: Sequence[BillingEvent]) -> list[list[Any]]:
+def _daily_rows(
+    events: Sequence[BillingEvent], occur_times: Mapping[int, datetime]
+) -> list[list[Any]]:
     sums: dict[tuple[str, date, str], list[int]] = defaultdict(lambda: [0, 0])
     for e in events:
-        total = sums[(e.tenant_id, utc_day(e.occur_time_us), e.amount.currency)]
+        day = occur_times[e.occur_time_us].date()  # the UTC day: the times are in UTC
+        total = sums[(e.tenant_id, day, e.amount.currency)]
         total[0] += e.amount.micros
         total[1] += 1
     ordered = sorted(sums.items())  # one lock order for every writer: no deadlocks
@@ -148,12 +150,17 @@ async def _commit(
     con: Any, firsts: list[PendingWrite]
 ) -> tuple[dict[str, BillingEvent], dict[str, tuple[bytes, BillingEvent]]]:
     """Inside one transaction: new events by request_id, and those recorded before."""
+    # Events of a batch often share their time (usage reported without one is "now").
+    occur_times: dict[int, datetime] = {}
+    for p in firsts:
+        if p.event.occur_time_us not in occur_times:
+            occur_times[p.event.occur_time_us] = datetime_from_us(p.event.occur_time_us)
     inserted = await con.fetch(
         INSERT_REQUESTS,
         [p.event.request_id for p in firsts],
         [p.digest for p in firsts],
         [p.event.event_id for p in firsts],
-        [datetime_from_us(p.event.occur_time_us) for p in firsts],
+        [occur_times[p.event.occur_time_us] for p in firsts],
     )
     new: dict[str, BillingEvent] = {}
     if inserted:
@@ -166,10 +173,12 @@ async def _commit(
         # COPY: one round trip and no per-row statement for the whole group commit.
         await con.copy_records_to_table(
             "billing_events",
-            records=[_event_args(e, record_time) for e in new.values()],
+            records=[
+                _event_args(e, record_time, occur_times[e.occur_time_us]) for e in new.values()
+            ],
             columns=COPY_COLUMNS,
         )
-        await con.execute(UPSERT_DAILY, *_daily_rows(list(new.values())))
+        await con.execute(UPSERT_DAILY, *_daily_rows(list(new.values()), occur_times))
     old: dict[str, tuple[bytes, BillingEvent]] = {}
     missing = [p.event.request_id for p in firsts if p.event.request_id not in new]
     if missing:

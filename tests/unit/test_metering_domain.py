@@ -252,3 +252,10 @@ def test_a_basic_event_holds_its_ids_kind_and_amount_only() -> None:
         event_id="e1", request_id="r1", kind=metering_pb2.BillingEvent.KIND_CHARGE,
         amount={"currency_code": "USD", "micros": 1_234},
     )  # fmt: skip
+
+
+def test_a_recorded_event_changes_its_record_time_and_commit_only() -> None:
+    event = _event(5, 1_764_331_200_000)._replace(
+        converted={"EUR": Conversion(Money("EUR", 4), "0.875", "v1")}
+    )
+    assert event.recorded(7, "42") == event._replace(record_time_us=7, commit_xid="42")
