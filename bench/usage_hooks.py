@@ -159,6 +159,7 @@ async def provision(sut: system.System) -> tuple[str, str]:
 
 def measure(args: argparse.Namespace) -> dict[str, Any]:
     sut = system.start_system(None, None)
+    sut.server_loop = args.server_loop
     try:
         sut.start_service("vault", "vault_service", {})
         sut.start_service("metering", "metering_service", {})
@@ -195,6 +196,7 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
         "senders": args.senders,
         "batch": args.batch,
         "seconds": args.duration,
+        "server_loop": args.server_loop,
     }
 
 
@@ -204,6 +206,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--warmup", type=float, default=2.0)
     parser.add_argument("--senders", type=int, default=4, help="concurrent senders")
     parser.add_argument("--batch", type=int, default=1000, help="events per delivery")
+    parser.add_argument(
+        "--server-loop",
+        choices=("asyncio", "uvloop"),
+        default="asyncio",
+        help="the loop Vault and Metering run on (uvloop: through bench/serve.py)",
+    )
     result = measure(parser.parse_args(argv))
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     RESULTS.mkdir(parents=True, exist_ok=True)

@@ -82,8 +82,9 @@ class _LinkProtocol(asyncio.Protocol):
         return not self.lost and self.transport is not None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
+        # A stream transport (create_connection made it); not isinstance-checked: uvloop's
+        # transports do not derive from asyncio.Transport.
+        self.transport = cast(asyncio.Transport, transport)
 
     def send(self, payload: bytes, expected: int, deliver: Deliver) -> _Batch | None:
         """Writes the commands now; on a lost connection `deliver` gets ConnectionError."""
