@@ -1,16 +1,18 @@
 """`python -m bench.gateway`: the egress gateway against the same local upstream called directly
 and through a bare aiohttp pass-through proxy, measured in one run (ratios, never asserted).
 
-Processes: `keyleash up` (Vault + Metering + its own Redis/Postgres, in a temporary state dir),
-the gateway (`python -m keyleash_gateway`), a Stripe-shaped upstream and the bare proxy (this
-module's `upstream` / `bare` sub-commands), and the load generator (this process, one event loop,
-aiohttp). Prints p50/p99 at one caller and throughput at 64 callers for each path.
+Processes: `keyleash up` (Vault + Metering in one process, with its own Redis/Postgres, in a
+temporary state dir; `--services processes`: each its own process, as compose runs them), the
+gateway (`python -m keyleash_gateway`), a Stripe-shaped upstream and the bare proxy (this
+module's `upstream` / `bare` sub-commands), and the load generator (this process, one event
+loop, aiohttp). Prints p50/p99 at one caller and throughput at 64 callers for each path.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import base64
 import hashlib
 import os
 import re
@@ -29,6 +31,7 @@ import aiohttp
 import grpc
 from aiohttp import web
 
+from bench import system
 from bench.profile import render, summarize
 from bench.stats import percentile
 from bench.system import process_cpu_seconds
@@ -213,12 +216,38 @@ def profiled(pid: int | None, seconds: float, out: Path) -> Iterator[None]:
         spy.wait(seconds + 30)
 
 
+@contextmanager
+def keyleash_services(
+    shape: str, env: dict[str, str], state: Path
+) -> Iterator[tuple[dict[str, str], list[int]]]:
+    """Vault and Metering: (their addresses and the admin token, the pids whose CPU is
+    Keyleash's). "processes": each its own process, as compose runs them; "up": `keyleash
+    up`, both in one process (with console, approvals and alerts in the same event loop)."""
+    if shape == "up":
+        with process(sys.executable, "-m", "keyleash_ops.cli", "up", "--state-dir", str(state),
+                     "--vault-listen", "127.0.0.1:0", "--metering-listen", "127.0.0.1:0",
+                     "--gateway-listen", "127.0.0.1:0", env=env) as up:  # fmt: skip
+            yield read_banner(up), [up.pid]  # its tree: the stores it started too
+        return
+    sut = system.start_system(None, None)
+    sut.env["KEYLEASH_SERVICE_TOKEN_SHA256"] = env["KEYLEASH_SERVICE_TOKEN_SHA256"]
+    sut.env["KEYLEASH_SECRETS_KEY"] = base64.b64encode(secrets.token_bytes(32)).decode()
+    try:
+        vault = sut.start_service("vault", "vault_service", {})
+        metering = sut.start_service("metering", "metering_service", {})
+        banner = {"vault": vault.address, "metering": metering.address, "token": sut.admin_token}
+        yield banner, [pid for pid, _tree in sut.cpu_pids().values()]
+    finally:
+        sut.stop()
+
+
 def run(
     count: int,
     seconds: float,
     callers: int,
     profile: str | None = None,
     wait_for_metering: bool = False,
+    services: str = "up",
 ) -> None:
     ports = {name: free_port() for name in ("upstream", "bare", "gateway")}
     upstream = f"http://127.0.0.1:{ports['upstream']}"
@@ -233,11 +262,8 @@ def run(
     with (
         process(*me, "upstream", str(ports["upstream"])),
         process(*me, "bare", str(ports["bare"]), upstream) as bare,
-        process(sys.executable, "-m", "keyleash_ops.cli", "up", "--state-dir", str(state),
-                "--vault-listen", "127.0.0.1:0", "--metering-listen", "127.0.0.1:0",
-                "--gateway-listen", "127.0.0.1:0", env=env) as up,
-    ):  # fmt: skip
-        banner = read_banner(up)
+        keyleash_services(services, env, state) as (banner, keyleash_pids),
+    ):
         gateway_env = env | {
             "KEYLEASH_VAULT_TARGET": banner["vault"],
             "KEYLEASH_METERING_TARGET": banner["metering"],
@@ -251,9 +277,13 @@ def run(
                 wait_http(f"http://127.0.0.1:{port}")
             key = provision(banner["vault"], banner["token"], upstream)
             # Whose CPU each path's throughput run spends: the proxying process, and Keyleash
-            # (`keyleash up`: Vault + Metering, with its Redis and Postgres).
-            pids = {"direct": [], "bare proxy": [bare.pid], "gateway": [gateway.pid, up.pid]}
-            spied = {"gateway": gateway.pid, "keyleash": up.pid}.get(profile or "")
+            # (Vault + Metering, with their Redis and Postgres).
+            pids = {
+                "direct": [],
+                "bare proxy": [bare.pid],
+                "gateway": [gateway.pid, *keyleash_pids],
+            }
+            spied = {"gateway": gateway.pid, "keyleash": keyleash_pids[0]}.get(profile or "")
             profile_out = state / "profile.txt"
             measured = asyncio.run(
                 measure(ports, key, count, seconds, callers, pids, (spied, profile_out))
@@ -346,7 +376,8 @@ def report(
     for name, (p50, p99, rate) in results.items():
         added = (p50 - direct_p50, p99 - direct_p99)
         print(f"{name:<12} {p50:8.2f} {p99:8.2f} {added[0]:10.2f} {added[1]:10.2f} {rate:12.0f}")
-    (bare_us,), (gateway_us, keyleash_us) = cpu["bare proxy"], cpu["gateway"]
+    (bare_us,), (gateway_us, *keyleash) = cpu["bare proxy"], cpu["gateway"]
+    keyleash_us = sum(keyleash)
     print(
         f"\nCPU per request at {callers} callers: bare proxy {bare_us:.0f} µs; gateway process"
         f" {gateway_us:.0f} µs + Keyleash (Vault, Metering, Redis, Postgres) {keyleash_us:.0f} µs"
@@ -379,13 +410,23 @@ def main(argv: list[str] | None = None) -> None:
         help="run the gateway without KEYLEASH_GATEWAY_STATE_DIR: each answer waits for"
         " Metering's commit of its charge instead of the gateway's own fsync",
     )
+    parser.add_argument(
+        "--services",
+        choices=["up", "processes"],
+        default="up",
+        help="Vault and Metering in one process (`keyleash up`), or each its own process (as"
+        " compose runs them)",
+    )
     args = parser.parse_args(argv)
     if args.command == "upstream":
         serve_upstream(args.port)
     elif args.command == "bare":
         serve_bare_proxy(args.port, args.upstream)
     else:
-        run(args.count, args.seconds, args.callers, args.profile, args.wait_for_metering)
+        run(
+            args.count, args.seconds, args.callers, args.profile, args.wait_for_metering,
+            args.services,
+        )  # fmt: skip
 
 
 if __name__ == "__main__":
