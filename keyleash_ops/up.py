@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from keyleash_core.settings import SettingsError, env_int, env_str
 from keyleash_core.stores import StartupError
-from keyleash_ops.devstores import DevStoreError, ManagedServer, start_postgres, start_redis
+from keyleash_ops.devstores import DevStoreError, ManagedServer
 from keyleash_ops.up_http import host_port, prepare_http_env, start_http_components
 from keyleash_ops.up_state import (
     ROOT_STATE_DIR,
@@ -36,6 +36,7 @@ from keyleash_ops.up_state import (
     new_admin_token,
 )
 from keyleash_ops.up_steps import migrate, say, step
+from keyleash_ops.up_stores import start_own_stores, stop_stores
 
 if TYPE_CHECKING:
     from keyleash_core.grpc_server import BuiltServer
@@ -184,7 +185,7 @@ def _plan(
     if "KEYLEASH_KEY_PEPPER" not in env:
         assert state_dir is not None
         env["KEYLEASH_KEY_PEPPER"] = load_or_create_pepper(state_dir / "pepper")
-    embedded = _start_own_stores(env, state_dir, own_redis, own_postgres, started, stop)
+    embedded = start_own_stores(env, state_dir, own_redis, own_postgres, started, stop.check)
 
     prepare_http_env(
         env, state_dir, args.gateway_listen, args.usage_hooks_listen, args.console_listen
@@ -199,41 +200,6 @@ def _plan(
         vault_env["KEYLEASH_METRICS_PORT"] = str(metrics_port)
         metering_env["KEYLEASH_METRICS_PORT"] = str(metrics_port + 1)
     return _Plan(vault_env, metering_env, token, state_dir, embedded)
-
-
-def _start_own_stores(
-    env: dict[str, str],
-    state_dir: Path | None,
-    own_redis: bool,
-    own_postgres: bool,
-    started: list[ManagedServer],
-    stop: _StopFlag,
-) -> dict[str, str]:
-    """Starts the Redis/PostgreSQL that no URL names, with their data under STATE; sets their
-    URLs in `env` and returns them by store."""
-    embedded: dict[str, str] = {}
-    if own_redis:
-        assert state_dir is not None
-        redis_dir = state_dir / "redis"
-        with contextlib.suppress(OSError):  # its AOF holds key metadata: owner-only, like STATE
-            redis_dir.mkdir(mode=0o700, exist_ok=True)
-            redis_dir.chmod(0o700)
-        with step(f"starting Redis (data in {redis_dir})"):
-            redis = start_redis(redis_dir, persistent=True)
-        started.append(redis)
-        env["KEYLEASH_REDIS_URL"] = embedded["redis"] = redis.url
-        stop.check()
-    if own_postgres:
-        assert state_dir is not None
-        fresh = not (state_dir / "postgres" / "PG_VERSION").exists()
-        with step(
-            "creating and starting PostgreSQL (first start)" if fresh else "starting PostgreSQL"
-        ):
-            postgres = start_postgres(state_dir / "postgres", durable=True)
-        started.append(postgres)
-        env["KEYLEASH_DATABASE_URL"] = embedded["postgres"] = postgres.url
-        stop.check()
-    return embedded
 
 
 # --- signals -------------------------------------------------------------------------------------
@@ -376,14 +342,6 @@ async def _serve(plan: _Plan, stop: _StopFlag) -> None:
                 log.warning("stopping a server failed: %r", result)
 
 
-def _stop_stores(started: list[ManagedServer]) -> None:
-    for server in reversed(started):  # postgres first: redis holds nothing postgres needs
-        try:
-            server.stop()
-        except Exception as error:  # keep stopping the rest
-            print(f"{PROG}: stopping {server.name} failed: {error}", file=sys.stderr, flush=True)
-
-
 def _one_line(error: BaseException) -> str:
     text = " ".join(str(error).split())
     return text or type(error).__name__
@@ -411,7 +369,7 @@ def run(args: argparse.Namespace) -> int:
         return 2
     finally:
         stop.install()  # signals while the stores stop just set the flag
-        _stop_stores(started)
+        stop_stores(started, PROG)
         for sig, handler in previous.items():
             with contextlib.suppress(TypeError, ValueError):
                 signal.signal(sig, handler)
