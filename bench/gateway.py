@@ -12,18 +12,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import base64
 import hashlib
 import os
-import re
 import secrets
-import socket
-import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
 
@@ -31,7 +25,7 @@ import aiohttp
 import grpc
 from aiohttp import web
 
-from bench import system
+from bench.processes import free_port, keyleash_services, process, profiled, wait_http
 from bench.profile import render, summarize
 from bench.stats import percentile
 from bench.system import process_cpu_seconds
@@ -45,12 +39,6 @@ CHARGE = (
     b'{"id": "ch_bench", "object": "charge", "amount": 100, "currency": "usd",'
     b' "status": "succeeded"}'
 )
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def serve_upstream(port: int) -> None:
@@ -89,49 +77,6 @@ def serve_bare_proxy(port: int, upstream: str) -> None:
     app.on_cleanup.append(stop)
     app.router.add_route("*", "/{tail:.*}", proxy)
     web.run_app(app, host="127.0.0.1", port=port, print=None, access_log=None)
-
-
-@contextmanager
-def process(*argv: str, env: dict[str, str] | None = None) -> Iterator[subprocess.Popen[str]]:
-    proc = subprocess.Popen(
-        argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True
-    )
-    try:
-        yield proc
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-
-
-def wait_http(url: str, timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            with socket.create_connection(("127.0.0.1", int(url.rsplit(":", 1)[1])), timeout=1):
-                return
-        except OSError:
-            time.sleep(0.1)
-    raise SystemExit(f"bench: {url} did not come up")
-
-
-def read_banner(proc: subprocess.Popen[str]) -> dict[str, str]:
-    assert proc.stdout is not None
-    text = ""
-    for line in proc.stdout:
-        text += line
-        if "Ctrl-C to stop." in line:
-            break
-    found = {
-        "vault": re.search(r"vault listening on (\S+)", text),
-        "metering": re.search(r"metering listening on (\S+)", text),
-        "token": re.search(r"^\s+(kl_admin_\S+)$", text, re.MULTILINE),
-    }
-    if not all(found.values()):
-        raise SystemExit(f"bench: no banner from keyleash up:\n{text}")
-    return {name: match.group(1) for name, match in found.items() if match}
 
 
 def provision(vault: str, admin: str, upstream: str) -> str:
@@ -195,50 +140,6 @@ async def throughput(url: str, key: str, callers: int, seconds: float) -> tuple[
         started = time.perf_counter()
         await asyncio.gather(*(caller() for _ in range(callers)))
         return done / (time.perf_counter() - started), done
-
-
-@contextmanager
-def profiled(pid: int | None, seconds: float, out: Path) -> Iterator[None]:
-    """py-spy on `pid` (and its children) while the block runs; nothing when pid is None."""
-    if pid is None:
-        yield
-        return
-    spy = subprocess.Popen(
-        [str(Path(sys.executable).with_name("py-spy")), "record", "--pid", str(pid),
-         "--subprocesses", "--format", "raw", "--rate", "250",
-         "--duration", str(max(1, int(seconds))), "--nonblocking", "--output", str(out)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
-    time.sleep(1.0)  # py-spy attaches before the load starts
-    try:
-        yield
-    finally:
-        spy.wait(seconds + 30)
-
-
-@contextmanager
-def keyleash_services(
-    shape: str, env: dict[str, str], state: Path
-) -> Iterator[tuple[dict[str, str], list[int]]]:
-    """Vault and Metering: (their addresses and the admin token, the pids whose CPU is
-    Keyleash's). "processes": each its own process, as compose runs them; "up": `keyleash
-    up`, both in one process (with console, approvals and alerts in the same event loop)."""
-    if shape == "up":
-        with process(sys.executable, "-m", "keyleash_ops.cli", "up", "--state-dir", str(state),
-                     "--vault-listen", "127.0.0.1:0", "--metering-listen", "127.0.0.1:0",
-                     "--gateway-listen", "127.0.0.1:0", env=env) as up:  # fmt: skip
-            yield read_banner(up), [up.pid]  # its tree: the stores it started too
-        return
-    sut = system.start_system(None, None)
-    sut.env["KEYLEASH_SERVICE_TOKEN_SHA256"] = env["KEYLEASH_SERVICE_TOKEN_SHA256"]
-    sut.env["KEYLEASH_SECRETS_KEY"] = base64.b64encode(secrets.token_bytes(32)).decode()
-    try:
-        vault = sut.start_service("vault", "vault_service", {})
-        metering = sut.start_service("metering", "metering_service", {})
-        banner = {"vault": vault.address, "metering": metering.address, "token": sut.admin_token}
-        yield banner, [pid for pid, _tree in sut.cpu_pids().values()]
-    finally:
-        sut.stop()
 
 
 def run(

@@ -26,7 +26,7 @@ import aiohttp
 import grpc
 from aiohttp import web
 
-from bench.gateway import free_port, process, read_banner, wait_http
+from bench.processes import free_port, process, read_banner, wait_http
 from bench.stats import percentile
 from keyleash.vault.v1 import vault_pb2, vault_pb2_grpc
 from keyleash_core.money import Money
