@@ -14,7 +14,7 @@ in the tenant's daily counter and throttles the tenant when the counter crosses 
 from __future__ import annotations
 
 from collections.abc import Collection, Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 import orjson
 
@@ -98,9 +98,7 @@ def settle_calls(
     instead of one per event. A duplicate or an event with a hold settles alone (its own path
     in the script)."""
     calls: list[tuple[ScriptCall, list[int]]] = []
-    groups: dict[tuple[Any, ...], list[int]] = {}
-    found: dict[tuple[Any, ...], tuple[dict[str, int], tuple[tuple[str, ...], orjson.Fragment]]]
-    found = {}
+    groups: dict[tuple[Any, ...], _Group] = {}
     for index, (chain, event, duplicate) in enumerate(items):
         if duplicate or event.reservation_id:
             calls.append(
@@ -109,32 +107,36 @@ def settle_calls(
             continue
         amounts = _amounts(event)
         part = parts.part(chain, event.agent_run_id, event.occur_time_ms, now_ms, amounts)
-        group = (part, event.commit_xid, event.amount.currency)
-        members = groups.setdefault(group, [])
-        members.append(index)
-        found.setdefault(group, (amounts, part))
-        if len(members) == MAX_GROUP:
-            del groups[group]
-            calls.append((_group_call(items, members, found.pop(group), now_ms), members))
-    for group, members in groups.items():
-        calls.append((_group_call(items, members, found[group], now_ms), members))
+        identity = (part, event.commit_xid, event.amount.currency)
+        group = groups.get(identity)
+        if group is None:
+            group = groups[identity] = _Group(chain, [], amounts, part)
+        group.members.append(index)
+        if len(group.members) == MAX_GROUP:
+            del groups[identity]
+            calls.append((_group_call(items, group, now_ms), group.members))
+    calls.extend((_group_call(items, group, now_ms), group.members) for group in groups.values())
     return calls
 
 
+class _Group(NamedTuple):
+    chain: Sequence[KeyRecord]
+    members: list[int]
+    amounts: dict[str, int]  # the first member's
+    part: tuple[tuple[str, ...], orjson.Fragment]
+
+
 def _group_call(
-    items: Sequence[tuple[Sequence[KeyRecord], BillingEvent, bool]],
-    members: Sequence[int],
-    first: tuple[dict[str, int], tuple[tuple[str, ...], orjson.Fragment]],
-    now_ms: int,
+    items: Sequence[tuple[Sequence[KeyRecord], BillingEvent, bool]], group: _Group, now_ms: int
 ) -> ScriptCall:
-    amounts, part = first
-    events = [items[i][1] for i in members]
+    events = [items[i][1] for i in group.members]
+    amounts = group.amounts
     if len(events) > 1:
         amounts = dict.fromkeys(amounts, 0)
         for event in events:
             for currency, micros in _amounts(event).items():
                 amounts[currency] += micros
-    return _call(items[members[0]][0][0], events, amounts, part, now_ms, duplicate=False)
+    return _call(group.chain[0], events, amounts, group.part, now_ms, duplicate=False)
 
 
 def _amounts(event: BillingEvent) -> dict[str, int]:

@@ -6,8 +6,8 @@ flight, so transactions per event fall well below one. A failed batch fails ever
 nothing in it was acknowledged. With two writers (the default) one batch is built and sent while
 Postgres commits the other (with one, Metering idled for every commit of a webhook batch); a
 second commit starts only when half a batch is waiting, so that concurrent unary Charges still
-share transactions.
-A caller's items wait as one entry with one future (a batch of 1,000 made 1,000 futures).
+share transactions. A caller's items wait as one entry with one future (a batch of 1,000 made
+1,000 futures).
 """
 
 from __future__ import annotations

@@ -33,8 +33,9 @@
 -- billing_events, which already hold this event). Then count the amount in the tenant's daily
 -- counter and throttle the tenant to the end of the UTC day when it crosses the threshold.
 --
--- Returns JSON {r = "OK" | "S" (stale policy of chain[idx]) | "D" (see groups), tenant = "ok"|"missing"|"stale",
---               threshold, currency, spent, until}. Numbers leave as strings.
+-- Returns JSON {r = "OK" | "S" (stale policy of chain[idx]) | "D" (a group: see above),
+--               tenant = "ok"|"missing"|"stale", threshold, currency, spent, until}. Numbers
+--               leave as strings.
 
 local plan = cjson.decode(ARGV[1])
 local amount = plan.amt
