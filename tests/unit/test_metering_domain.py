@@ -259,3 +259,18 @@ def test_a_recorded_event_changes_its_record_time_and_commit_only() -> None:
         converted={"EUR": Conversion(Money("EUR", 4), "0.875", "v1")}
     )
     assert event.recorded(7, "42") == event._replace(record_time_us=7, commit_xid="42")
+
+
+def test_a_group_sums_its_events_in_every_currency_they_count_in() -> None:
+    now = 1_764_331_200_000
+    chain = [_record("k1", ("k1",), (SpendCap(Money("EUR", 10), SpendWindow.LIFETIME),))]
+    events = [
+        _event(usd, now)._replace(
+            event_id=f"e{usd}", converted={"EUR": Conversion(Money("EUR", eur), "0.9", "v1")}
+        )
+        for usd, eur in ((100, 90), (200, 181))
+    ]
+    ((call, members),) = settle_calls([(chain, e, False) for e in events], now, SettleParts())
+    plan = json.loads(call.args[0])
+    assert members == [0, 1]
+    assert (plan["amt"], plan["amts"]) == (300, {"USD": 300, "EUR": 271})
