@@ -110,8 +110,10 @@ def settle_calls(
         identity = (part, event.commit_xid, event.amount.currency)
         group = groups.get(identity)
         if group is None:
-            group = groups[identity] = _Group(chain, [], amounts, part)
+            group = groups[identity] = _Group(chain, [], dict.fromkeys(amounts, 0), part)
         group.members.append(index)
+        for currency, micros in amounts.items():  # the same currencies: they are in the part
+            group.amounts[currency] += micros
         if len(group.members) == MAX_GROUP:
             del groups[identity]
             calls.append((_group_call(items, group, now_ms), group.members))
@@ -122,7 +124,7 @@ def settle_calls(
 class _Group(NamedTuple):
     chain: Sequence[KeyRecord]
     members: list[int]
-    amounts: dict[str, int]  # the first member's
+    amounts: dict[str, int]  # the members' sums, per currency
     part: tuple[tuple[str, ...], orjson.Fragment]
 
 
@@ -130,13 +132,7 @@ def _group_call(
     items: Sequence[tuple[Sequence[KeyRecord], BillingEvent, bool]], group: _Group, now_ms: int
 ) -> ScriptCall:
     events = [items[i][1] for i in group.members]
-    amounts = group.amounts
-    if len(events) > 1:
-        amounts = dict.fromkeys(amounts, 0)
-        for event in events:
-            for currency, micros in _amounts(event).items():
-                amounts[currency] += micros
-    return _call(group.chain[0], events, amounts, group.part, now_ms, duplicate=False)
+    return _call(group.chain[0], events, group.amounts, group.part, now_ms, duplicate=False)
 
 
 def _amounts(event: BillingEvent) -> dict[str, int]:
